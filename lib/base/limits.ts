@@ -1,0 +1,83 @@
+/**
+ * Every bound and default in ringkv, in one place (TigerBeetle: "put a limit on everything";
+ * LevelDB's config:: constants). Names end in their unit. Relations between limits are
+ * asserted at load, so an edit that breaks one fails at start-up, not in production.
+ *
+ * Limits on keys, values, siblings and contexts apply on client paths only: handoff, repair
+ * and anti-entropy must carry whatever a replica already holds (RELIABILITY.md §2.5).
+ * Areas add their own section; keep each section's names prefixed by nothing but its unit.
+ */
+
+import { assert } from './assert.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+export const limits = {
+  // --- keys and values (client path) ---
+  /** Default largest key accepted from a client. */
+  keyBytesMax: 1 * KiB,
+  /** The hard ceiling a configuration may raise keyBytesMax to (Cassandra's 65535). */
+  keyBytesCeiling: 64 * KiB - 1,
+  /** Largest value accepted from a client. */
+  valueBytesMax: 1 * MiB,
+  /** Largest number of operations in one batch. */
+  batchOpsMax: 10_000,
+  /** Largest total payload of one batch. */
+  batchBytesMax: 16 * MiB,
+
+  // --- storage engine ---
+  /** Memtable size at which it is frozen and flushed. */
+  memtableBytesDefault: 8 * MiB,
+  memtableBytesMin: 64 * KiB,
+  memtableBytesMax: 1024 * MiB,
+  /** Target uncompressed size of an SSTable data block. */
+  blockBytesDefault: 4 * KiB,
+  /** Bloom filter bits per key: ~1% false positives at 10. */
+  bloomBitsPerKeyDefault: 10,
+  /** Block cache capacity per engine. */
+  blockCacheBytesDefault: 32 * MiB,
+  /** Target size of one SSTable produced by compaction. */
+  tableBytesTarget: 4 * MiB,
+  /** Largest encoded record in the commit log (one write batch). */
+  walRecordBytesMax: 64 * MiB,
+  /** Largest stored entry (internal key + value) the engine accepts on any path. */
+  entryBytesMax: 32 * MiB,
+  /** Level-0 table count that triggers a compaction. */
+  level0CompactionTrigger: 4,
+  /** Level-0 table count at which each write batch is delayed. */
+  level0SlowdownTrigger: 8,
+  /** Level-0 table count at which writes stop until compaction catches up. */
+  level0StopTrigger: 12,
+  /** Delay added to each write batch while slowed down. */
+  writeSlowdownMs: 1,
+  /** Longest a write waits in a stall before failing with KV_OVERLOADED. */
+  writeStallTimeoutMs: 30_000,
+  /** Size of level 1; each further level is levelSizeMultiplier times larger. */
+  level1BytesMax: 10 * MiB,
+  levelSizeMultiplier: 10,
+  /** Number of levels, L0 included. */
+  levelCount: 7,
+  /** Largest number of entries one partition scan returns per call. */
+  scanEntriesMax: 10_000,
+  /** Largest number of pending writes queued for the next group commit. */
+  pendingWritesMax: 100_000,
+
+  // --- placement ---
+  /** log2 of the default partition count Q. */
+  partitionBitsDefault: 10,
+  partitionBitsMax: 16,
+} as const;
+
+assert(limits.keyBytesMax <= limits.keyBytesCeiling, 'keyBytesMax above its ceiling');
+assert(limits.keyBytesCeiling + limits.valueBytesMax + 64 <= limits.entryBytesMax, 'entry cannot hold a max key and value');
+assert(limits.entryBytesMax <= limits.walRecordBytesMax, 'a WAL record must hold the largest entry');
+assert(limits.memtableBytesMin <= limits.memtableBytesDefault && limits.memtableBytesDefault <= limits.memtableBytesMax, 'memtable default out of range');
+assert(
+  limits.level0CompactionTrigger < limits.level0SlowdownTrigger && limits.level0SlowdownTrigger < limits.level0StopTrigger,
+  'level-0 triggers must increase',
+);
+assert(limits.blockBytesDefault < limits.tableBytesTarget, 'a table holds many blocks');
+assert(limits.partitionBitsDefault <= limits.partitionBitsMax && limits.partitionBitsMax <= 16, 'partition bits out of range');
+
+export type Limits = typeof limits;
