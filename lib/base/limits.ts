@@ -63,10 +63,71 @@ export const limits = {
   /** Largest number of pending writes queued for the next group commit. */
   pendingWritesMax: 100_000,
 
+  // --- causality ---
+  /** Most siblings a key may hold after a client write (KV_TOO_MANY_SIBLINGS); replica merges are never limited. */
+  siblingsMax: 100,
+  /**
+   * Most entries in a causal context (KV_BAD_CONTEXT beyond), and most actors a client write may
+   * grow a key's version vector to. Must exceed the number of nodes that ever coordinate writes
+   * to one key: there is no pruning (C9). At most 65535 (a u16 in the context codec).
+   */
+  contextEntriesMax: 64,
+  /** Longest actor (node) id, in UTF-8 bytes. At most 255 (a u8 in the codecs). */
+  actorIdBytesMax: 64,
+
   // --- placement ---
   /** log2 of the default partition count Q. */
   partitionBitsDefault: 10,
   partitionBitsMax: 16,
+
+  // --- membership ---
+  /** How often a node bumps its heartbeat and starts a gossip exchange. */
+  gossipIntervalMs: 1_000,
+  /** Live peers gossiped to per interval (plus, now and then, a seed and an unreachable node). */
+  gossipFanout: 3,
+  /** Most digests, entries or requests in one gossip message; at least membersMax. */
+  gossipEntriesMax: 1_024,
+  /** Most members (self and left tombstones included) one node tracks. */
+  membersMax: 1_000,
+  /** Longest member (node) id, in UTF-8 bytes; a node id may become a version-vector actor id. */
+  memberIdBytesMax: 64,
+  /** Longest member address (host:port or URL), in UTF-8 bytes. */
+  memberAddressBytesMax: 256,
+  /** Longest datacenter or rack name, in UTF-8 bytes. */
+  memberLabelBytesMax: 64,
+  /** Largest member weight (a node with weight w owns about w times as many vnodes). */
+  memberWeightMax: 1_000,
+  /** Generations and heartbeats stay at or below this (exact in a double, with room to bump). */
+  generationMax: 2 ** 48,
+  heartbeatMax: 2 ** 48,
+  /** Largest generation jump accepted for a known member (Cassandra: one year of seconds). */
+  generationJumpMax: 365 * 86_400,
+  /** Phi above which a silent member is convicted (Cassandra's phi_convict_threshold). */
+  phiConvictThreshold: 8,
+  /** Inter-arrival times kept per member (Cassandra's ArrivalWindow). */
+  arrivalWindowSize: 1_000,
+  /** First sample of every window: errs high so a new member is not convicted early. */
+  arrivalBootstrapIntervalMs: 2_000,
+  /** Longer inter-arrival gaps are outages, not samples, and are not recorded. */
+  arrivalIntervalMaxMs: 10_000,
+  /** Our own tick may be this late before it counts as a local pause (GC, SIGSTOP, lag). */
+  selfLagToleranceMs: 2_000,
+  /** After a local pause nobody is convicted for this long, so fresh heartbeats can arrive. */
+  selfLagGraceMs: 5_000,
+  /** How long a left member is kept as a tombstone so stale gossip cannot resurrect it. */
+  leftMemberRetentionMs: 3 * 86_400_000,
+
+  // --- mailbox ---
+  /** Data capacity of one mailbox (one direction of one shard); a power of two. */
+  mailboxBytesDefault: 4 * MiB,
+  mailboxBytesMin: 64,
+  mailboxBytesMax: 1024 * MiB,
+  /** Longest an async mailbox write waits for space before failing with KV_OVERLOADED. */
+  mailboxWriteTimeoutMs: 5_000,
+  /** Longest one Atomics.waitAsync sleep lasts before re-checking: the net under a lost wake-up. */
+  mailboxWaitSliceMs: 1_000,
+  /** Most frames one drain visits before the consumer yields to its event loop. */
+  mailboxDrainFramesMax: 4_096,
 } as const;
 
 assert(limits.keyBytesMax <= limits.keyBytesCeiling, 'keyBytesMax above its ceiling');

@@ -1,0 +1,169 @@
+/**
+ * Flush and compaction jobs: the CPU-heavy half of the LSM, written as plain functions of a
+ * `FileSystem` and a job description so that they run either inline (tests, the in-memory
+ * file system) or in a piscina worker (compaction-pool.ts) off the shard thread.
+ *
+ * A job only creates new table files and fsyncs them; it never touches the manifest or
+ * deletes anything. The engine installs the result (directory fsync, then a new manifest,
+ * then deletion of inputs), so a crash at any step of a job leaves only orphans that the
+ * next open deletes. Jobs are plain data (structured-clone safe) in both directions.
+ */
+
+import { assert } from '../base/assert.js';
+import { type FileSystem, joinPath } from './file-system.js';
+import { tableFileName } from './manifest.js';
+import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } from './merging-cursor.js';
+import { TableBuilder } from './table-builder.js';
+import { TableReader } from './table-reader.js';
+import { type BatchEntry, decodeBatch, EntryKind } from './write-batch.js';
+
+export interface TableOptions {
+  blockBytes: number;
+  bloomBitsPerKey: number;
+  compression: 'none' | 'lz4';
+}
+
+export interface JobTable {
+  fileNumber: number;
+  largest: Uint8Array;
+}
+
+export type BackgroundJob =
+  | {
+      kind: 'flush';
+      dir: string;
+      fileNumber: number;
+      /** The frozen memtable in key order, encoded as a write batch (write-batch.ts). */
+      entries: Uint8Array;
+      table: TableOptions;
+    }
+  | {
+      kind: 'compact';
+      dir: string;
+      /** Source groups, newest first; each a key-ordered run of non-overlapping tables. */
+      sources: JobTable[][];
+      dropTombstones: boolean;
+      /** Output file numbers are taken from [fileNumberStart, fileNumberLimit). */
+      fileNumberStart: number;
+      fileNumberLimit: number;
+      targetTableBytes: number;
+      table: TableOptions;
+    };
+
+export interface JobOutput {
+  fileNumber: number;
+  fileBytes: number;
+  entryCount: number;
+  smallest: Uint8Array;
+  largest: Uint8Array;
+}
+
+export interface JobResult {
+  outputs: JobOutput[];
+  bytesRead: number;
+  bytesWritten: number;
+  entriesDropped: number;
+}
+
+export function runBackgroundJob(fs: FileSystem, job: BackgroundJob): JobResult {
+  return job.kind === 'flush' ? runFlush(fs, job) : runCompaction(fs, job);
+}
+
+function runFlush(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'flush' }>): JobResult {
+  const entries: BatchEntry[] = [];
+  decodeBatch(job.entries, (kind, key, value) => entries.push({ kind, key, value }));
+  assert(entries.length > 0, 'flush of an empty memtable');
+  const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumber, job.fileNumber + 1, Infinity);
+  const cursor = new ArrayCursor(entries);
+  for (cursor.seekToFirst(); cursor.valid; cursor.next()) writer.add(cursor.key, cursor.kind, cursor.value);
+  const outputs = writer.finish();
+  return { outputs, bytesRead: 0, bytesWritten: sumBytes(outputs), entriesDropped: 0 };
+}
+
+function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'compact' }>): JobResult {
+  const readers: TableReader[] = [];
+  const openTable = (t: JobTable): TableReader => {
+    const reader = TableReader.open(fs, joinPath(job.dir, tableFileName(t.fileNumber)), t.fileNumber, undefined);
+    readers.push(reader);
+    return reader;
+  };
+  try {
+    const sources: EntryCursor[] = job.sources.map(
+      (group) => new ConcatenatingCursor(group.map((t) => t.largest), (i) => openTable(group[i]!).iterator()),
+    );
+    const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumberStart, job.fileNumberLimit, job.targetTableBytes);
+    const merged = new MergingCursor(sources);
+    let dropped = 0;
+    for (merged.seekToFirst(); merged.valid; merged.next()) {
+      if (job.dropTombstones && merged.kind === EntryKind.tombstone) {
+        dropped++;
+        continue;
+      }
+      writer.add(merged.key, merged.kind, merged.value);
+    }
+    const outputs = writer.finish();
+    const bytesRead = readers.reduce((sum, r) => sum + r.fileBytes, 0);
+    return { outputs, bytesRead, bytesWritten: sumBytes(outputs), entriesDropped: dropped };
+  } finally {
+    for (const r of readers) r.close();
+  }
+}
+
+function sumBytes(outputs: JobOutput[]): number {
+  return outputs.reduce((sum, o) => sum + o.fileBytes, 0);
+}
+
+/** Writes a sorted stream into tables of about `targetBytes`, numbered from a reserved range. */
+class OutputWriter {
+  #outputs: JobOutput[] = [];
+  #builder: TableBuilder | undefined;
+  #fileNumber: number;
+  #smallest: Uint8Array | undefined;
+  #largest: Uint8Array | undefined;
+  #count = 0;
+
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+    private readonly options: TableOptions,
+    fileNumberStart: number,
+    private readonly fileNumberLimit: number,
+    private readonly targetBytes: number,
+  ) {
+    this.#fileNumber = fileNumberStart;
+  }
+
+  add(key: Uint8Array, kind: EntryKind, value: Uint8Array): void {
+    if (this.#builder && this.#builder.estimatedSizeBytes >= this.targetBytes && this.#fileNumber + 1 < this.fileNumberLimit) {
+      this.#finishTable();
+    }
+    if (!this.#builder) {
+      this.#builder = new TableBuilder(this.fs, joinPath(this.dir, tableFileName(this.#fileNumber)), this.options);
+      this.#smallest = key.slice();
+      this.#count = 0;
+    }
+    this.#builder.add(key, kind, value);
+    this.#largest = key.slice();
+    this.#count++;
+  }
+
+  finish(): JobOutput[] {
+    if (this.#builder) this.#finishTable();
+    return this.#outputs;
+  }
+
+  #finishTable(): void {
+    const builder = this.#builder!;
+    const largest = this.#largest!;
+    const properties = builder.finish();
+    this.#outputs.push({
+      fileNumber: this.#fileNumber,
+      fileBytes: properties.fileBytes,
+      entryCount: this.#count,
+      smallest: this.#smallest!,
+      largest,
+    });
+    this.#builder = undefined;
+    this.#fileNumber++;
+  }
+}

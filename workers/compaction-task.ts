@@ -1,0 +1,13 @@
+/**
+ * Piscina task entry: runs one flush or compaction job against the real file system.
+ * Thin on purpose: the logic is lib/storage/background-job.ts, tested on the main thread.
+ */
+
+import { type BackgroundJob, type JobResult, runBackgroundJob } from '../lib/storage/background-job.js';
+import { NodeFileSystem } from '../lib/storage/node-file-system.js';
+
+const fs = new NodeFileSystem();
+
+export default function compactionTask(job: BackgroundJob): JobResult {
+  return runBackgroundJob(fs, job);
+}
