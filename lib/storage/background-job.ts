@@ -11,11 +11,13 @@
 
 import { assert } from '../base/assert.js';
 import { type FileSystem, joinPath } from './file-system.js';
-import { tableFileName } from './manifest.js';
+import { tableFileName, walFileName } from './manifest.js';
+import { Memtable } from './memtable.js';
+import { scanWal } from './wal-reader.js';
 import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } from './merging-cursor.js';
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
-import { type BatchEntry, decodeBatch, EntryKind } from './write-batch.js';
+import { decodeBatch, EntryKind } from './write-batch.js';
 
 export interface TableOptions {
   blockBytes: number;
@@ -33,8 +35,12 @@ export type BackgroundJob =
       kind: 'flush';
       dir: string;
       fileNumber: number;
-      /** The frozen memtable in key order, encoded as a write batch (write-batch.ts). */
-      entries: Uint8Array;
+      /**
+       * The commit logs whose records make up the frozen memtable, oldest first. The job
+       * rebuilds the memtable from them off the shard thread: the shard neither sorts nor
+       * copies anything to start a flush, which keeps its latency flat.
+       */
+      walFileNumbers: number[];
       table: TableOptions;
     }
   | {
@@ -70,8 +76,14 @@ export function runBackgroundJob(fs: FileSystem, job: BackgroundJob): JobResult 
 }
 
 function runFlush(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'flush' }>): JobResult {
-  const entries: BatchEntry[] = [];
-  decodeBatch(job.entries, (kind, key, value) => entries.push({ kind, key, value }));
+  const memtable = new Memtable();
+  for (const n of job.walFileNumbers) {
+    const path = joinPath(job.dir, walFileName(n));
+    for (const payload of scanWal(fs.readFile(path), path).payloads) {
+      decodeBatch(payload, (kind, key, value) => memtable.add(kind, key, value));
+    }
+  }
+  const entries = memtable.sortedEntries();
   assert(entries.length > 0, 'flush of an empty memtable');
   const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumber, job.fileNumber + 1, Infinity);
   const cursor = new ArrayCursor(entries);

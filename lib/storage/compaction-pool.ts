@@ -5,8 +5,8 @@
  * shared by every shard of a process: merges are CPU-bound and a pool sized to the machine
  * keeps them from starving foreground work.
  *
- * Cost: each job pays one structured-clone of its description (a flush job carries the
- * encoded memtable, a few MiB) and a thread hop; both are small next to writing a table.
+ * Cost: each job pays a structured clone of its small description and a thread hop; a flush
+ * re-reads its commit logs (from the page cache) instead of receiving the memtable.
  */
 
 import { availableParallelism } from 'node:os';
@@ -32,8 +32,7 @@ export class CompactionPool {
   }
 
   run(job: BackgroundJob): Promise<JobResult> {
-    const transferList = job.kind === 'flush' && job.entries.byteOffset === 0 ? [job.entries.buffer as ArrayBuffer] : [];
-    return this.#pool.run(job, { transferList });
+    return this.#pool.run(job);
   }
 
   async close(): Promise<void> {

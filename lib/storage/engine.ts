@@ -199,6 +199,8 @@ export class Engine {
   #imm: Memtable | undefined;
   #wal: WalWriter;
   #walNumber: number;
+  /** Commit logs whose records are in the memtables, oldest first (all >= logNumber). */
+  #liveWals: number[] = [];
   #pending: PendingWrite[] = [];
   #commitScheduled = false;
   #committing = false;
@@ -284,7 +286,9 @@ export class Engine {
     this.#loadTables(state);
     const wals = this.#cleanOrphans(state);
     this.#replay(wals);
+    this.#liveWals = [...wals];
     this.#walNumber = this.#nextFileNumber++;
+    this.#liveWals.push(this.#walNumber);
     this.#wal = WalWriter.create(fs, this.#walPath(this.#walNumber));
     this.#wal.sync();
     fs.syncDir(this.dir);
@@ -525,28 +529,31 @@ export class Engine {
     this.#wal.close();
     this.#wal = wal;
     this.#walNumber = number;
+    const frozenWals = this.#liveWals.filter((n) => n < number);
+    this.#liveWals.push(number);
     this.#imm = this.#mem;
     this.#mem = new Memtable();
-    this.#flushing = this.#runFlush(this.#imm, number).finally(() => {
+    this.#flushing = this.#runFlush(frozenWals, number).finally(() => {
       this.#flushing = undefined;
       this.#wake();
     });
   }
 
-  async #runFlush(imm: Memtable, logNumber: number): Promise<void> {
+  async #runFlush(walFileNumbers: number[], logNumber: number): Promise<void> {
     const fileNumber = this.#nextFileNumber++;
     try {
       const result = await this.#runner.run({
         kind: 'flush',
         dir: this.dir,
         fileNumber,
-        entries: encodeBatch(imm.sortedEntries()),
+        walFileNumbers,
         table: this.#settings.table,
       });
       this.#checkOpenForInstall();
       this.#fs.syncDir(this.dir);
       for (const o of result.outputs) this.#addTable({ level: 0, ...o });
       this.#logNumber = logNumber;
+      this.#liveWals = this.#liveWals.filter((n) => n >= logNumber);
       this.#installManifest();
       this.#imm = undefined;
       this.#removeObsoleteLogs();

@@ -1,0 +1,38 @@
+/**
+ * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
+ * Names: storage, mailbox (see each file's header for its flags).
+ */
+import { runStorageBench } from './storage.js';
+
+function flags(argv: string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a.startsWith('--')) out.set(a.slice(2), argv[i + 1] ?? '');
+  }
+  return out;
+}
+
+const [name = 'storage', ...rest] = process.argv.slice(2);
+const f = flags(rest);
+const num = (k: string, d: number): number => (f.has(k) ? Number(f.get(k)) : d);
+
+if (name === 'storage') {
+  const valueBytes = num('value', 100);
+  const keys = num('keys', valueBytes > 1024 ? 100_000 : 1_000_000);
+  await runStorageBench({
+    keys,
+    valueBytes,
+    rounds: num('rounds', 3),
+    inFlight: num('inflight', 1000),
+    reads: num('reads', Math.min(keys, 200_000)),
+    sync: f.get('sync') === 'none' ? 'none' : 'fsync',
+    workloads: (f.get('workloads') ?? 'fillseq,fillrandom,overwrite,readrandom,readmissing').split(','),
+  });
+} else if (name === 'mailbox') {
+  const { runMailboxBench } = await import('./mailbox.js');
+  await runMailboxBench({});
+} else {
+  console.error(`unknown benchmark ${name}; try: storage, mailbox`);
+  process.exitCode = 2;
+}

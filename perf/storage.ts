@@ -1,0 +1,147 @@
+/**
+ * Storage engine benchmarks, db_bench style: fillseq, fillrandom, overwrite, readrandom,
+ * readmissing, against LevelDB (classic-level) in the same run, alternating, >= 3 rounds,
+ * medians and median ratios (PERF.md). Engine alone: one thread, no mailbox.
+ *
+ *   npm run bench -- storage [--keys 1000000] [--value 100] [--rounds 3] [--inflight 1000]
+ *
+ * Ours is durable (group commit, one fdatasync per batch) unless --sync none; LevelDB runs
+ * without sync (its default), so the headline ratio is ours-durable vs peer-not-durable.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ClassicLevel } from 'classic-level';
+import { Engine, type SyncMode } from '../lib/storage/engine.js';
+import { CompactionPool } from '../lib/storage/compaction-pool.js';
+import { NodeFileSystem } from '../lib/storage/node-file-system.js';
+import {
+  closedLoop,
+  formatRow,
+  keyBytes,
+  type Measurement,
+  median,
+  printMachine,
+  randomIndices,
+  recordResult,
+  syncLoop,
+  valueBytes,
+} from './harness.js';
+
+export interface StorageBenchOptions {
+  keys: number;
+  valueBytes: number;
+  rounds: number;
+  inFlight: number;
+  reads: number;
+  sync: SyncMode;
+  workloads: string[];
+}
+
+type Subject = 'ringkv' | 'leveldb';
+type Results = Map<string, Measurement[]>;
+
+interface Store {
+  put(i: number, value: Uint8Array): Promise<unknown>;
+  get(i: number): unknown;
+  close(): Promise<void>;
+}
+
+const VALUE_POOL = 1024;
+
+async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions, pool: CompactionPool): Promise<Store> {
+  if (subject === 'ringkv') {
+    const db = Engine.open({
+      fs: new NodeFileSystem(),
+      dir,
+      sync: o.sync,
+      runner: pool,
+      memtableBytes: o.valueBytes > 1024 ? 64 * 2 ** 20 : 16 * 2 ** 20,
+      blockCacheBytes: 64 * 2 ** 20,
+    });
+    return { put: (i, v) => db.put(keyBytes(i), v), get: (i) => db.get(keyBytes(i)), close: () => db.close() };
+  }
+  const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
+    keyEncoding: 'view',
+    valueEncoding: 'view',
+    writeBufferSize: o.valueBytes > 1024 ? 64 * 2 ** 20 : 4 * 2 ** 20,
+    cacheSize: 64 * 2 ** 20,
+  });
+  await db.open();
+  return { put: (i, v) => db.put(keyBytes(i), v), get: (i) => db.getSync(keyBytes(i)), close: () => db.close() };
+}
+
+async function runSubject(subject: Subject, o: StorageBenchOptions, pool: CompactionPool, results: Results): Promise<void> {
+  const values = Array.from({ length: VALUE_POOL }, (_, i) => valueBytes(o.valueBytes, i));
+  const want = (w: string): boolean => o.workloads.includes(w);
+  const record = (w: string, m: Measurement): void => {
+    const key = `${w} ${subject}`;
+    results.set(key, [...(results.get(key) ?? []), m]);
+    console.log(formatRow(key, m));
+  };
+  const order = randomIndices(o.keys, o.keys, 777);
+  if (want('fillseq')) {
+    const dir = mkdtempSync(join(tmpdir(), `bench-${subject}-`));
+    const db = await openSubject(subject, dir, o, pool);
+    record('fillseq', await closedLoop(o.keys, o.inFlight, (i) => db.put(i, values[i % VALUE_POOL]!)));
+    await db.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const dir = mkdtempSync(join(tmpdir(), `bench-${subject}-`));
+  const db = await openSubject(subject, dir, o, pool);
+  // fillrandom loads the data set the later workloads use (every key, in random order).
+  const fill = await closedLoop(o.keys, o.inFlight, (i) => db.put(order[i]!, values[i % VALUE_POOL]!));
+  if (want('fillrandom')) record('fillrandom', fill);
+  const probes = randomIndices(o.reads, o.keys, 4242);
+  if (want('overwrite')) {
+    record('overwrite', await closedLoop(o.reads, o.inFlight, (i) => db.put(probes[i]!, values[(i + 7) % VALUE_POOL]!)));
+  }
+  if (want('readrandom')) record('readrandom', syncLoop(o.reads, (i) => db.get(probes[i]!)));
+  if (want('readmissing')) record('readmissing', syncLoop(o.reads, (i) => db.get(o.keys + probes[i]!)));
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export async function runStorageBench(o: StorageBenchOptions): Promise<void> {
+  printMachine();
+  console.log(
+    `storage: ${o.keys} keys, ${o.valueBytes} B values, ${o.inFlight} writes in flight, ${o.reads} reads/overwrites, ` +
+      `ringkv sync=${o.sync === 'fsync' ? 'fsync per group commit' : 'none'}, leveldb no sync; ${o.rounds} rounds`,
+  );
+  const pool = new CompactionPool({ threads: 1 });
+  const results: Results = new Map();
+  try {
+    for (let round = 0; round < o.rounds; round++) {
+      console.log(`-- round ${round + 1}`);
+      const order: Subject[] = round % 2 === 0 ? ['ringkv', 'leveldb'] : ['leveldb', 'ringkv'];
+      for (const subject of order) await runSubject(subject, o, pool, results);
+    }
+  } finally {
+    await pool.close();
+  }
+  summarize(o, results);
+}
+
+function summarize(o: StorageBenchOptions, results: Results): void {
+  console.log('-- medians');
+  const summary: Record<string, unknown> = {};
+  for (const w of o.workloads) {
+    const ours = results.get(`${w} ringkv`);
+    const peer = results.get(`${w} leveldb`);
+    if (!ours || !peer) continue;
+    const ratios = ours.map((m, i) => m.opsPerSec / peer[i]!.opsPerSec);
+    const row = {
+      ringkvOpsPerSec: median(ours.map((m) => m.opsPerSec)),
+      leveldbOpsPerSec: median(peer.map((m) => m.opsPerSec)),
+      ratio: median(ratios),
+      ringkvP99Us: median(ours.map((m) => m.p99Us)),
+      leveldbP99Us: median(peer.map((m) => m.p99Us)),
+    };
+    summary[w] = row;
+    console.log(
+      `${w.padEnd(12)} ringkv ${(row.ringkvOpsPerSec / 1e3).toFixed(1)}k/s  leveldb ${(row.leveldbOpsPerSec / 1e3).toFixed(1)}k/s  ` +
+        `ratio ${row.ratio.toFixed(2)}x  p99 ${row.ringkvP99Us.toFixed(0)} vs ${row.leveldbP99Us.toFixed(0)} µs`,
+    );
+  }
+  recordResult('storage', { options: o, summary });
+}
