@@ -45,6 +45,8 @@ interface Store {
   put(i: number, value: Uint8Array): Promise<unknown>;
   get(i: number): unknown;
   close(): Promise<void>;
+  /** Amplification figures (ours only): they are how the leveled-compaction choice is judged. */
+  shape?(): string;
 }
 
 const VALUE_POOL = 1024;
@@ -59,7 +61,22 @@ async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions
       memtableBytes: o.valueBytes > 1024 ? 64 * 2 ** 20 : 16 * 2 ** 20,
       blockCacheBytes: 64 * 2 ** 20,
     });
-    return { put: (i, v) => db.put(keyBytes(i), v), get: (i) => db.get(keyBytes(i)), close: () => db.close() };
+    return {
+      put: (i, v) => db.put(keyBytes(i), v),
+      get: (i) => db.get(keyBytes(i)),
+      close: () => db.close(),
+      shape: () => {
+        const s = db.stats();
+        const logical = o.keys * (o.valueBytes + 15);
+        const levels = s.levels.map((l) => l.tables).join('/');
+        return (
+          `write amplification ${s.writeAmplification.toFixed(2)}x, space amplification ` +
+          `${(s.liveTableBytes / logical).toFixed(2)}x of ${(logical / 2 ** 20).toFixed(0)} MiB, tables per level ${levels}, ` +
+          `stalls ${s.writeStalls.slowdowns} slowdowns / ${s.writeStalls.stops} stops (${s.writeStalls.stallMs.toFixed(0)} ms), ` +
+          `bloom negatives ${s.bloom.negatives}/${s.bloom.checks}, cache hit rate ${(s.cache.hitRate * 100).toFixed(0)}%`
+        );
+      },
+    };
   }
   const db = new ClassicLevel<Uint8Array, Uint8Array>(dir, {
     keyEncoding: 'view',
@@ -98,6 +115,7 @@ async function runSubject(subject: Subject, o: StorageBenchOptions, pool: Compac
   }
   if (want('readrandom')) record('readrandom', syncLoop(o.reads, (i) => db.get(probes[i]!)));
   if (want('readmissing')) record('readmissing', syncLoop(o.reads, (i) => db.get(o.keys + probes[i]!)));
+  if (db.shape) console.log(`  ${subject} after the run: ${db.shape()}`);
   await db.close();
   rmSync(dir, { recursive: true, force: true });
 }

@@ -1,0 +1,48 @@
+/**
+ * lib/causality: dotted version vector sets (Almeida et al. 2014) — a key's concurrent
+ * siblings with their causal history — the causal context clients hold, and the stored-object
+ * format the storage engine keeps per key. Layer 1: imports lib/base only.
+ */
+export { actorIdBytesCeiling, checkActorId, compareActors } from './actor-id.js';
+export {
+  counterMax,
+  compareVectors,
+  contextFormatVersion,
+  counterOf,
+  decodeContext,
+  descends,
+  encodeContext,
+  mergeVectors,
+  type VectorOrder,
+  type VersionVector,
+  type VersionVectorEntry,
+} from './version-vector.js';
+export {
+  checkSet,
+  discard,
+  emptySet,
+  join,
+  lww,
+  lwwWinner,
+  siblingCount,
+  sync,
+  update,
+  values,
+  type DvvEntry,
+  type DvvSet,
+  type Sibling,
+} from './dvv-set.js';
+export {
+  applyClientWrite,
+  canPurge,
+  decodeObject,
+  encodeObject,
+  mergeReplicas,
+  objectFormatVersion,
+  readView,
+  SiblingKind,
+  type ClientWrite,
+  type ConflictPolicy,
+  type ReadView,
+  type StoredObject,
+} from './stored-object.js';

@@ -1,0 +1,280 @@
+/**
+ * The stored object: a key's whole reconciled state on one replica (its DVV set: siblings,
+ * causal history, timestamps) as the bytes the storage engine keeps, plus the operations the
+ * shard runs on it. Pure, any thread; the shard that owns the key calls it.
+ *
+ * A replica write reads the key's stored object, reconciles, and writes the result
+ * (DESIGN.md §3): `applyClientWrite` for a write this replica coordinates, `mergeReplicas`
+ * for state arriving from another replica (replication, read repair, hints, handoff,
+ * anti-entropy), `readView` for a get. Limits apply on the client path only: a merge must carry
+ * whatever replicas already hold (RELIABILITY.md §2.5, C8).
+ *
+ * Format (version 1, all integers little-endian; u53 = two u32 halves, low first, high half
+ * < 2^21, so the value is an integer in [0, 2^53 − 1]):
+ *
+ *   object  ┌─────────┬───────────┬─────────────┬─────────┬─────┬─────────────┐
+ *           │ version │ flags = 0 │ actor count │ actor 0 │ ... │ actor n − 1 │  no trailing bytes
+ *           │ u8 = 1  │ u8        │ u16         │         │     │             │
+ *           └─────────┴───────────┴─────────────┴─────────┴─────┴─────────────┘
+ *   actor   ┌───────────┬──────────────────┬─────────┬───────────────┬───────────┬─────┐
+ *           │ id length │ actor id (UTF-8) │ counter │ sibling count │ sibling 0 │ ... │
+ *           │ u8 ≥ 1    │ length bytes     │ u53 ≥ 1 │ u32 ≤ counter │           │     │
+ *           └───────────┴──────────────────┴─────────┴───────────────┴───────────┴─────┘
+ *   sibling ┌─────────────┬──────┬──────────────┬─────────────┐
+ *           │ timestampMs │ kind │ value length │ value bytes │  length and bytes only
+ *           │ u53         │ u8   │ u32          │             │  when kind = 0
+ *           └─────────────┴──────┴──────────────┴─────────────┘
+ *   kind: 0 = value, 1 = tombstone; nothing else. Siblings are newest first: sibling k of an
+ *   actor with counter n is the value of its event n − k (its dot), as in the DVV set.
+ *
+ * Common case — one actor with an 8-byte id holding one 100-byte value: 4 + 21 + 13 + 100 =
+ * 138 bytes. Allowed: zero actors (the empty set), actors with no siblings (history only),
+ * empty values. Rejected as KV_CORRUPTION: another version, non-zero flags, truncation,
+ * trailing bytes, an empty or non-UTF-8 actor id, actors out of order or repeated, a counter
+ * of 0, more siblings than the counter, an unknown kind. There is no checksum here: the
+ * engine's block and log CRC32C guard the bytes; this codec guards the structure. Decoded
+ * values are views into the input bytes, which must not change afterwards. Encoded objects
+ * may share their ArrayBuffer with other allocations (Node's buffer pool): copy them, never
+ * transfer `.buffer`.
+ *
+ * Conflict policy `lww` (last writer wins by (timestampMs, actor id)) keeps one sibling per
+ * client write and shows one per read; it loses concurrent writes by design and lets clock
+ * skew pick the winner, so `siblings` is the default. An lww write is still an ordinary
+ * causal event, so replicas of an lww key merge like any other.
+ *
+ * Frozen: the version byte, the layouts and the kind values reach disk. Changing any of them
+ * bumps `objectFormatVersion`.
+ */
+
+import { Buffer } from 'node:buffer';
+import { assert, invariantsEnabled } from '../base/assert.js';
+import { ErrorCode, RingkvError } from '../base/errors.js';
+import { limits } from '../base/limits.js';
+import { actorIdBytes, checkActorId, compareActors, decodeActorId } from './actor-id.js';
+import { checkSet, join, lwwWinner, siblingCount, sync, update, values, type DvvEntry, type DvvSet, type Sibling } from './dvv-set.js';
+import { counterMax, decodeContext, encodeContext, mergeVectors, readU32, readU53, writeU32, writeU53, type VersionVector } from './version-vector.js';
+
+/** A key's stored state: its DVV set. */
+export type StoredObject = DvvSet;
+
+/** How a store settles concurrent writes. `lww` loses all but one of them, by design. */
+export type ConflictPolicy = 'siblings' | 'lww';
+
+/** Frozen. */
+export const objectFormatVersion = 1;
+/** Frozen. */
+export const SiblingKind = { value: 0, tombstone: 1 } as const;
+
+const headerBytes = 4;
+const actorFixedBytes = 1 + 8 + 4;
+const siblingFixedBytes = 8 + 1;
+
+export function encodeObject(object: StoredObject): Uint8Array {
+  assert(object.length <= 0xffff, 'too many actors to encode');
+  const ids = new Array<Uint8Array>(object.length);
+  let sizeBytes = headerBytes;
+  for (let k = 0; k < object.length; k++) {
+    const entry = object[k]!;
+    const id = actorIdBytes(entry.actor);
+    ids[k] = id;
+    sizeBytes += actorFixedBytes + id.length;
+    for (const { value } of entry.siblings) sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
+  }
+  // Node's pooled allocation: about 7x cheaper than a fresh ArrayBuffer for small objects.
+  const pooled = Buffer.allocUnsafe(sizeBytes);
+  const out = new Uint8Array(pooled.buffer, pooled.byteOffset, sizeBytes);
+  out[0] = objectFormatVersion;
+  out[1] = 0;
+  out[2] = object.length;
+  out[3] = object.length >>> 8;
+  let offset = headerBytes;
+  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!);
+  assert(offset === sizeBytes, 'stored object size mismatch');
+  return out;
+}
+
+function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array): number {
+  assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
+  out[start] = id.length;
+  out.set(id, start + 1);
+  let offset = start + 1 + id.length;
+  writeU53(out, offset, entry.counter);
+  writeU32(out, offset + 8, entry.siblings.length);
+  offset += 12;
+  for (const { value, timestampMs } of entry.siblings) {
+    writeU53(out, offset, timestampMs);
+    offset += siblingFixedBytes;
+    if (value === null) {
+      out[offset - 1] = SiblingKind.tombstone;
+    } else {
+      out[offset - 1] = SiblingKind.value;
+      writeU32(out, offset, value.length);
+      out.set(value, offset + 4);
+      offset += 4 + value.length;
+    }
+  }
+  return offset;
+}
+
+function corrupt(message: string, offset: number): RingkvError {
+  return new RingkvError(ErrorCode.corruption, `stored object: ${message}`, { offset });
+}
+
+/** Decodes a stored object; throws RingkvError KV_CORRUPTION on anything malformed. */
+export function decodeObject(bytes: Uint8Array): StoredObject {
+  if (bytes.length < headerBytes) throw corrupt('truncated header', 0);
+  if (bytes[0] !== objectFormatVersion) throw corrupt(`unknown format version ${bytes[0]}`, 0);
+  if (bytes[1] !== 0) throw corrupt('non-zero flags', 1);
+  const count = bytes[2]! | (bytes[3]! << 8);
+  const object: DvvEntry[] = [];
+  let offset = headerBytes;
+  for (let k = 0; k < count; k++) {
+    const idBytes = bytes[offset] ?? 0;
+    const idEnd = offset + 1 + idBytes;
+    if (idBytes === 0 || idEnd + 12 > bytes.length) throw corrupt('truncated or empty actor', offset);
+    const actor = decodeActorId(bytes, offset + 1, idEnd);
+    if (actor === undefined) throw corrupt('actor id is not UTF-8', offset);
+    if (k > 0 && compareActors(object[k - 1]!.actor, actor) >= 0) throw corrupt('actors out of order or repeated', offset);
+    const counter = readU53(bytes, idEnd);
+    if (counter < 1) throw corrupt('counter out of range', idEnd);
+    const siblingCount = readU32(bytes, idEnd + 8);
+    if (siblingCount > counter) throw corrupt('more siblings than events', idEnd + 8);
+    const siblings: Sibling[] = [];
+    offset = idEnd + 12;
+    for (let d = 0; d < siblingCount; d++) offset = decodeSibling(bytes, offset, siblings);
+    object.push({ actor, counter, siblings });
+  }
+  if (offset !== bytes.length) throw corrupt('trailing bytes', offset);
+  return object;
+}
+
+function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[]): number {
+  if (offset + siblingFixedBytes > bytes.length) throw corrupt('truncated sibling', offset);
+  const timestampMs = readU53(bytes, offset);
+  if (timestampMs < 0) throw corrupt('timestamp out of range', offset);
+  const kind = bytes[offset + 8];
+  offset += siblingFixedBytes;
+  if (kind === SiblingKind.tombstone) {
+    siblings.push({ value: null, timestampMs });
+    return offset;
+  }
+  if (kind !== SiblingKind.value) throw corrupt(`unknown sibling kind ${kind}`, offset - 1);
+  if (offset + 4 > bytes.length) throw corrupt('truncated value length', offset);
+  const valueEnd = offset + 4 + readU32(bytes, offset);
+  if (valueEnd > bytes.length) throw corrupt('truncated value', offset);
+  siblings.push({ value: bytes.subarray(offset + 4, valueEnd), timestampMs });
+  return valueEnd;
+}
+
+// --- what the shard calls ---
+
+export interface ClientWrite {
+  /** The new value, or null for a delete (a tombstone). */
+  readonly value: Uint8Array | null;
+  /** The context of an earlier get (opaque bytes or decoded); undefined for a blind write. */
+  readonly context: Uint8Array | VersionVector | undefined;
+  /** This replica's node id: the coordinator of the write. */
+  readonly actor: string;
+  readonly timestampMs: number;
+  readonly policy: ConflictPolicy;
+  /** KV_TOO_MANY_SIBLINGS when the result would hold more. */
+  readonly siblingsMax: number;
+}
+
+/**
+ * A write this replica coordinates. Supersedes exactly the siblings the context covers; the
+ * rest stay as concurrent siblings (with `lww`, one sibling survives: the newest by
+ * (timestampMs, actor)). Throws KV_BAD_CONTEXT for a malformed context or one that would grow
+ * the version vector past `limits.contextEntriesMax`, and KV_TOO_MANY_SIBLINGS past
+ * `siblingsMax`; nothing is stored then.
+ */
+export function applyClientWrite(stored: StoredObject | undefined, write: ClientWrite): StoredObject {
+  checkClientWrite(write);
+  const before = stored ?? [];
+  const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
+  const sibling = { value: write.value, timestampMs: write.timestampMs };
+  let next = update(before, context, sibling, write.actor);
+  if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
+  if (write.policy === 'lww' && siblingCount(next) > 1) {
+    // One event instead: the last writer among the new write and what the context did not
+    // see, written as having seen everything (the new write may lose to an older one).
+    next = update(before, mergeVectors(join(before), context), lwwWinner(next)!, write.actor);
+  }
+  const siblings = siblingCount(next);
+  if (siblings > write.siblingsMax) {
+    throw new RingkvError(ErrorCode.tooManySiblings, `the key would hold ${siblings} siblings, over ${write.siblingsMax}`, {
+      siblings,
+      siblingsMax: write.siblingsMax,
+    });
+  }
+  if (invariantsEnabled()) checkSet(next);
+  return next;
+}
+
+/** A client's context may not grow a key's version vector past the limit; replicas may. */
+function checkVectorGrowth(before: StoredObject, next: StoredObject, actor: string): void {
+  const actorIsNew = !before.some((entry) => entry.actor === actor);
+  if (next.length > before.length + (actorIsNew ? 1 : 0)) {
+    throw new RingkvError(ErrorCode.badContext, 'bad causal context: names too many actors', {
+      actors: next.length,
+      entriesMax: limits.contextEntriesMax,
+    });
+  }
+}
+
+function checkClientWrite(write: ClientWrite): void {
+  checkActorId(write.actor, 'actor');
+  if (write.value !== null && !(write.value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array or null');
+  const { timestampMs, siblingsMax, policy } = write;
+  if (!Number.isInteger(timestampMs) || timestampMs < 0 || timestampMs > counterMax) {
+    throw new RangeError('timestampMs must be an integer in [0, 2^53 - 1]');
+  }
+  if (!Number.isInteger(siblingsMax) || siblingsMax < 1) throw new RangeError('siblingsMax must be a positive integer');
+  if (policy !== 'siblings' && policy !== 'lww') throw new TypeError("policy must be 'siblings' or 'lww'");
+}
+
+/** Merges state from another replica. Never limited, never loses a concurrent sibling. */
+export function mergeReplicas(local: StoredObject | undefined, incoming: StoredObject): StoredObject {
+  const merged = local === undefined ? incoming : sync(local, incoming);
+  if (invariantsEnabled()) checkSet(merged);
+  return merged;
+}
+
+export interface ReadView {
+  /** At least one sibling is a value (not a tombstone). */
+  readonly found: boolean;
+  /** The values of the non-tombstone siblings; more than one means concurrent writes. */
+  readonly values: Uint8Array[];
+  /** Every sibling is a tombstone (and there is at least one). */
+  readonly tombstoneOnly: boolean;
+  /** The encoded causal context: covers every sibling, tombstones included. */
+  readonly context: Uint8Array;
+}
+
+/**
+ * What a get returns from this replica's state. With `lww` only the last writer shows (replica
+ * merges may have left concurrent siblings; the next write collapses them).
+ */
+export function readView(stored: StoredObject | undefined, policy: ConflictPolicy = 'siblings'): ReadView {
+  const object = stored ?? [];
+  const shown = policy === 'lww' ? [lwwWinner(object)].filter((s) => s !== undefined) : values(object);
+  const found: Uint8Array[] = [];
+  for (const sibling of shown) if (sibling.value !== null) found.push(sibling.value);
+  const tombstoneOnly = found.length === 0 && shown.length > 0;
+  return { found: found.length > 0, values: found, tombstoneOnly, context: encodeContext(join(object)) };
+}
+
+/**
+ * Whether the key holds nothing but tombstones, so that its record could be dropped. Only
+ * once every replica has the tombstones: the grace period that ensures it comes later.
+ */
+export function canPurge(stored: StoredObject): boolean {
+  let tombstones = 0;
+  for (const entry of stored) {
+    for (const sibling of entry.siblings) {
+      if (sibling.value !== null) return false;
+      tombstones++;
+    }
+  }
+  return tombstones > 0;
+}
