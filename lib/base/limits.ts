@@ -79,6 +79,11 @@ export const limits = {
   /** log2 of the default partition count Q. */
   partitionBitsDefault: 10,
   partitionBitsMax: 16,
+  partitionBitsMin: 1,
+  /** Default replica count N (Dynamo's N=3). */
+  replicationDefault: 3,
+  /** Most replicas of one partition (N, or the sum of the per-datacenter counts). */
+  replicationMax: 16,
 
   // --- membership ---
   /** How often a node bumps its heartbeat and starts a gossip exchange. */
