@@ -1,0 +1,75 @@
+/**
+ * Block compression: the one seam for `lz4-napi` (lz4_flex block format, size-prefixed).
+ *
+ * Owned by whichever thread builds or reads a table (a shard, or a compaction job); stateless.
+ *
+ * Stored compression types (frozen, they reach the disk in every block trailer):
+ *   0 = none   the block bytes are stored as they are
+ *   1 = lz4    `compressSync` output: [uncompressed length u32 LE][lz4 block stream]
+ *
+ * A block is stored compressed only if that saves at least 1/8 (12.5%) of its bytes, the
+ * LevelDB rule: below that, the decompression cost on every cache miss is not worth the space.
+ * Cost: lz4 compresses ~600 MiB/s and decompresses ~1.7 GiB/s here, about 3x on typical data.
+ *
+ * Decompression runs only after the block's CRC32C matched (table-reader.ts), so a failure
+ * here means a writer bug or a CRC collision; either way it is reported as corruption by the
+ * caller, never returned as data.
+ */
+
+import { compressSync, uncompressSync } from 'lz4-napi';
+
+export const CompressionType = {
+  none: 0,
+  lz4: 1,
+} as const;
+
+export type CompressionType = (typeof CompressionType)[keyof typeof CompressionType];
+
+/** The names accepted in options. */
+export type CompressionName = 'none' | 'lz4';
+
+/** lz4 cannot expand data by more than this factor when decompressing (255:1 best case). */
+const LZ4_RATIO_MAX = 255;
+const LZ4_SIZE_PREFIX_BYTES = 4;
+
+export function compressionTypeOf(name: CompressionName): CompressionType {
+  if (name === 'none') return CompressionType.none;
+  if (name === 'lz4') return CompressionType.lz4;
+  throw new RangeError(`compression must be 'none' or 'lz4', got ${String(name)}`);
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * Compresses `raw` with `type` if that saves at least 12.5%. Returns the bytes to store and
+ * the type actually used. The result may alias `raw` (type none): copy before reusing `raw`.
+ */
+export function compressBlock(raw: Uint8Array, type: CompressionType): { type: CompressionType; bytes: Uint8Array } {
+  if (type === CompressionType.lz4) {
+    const compressed = compressSync(asBuffer(raw));
+    if (compressed.length < raw.length - raw.length / 8) return { type: CompressionType.lz4, bytes: compressed };
+  }
+  return { type: CompressionType.none, bytes: raw };
+}
+
+/**
+ * Decodes the stored bytes of a block. Throws a plain Error on an unknown type or a malformed
+ * stream; the caller turns it into KV_CORRUPTION naming the file and offset.
+ */
+export function uncompressBlock(type: number, stored: Uint8Array): Uint8Array {
+  if (type === CompressionType.none) return stored;
+  if (type !== CompressionType.lz4) throw new Error(`unknown compression type ${type}`);
+  if (stored.length < LZ4_SIZE_PREFIX_BYTES) throw new Error('lz4 block shorter than its size prefix');
+  const declaredBytes =
+    (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
+  // Refuse sizes lz4 cannot produce before the native code allocates them.
+  if (declaredBytes > (stored.length - LZ4_SIZE_PREFIX_BYTES) * LZ4_RATIO_MAX) {
+    throw new Error(`lz4 block declares ${declaredBytes} bytes from ${stored.length} stored`);
+  }
+  const out = uncompressSync(asBuffer(stored));
+  if (out.length !== declaredBytes) throw new Error(`lz4 block decoded to ${out.length} bytes, declared ${declaredBytes}`);
+  // A plain Uint8Array view: Buffer#subarray takes a slow path, and readers take a view per value.
+  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+}
