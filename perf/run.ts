@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, mailbox (see each file's header for its flags).
+ * Names: storage, store, mailbox (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -29,10 +29,21 @@ if (name === 'storage') {
     sync: f.get('sync') === 'none' ? 'none' : 'fsync',
     workloads: (f.get('workloads') ?? 'fillseq,fillrandom,overwrite,readrandom,readmissing').split(','),
   });
+} else if (name === 'store') {
+  const { runStoreBench } = await import('./store.js');
+  const valueBytes = num('value', 100);
+  await runStoreBench({
+    valueBytes,
+    rounds: num('rounds', 3),
+    ...(f.has('keys') ? { keys: num('keys', 0) } : {}),
+    ...(f.has('inflight') ? { inFlight: num('inflight', 1000) } : {}),
+    ...(f.has('reads') ? { reads: num('reads', 0) } : {}),
+    sync: f.get('sync') === 'none' ? 'none' : 'fsync',
+  });
 } else if (name === 'mailbox') {
   const { runMailboxBench } = await import('./mailbox.js');
   await runMailboxBench({});
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, mailbox`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox`);
   process.exitCode = 2;
 }

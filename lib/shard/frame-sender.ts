@@ -1,0 +1,91 @@
+/**
+ * The writing side of one mailbox as used by the shard data plane: frames go in now when they
+ * fit, otherwise into a bounded backlog that a single loop moves into the mailbox as the
+ * consumer frees space, in order. Publishing is batched: one `publish()` per event-loop turn
+ * (a microtask after the first frame of the turn), however many frames were written.
+ *
+ * Owner: the one thread that writes the mailbox (the supervisor or Store for requests, the
+ * shard worker for replies). Invariant: while the backlog is non-empty, new frames join it, so
+ * the mailbox order is the send order and only the backlog loop calls `waitForSpace`.
+ * Going over `backlogFramesMax` is KV_OVERLOADED; a closed mailbox is KV_CLOSED.
+ */
+
+import { ErrorCode, RingkvError } from '../base/errors.js';
+import { limits } from '../base/limits.js';
+import type { MailboxProducer } from '../mailbox/index.js';
+
+export interface FrameSenderOptions {
+  /** Most frames waiting for mailbox space; default limits.pendingWritesMax. */
+  backlogFramesMax?: number;
+  /** Called when the backlog loop fails (mailbox closed or no space in time). */
+  onError?(error: unknown): void;
+}
+
+export class FrameSender {
+  readonly #producer: MailboxProducer;
+  readonly #backlogFramesMax: number;
+  readonly #onError: (error: unknown) => void;
+  #backlog: Uint8Array[] = [];
+  #draining = false;
+  #publishScheduled = false;
+
+  constructor(producer: MailboxProducer, options: FrameSenderOptions = {}) {
+    this.#producer = producer;
+    this.#backlogFramesMax = options.backlogFramesMax ?? limits.pendingWritesMax;
+    this.#onError = options.onError ?? (() => undefined);
+  }
+
+  /** Frames waiting for mailbox space. */
+  get backlogFrames(): number {
+    return this.#backlog.length;
+  }
+
+  /** Queues `frame`; throws KV_TOO_LARGE, KV_CLOSED or KV_OVERLOADED synchronously. */
+  send(frame: Uint8Array): void {
+    if (frame.length > this.#producer.frameBytesMax) {
+      throw new RingkvError(ErrorCode.tooLarge, `frame of ${frame.length} bytes is over the mailbox limit ${this.#producer.frameBytesMax}`, {
+        lengthBytes: frame.length,
+      });
+    }
+    if (this.#backlog.length === 0 && this.#producer.tryWrite(frame)) {
+      this.#schedulePublish();
+      return;
+    }
+    if (this.#backlog.length >= this.#backlogFramesMax) {
+      throw new RingkvError(ErrorCode.overloaded, `more than ${this.#backlogFramesMax} frames wait for mailbox space`, {});
+    }
+    this.#backlog.push(frame);
+    if (!this.#draining) void this.#drainBacklog();
+  }
+
+  /** Publishes now what is pending (the scheduled publish does it otherwise). */
+  flush(): void {
+    this.#producer.publish();
+  }
+
+  #schedulePublish(): void {
+    if (this.#publishScheduled) return;
+    this.#publishScheduled = true;
+    queueMicrotask(() => {
+      this.#publishScheduled = false;
+      if (!this.#producer.closed) this.#producer.publish();
+    });
+  }
+
+  async #drainBacklog(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#backlog.length > 0) {
+        const frame = this.#backlog[0]!;
+        await this.#producer.write(frame);
+        this.#backlog.shift();
+        this.#schedulePublish();
+      }
+    } catch (error) {
+      this.#backlog = [];
+      this.#onError(error);
+    } finally {
+      this.#draining = false;
+    }
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * The `STORE` file: what an embedded store's directory was created with. Owned by the thread
+ * that opens the store (the main thread); read once at open, written once at creation.
+ *
+ * Format: UTF-8 JSON `{ "format": "ringkv-store", "formatVersion": 1, "shards": S,
+ * "partitionBits": B, "actor": "<id>" }`. Written atomically: temp file, fsync, rename, fsync
+ * the directory. A file that does not parse is KV_CORRUPTION; another format version is
+ * KV_INCOMPATIBLE.
+ *
+ * Why the shard count is fixed (and reopening with another count fails with KV_INCOMPATIBLE
+ * naming both): each shard's engine holds the partitions `p mod S`. A different S would need
+ * every partition moved between engines before the first read, or reads would silently miss
+ * data. Until that migration exists, refusing is the only choice that never loses data.
+ * The actor id is generated once here and names this store in every version vector it writes.
+ */
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, RingkvError } from '../base/errors.js';
+
+/** Frozen: bump when the meaning of the STORE file or the directory layout changes. */
+export const storeFormatVersion = 1;
+export const STORE_FILE_NAME = 'STORE';
+
+export interface StoreMetadata {
+  format: 'ringkv-store';
+  formatVersion: number;
+  shards: number;
+  partitionBits: number;
+  actor: string;
+}
+
+export function readStoreMetadata(dir: string): StoreMetadata | undefined {
+  const path = join(dir, STORE_FILE_NAME);
+  if (!existsSync(path)) return undefined;
+  let parsed: Partial<StoreMetadata>;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<StoreMetadata>;
+  } catch (error) {
+    throw new RingkvError(ErrorCode.corruption, `${path} is not valid JSON`, { path }, { cause: error });
+  }
+  if (parsed.format !== 'ringkv-store' || typeof parsed.formatVersion !== 'number') {
+    throw new RingkvError(ErrorCode.corruption, `${path} is not a ringkv STORE file`, { path });
+  }
+  if (parsed.formatVersion !== storeFormatVersion) {
+    throw new RingkvError(ErrorCode.incompatible, `${path} has format version ${parsed.formatVersion}, this build reads ${storeFormatVersion}`, {
+      path,
+      formatVersion: parsed.formatVersion,
+    });
+  }
+  if (!Number.isInteger(parsed.shards) || !Number.isInteger(parsed.partitionBits) || typeof parsed.actor !== 'string') {
+    throw new RingkvError(ErrorCode.corruption, `${path} lacks shards, partitionBits or actor`, { path });
+  }
+  return parsed as StoreMetadata;
+}
+
+export function newActorId(): string {
+  return `store-${randomBytes(8).toString('hex')}`;
+}
+
+export function writeStoreMetadata(dir: string, metadata: StoreMetadata): void {
+  mkdirSync(dir, { recursive: true });
+  const temp = join(dir, `${STORE_FILE_NAME}.tmp`);
+  const fd = openSync(temp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(metadata, null, 2) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, join(dir, STORE_FILE_NAME));
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * Shard worker entry: one worker thread per shard. Thin on purpose (code here is absent from
+ * coverage): opens the shard's engine, pumps request frames from its mailbox into the
+ * ShardActor (lib/shard/shard-actor.ts, tested on the main thread), writes the replies back,
+ * and serves the control API over comlink (the worker-side comlink seam).
+ *
+ * A crash (an exception the actor throws, e.g. a failed assertion or the test-only crash
+ * frame) is rethrown outside any promise so the thread dies; the main thread restarts it and
+ * the new engine recovers from the commit log.
+ */
+
+import { expose, wrap } from 'comlink';
+import { parentPort, workerData } from 'node:worker_threads';
+import { systemClock } from '../lib/base/clock.js';
+import { ErrorCode, RingkvError } from '../lib/base/errors.js';
+import { limits } from '../lib/base/limits.js';
+import { MailboxConsumer, MailboxProducer } from '../lib/mailbox/index.js';
+import { decodeRequest, encodeReply, errorReply, type ShardReply, type ShardRequest } from '../lib/protocol/shard-frames.js';
+import type { ShardControlApi } from '../lib/shard/control-channel.js';
+import { FrameSender } from '../lib/shard/frame-sender.js';
+import { ShardActor } from '../lib/shard/shard-actor.js';
+import type { ShardStatusMessage, ShardWorkerData } from '../lib/shard/shard-worker-data.js';
+import { type BackgroundRunner, Engine } from '../lib/storage/engine.js';
+import { NodeFileSystem } from '../lib/storage/node-file-system.js';
+
+const data = workerData as ShardWorkerData;
+
+function post(message: ShardStatusMessage): void {
+  parentPort!.postMessage(message);
+}
+
+function crash(error: unknown): void {
+  setImmediate(() => {
+    throw error;
+  });
+}
+
+function start(): void {
+  const runner = wrap<BackgroundRunner>(data.runnerPort as unknown as Parameters<typeof wrap>[0]);
+  let engine: Engine;
+  try {
+    engine = Engine.open({
+      fs: new NodeFileSystem(),
+      dir: data.dir,
+      sync: data.sync,
+      partitionBits: data.partitionBits,
+      valueBytesMax: limits.entryBytesMax - limits.keyBytesCeiling,
+      runner: { run: (job) => runner.run(job) },
+      reclaimFromDeadThread: data.reclaimFromDeadThread,
+      ...(data.memtableBytes === undefined ? {} : { memtableBytes: data.memtableBytes }),
+    });
+  } catch (error) {
+    post({ kind: 'failed', code: error instanceof RingkvError ? error.code : undefined, message: (error as Error).message });
+    data.runnerPort.close();
+    data.controlPort.close();
+    return;
+  }
+  const actor = new ShardActor({ engine, actor: data.actor, policy: data.policy, clock: systemClock });
+  const consumer = new MailboxConsumer(data.requestBuffer);
+  const sender = new FrameSender(new MailboxProducer(data.replyBuffer), { onError: crash });
+  const sendReply = (reply: ShardReply): void => {
+    let frame = encodeReply(reply);
+    if (frame.length > consumer.frameBytesMax) {
+      const tooLarge = new RingkvError(ErrorCode.tooLarge, `reply of ${frame.length} bytes is over the mailbox frame limit`, {});
+      frame = encodeReply(errorReply(reply.requestId, tooLarge));
+    }
+    sender.send(frame);
+  };
+  let batch: ShardRequest[] = [];
+  const pumped = consumer.pump({
+    visit(frame) {
+      try {
+        batch.push(decodeRequest(frame));
+      } catch (error) {
+        sendReply(errorReply(Number((error as RingkvError).details?.requestId ?? 0), error));
+      }
+    },
+    afterDrain() {
+      const requests = batch;
+      batch = [];
+      if (requests.length > 0) actor.handle(requests).then((replies) => replies.forEach(sendReply), crash);
+    },
+  });
+  pumped.catch(crash);
+  const api: ShardControlApi = {
+    stats: () => engine.stats(),
+    flush: () => engine.flush(),
+    compact: () => engine.compact(),
+    async close() {
+      consumer.close();
+      await pumped;
+      await actor.idle();
+      await new Promise((resolve) => setImmediate(resolve));
+      sender.flush();
+      await engine.close();
+      data.runnerPort.close();
+    },
+  };
+  expose(api, data.controlPort as unknown as Parameters<typeof expose>[1]);
+  post({ kind: 'ready' });
+}
+
+start();
