@@ -3,8 +3,8 @@
  * there after reopening. (kill -9 keeps the page cache, so this checks the ordering of our
  * recovery, not fsync itself; the in-memory crash model covers lost unsynced bytes.)
  */
+import { runUntilAcks } from './fixtures/kill-after-acks.js';
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,35 +14,13 @@ import { NodeFileSystem } from '../lib/storage/node-file-system.js';
 
 const writer = fileURLToPath(new URL('./fixtures/kill-writer.js', import.meta.url));
 
-function runUntilAcks(dir: string, acksWanted: number): Promise<Set<number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Set<number>();
-    let buffered = '';
-    let stderr = '';
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
-      if (acked.size >= acksWanted) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(deadline);
-      if (signal === 'SIGKILL') resolve(acked);
-      else reject(new Error(`writer exited ${code}: ${stderr}`));
-    });
-  });
-}
 
 t.test('every acknowledged write survives SIGKILL of the writing process', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'ringkv-kill-'));
   try {
     const all = new Set<number>();
     for (const [round, acks] of [3000, 5000].entries()) {
-      const acked = await runUntilAcks(dir, acks);
+      const acked = await runUntilAcks(writer, dir, acks);
       t.ok(acked.size >= acks, `round ${round}: child acknowledged ${acked.size} writes before SIGKILL`);
       const db = Engine.open({ fs: new NodeFileSystem(), dir });
       let missing = 0;

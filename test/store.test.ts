@@ -2,8 +2,8 @@
  * The embedded Store on real worker threads and a real temp directory: API shape, argument
  * errors, siblings, batch, reopen, shard-count mismatch, shard crash and restart, SIGKILL.
  */
+import { runUntilAcks } from './fixtures/kill-after-acks.js';
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -161,32 +161,10 @@ t.test('a crashed shard fails its in-flight writes as indeterminate, restarts fr
 
 const writer = fileURLToPath(new URL('./fixtures/store-kill-writer.js', import.meta.url));
 
-function runUntilAcks(dir: string, acksWanted: number): Promise<Set<number>> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [writer, dir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const acked = new Set<number>();
-    let buffered = '';
-    let stderr = '';
-    const deadline = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      buffered += d.toString();
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const line of lines) if (line.startsWith('ack ')) acked.add(Number(line.slice(4)));
-      if (acked.size >= acksWanted) child.kill('SIGKILL');
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(deadline);
-      if (signal === 'SIGKILL') resolve(acked);
-      else reject(new Error(`writer exited ${code}: ${stderr}`));
-    });
-  });
-}
 
 t.test('every write a store acknowledged survives SIGKILL of its process', async (t) => {
   const dir = tempDir(t);
-  const acked = await runUntilAcks(dir, 3000);
+  const acked = await runUntilAcks(writer, dir, 3000);
   t.ok(acked.size >= 3000, `child acknowledged ${acked.size} writes before SIGKILL`);
   await using store = await openStore({ dir });
   let missing = 0;
