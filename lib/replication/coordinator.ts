@@ -1,0 +1,556 @@
+/**
+ * The coordinator: the per-request state machines that fan a client's get or put out to a
+ * key's replicas, count the quorum and decide the outcome (DESIGN.md §2 "coordinator").
+ * Sans-IO: no timers, no sockets, no clock; time is an argument, effects are returned as
+ * actions. Owned by the supervisor's main thread; never blocks.
+ *
+ * Follows Dynamo §4.5 (R, W, coordinator-driven writes) and §4.6 (read repair), and riak_kv's
+ * split of the put/get FSMs from their pure tallies. Strict quorum only: the targets are the
+ * up replicas of the preference list. Sloppy quorum and hints plug in at `targetsOf` (a
+ * function of the placement; it may return stand-ins), nowhere else.
+ *
+ * Driving it (the supervisor):
+ *   const c = new Coordinator({ self: { id, dc }, placementOf: (key) => ({ replication, replicas }) });
+ *   c.startGet(requestId, { key, r?, consistency?, timeoutMs? }, nowMs)          → actions
+ *   c.startPut(requestId, { key, value | null, rid, context?, w?, consistency?, timeoutMs? }, nowMs)
+ *   c.onLocalResult(requestId, result, nowMs)     the answer to a `local` action with that requestId
+ *   c.onReply(requestId, fromNodeId, body, nowMs) the (unvalidated) rpc-reply body of a `send`
+ *   c.onSendFailed(requestId, toNodeId, nowMs)    a `send` that certainly never left (link closed)
+ *   c.onTimeout(requestId, nowMs)                 a `set-timer` came due
+ * `requestId`s are the caller's, unique among requests in flight. Every call returns actions
+ * to perform in order:
+ *   {type:'send', to, requestId, message}   rpc to a peer; requestId undefined: no reply wanted
+ *                                           (read repair) — ignore its reply
+ *   {type:'local', requestId, op, ...}      on this node's replica store: 'coordinate-write'
+ *                                           (ReplicaStore.coordinateWrite → onLocalResult
+ *                                           {ok, context, object}), 'read-object' (readObject →
+ *                                           {ok, object?}), 'merge-object' (mergeObject; no answer
+ *                                           wanted). A failure answers {ok:false, code, message}.
+ *   {type:'set-timer', requestId, atMs} / {type:'clear-timer', requestId}
+ *   {type:'complete', requestId, result}    the client's answer: read | written | error
+ * Answers for requests no longer in flight are ignored, so late replies and timers are harmless.
+ * On the replica side the supervisor answers replica-read with readObject, replica-write with
+ * mergeObject, and forward-put by calling startPut with the parsed message (a ForwardPut is a
+ * PutRequest) and replying `forwardReply(result)`; message shapes are in replica-message.ts.
+ * A retry that joins a write in flight gets no timer: it completes with the write it joined.
+ *
+ * Writes: the coordinator must be a replica of the key (so version-vector actors stay the
+ * replicas); otherwise it forwards to the first up replica, at most `forwardHopsMax` times.
+ * It applies the write locally first (the new object's bytes come back), then sends
+ * replica-write to the other targets and counts acks, its own included, until W (per
+ * datacenter where the level says so). Outcomes are never blurred (RELIABILITY.md §2.2):
+ *   written           W acks;
+ *   KV_UNAVAILABLE    fewer than W targets up, decided before anything is sent or applied;
+ *   KV_INDETERMINATE  something was sent or applied but W was not reached (timeout, nacks);
+ *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
+ * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
+ *
+ * Reads: replica-read to every target, R answers merged (read-merge.ts) and returned; the
+ * request stays until every target answered or the deadline, then read-repairs the stale.
+ *
+ * Bounds: `requestsMax` requests in flight (KV_OVERLOADED beyond), each holding at most one
+ * answer per replica; the rid table is bounded (rid-table.ts).
+ */
+
+import { assert, assertNever } from '../base/assert.js';
+import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
+import { murmur3 } from '../base/hash.js';
+import { limits } from '../base/limits.js';
+import type { ConflictPolicy } from '../causality/index.js';
+import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
+import { canMeet, QuorumTally } from './quorum-tally.js';
+import { ReadMerge } from './read-merge.js';
+import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest } from './replica-message.js';
+import { RidTable } from './rid-table.js';
+
+export interface GetRequest {
+  readonly key: Uint8Array;
+  readonly r?: number;
+  readonly consistency?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface PutRequest {
+  readonly key: Uint8Array;
+  /** null: a delete. */
+  readonly value: Uint8Array | null;
+  readonly rid: Uint8Array;
+  readonly context?: Uint8Array;
+  readonly w?: number;
+  readonly consistency?: string;
+  readonly timeoutMs?: number;
+  /** Times this write was forwarded already (forward-put); 0 from a client. */
+  readonly hops?: number;
+  /** The datacenter LOCAL_QUORUM refers to; default this node's. */
+  readonly dc?: string;
+}
+
+export type CoordinatorResult =
+  | { readonly type: 'read'; readonly found: boolean; readonly values: Uint8Array[]; readonly context: Uint8Array }
+  | { readonly type: 'written'; readonly context: Uint8Array }
+  | { readonly type: 'error'; readonly code: Code; readonly message: string };
+
+export type LocalOp =
+  | { readonly op: 'coordinate-write'; readonly key: Uint8Array; readonly value: Uint8Array | null; readonly context: Uint8Array | undefined }
+  | { readonly op: 'read-object'; readonly key: Uint8Array }
+  | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
+
+export type CoordinatorAction =
+  | { readonly type: 'send'; readonly to: string; readonly requestId: number | undefined; readonly message: ReplicaRequest }
+  | ({ readonly type: 'local'; readonly requestId: number | undefined } & LocalOp)
+  | { readonly type: 'set-timer'; readonly requestId: number; readonly atMs: number }
+  | { readonly type: 'clear-timer'; readonly requestId: number }
+  | { readonly type: 'complete'; readonly requestId: number; readonly result: CoordinatorResult };
+
+export type LocalResult =
+  | { readonly ok: true; readonly context: Uint8Array; readonly object: Uint8Array }
+  | { readonly ok: true; readonly object: Uint8Array | undefined }
+  | { readonly ok: false; readonly code: Code; readonly message: string };
+
+/** The nodes a request is sent to. Strict quorum: the up replicas. Sloppy quorum replaces this. */
+export type TargetSelector = (placement: Placement, selfId: string) => readonly ReplicaInfo[];
+
+export const strictTargets: TargetSelector = (placement, selfId) => placement.replicas.filter((r) => r.up || r.id === selfId);
+
+export interface CoordinatorOptions {
+  readonly self: { readonly id: string; readonly dc: string };
+  /** The key's placement in the current ring and membership view. */
+  readonly placementOf: (key: Uint8Array) => Placement;
+  readonly targetsOf?: TargetSelector;
+  readonly policy?: ConflictPolicy;
+  readonly requestsMax?: number;
+  readonly ridEntriesMax?: number;
+  readonly ridRetentionMs?: number;
+  readonly forwardHopsMax?: number;
+}
+
+export interface CoordinatorStats {
+  started: number;
+  written: number;
+  read: number;
+  unavailable: number;
+  indeterminate: number;
+  overloaded: number;
+  forwarded: number;
+  deduplicated: number;
+  readRepairs: number;
+  rejectedReplies: number;
+}
+
+type PutState = {
+  readonly kind: 'put';
+  readonly requestId: number;
+  readonly key: Uint8Array;
+  readonly rid: Uint8Array;
+  readonly tally: QuorumTally;
+  phase: 'local' | 'replicating';
+  context: Uint8Array | undefined;
+};
+type GetState = { readonly kind: 'get'; readonly requestId: number; readonly key: Uint8Array; readonly tally: QuorumTally; readonly merge: ReadMerge; completed: boolean };
+type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
+type RequestState = PutState | GetState | ForwardState;
+
+/** Local failures that happen before anything is stored: the write definitely did not apply. */
+const definiteLocalCodes: ReadonlySet<Code> = new Set([
+  ErrorCode.badContext,
+  ErrorCode.tooManySiblings,
+  ErrorCode.tooLarge,
+  ErrorCode.badRequest,
+  ErrorCode.overloaded,
+]);
+
+const failure = (code: Code, message: string): CoordinatorResult => ({ type: 'error', code, message });
+
+export class Coordinator {
+  readonly #self: { readonly id: string; readonly dc: string };
+  readonly #placementOf: (key: Uint8Array) => Placement;
+  readonly #targetsOf: TargetSelector;
+  readonly #policy: ConflictPolicy;
+  readonly #requestsMax: number;
+  readonly #forwardHopsMax: number;
+  readonly #requests = new Map<number, RequestState>();
+  readonly #rids: RidTable<CoordinatorResult>;
+  readonly #stats: CoordinatorStats = {
+    started: 0,
+    written: 0,
+    read: 0,
+    unavailable: 0,
+    indeterminate: 0,
+    overloaded: 0,
+    forwarded: 0,
+    deduplicated: 0,
+    readRepairs: 0,
+    rejectedReplies: 0,
+  };
+
+  constructor(options: CoordinatorOptions) {
+    this.#self = { id: options.self.id, dc: options.self.dc };
+    this.#placementOf = options.placementOf;
+    this.#targetsOf = options.targetsOf ?? strictTargets;
+    this.#policy = options.policy ?? 'siblings';
+    this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
+    this.#forwardHopsMax = options.forwardHopsMax ?? limits.forwardHopsMax;
+    const entriesMax = options.ridEntriesMax ?? limits.ridEntriesMax;
+    if (!(entriesMax > this.#requestsMax)) throw new RangeError('ridEntriesMax must exceed requestsMax');
+    this.#rids = new RidTable({ entriesMax, retentionMs: options.ridRetentionMs ?? limits.ridRetentionMs, waitersMax: limits.ridWaitersMax });
+  }
+
+  /** Requests in flight (reads waiting for read repair included). */
+  get inflight(): number {
+    return this.#requests.size;
+  }
+
+  stats(): Readonly<CoordinatorStats> {
+    return { ...this.#stats };
+  }
+
+  // --- reads ---
+
+  startGet(requestId: number, request: GetRequest, nowMs: number): CoordinatorAction[] {
+    this.#checkRequestId(requestId);
+    this.#stats.started++;
+    const invalid = checkKey(request.key) ?? checkTimeout(request.timeoutMs);
+    if (invalid !== undefined) return [complete(requestId, invalid)];
+    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    const resolved = this.#resolve('r', request.key, request.r, request.consistency, this.#self.dc);
+    if (resolved.type === 'error') return [complete(requestId, resolved)];
+    const { requirement, targets } = resolved;
+    if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, targets), merge: new ReadMerge(), completed: false };
+    this.#requests.set(requestId, state);
+    const actions: CoordinatorAction[] = [];
+    for (const { id } of targets) {
+      if (id === this.#self.id) actions.push({ type: 'local', requestId, op: 'read-object', key: request.key });
+      else actions.push({ type: 'send', to: id, requestId, message: { t: 'replica-read', key: request.key } });
+    }
+    actions.push({ type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) });
+    return actions;
+  }
+
+  #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error): CoordinatorAction[] {
+    if (!state.tally.isPending(from)) return [];
+    if (object instanceof Error || !state.merge.add(from, object)) {
+      if (!(object instanceof Error)) this.#stats.rejectedReplies++;
+      state.tally.fail(from);
+    } else {
+      state.tally.ack(from);
+    }
+    return this.#advanceRead(state);
+  }
+
+  #advanceRead(state: GetState): CoordinatorAction[] {
+    const actions: CoordinatorAction[] = [];
+    if (!state.completed && state.tally.met) {
+      state.completed = true;
+      this.#stats.read++;
+      const view = state.merge.view(this.#policy);
+      actions.push(complete(state.requestId, { type: 'read', found: view.found, values: view.values, context: view.context }));
+    } else if (!state.completed && !state.tally.possible) {
+      state.completed = true;
+      this.#stats.unavailable++;
+      const { total, level } = state.tally.requirement;
+      actions.push(complete(state.requestId, failure(ErrorCode.unavailable, `read at ${level} needs ${total} replicas; too many failed`)));
+    }
+    if (state.tally.settled) actions.push(...this.#finishRead(state));
+    return actions;
+  }
+
+  /** Read repair, then the request is gone. */
+  #finishRead(state: GetState): CoordinatorAction[] {
+    this.#requests.delete(state.requestId);
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }];
+    for (const { to, object } of state.merge.repairs()) {
+      this.#stats.readRepairs++;
+      if (to === this.#self.id) actions.push({ type: 'local', requestId: undefined, op: 'merge-object', key: state.key, object });
+      else actions.push({ type: 'send', to, requestId: undefined, message: { t: 'replica-write', key: state.key, object } });
+    }
+    return actions;
+  }
+
+  // --- writes ---
+
+  startPut(requestId: number, request: PutRequest, nowMs: number): CoordinatorAction[] {
+    this.#checkRequestId(requestId);
+    this.#stats.started++;
+    const invalid = checkPut(request, this.#forwardHopsMax);
+    if (invalid !== undefined) return [complete(requestId, invalid)];
+    const resolved = this.#resolve('w', request.key, request.w, request.consistency, request.dc ?? this.#self.dc);
+    if (resolved.type === 'error') return [complete(requestId, resolved)];
+    if (!resolved.placement.replicas.some((replica) => replica.id === this.#self.id)) {
+      return this.#forward(requestId, request, resolved.placement, nowMs);
+    }
+    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, nowMs);
+  }
+
+  #coordinatePut(requestId: number, request: PutRequest, requirement: Requirement, targets: readonly ReplicaInfo[], nowMs: number): CoordinatorAction[] {
+    const keyHash = murmur3(request.key);
+    const entry = this.#rids.get(request.rid, nowMs);
+    if (entry !== undefined) {
+      if (entry.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
+      this.#stats.deduplicated++;
+      if (entry.result !== undefined) return [complete(requestId, entry.result)];
+      if (this.#rids.join(entry, requestId)) return [];
+      // The write itself is still in flight: this retry cannot say it failed.
+      return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
+    }
+    const refused =
+      this.#requests.size >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
+    this.#rids.begin(request.rid, keyHash, requestId, nowMs);
+    if (refused !== undefined) {
+      // Recorded, so that a duplicate arriving later cannot apply a write we said failed.
+      this.#rids.finish(request.rid, refused, nowMs);
+      return [complete(requestId, refused)];
+    }
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined };
+    this.#requests.set(requestId, state);
+    return [
+      { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
+      { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) },
+    ];
+  }
+
+  #onLocalWrite(state: PutState, result: LocalResult, nowMs: number): CoordinatorAction[] {
+    if (state.phase !== 'local') return [];
+    if (!result.ok) {
+      const definite = definiteLocalCodes.has(result.code);
+      const outcome = definite ? failure(result.code, result.message) : failure(ErrorCode.indeterminate, `local write failed (${result.code}): ${result.message}`);
+      return this.#finishPut(state, outcome, nowMs);
+    }
+    if (!('context' in result)) return this.#finishPut(state, failure(ErrorCode.indeterminate, 'local write answered as a read'), nowMs);
+    state.phase = 'replicating';
+    state.context = result.context;
+    state.tally.ack(this.#self.id);
+    const actions: CoordinatorAction[] = [];
+    for (const id of state.tally.pendingTargets()) {
+      actions.push({ type: 'send', to: id, requestId: state.requestId, message: { t: 'replica-write', key: state.key, object: result.object } });
+    }
+    return actions.concat(this.#advancePut(state, nowMs));
+  }
+
+  #advancePut(state: PutState, nowMs: number): CoordinatorAction[] {
+    if (state.tally.met) return this.#finishPut(state, { type: 'written', context: state.context! }, nowMs);
+    if (!state.tally.possible) {
+      const { total, level } = state.tally.requirement;
+      const message = `write at ${level} reached ${state.tally.acked.size} of ${total} replicas; it may be applied on some`;
+      return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
+    }
+    return [];
+  }
+
+  #finishPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
+    this.#requests.delete(state.requestId);
+    this.#count(result);
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    return actions;
+  }
+
+  // --- forwarding ---
+
+  #forward(requestId: number, request: PutRequest, placement: Placement, nowMs: number): CoordinatorAction[] {
+    const hops = request.hops ?? 0;
+    if (hops >= this.#forwardHopsMax) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, `write forwarded ${hops} times without reaching a replica`)))];
+    const candidates = placement.replicas.filter((r) => r.up && r.id !== this.#self.id).map((r) => r.id);
+    if (candidates.length === 0) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, 'no replica of the key is up')))];
+    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    const timeoutMs = request.timeoutMs ?? limits.coordinatorTimeoutMsDefault;
+    const message: ForwardPut = {
+      t: 'forward-put',
+      rid: request.rid,
+      key: request.key,
+      value: request.value,
+      ...(request.context === undefined ? {} : { context: request.context }),
+      ...(request.w === undefined ? {} : { w: request.w }),
+      ...(request.consistency === undefined ? {} : { consistency: request.consistency as ForwardPut['consistency'] }),
+      dc: request.dc ?? this.#self.dc,
+      hops: hops + 1,
+      timeoutMs: Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs),
+    };
+    const to = candidates.shift()!;
+    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates, to });
+    this.#stats.forwarded++;
+    return [
+      { type: 'send', to, requestId, message },
+      { type: 'set-timer', requestId, atMs: nowMs + timeoutMs },
+    ];
+  }
+
+  #onForwardReply(state: ForwardState, from: string, reply: ReplicaReply | undefined): CoordinatorAction[] {
+    if (from !== state.to) return [];
+    if (reply?.t === 'forward-put-reply') return this.#finishForward(state, { type: 'written', context: reply.context });
+    if (reply?.t === 'replica-error') return this.#finishForward(state, failure(reply.code, reply.message));
+    return this.#finishForward(state, failure(ErrorCode.indeterminate, `replica ${from} answered the forwarded write with garbage`));
+  }
+
+  #finishForward(state: ForwardState, result: CoordinatorResult): CoordinatorAction[] {
+    this.#requests.delete(state.requestId);
+    this.#count(result);
+    return [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+  }
+
+  // --- answers from the outside ---
+
+  onLocalResult(requestId: number, result: LocalResult, nowMs: number): CoordinatorAction[] {
+    const state = this.#requests.get(requestId);
+    if (state === undefined) return [];
+    switch (state.kind) {
+      case 'put':
+        return this.#onLocalWrite(state, result, nowMs);
+      case 'get':
+        if (!result.ok) return this.#onReadAnswer(state, this.#self.id, new Error(result.message));
+        return this.#onReadAnswer(state, this.#self.id, result.object);
+      case 'forward':
+        return [];
+      default:
+        return assertNever(state, 'request state');
+    }
+  }
+
+  onReply(requestId: number, from: string, body: unknown, nowMs: number): CoordinatorAction[] {
+    const state = this.#requests.get(requestId);
+    if (state === undefined) return [];
+    const parsed = parseReplicaReply(body);
+    if (!parsed.ok) this.#stats.rejectedReplies++;
+    const reply = parsed.ok ? parsed.value : undefined;
+    switch (state.kind) {
+      case 'get':
+        if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object);
+        return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'));
+      case 'put':
+        if (state.phase !== 'replicating') return [];
+        if (reply?.t === 'replica-write-reply') state.tally.ack(from);
+        else state.tally.fail(from);
+        return this.#advancePut(state, nowMs);
+      case 'forward':
+        return this.#onForwardReply(state, from, reply);
+      default:
+        return assertNever(state, 'request state');
+    }
+  }
+
+  onSendFailed(requestId: number, to: string, nowMs: number): CoordinatorAction[] {
+    const state = this.#requests.get(requestId);
+    if (state === undefined) return [];
+    switch (state.kind) {
+      case 'get':
+        return this.#onReadAnswer(state, to, new Error('send failed'));
+      case 'put':
+        if (state.phase !== 'replicating') return [];
+        state.tally.fail(to);
+        return this.#advancePut(state, nowMs);
+      case 'forward': {
+        if (to !== state.to) return [];
+        // Nothing left this node: try the next replica, or fail definitely.
+        const next = state.candidates.shift();
+        if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'));
+        state.to = next;
+        return [{ type: 'send', to: next, requestId, message: state.message }];
+      }
+      default:
+        return assertNever(state, 'request state');
+    }
+  }
+
+  onTimeout(requestId: number, nowMs: number): CoordinatorAction[] {
+    const state = this.#requests.get(requestId);
+    if (state === undefined) return [];
+    switch (state.kind) {
+      case 'get': {
+        const actions: CoordinatorAction[] = [];
+        if (!state.completed) actions.push(complete(requestId, failure(ErrorCode.timeout, `read at ${state.tally.requirement.level} timed out`)));
+        return actions.concat(this.#finishRead(state));
+      }
+      case 'put': {
+        const { acked } = state.tally;
+        const message = `write timed out with ${acked.size} of ${state.tally.requirement.total} acks; it may be applied on some replicas`;
+        return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
+      }
+      case 'forward':
+        return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`));
+      default:
+        return assertNever(state, 'request state');
+    }
+  }
+
+  // --- helpers ---
+
+  #checkRequestId(requestId: number): void {
+    if (!Number.isSafeInteger(requestId) || requestId < 0) throw new RangeError('requestId must be a non-negative safe integer');
+    if (this.#requests.has(requestId)) throw new RangeError(`requestId ${requestId} is already in flight`);
+  }
+
+  #resolve(
+    field: 'r' | 'w',
+    key: Uint8Array,
+    count: number | undefined,
+    consistency: string | undefined,
+    localDc: string,
+  ): { type: 'ok'; placement: Placement; requirement: Requirement; targets: readonly ReplicaInfo[] } | (CoordinatorResult & { type: 'error' }) {
+    const placement = this.#placementOf(key);
+    try {
+      const requirement = resolveRequirement(field, { count, consistency }, placement, localDc);
+      return { type: 'ok', placement, requirement, targets: this.#targetsOf(placement, this.#self.id) };
+    } catch (error) {
+      if (error instanceof RangeError || error instanceof TypeError) return { type: 'error', code: ErrorCode.badRequest, message: error.message };
+      throw error;
+    }
+  }
+
+  #overloaded(): CoordinatorResult {
+    this.#stats.overloaded++;
+    return failure(ErrorCode.overloaded, `more than ${this.#requestsMax} requests in flight at this coordinator`);
+  }
+
+  #unavailable(requirement: Requirement, targets: readonly ReplicaInfo[]): CoordinatorResult {
+    this.#stats.unavailable++;
+    const dcs = requirement.perDc.size === 0 ? '' : ` (per datacenter: ${[...requirement.perDc].map(([dc, n]) => `${dc}=${n}`).join(', ')})`;
+    return failure(ErrorCode.unavailable, `${requirement.level} needs ${requirement.total} replicas${dcs}; ${targets.length} up`);
+  }
+
+  #count(result: CoordinatorResult): CoordinatorResult {
+    if (result.type === 'written') this.#stats.written++;
+    else if (result.type === 'error' && result.code === ErrorCode.indeterminate) this.#stats.indeterminate++;
+    else if (result.type === 'error' && result.code === ErrorCode.unavailable) this.#stats.unavailable++;
+    return result;
+  }
+}
+
+function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
+  return { type: 'complete', requestId, result };
+}
+
+
+function checkKey(key: unknown): CoordinatorResult | undefined {
+  if (!(key instanceof Uint8Array)) return failure(ErrorCode.badRequest, 'key must be bytes');
+  if (key.length > limits.keyBytesMax) return failure(ErrorCode.tooLarge, `key is ${key.length} bytes, over ${limits.keyBytesMax}`);
+  return undefined;
+}
+
+function checkTimeout(timeoutMs: unknown): CoordinatorResult | undefined {
+  if (timeoutMs === undefined) return undefined;
+  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > limits.coordinatorTimeoutMsMax) {
+    return failure(ErrorCode.badRequest, `timeoutMs must be an integer in [1, ${limits.coordinatorTimeoutMsMax}]`);
+  }
+  return undefined;
+}
+
+function checkPut(request: PutRequest, hopsMax: number): CoordinatorResult | undefined {
+  const invalid = checkKey(request.key) ?? checkTimeout(request.timeoutMs);
+  if (invalid !== undefined) return invalid;
+  const { value, rid, context, hops, dc } = request;
+  if (value !== null && !(value instanceof Uint8Array)) return failure(ErrorCode.badRequest, 'value must be bytes (or null for a delete)');
+  if (value !== null && value.length > limits.valueBytesMax) return failure(ErrorCode.tooLarge, `value is ${value.length} bytes, over ${limits.valueBytesMax}`);
+  if (!(rid instanceof Uint8Array) || rid.length !== ridBytes) return failure(ErrorCode.badRequest, `rid must be ${ridBytes} bytes`);
+  if (context !== undefined && !(context instanceof Uint8Array)) return failure(ErrorCode.badRequest, 'context must be bytes');
+  if (context !== undefined && context.length > contextBytesMax) return failure(ErrorCode.badContext, `context is over ${contextBytesMax} bytes`);
+  if (hops !== undefined && (!Number.isInteger(hops) || hops < 0 || hops > hopsMax)) return failure(ErrorCode.badRequest, 'hops out of range');
+  if (dc !== undefined && (typeof dc !== 'string' || dc.length === 0)) return failure(ErrorCode.badRequest, 'dc must be a non-empty string');
+  return undefined;
+}
+
+/** The forward-put reply for a coordinated write's result. */
+export function forwardReply(result: CoordinatorResult): ReplicaReply {
+  assert(result.type !== 'read', 'a write cannot end in a read');
+  if (result.type === 'written') return { t: 'forward-put-reply', context: result.context };
+  return { t: 'replica-error', code: result.code, message: result.message.slice(0, limits.replicaMessageCharsMax) };
+}

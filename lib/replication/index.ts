@@ -1,0 +1,12 @@
+/**
+ * lib/replication: quorum coordination (Dynamo §4.5–4.6) — consistency levels, the quorum
+ * tally, the replica RPC messages and their validation, the rid table for retried writes, and
+ * the sans-IO Coordinator that drives gets and puts. Pure logic (layer 2): imports lib/base,
+ * lib/causality and lib/ring only; time and the network are the caller's.
+ */
+export * from './consistency-level.js';
+export * from './quorum-tally.js';
+export * from './replica-message.js';
+export * from './rid-table.js';
+export * from './read-merge.js';
+export * from './coordinator.js';

@@ -1,0 +1,65 @@
+/**
+ * The merge of one read's replica answers: every answer's stored object joined with
+ * mergeReplicas (the DVV-set sync of lib/causality), the client's view of the result, and the
+ * read repairs it calls for. Pure, owned by the read's coordinator (supervisor main thread).
+ *
+ * Dynamo §4.6 / riak_kv get_fsm: once the answers are in (all of them, or what came before the
+ * deadline), each replica that answered with no object, or with an object the merge has moved
+ * past, is sent the merged object. Because sync is a join, the merge covers every answer, so
+ * "differs from the merge" means "older than the merge": the encoding is canonical (one
+ * encoding per state), so comparing bytes is exact. Replicas that did not answer are left to
+ * hinted handoff and anti-entropy: we do not know what they hold.
+ *
+ * An answer whose object does not decode is refused (the caller counts that replica as
+ * failed): corrupt state from one replica must never reach the client or the repairs.
+ */
+
+import { Buffer } from 'node:buffer';
+import { ErrorCode, isRingkvError } from '../base/errors.js';
+import { decodeObject, encodeObject, mergeReplicas, readView, type ConflictPolicy, type ReadView, type StoredObject } from '../causality/index.js';
+
+export interface Repair {
+  readonly to: string;
+  readonly object: Uint8Array;
+}
+
+export class ReadMerge {
+  /** Each answering replica's object bytes; undefined: it holds no record. */
+  readonly #answers = new Map<string, Uint8Array | undefined>();
+  #merged: StoredObject | undefined;
+
+  get answerCount(): number {
+    return this.#answers.size;
+  }
+
+  /** Adds one replica's answer; false (nothing merged) when the object is corrupt. */
+  add(from: string, object: Uint8Array | undefined): boolean {
+    if (object !== undefined) {
+      let decoded: StoredObject;
+      try {
+        decoded = decodeObject(object);
+      } catch (error) {
+        if (isRingkvError(error, ErrorCode.corruption)) return false;
+        throw error;
+      }
+      this.#merged = mergeReplicas(this.#merged, decoded);
+    }
+    this.#answers.set(from, object);
+    return true;
+  }
+
+  view(policy: ConflictPolicy): ReadView {
+    return readView(this.#merged, policy);
+  }
+
+  /** The replica writes that bring every answering replica up to the merge. */
+  repairs(): Repair[] {
+    if (this.#merged === undefined || this.#merged.length === 0) return [];
+    const merged = encodeObject(this.#merged);
+    const out: Repair[] = [];
+    for (const [to, object] of this.#answers) {
+      if (object === undefined || Buffer.compare(object, merged) !== 0) out.push({ to, object: merged });
+    }
+    return out;
+  }
+}

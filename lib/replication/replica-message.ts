@@ -1,0 +1,177 @@
+/**
+ * The replica RPCs between nodes, as plain data, and the checks an untrusted one passes before
+ * it is used. Pure, any thread (in practice the supervisor's main thread). They travel as the
+ * `body` of the transport's `{t:'rpc', id, body}` / `{t:'rpc-reply', id, body}` (wire.md),
+ * msgpack-encoded; byte fields are Uint8Array (msgpackr yields Buffers, which are too).
+ *
+ *   request                                                 reply (or replica-error)
+ *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
+ *   {t:'replica-write', key, object}                      →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
+ *                       w?, consistency?, dc?, hops, timeoutMs}
+ *   any of them                                           →  {t:'replica-error', code, message}  code: an ErrorCode
+ *
+ * `object` is a stored object (lib/causality encodeObject) — the key's whole state on the
+ * sender, merged by the receiver with mergeReplicas. `forward-put` is a client write a
+ * non-replica hands to a replica of the key: `value: null` is a delete, `dc` the datacenter
+ * LOCAL_QUORUM refers to (the node the client reached), `hops` how often it was forwarded.
+ *
+ * Bounds (RELIABILITY.md §2.5): replica paths carry whatever a replica holds, so keys are held
+ * to the hard ceiling `keyBytesCeiling` and objects to `entryBytesMax`; the forwarded client
+ * write keeps the client limits (`valueBytesMax`, contexts of `contextEntriesMax` entries).
+ * Anything else — unknown tag, missing or mistyped field, a rid not of 16 bytes, a code that is
+ * not an ErrorCode, an over-long message — is refused with a reason, never thrown.
+ *
+ * Frozen: the tags and field names reach the wire; `ridBytes` reaches clients.
+ */
+
+import { Buffer } from 'node:buffer';
+import { isErrorCode, type ErrorCode } from '../base/errors.js';
+import { limits } from '../base/limits.js';
+import { consistencyLevels, isConsistencyLevel, type ConsistencyLevel } from './consistency-level.js';
+
+/** Frozen: a client write id is 16 random bytes. */
+export const ridBytes = 16;
+/** Largest encoded context a client may send: header + CRC + entries of the longest actor id. */
+export const contextBytesMax = 7 + limits.contextEntriesMax * (1 + 8 + limits.actorIdBytesMax);
+
+export interface ReplicaRead {
+  readonly t: 'replica-read';
+  readonly key: Uint8Array;
+}
+
+export interface ReplicaWrite {
+  readonly t: 'replica-write';
+  readonly key: Uint8Array;
+  readonly object: Uint8Array;
+}
+
+export interface ForwardPut {
+  readonly t: 'forward-put';
+  readonly rid: Uint8Array;
+  readonly key: Uint8Array;
+  readonly value: Uint8Array | null;
+  readonly context?: Uint8Array;
+  readonly w?: number;
+  readonly consistency?: ConsistencyLevel;
+  readonly dc?: string;
+  readonly hops: number;
+  readonly timeoutMs: number;
+}
+
+export type ReplicaRequest = ReplicaRead | ReplicaWrite | ForwardPut;
+
+export interface ReplicaReadReply {
+  readonly t: 'replica-read-reply';
+  readonly object?: Uint8Array;
+}
+
+export interface ReplicaWriteReply {
+  readonly t: 'replica-write-reply';
+}
+
+export interface ForwardPutReply {
+  readonly t: 'forward-put-reply';
+  readonly context: Uint8Array;
+}
+
+export interface ReplicaError {
+  readonly t: 'replica-error';
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+export type ReplicaReply = ReplicaReadReply | ReplicaWriteReply | ForwardPutReply | ReplicaError;
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+
+export const replicaRequestTypes = ['replica-read', 'replica-write', 'forward-put'] as const;
+export const replicaReplyTypes = ['replica-read-reply', 'replica-write-reply', 'forward-put-reply', 'replica-error'] as const;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
+}
+
+function isBytes(value: unknown, min: number, max: number): value is Uint8Array {
+  return value instanceof Uint8Array && value.length >= min && value.length <= max;
+}
+
+function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+function isLabel(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberLabelBytesMax;
+}
+
+const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
+
+/** Checks an untrusted request body and returns a fresh, well-formed copy. Never throws. */
+export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
+  if (!isRecord(raw)) return refuse('request is not an object');
+  if (!isBytes(raw.key, 0, limits.keyBytesCeiling)) return refuse('key missing or over keyBytesCeiling');
+  switch (raw.t) {
+    case 'replica-read':
+      return { ok: true, value: { t: 'replica-read', key: raw.key } };
+    case 'replica-write':
+      if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
+      return { ok: true, value: { t: 'replica-write', key: raw.key, object: raw.object } };
+    case 'forward-put':
+      return parseForwardPut(raw, raw.key);
+    default:
+      return refuse(`unknown request type (expected one of ${replicaRequestTypes.join(', ')})`);
+  }
+}
+
+function parseForwardPut(raw: Record<string, unknown>, key: Uint8Array): Parsed<ForwardPut> {
+  const { rid, value, context, w, consistency, dc, hops, timeoutMs } = raw;
+  if (!isBytes(rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+  if (key.length > limits.keyBytesMax) return refuse('key over keyBytesMax');
+  if (value !== null && !isBytes(value, 0, limits.valueBytesMax)) return refuse('value must be bytes within valueBytesMax, or null');
+  if (context !== undefined && !isBytes(context, 0, contextBytesMax)) return refuse('context must be bytes within contextBytesMax');
+  if (w !== undefined && !isIntegerIn(w, 1, limits.replicationMax)) return refuse('w out of range');
+  if (consistency !== undefined && !isConsistencyLevel(consistency)) return refuse(`consistency must be one of ${consistencyLevels.join(', ')}`);
+  if (dc !== undefined && !isLabel(dc)) return refuse('dc must be a non-empty label within memberLabelBytesMax');
+  if (!isIntegerIn(hops, 1, limits.forwardHopsMax)) return refuse('hops out of range');
+  if (!isIntegerIn(timeoutMs, 1, limits.coordinatorTimeoutMsMax)) return refuse('timeoutMs out of range');
+  const put: ForwardPut = {
+    t: 'forward-put',
+    rid,
+    key,
+    value,
+    ...(context === undefined ? {} : { context }),
+    ...(w === undefined ? {} : { w }),
+    ...(consistency === undefined ? {} : { consistency }),
+    ...(dc === undefined ? {} : { dc }),
+    hops,
+    timeoutMs,
+  };
+  return { ok: true, value: put };
+}
+
+/** Checks an untrusted reply body and returns a fresh, well-formed copy. Never throws. */
+export function parseReplicaReply(raw: unknown): Parsed<ReplicaReply> {
+  if (!isRecord(raw)) return refuse('reply is not an object');
+  switch (raw.t) {
+    case 'replica-read-reply':
+      if (raw.object === undefined) return { ok: true, value: { t: 'replica-read-reply' } };
+      if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object must be bytes within entryBytesMax');
+      return { ok: true, value: { t: 'replica-read-reply', object: raw.object } };
+    case 'replica-write-reply':
+      return { ok: true, value: { t: 'replica-write-reply' } };
+    case 'forward-put-reply':
+      if (!isBytes(raw.context, 0, contextBytesMax)) return refuse('context must be bytes within contextBytesMax');
+      return { ok: true, value: { t: 'forward-put-reply', context: raw.context } };
+    case 'replica-error':
+      if (!isErrorCode(raw.code)) return refuse('code is not an ErrorCode');
+      if (typeof raw.message !== 'string' || raw.message.length > limits.replicaMessageCharsMax) return refuse('message must be a short string');
+      return { ok: true, value: { t: 'replica-error', code: raw.code, message: raw.message } };
+    default:
+      return refuse(`unknown reply type (expected one of ${replicaReplyTypes.join(', ')})`);
+  }
+}
+
+/** A replica-error reply, its message cut to the bound. */
+export function replicaError(code: ErrorCode, message: string): ReplicaError {
+  return { t: 'replica-error', code, message: message.slice(0, limits.replicaMessageCharsMax) };
+}

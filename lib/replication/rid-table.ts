@@ -1,0 +1,119 @@
+/**
+ * The coordinator's table of recent client write ids (rids): a retried put or delete is not
+ * applied twice. Pure, owned by the coordinator (supervisor main thread).
+ *
+ * A client picks 16 random bytes per logical write and keeps them across retries (wire.md).
+ * The coordinator records each rid when the write starts and its outcome when it ends:
+ *  - a retry of a write still in flight joins it and gets the same outcome;
+ *  - a retry of a finished write gets the recorded outcome (the same context for an acked
+ *    write) without applying anything. Failures are recorded too: a duplicate of a write that
+ *    was refused (KV_UNAVAILABLE, KV_OVERLOADED) must not be applied later, or a definite
+ *    failure would become a success behind the client's back.
+ * The rid is bound to the key it was first used with (by hash): reusing it for another key
+ * is refused by the caller.
+ *
+ * Bounds: at most `entriesMax` entries (the oldest finished entry is evicted first; entries
+ * in flight are never evicted, and there are fewer of them than `entriesMax`), finished
+ * entries expire `retentionMs` after they finish, and at most `waitersMax` retries wait on one
+ * entry. Cost: O(1) amortized per call; expiry sweeps a bounded number of entries per call.
+ */
+
+import { Buffer } from 'node:buffer';
+import { assert } from '../base/assert.js';
+
+export interface RidEntry<R> {
+  readonly keyHash: number;
+  /** The request that applies the write. */
+  readonly requestId: number;
+  /** Retries waiting on it while in flight. */
+  readonly waiters: number[];
+  /** Set once the write has ended. */
+  result: R | undefined;
+  expiresAtMs: number;
+}
+
+const sweepStepsMax = 64;
+
+export class RidTable<R> {
+  readonly #entries = new Map<string, RidEntry<R>>();
+  readonly #entriesMax: number;
+  readonly #retentionMs: number;
+  readonly #waitersMax: number;
+  #inflight = 0;
+
+  constructor(options: { entriesMax: number; retentionMs: number; waitersMax: number }) {
+    this.#entriesMax = options.entriesMax;
+    this.#retentionMs = options.retentionMs;
+    this.#waitersMax = options.waitersMax;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** The live entry of a rid, if any. */
+  get(rid: Uint8Array, nowMs: number): RidEntry<R> | undefined {
+    this.#sweep(nowMs);
+    const name = nameOf(rid);
+    const entry = this.#entries.get(name);
+    if (entry === undefined || entry.result === undefined || entry.expiresAtMs > nowMs) return entry;
+    this.#entries.delete(name);
+    return undefined;
+  }
+
+  /** Records a write that starts now; the rid must not have a live entry. */
+  begin(rid: Uint8Array, keyHash: number, requestId: number, nowMs: number): void {
+    const name = nameOf(rid);
+    assert(!this.#entries.has(name), 'rid already recorded');
+    this.#sweep(nowMs);
+    if (this.#entries.size >= this.#entriesMax) this.#evictOldestFinished();
+    this.#entries.set(name, { keyHash, requestId, waiters: [], result: undefined, expiresAtMs: Infinity });
+    this.#inflight++;
+  }
+
+  /** Adds a retry to an entry in flight; false when too many already wait. */
+  join(entry: RidEntry<R>, requestId: number): boolean {
+    assert(entry.result === undefined, 'joining a finished rid');
+    if (entry.waiters.length >= this.#waitersMax) return false;
+    entry.waiters.push(requestId);
+    return true;
+  }
+
+  /** Records the outcome; returns the retries that waited on it. */
+  finish(rid: Uint8Array, result: R, nowMs: number): number[] {
+    const name = nameOf(rid);
+    const entry = this.#entries.get(name);
+    assert(entry !== undefined && entry.result === undefined, 'finishing a rid that is not in flight');
+    this.#inflight--;
+    entry.result = result;
+    entry.expiresAtMs = nowMs + this.#retentionMs;
+    // Re-insert: the map's order becomes finish order, so the oldest finished entries lead.
+    this.#entries.delete(name);
+    this.#entries.set(name, entry);
+    return entry.waiters.splice(0);
+  }
+
+  /** Drops expired finished entries from the front, a bounded number per call. */
+  #sweep(nowMs: number): void {
+    let steps = 0;
+    for (const [name, entry] of this.#entries) {
+      if (++steps > sweepStepsMax) return;
+      if (entry.result === undefined) continue;
+      if (entry.expiresAtMs > nowMs) return;
+      this.#entries.delete(name);
+    }
+  }
+
+  #evictOldestFinished(): void {
+    assert(this.#inflight < this.#entriesMax, 'rid table full of writes in flight');
+    for (const [name, entry] of this.#entries) {
+      if (entry.result === undefined) continue;
+      this.#entries.delete(name);
+      return;
+    }
+  }
+}
+
+function nameOf(rid: Uint8Array): string {
+  return Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
+}
