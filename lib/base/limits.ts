@@ -122,6 +122,27 @@ export const limits = {
   /** How long a left member is kept as a tombstone so stale gossip cannot resurrect it. */
   leftMemberRetentionMs: 3 * 86_400_000,
 
+  // --- replication (coordinator, lib/replication) ---
+  /** Default R and W (Dynamo's R=2, W=2 with N=3). */
+  readQuorumDefault: 2,
+  writeQuorumDefault: 2,
+  /** A coordinated request's deadline when the client gives none, and the largest it may give. */
+  coordinatorTimeoutMsDefault: 5_000,
+  coordinatorTimeoutMsMax: 600_000,
+  /** Most requests one node coordinates (or forwards) at once; KV_OVERLOADED beyond. */
+  coordinatorRequestsMax: 10_000,
+  /** Most times a client write is forwarded towards a replica before KV_UNAVAILABLE. */
+  forwardHopsMax: 2,
+  /** A forwarded write gets this much less time than its forwarder, so its outcome arrives first. */
+  forwardTimeoutMarginMs: 100,
+  /** Write ids (rids) whose outcome a coordinator remembers for retries, and for how long. */
+  ridEntriesMax: 100_000,
+  ridRetentionMs: 10 * 60_000,
+  /** Most retries of one rid that may wait on it while it is in flight. */
+  ridWaitersMax: 16,
+  /** Longest error message carried in a replica reply, in UTF-16 code units. */
+  replicaMessageCharsMax: 1_024,
+
   // --- mailbox ---
   /** Data capacity of one mailbox (one direction of one shard); a power of two. */
   mailboxBytesDefault: 4 * MiB,
@@ -133,6 +154,59 @@ export const limits = {
   mailboxWaitSliceMs: 1_000,
   /** Most frames one drain visits before the consumer yields to its event loop. */
   mailboxDrainFramesMax: 4_096,
+
+  // --- transport (WebSocket wire, lib/transport) ---
+  /** Largest WebSocket message (one frame of batched messages), sent or received; ws closes with 1009 beyond. */
+  wireFrameBytesMax: 32 * MiB,
+  /** Most messages in one frame. */
+  wireMessagesPerFrameMax: 4_096,
+  /** Most fragments one WebSocket message may arrive in (ws advisory GHSA-96hv-2xvq-fx4p). */
+  wireFragmentsMax: 1_024,
+  /** Queued plus socket-buffered bytes of one link above which send() fails with KV_OVERLOADED. */
+  wireSendBufferBytesMax: 64 * MiB,
+  /** A new connection must finish its handshake (peer auth or client hello) within this. */
+  wireHandshakeTimeoutMs: 5_000,
+  /** An HTTP request's headers (an upgrade included) must arrive within this (slowloris). */
+  wireHeadersTimeoutMs: 10_000,
+  /** A server-side link that receives no message for this long is closed. */
+  wireIdleTimeoutMs: 120_000,
+  /** How often each side pings an open link. */
+  wirePingIntervalMs: 30_000,
+  /** A link whose pong does not come back within this is terminated. */
+  wirePingTimeoutMs: 10_000,
+  /** First reconnect delay of a peer dialer; doubles per failed attempt, jittered. */
+  wireReconnectBaseMs: 100,
+  /** Largest reconnect delay of a peer dialer. */
+  wireReconnectMaxMs: 10_000,
+  /** How long connectClient waits for the connection and the 'welcome' by default. */
+  wireConnectTimeoutMs: 10_000,
+  /** On close, how long a server waits for its links' close handshakes before cutting them. */
+  wireCloseGraceMs: 1_000,
+  /** Most open WebSocket connections from one remote address (S7). */
+  wireConnectionsPerAddressMax: 1_024,
+  /** Most requests in flight on one client connection at a node; the excess get KV_OVERLOADED replies. */
+  clientInflightMax: 1_024,
+
+  // --- remote client (lib/client) ---
+  /** Default budget of one client request, retries included; past it KV_TIMEOUT (indeterminate for writes). */
+  clientRequestTimeoutMs: 10_000,
+  /** Largest timeoutMs a caller may ask for. */
+  clientRequestTimeoutMsMax: 600_000,
+  /** Longest a client waits for a node's welcome. */
+  clientConnectTimeoutMs: 5_000,
+  /** How often a client re-reads the ring from a node. */
+  clientRingRefreshMs: 10_000,
+  /** Most nodes one request is tried on, the first choice included. */
+  clientAttemptsMax: 3,
+  /** Most requests waiting to be sent on one client connection (KV_OVERLOADED beyond). */
+  clientQueueMax: 100_000,
+  /** Reconnect backoff of a client connection: jittered, doubling from base to max. */
+  clientReconnectBaseMs: 100,
+  clientReconnectMaxMs: 5_000,
+  /** Largest GET /status body the CLI reads (a 1000-member cluster at 2^16 partitions is ~2 MB). */
+  clientStatusBytesMax: 64 * MiB,
+  /** How long `ringkv dev-cluster` waits for its nodes to stop before SIGKILL. */
+  cliChildStopTimeoutMs: 30_000,
 } as const;
 
 assert(limits.keyBytesMax <= limits.keyBytesCeiling, 'keyBytesMax above its ceiling');
@@ -145,5 +219,9 @@ assert(
 );
 assert(limits.blockBytesDefault < limits.tableBytesTarget, 'a table holds many blocks');
 assert(limits.partitionBitsDefault <= limits.partitionBitsMax && limits.partitionBitsMax <= 16, 'partition bits out of range');
+assert(limits.ridEntriesMax > limits.coordinatorRequestsMax, 'the rid table must hold every request in flight');
+assert(limits.wireFrameBytesMax >= limits.keyBytesCeiling + limits.valueBytesMax + 64 * KiB, 'a frame must hold the largest put');
+assert(limits.wireSendBufferBytesMax >= limits.wireFrameBytesMax, 'a send buffer must hold the largest frame');
+assert(limits.wireReconnectBaseMs <= limits.wireReconnectMaxMs, 'reconnect base above its max');
 
 export type Limits = typeof limits;
