@@ -1,0 +1,139 @@
+/**
+ * `ringkv status | ring | endpoints <key>`: views of the cluster from one node's GET /status
+ * (wire.md "Status JSON"), printed like Cassandra's `nodetool status` / `describering` /
+ * `getendpoints`.
+ *
+ * `endpoints` computes the key's preference list itself with lib/ring from the members,
+ * partition bits and replication the node reports (the same computation every node and
+ * client does), and says so if the node's own owner of that partition differs (a ring
+ * change in flight, or a bug).
+ *
+ * Pure formatting over the status object plus one fetch; owner: the CLI's main thread.
+ */
+
+import { limits } from '../base/limits.js';
+import { computeRing, partitionOfToken, tokenOf } from '../ring/index.js';
+import type { StatusJson, StatusMember } from '../server/index.js';
+import { type CliIo, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
+import type { ConnectionFlags } from './kv-commands.js';
+
+const stateLetter = { normal: 'N', joining: 'J', leaving: 'L', left: 'X' } as const;
+
+/** nodetool's two letters: U/D (up/down) then N/J/L (normal/joining/leaving). */
+export function stateOf(member: StatusMember): string {
+  return `${member.up ? 'U' : 'D'}${stateLetter[member.status]}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
+  return rows.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]! + 2))).join('').trimEnd()).join('\n');
+}
+
+function replicationText(replication: StatusJson['replication']): string {
+  if (typeof replication === 'number') return `N=${replication}`;
+  return Object.entries(replication)
+    .map(([dc, n]) => `${dc}:${n}`)
+    .join(', ');
+}
+
+export function formatStatus(status: StatusJson): string {
+  const lines: string[] = [];
+  lines.push(`Cluster seen from ${status.node} (${status.address}), ringkv ${status.version}`);
+  lines.push(`Partitions: ${2 ** status.partitionBits} (2^${status.partitionBits}), replication ${replicationText(status.replication)}`);
+  for (const warning of status.warnings) lines.push(`WARNING: ${warning}`);
+  if (status.underReplicated && status.warnings.length === 0) lines.push('WARNING: fewer nodes than the replication asks for: some keys have fewer replicas');
+  const dcs = [...new Set(status.members.map((m) => m.dc))].sort();
+  for (const dc of dcs) {
+    const members = status.members.filter((m) => m.dc === dc && m.status !== 'left').sort((a, b) => (a.address < b.address ? -1 : 1));
+    if (members.length === 0) continue;
+    lines.push('', `Datacenter: ${dc}`, '='.repeat(12 + dc.length), 'Status=Up/Down', '|/ State=Normal/Leaving/Joining');
+    const rows = [['--', 'Address', 'Load', 'Owns (effective)', 'Partitions', 'Node', 'Rack']];
+    for (const m of members) {
+      rows.push([stateOf(m), m.address, formatBytes(m.loadBytes), `${m.ownershipPercent.toFixed(1)}%`, String(m.partitions), m.id, m.rack]);
+    }
+    lines.push(table(rows));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Ascending partition numbers as compact ranges: 0-2,5,9-11. */
+export function compactRanges(partitions: readonly number[]): string {
+  const parts: string[] = [];
+  for (let i = 0; i < partitions.length; ) {
+    let j = i;
+    while (j + 1 < partitions.length && partitions[j + 1] === partitions[j]! + 1) j++;
+    parts.push(i === j ? `${partitions[i]}` : `${partitions[i]}-${partitions[j]}`);
+    i = j + 1;
+  }
+  return parts.join(',');
+}
+
+/** Each owner's primary partitions, as compact ranges (`nodetool ring`, without token spam). */
+export function formatRing(status: StatusJson): string {
+  const owners = status.ring.owners;
+  const byOwner = new Map<string, number[]>();
+  owners.forEach((owner, partition) => {
+    let list = byOwner.get(owner);
+    if (list === undefined) byOwner.set(owner, (list = []));
+    list.push(partition);
+  });
+  const tokenSpan = 2 ** (32 - status.partitionBits);
+  const lines = [
+    `Partitions: ${owners.length} (2^${status.partitionBits}), each ${tokenSpan} tokens: partition p holds tokens [p*${tokenSpan}, (p+1)*${tokenSpan})`,
+    `Replication: ${replicationText(status.replication)}; replicas of p are its owner and the next distinct owners clockwise`,
+    '',
+  ];
+  const rows = [['Node', 'Address', 'State', 'Primary', 'Share', 'Partitions']];
+  for (const [id, partitions] of [...byOwner].sort((a, b) => (a[0] < b[0] ? -1 : 1))) {
+    const member = status.members.find((m) => m.id === id);
+    const share = `${((100 * partitions.length) / owners.length).toFixed(1)}%`;
+    rows.push([id, member?.address ?? '?', member ? stateOf(member) : '??', String(partitions.length), share, compactRanges(partitions)]);
+  }
+  lines.push(table(rows));
+  return `${lines.join('\n')}\n`;
+}
+
+/** The key's token, partition and preference list, computed with lib/ring from the status. */
+export function formatEndpoints(status: StatusJson, key: string): string {
+  const bytes = new TextEncoder().encode(key);
+  const token = tokenOf(bytes);
+  const partition = partitionOfToken(token, status.partitionBits);
+  const ring = computeRing(status.members, { partitionBits: status.partitionBits, replication: status.replication });
+  const replicas = ring.replicasOf(partition);
+  const lines = [`key ${JSON.stringify(key)}: token 0x${token.toString(16).padStart(8, '0')}, partition ${partition}`];
+  const rows = [['#', 'Node', 'Address', 'State', 'DC', 'Rack']];
+  replicas.forEach((id, i) => {
+    const m = status.members.find((member) => member.id === id)!;
+    rows.push([String(i + 1), id, m.address, stateOf(m), m.dc, m.rack]);
+  });
+  lines.push(table(rows));
+  const reported = status.ring.owners[partition];
+  if (reported !== undefined && reported !== replicas[0]) {
+    lines.push(`WARNING: ${status.node} reports ${reported} as the owner of partition ${partition} (its ring differs from its members)`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function statusOf(io: CliIo, conn: ConnectionFlags): Promise<StatusJson> {
+  return io.fetchStatus(statusUrlOf(conn.url), {
+    ...(conn.token !== undefined ? { token: conn.token } : {}),
+    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
+    timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs,
+  });
+}
+
+export async function statusCommand(io: CliIo, conn: ConnectionFlags, json: boolean): Promise<number> {
+  const status = await statusOf(io, conn);
+  io.out(json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+  return exitOk;
+}
+
+export async function ringCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
+  io.out(formatRing(await statusOf(io, conn)));
+  return exitOk;
+}
+
+export async function endpointsCommand(io: CliIo, conn: ConnectionFlags, key: string): Promise<number> {
+  io.out(formatEndpoints(await statusOf(io, conn), key));
+  return exitOk;
+}

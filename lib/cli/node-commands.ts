@@ -1,0 +1,110 @@
+/**
+ * `ringkv start` (one node in this process, until SIGINT/SIGTERM) and `ringkv dev-cluster`
+ * (several `ringkv start` child processes on loopback for development, stopped together on
+ * Ctrl-C).
+ *
+ * Secrets: the cluster secret comes from --secret-file (file contents, trailing newline
+ * dropped) or RINGKV_SECRET, never from a command-line value (which `ps` would show); the
+ * client token a node requires comes from RINGKV_CLIENT_TOKEN. Without a secret a node
+ * listens on loopback only (the transport enforces it).
+ *
+ * Owner: the CLI's main thread.
+ */
+
+import { join } from 'node:path';
+import { limits } from '../base/limits.js';
+import type { LogLevel } from '../base/log.js';
+import type { NodeOptions } from '../server/index.js';
+import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
+
+export interface StartFlags {
+  port: number;
+  host?: string;
+  dir: string;
+  seeds?: string[];
+  dc?: string;
+  rack?: string;
+  weight?: number;
+  shards?: number;
+  logLevel?: LogLevel;
+  secretFile?: string;
+}
+
+export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
+  const options: NodeOptions = { port: flags.port, dir: flags.dir };
+  if (flags.host !== undefined) options.host = flags.host;
+  if (flags.seeds !== undefined && flags.seeds.length > 0) options.seeds = flags.seeds;
+  if (flags.dc !== undefined) options.dc = flags.dc;
+  if (flags.rack !== undefined) options.rack = flags.rack;
+  if (flags.weight !== undefined) options.weight = flags.weight;
+  if (flags.shards !== undefined) options.shards = flags.shards;
+  if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
+  const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
+  if (secret !== undefined && secret !== '') options.secret = secret;
+  const token = io.env.RINGKV_CLIENT_TOKEN;
+  if (token !== undefined && token !== '') options.clientToken = token;
+  return options;
+}
+
+export async function startCommand(io: CliIo, flags: StartFlags): Promise<number> {
+  const node = await io.startNode(nodeOptionsOf(io, flags));
+  io.out(`ringkv node ${node.id} listening on ${node.url}\n`);
+  io.out(`  status:  ${statusUrlOf(node.url)}\n`);
+  io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
+  io.out('Press Ctrl-C to stop.\n');
+  const signal = await io.waitForSignal();
+  io.out(`${signal}: stopping ${node.id}...\n`);
+  await node.close();
+  io.out('stopped\n');
+  return exitOk;
+}
+
+export interface DevClusterFlags {
+  nodes: number;
+  basePort: number;
+  dir: string;
+  shards?: number;
+  logLevel?: string;
+}
+
+/** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, seeds → node 0. */
+export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
+  const args = ['start', '--host', '127.0.0.1', '--port', String(flags.basePort + i), '--dir', join(flags.dir, `node-${i}`)];
+  if (i > 0) args.push('--seeds', `127.0.0.1:${flags.basePort}`);
+  if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
+  if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
+  return args;
+}
+
+/** SIGTERM to every node (one already stopping ignores it), SIGKILL to any still up after cliChildStopTimeoutMs. */
+async function stopAll(io: CliIo, children: ChildHandle[]): Promise<void> {
+  for (const child of children) child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    io.err(`error: nodes still running after ${limits.cliChildStopTimeoutMs} ms; killing them\n`);
+    for (const child of children) child.kill('SIGKILL');
+  }, limits.cliChildStopTimeoutMs);
+  await Promise.all(children.map((child) => child.exited));
+  clearTimeout(timer);
+  io.out('all nodes stopped\n');
+}
+
+export async function devClusterCommand(io: CliIo, flags: DevClusterFlags): Promise<number> {
+  const children: ChildHandle[] = [];
+  for (let i = 0; i < flags.nodes; i++) children.push(io.spawnRingkv(devNodeArgs(flags, i)));
+  io.out(`dev cluster: ${flags.nodes} nodes, data under ${flags.dir}/node-<i>\n`);
+  for (let i = 0; i < flags.nodes; i++) {
+    const url = `ws://127.0.0.1:${flags.basePort + i}`;
+    io.out(`  node ${i}: ${url}  (pid ${children[i]!.pid ?? '?'}, status ${statusUrlOf(url)})\n`);
+  }
+  io.out(`try: ringkv --url ws://127.0.0.1:${flags.basePort} status\nPress Ctrl-C to stop them all.\n`);
+  const firstExit = Promise.race(children.map((child, i) => child.exited.then((code) => ({ i, code }))));
+  const event = await Promise.race([io.waitForSignal().then((signal) => ({ signal })), firstExit]);
+  if ('signal' in event) {
+    io.out(`${event.signal}: stopping ${flags.nodes} nodes...\n`);
+    await stopAll(io, children);
+    return exitOk;
+  }
+  io.err(`error: node ${event.i} exited early (code ${event.code}); stopping the others\n`);
+  await stopAll(io, children);
+  return exitError;
+}

@@ -1,0 +1,191 @@
+/**
+ * The `ringkv` command line: commander wiring (the ONLY file importing commander), flag
+ * parsing, and exit codes. The commands themselves live in kv-commands.ts,
+ * cluster-commands.ts and node-commands.ts and take a CliIo, so `runCli(argv, io)` runs the
+ * whole CLI in-process (tests pass a fake client and capture output).
+ *
+ * Exit codes: 0 ok; 1 error, printed as `error KV_CODE: message` on stderr; 2 usage (bad
+ * flag, missing argument, no command). `get` of a missing key prints `(not found)` and exits
+ * 0, as redis-cli (`(nil)`) and cqlsh (empty result) do: absence is an answer, not a failure.
+ *
+ * Owner: the CLI process's main thread.
+ */
+
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { isRingkvError } from '../base/errors.js';
+import type { LogLevel } from '../base/log.js';
+import { nodeUrlOf } from '../client/index.js';
+import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
+import { endpointsCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
+import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
+
+function integer(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`must be an integer in [${min}, ${max}]`);
+    return n;
+  };
+}
+
+function positive(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('must be a positive number');
+  return n;
+}
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function logLevel(value: string): LogLevel {
+  if (!(logLevels as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${logLevels.join(', ')}`);
+  return value as LogLevel;
+}
+
+function seedList(value: string): string[] {
+  const seeds = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const seed of seeds) if (!/^[^\s:]+:\d{1,5}$/.test(seed)) throw new InvalidArgumentError(`${JSON.stringify(seed)} is not host:port`);
+  return seeds;
+}
+
+const afterHelp = `
+Environment:
+  RINGKV_URL           node to talk to when --url is not given (default ${defaultUrl})
+  RINGKV_TOKEN         client token when --token is not given
+  RINGKV_SECRET        cluster secret for 'start' when --secret-file is not given
+  RINGKV_CLIENT_TOKEN  client token a node started with 'start' requires
+
+Exit codes: 0 ok, 1 error ("error KV_CODE: message" on stderr), 2 usage.
+A missing key is not an error: 'get' prints "(not found)" and exits 0, like redis-cli.
+
+Examples:
+  ringkv dev-cluster --nodes 3
+  ringkv put greeting hello --w 3
+  ringkv get greeting
+  ringkv put greeting bonjour --context <base64 from get>
+  ringkv status`;
+
+function connectionOf(io: CliIo, command: Command): ConnectionFlags {
+  const o = command.optsWithGlobals<{ url?: string; token?: string; caFile?: string; timeout?: number }>();
+  const raw = o.url ?? io.env.RINGKV_URL ?? defaultUrl;
+  let url: string;
+  try {
+    url = nodeUrlOf(raw, '--url');
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  return { url, token: o.token ?? io.env.RINGKV_TOKEN, caFile: o.caFile, timeoutMs: o.timeout };
+}
+
+function addRequestFlags(command: Command, write: boolean): Command {
+  if (write) command.option('--w <n>', 'replica acks to wait for', integer(1, 16));
+  else command.option('--r <n>', 'replica replies to wait for', integer(1, 16));
+  command.option('--consistency <level>', 'ONE, TWO, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM (explicit --r/--w win)');
+  if (write) command.option('--context <base64>', 'the context printed by get: supersede exactly what it saw');
+  command.option('--base64', write ? 'the value is base64' : 'print values as base64');
+  return command;
+}
+
+function addKvCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+  const put = program.command('put <key> <value>').description('write a value');
+  addRequestFlags(put, true).action(async (key: string, value: string, flags: RequestFlags, command: Command) => {
+    done(await putCommand(io, connectionOf(io, command), key, value, flags));
+  });
+  const get = program.command('get <key>').description('read a key: its value, or its siblings numbered, and its context');
+  addRequestFlags(get, false).action(async (key: string, flags: RequestFlags, command: Command) => {
+    done(await getCommand(io, connectionOf(io, command), key, flags));
+  });
+  const del = program.command('del <key>').alias('delete').description('delete a key (a tombstone; pass --context to supersede a get)');
+  addRequestFlags(del, true).action(async (key: string, flags: RequestFlags, command: Command) => {
+    done(await deleteCommand(io, connectionOf(io, command), key, flags));
+  });
+}
+
+function addClusterCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+  program
+    .command('status')
+    .description('one row per node, like nodetool status: UN/DN/UJ/UL, address, load, ownership, dc, rack')
+    .option('--json', 'print the raw /status JSON')
+    .action(async (flags: { json?: boolean }, command: Command) => done(await statusCommand(io, connectionOf(io, command), flags.json === true)));
+  program
+    .command('ring')
+    .description('partition ranges and their primary owners')
+    .action(async (_flags: unknown, command: Command) => done(await ringCommand(io, connectionOf(io, command))));
+  program
+    .command('endpoints <key>')
+    .description("a key's token, partition and preference list (its replicas, in order)")
+    .action(async (key: string, _flags: unknown, command: Command) => done(await endpointsCommand(io, connectionOf(io, command), key)));
+}
+
+function addNodeCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+  program
+    .command('start')
+    .description('run a node in this process until SIGINT/SIGTERM')
+    .option('--port <port>', 'port of HTTP, /client and /peer', integer(0, 65535), 7070)
+    .option('--host <host>', 'address to listen on (default 127.0.0.1 without a secret, 0.0.0.0 with one)')
+    .option('--dir <dir>', 'data directory', './data')
+    .option('--seeds <host:port,...>', 'nodes to join through', seedList)
+    .option('--dc <name>', 'datacenter')
+    .option('--rack <name>', 'rack')
+    .option('--weight <w>', 'relative capacity (owns about w times as many partitions)', positive)
+    .option('--shards <n>', 'shard worker threads', integer(1, 1024))
+    .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', logLevel)
+    .option('--secret-file <path>', 'file holding the cluster secret (else RINGKV_SECRET)')
+    .action(async (flags: StartFlags) => done(await startCommand(io, flags)));
+  program
+    .command('dev-cluster')
+    .description('run N nodes as child processes on loopback ports base-port.. (data under <dir>/node-<i>) until Ctrl-C')
+    .option('--nodes <n>', 'how many nodes', integer(1, 64), 3)
+    .option('--base-port <port>', 'port of the first node', integer(1, 65535 - 64), 7070)
+    .option('--dir <dir>', 'data directory root', './data')
+    .option('--shards <n>', 'shard worker threads per node', integer(1, 1024))
+    .option('--log-level <level>', 'log level of the nodes', logLevel)
+    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string }) =>
+      done(await devClusterCommand(io, flags)),
+    );
+}
+
+export function buildProgram(io: CliIo, done: (code: number) => void): Command {
+  const program = new Command('ringkv')
+    .description('ringkv: a Dynamo-style distributed key-value store')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .showHelpAfterError('(run ringkv --help for usage)')
+    .option('--url <url>', `node to talk to: ws://host:port, wss://host:port or host:port (default ${defaultUrl}, or RINGKV_URL)`)
+    .option('--token <token>', 'client token (else RINGKV_TOKEN)')
+    .option('--ca-file <path>', 'CA certificate to trust for wss:// and https://')
+    .option('--timeout <ms>', 'request budget in milliseconds, retries included', integer(1, 600_000))
+    .addHelpText('after', afterHelp);
+  if (io.version !== undefined) program.version(io.version);
+  addKvCommands(program, io, done);
+  addClusterCommands(program, io, done);
+  addNodeCommands(program, io, done);
+  return program;
+}
+
+function exitCodeOf(error: unknown, io: CliIo): number {
+  if (error instanceof CommanderError) {
+    return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' ? exitOk : exitUsage;
+  }
+  if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
+    io.err(`error: ${error.message}\n`);
+    return exitUsage;
+  }
+  if (isRingkvError(error)) {
+    io.err(`error ${error.code}: ${error.message}\n`);
+    return exitError;
+  }
+  io.err(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+  return exitError;
+}
+
+/** Runs `ringkv <argv...>` and resolves with its exit code. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  let code = exitOk;
+  const program = buildProgram(io, (c) => (code = c));
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    return exitCodeOf(error, io);
+  }
+  return code;
+}
