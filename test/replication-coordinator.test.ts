@@ -304,3 +304,10 @@ t.test('reads: not found, corrupt or failed answers, unavailable and timeouts', 
   t.same(sendsTo(nonReplica.startGet(1, { key, consistency: 'ONE' }, 0)), ['b', 'c'], 'any node coordinates reads');
   t.equal(nonReplica.stats().started, 1);
 });
+
+t.test('a node with no ring yet (empty preference list) answers KV_UNAVAILABLE, not a bad request', async (t) => {
+  const c = coordinator(() => []);
+  t.same(codes(c.startGet(1, { key }, 0)), ['KV_UNAVAILABLE']);
+  t.same(codes(c.startPut(2, { key, value: enc.encode('v'), rid: rid(2) }, 0)), ['KV_UNAVAILABLE']);
+  t.equal(c.inflight, 0, 'nothing is left in flight');
+});

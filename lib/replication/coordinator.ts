@@ -487,6 +487,10 @@ export class Coordinator {
     localDc: string,
   ): { type: 'ok'; placement: Placement; requirement: Requirement; targets: readonly ReplicaInfo[] } | (CoordinatorResult & { type: 'error' }) {
     const placement = this.#placementOf(key);
+    if (placement.replicas.length === 0) {
+      this.#stats.unavailable++;
+      return { type: 'error', code: ErrorCode.unavailable, message: 'no ring yet: this node has not met a member that owns partitions' };
+    }
     try {
       const requirement = resolveRequirement(field, { count, consistency }, placement, localDc);
       return { type: 'ok', placement, requirement, targets: this.#targetsOf(placement, this.#self.id) };

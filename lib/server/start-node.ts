@@ -1,0 +1,196 @@
+/**
+ * startNode: one cluster node in this process — the shards (lib/store's replica store under
+ * `<dir>/store`), the supervisor (membership, ring, coordination) and the one HTTP/WebSocket
+ * server (/peer, /client, /status, /metrics). Options are named like the `ringkv start` flags.
+ * Owned by the main thread.
+ *
+ * Safety defaults: without a cluster secret the node binds loopback only (127.0.0.1) and says
+ * so; with a secret it binds all interfaces unless `host` says otherwise. Options are checked
+ * up front (TypeError/RangeError naming the option) before anything is opened. A failure
+ * while starting closes whatever was already opened.
+ */
+
+import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
+import { join, resolve } from 'node:path';
+import { systemClock } from '../base/clock.js';
+import { createLogger, type Logger, type LogLevel } from '../base/log.js';
+import { limits } from '../base/limits.js';
+import { SeededRng } from '../base/rng.js';
+import { validateReplication, type Replication } from '../ring/index.js';
+import { openReplicaStore } from '../store/index.js';
+import { startIdentity, Supervisor, type StatusJson } from '../supervisor/index.js';
+import { startTransportServer } from '../transport/index.js';
+import { createHttpHandler } from '../http/routes.js';
+import { NodeMetrics } from '../http/metrics.js';
+
+export type { StatusJson } from '../supervisor/index.js';
+
+export interface NodeOptions {
+  /** Port for HTTP, /peer and /client; default 7070; 0 picks a free one. */
+  port?: number;
+  /** Interface to bind; default 127.0.0.1 without a secret, 0.0.0.0 with one. */
+  host?: string;
+  /** The address other nodes and clients use (host:port); default host:port (a LAN address when bound to all interfaces). */
+  advertise?: string;
+  /** Data directory; default ./data. */
+  dir?: string;
+  /** host:port of seed nodes. */
+  seeds?: string[];
+  dc?: string;
+  rack?: string;
+  weight?: number;
+  shards?: number;
+  /** The cluster secret (peers must share it). */
+  secret?: string | Uint8Array;
+  /** Clients must present this token when set. */
+  clientToken?: string;
+  /** The node id for a new data directory (default generated). */
+  id?: string;
+  replication?: Replication;
+  /** log2 of the partition count; the same on every node (default limits.partitionBitsDefault). */
+  partitionBits?: number;
+  logLevel?: LogLevel;
+  logger?: Logger;
+  tls?: { certFile: string; keyFile: string; caFile?: string };
+  sync?: 'fsync' | 'none';
+  /** Gossip interval (tests shorten it); default limits.gossipIntervalMs. */
+  gossipIntervalMs?: number;
+}
+
+export interface RingkvNode {
+  readonly id: string;
+  readonly port: number;
+  readonly url: string;
+  readonly address: string;
+  status(): StatusJson;
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
+
+function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | undefined {
+  if (secret === undefined) return undefined;
+  if (typeof secret === 'string') {
+    if (secret.length === 0) throw new RangeError('secret must not be empty');
+    return new TextEncoder().encode(secret);
+  }
+  if (!(secret instanceof Uint8Array) || secret.length === 0) throw new TypeError('secret must be a non-empty string or Uint8Array');
+  return secret;
+}
+
+function checkOptions(options: NodeOptions): void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const { port, weight, seeds, shards, gossipIntervalMs } = options;
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
+  if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > limits.memberWeightMax)) throw new RangeError(`weight must be within (0, ${limits.memberWeightMax}]`);
+  if (seeds !== undefined && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string' || !/^[^\s:]+:\d+$/.test(s)))) {
+    throw new TypeError('seeds must be an array of host:port strings');
+  }
+  if (shards !== undefined && (!Number.isInteger(shards) || shards < 1)) throw new RangeError('shards must be a positive integer');
+  if (gossipIntervalMs !== undefined && (!Number.isInteger(gossipIntervalMs) || gossipIntervalMs < 10)) throw new RangeError('gossipIntervalMs must be an integer >= 10');
+  for (const field of ['dc', 'rack', 'id', 'host', 'dir', 'clientToken', 'advertise'] as const) {
+    const value = options[field];
+    if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`${field} must be a non-empty string`);
+  }
+}
+
+function lanAddress(): string {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+/** Starts a node; resolves once it listens and gossips. */
+export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> {
+  checkOptions(options);
+  const secret = secretBytes(options.secret);
+  const replication = validateReplication(options.replication ?? limits.replicationDefault, 'replication');
+  const host = options.host ?? (secret ? '0.0.0.0' : '127.0.0.1');
+  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
+  if (!secret) {
+    if (!loopbackHosts.has(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
+    logger.warn('no cluster secret configured: listening on loopback only; peers must also run without a secret');
+  }
+  const dir = resolve(options.dir ?? './data');
+  const clock = systemClock;
+  const identity = startIdentity(dir, options.id, clock.wallMs());
+  const partitionBits = options.partitionBits ?? limits.partitionBitsDefault;
+  const store = await openReplicaStore({ dir: join(dir, 'store'), partitionBits, actor: identity.id, logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
+  const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
+  try {
+    const scheme = options.tls ? 'wss' : 'ws';
+    let supervisor: Supervisor | undefined;
+    const status = (): StatusJson => supervisor!.status();
+    const metrics = new NodeMetrics(status);
+    const tls = options.tls ? { certFile: options.tls.certFile, keyFile: options.tls.keyFile } : undefined;
+    const server = await startTransportServer({
+      host,
+      port: options.port ?? 7070,
+      nodeId: identity.id,
+      secret,
+      logger,
+      ...(options.clientToken ? { clientToken: options.clientToken } : {}),
+      ...(tls ? { tls } : {}),
+      onPeer: (link) => (supervisor ? supervisor.addPeerLink(link) : link.close(1013, 'starting')),
+      onClient: (link) => (supervisor ? supervisor.addClientLink(link) : link.close(1013, 'starting')),
+      onHttp: createHttpHandler(status, metrics, logger),
+    });
+    cleanups.push(() => server.close());
+    const advertiseHost = loopbackHosts.has(host) || host !== '0.0.0.0' ? host : lanAddress();
+    const address = options.advertise ?? `${advertiseHost}:${server.port}`;
+    supervisor = new Supervisor({
+      identity,
+      dir,
+      store,
+      clock,
+      rng: new SeededRng((Math.random() * 0x7fffffff) | 0),
+      logger: logger.child({ node: identity.id }),
+      address,
+      seeds: options.seeds ?? [],
+      dc: options.dc ?? 'dc1',
+      rack: options.rack ?? 'rack1',
+      weight: options.weight ?? 1,
+      partitionBits,
+      replication,
+      scheme,
+      secret,
+      observer: metrics,
+      ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
+      ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
+    });
+    supervisor.start();
+    logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards }, 'node started');
+    const sup = supervisor;
+    let closing: Promise<void> | undefined;
+    const close = (): Promise<void> =>
+      (closing ??= (async () => {
+        await sup.close();
+        await server.close();
+        await store.close();
+      })());
+    return {
+      id: identity.id,
+      port: server.port,
+      address,
+      url: `${scheme}://${address}`,
+      status: () => sup.status(),
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (error) {
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Reads a secret file (the CLI's --secret-file): its bytes, trailing newline removed. */
+export function readSecretFile(path: string): Uint8Array {
+  const bytes = readFileSync(path);
+  let end = bytes.length;
+  while (end > 0 && (bytes[end - 1] === 0x0a || bytes[end - 1] === 0x0d)) end--;
+  if (end === 0) throw new RangeError(`secret file ${path} is empty`);
+  return bytes.subarray(0, end);
+}

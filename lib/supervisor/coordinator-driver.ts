@@ -1,0 +1,229 @@
+/**
+ * Drives the pure coordinator (lib/replication) with real effects: the local replica store
+ * (shards over mailboxes), the peer network (rpc over /peer links) and timers. Also serves the
+ * replica side of the same rpcs for other coordinators. Owned by the supervisor (main thread).
+ *
+ * RPC framing on the peer links: `{t:'rpc', id, body}` out on our dialer to the target,
+ * `{t:'rpc-reply', id, body}` back on the link the request came in on. The rpc id is the
+ * coordinator's requestId (unique among requests in flight; a counter, so a late reply to a
+ * finished request is ignored by the coordinator); 0 marks a message that wants no answer
+ * (read repair). The replier is identified by the link's authenticated peer id, never by a
+ * field of the message.
+ *
+ * A `send` the network could not hand to an open link is reported to the coordinator as
+ * `onSendFailed` right away (it certainly never left), so an unreachable replica costs no
+ * timeout.
+ */
+
+import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
+import type { Clock } from '../base/clock.js';
+import type { Logger } from '../base/log.js';
+import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
+import {
+  Coordinator,
+  forwardReply,
+  parseReplicaRequest,
+  replicaError,
+  type CoordinatorAction,
+  type CoordinatorResult,
+  type LocalResult,
+  type ReplicaReply,
+  type ReplicaRequest,
+} from '../replication/index.js';
+import type { ReplicaStore } from '../store/index.js';
+import type { WireMessage } from '../transport/index.js';
+import type { ReadResult } from './client-service.js';
+
+export interface CoordinatorDriverOptions {
+  readonly coordinator: Coordinator;
+  readonly store: ReplicaStore;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Sends an rpc to a node id; false when it could not be handed to an open link. */
+  readonly sendToNode: (nodeId: string, message: WireMessage) => boolean;
+}
+
+const u32Max = 0xffffffff;
+
+export class CoordinatorDriver {
+  readonly #options: CoordinatorDriverOptions;
+  readonly #coordinator: Coordinator;
+  readonly #pending = new Map<number, (result: CoordinatorResult) => void>();
+  readonly #timers = new Map<number, NodeJS.Timeout>();
+  #nextId = 1;
+  #closed = false;
+
+  constructor(options: CoordinatorDriverOptions) {
+    this.#options = options;
+    this.#coordinator = options.coordinator;
+  }
+
+  get inflight(): number {
+    return this.#pending.size;
+  }
+
+  /** A client get. */
+  async get(request: ClientGet): Promise<ReadResult> {
+    const result = await this.#start((id, now) =>
+      this.#coordinator.startGet(id, { key: request.key, ...optional('r', request.r), ...optional('consistency', request.consistency), ...optional('timeoutMs', request.timeoutMs) }, now),
+    );
+    if (result.type === 'read') return { found: result.found, values: result.values, context: result.context };
+    throw toError(result);
+  }
+
+  /** A client put or delete. */
+  async write(request: ClientPut | ClientDelete): Promise<{ context: Uint8Array }> {
+    const value = request.t === 'put' ? request.value : null;
+    const result = await this.#start((id, now) =>
+      this.#coordinator.startPut(
+        id,
+        {
+          key: request.key,
+          value,
+          rid: request.rid,
+          ...optional('context', request.context),
+          ...optional('w', request.w),
+          ...optional('consistency', request.consistency),
+          ...optional('timeoutMs', request.timeoutMs),
+        },
+        now,
+      ),
+    );
+    if (result.type === 'written') return { context: result.context };
+    throw toError(result);
+  }
+
+  /** Serves one replica rpc from another node; resolves with the reply body. */
+  async serve(raw: unknown): Promise<ReplicaReply> {
+    const parsed = parseReplicaRequest(raw);
+    if (!parsed.ok) return replicaError(ErrorCode.badRequest, parsed.reason);
+    const request: ReplicaRequest = parsed.value;
+    const { store } = this.#options;
+    try {
+      switch (request.t) {
+        case 'replica-read': {
+          const object = await store.readObject(request.key);
+          return object === undefined ? { t: 'replica-read-reply' } : { t: 'replica-read-reply', object };
+        }
+        case 'replica-write':
+          await store.mergeObject(request.key, request.object);
+          return { t: 'replica-write-reply' };
+        case 'forward-put':
+          return forwardReply(await this.#start((id, now) => this.#coordinator.startPut(id, request, now)));
+      }
+    } catch (error) {
+      if (isRingkvError(error)) return replicaError(error.code, error.message);
+      this.#options.logger.error({ err: error }, 'replica request failed with a bug');
+      return replicaError(request.t === 'replica-read' ? ErrorCode.unavailable : ErrorCode.indeterminate, 'internal error');
+    }
+  }
+
+  /** An rpc-reply from `from` (an authenticated peer id). */
+  onReply(id: unknown, from: string, body: unknown): void {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > u32Max) return;
+    this.#perform(this.#coordinator.onReply(id, from, body, this.#options.clock.monotonicMs()));
+  }
+
+  /** Fails every request in flight (the node is closing): writes as indeterminate. */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    for (const [id, resolve] of this.#pending) {
+      this.#pending.delete(id);
+      resolve({ type: 'error', code: ErrorCode.indeterminate, message: 'the node closed with the request in flight' });
+    }
+  }
+
+  #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
+    if (this.#closed) return Promise.reject(new RingkvError(ErrorCode.closed, 'the node is closing', {}));
+    const id = this.#allocateId();
+    const done = new Promise<CoordinatorResult>((resolve) => this.#pending.set(id, resolve));
+    this.#perform(begin(id, this.#options.clock.monotonicMs()));
+    return done;
+  }
+
+  #allocateId(): number {
+    for (;;) {
+      const id = this.#nextId;
+      this.#nextId = id >= u32Max ? 1 : id + 1;
+      if (!this.#pending.has(id)) return id;
+    }
+  }
+
+  #perform(actions: readonly CoordinatorAction[]): void {
+    for (const action of actions) {
+      switch (action.type) {
+        case 'send': {
+          const sent = this.#options.sendToNode(action.to, { t: 'rpc', id: action.requestId ?? 0, body: action.message });
+          if (!sent && action.requestId !== undefined) {
+            const requestId = action.requestId;
+            queueMicrotask(() => this.#perform(this.#coordinator.onSendFailed(requestId, action.to, this.#options.clock.monotonicMs())));
+          }
+          break;
+        }
+        case 'local':
+          this.#local(action);
+          break;
+        case 'set-timer': {
+          const { requestId } = action;
+          clearTimeout(this.#timers.get(requestId));
+          const delayMs = Math.max(0, action.atMs - this.#options.clock.monotonicMs());
+          this.#timers.set(
+            requestId,
+            setTimeout(() => {
+              this.#timers.delete(requestId);
+              this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs()));
+            }, delayMs),
+          );
+          break;
+        }
+        case 'clear-timer':
+          clearTimeout(this.#timers.get(action.requestId));
+          this.#timers.delete(action.requestId);
+          break;
+        case 'complete': {
+          const resolve = this.#pending.get(action.requestId);
+          this.#pending.delete(action.requestId);
+          resolve?.(action.result);
+          break;
+        }
+      }
+    }
+  }
+
+  #local(action: Extract<CoordinatorAction, { type: 'local' }>): void {
+    const { store } = this.#options;
+    const requestId = action.requestId;
+    let work: Promise<LocalResult>;
+    switch (action.op) {
+      case 'coordinate-write':
+        work = store.coordinateWrite(action.key, action.value, action.context).then((r) => ({ ok: true, context: r.context, object: r.object }));
+        break;
+      case 'read-object':
+        work = store.readObject(action.key).then((object) => ({ ok: true, object }));
+        break;
+      case 'merge-object':
+        work = store.mergeObject(action.key, action.object).then(() => ({ ok: true, object: undefined }));
+        break;
+    }
+    void work
+      .catch((error: unknown): LocalResult => {
+        if (isRingkvError(error)) return { ok: false, code: error.code, message: error.message };
+        this.#options.logger.error({ err: error, op: action.op }, 'local replica operation failed with a bug');
+        return { ok: false, code: action.op === 'read-object' ? ErrorCode.unavailable : ErrorCode.indeterminate, message: 'internal error' };
+      })
+      .then((result) => {
+        if (requestId !== undefined) this.#perform(this.#coordinator.onLocalResult(requestId, result, this.#options.clock.monotonicMs()));
+      });
+  }
+}
+
+function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+}
+
+function toError(result: CoordinatorResult): RingkvError {
+  if (result.type !== 'error') return new RingkvError(ErrorCode.unavailable, `unexpected result ${result.type}`, {});
+  return new RingkvError(result.code, result.message, {});
+}

@@ -1,0 +1,8 @@
+/**
+ * lib/supervisor: the node's main-thread actor — it wires membership, the ring, the
+ * coordinator, the shards and the network (layer 5).
+ */
+export { startIdentity, writeNodeIdentity, type NodeIdentity } from './node-identity.js';
+export { Supervisor, type SupervisorOptions } from './supervisor.js';
+export { buildStatus, requestedReplicas, type StatusJson, type StatusMember, type StatusShard } from './status.js';
+export { type ClientOperations, type ReadResult, type RequestObserver } from './client-service.js';

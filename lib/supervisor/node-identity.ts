@@ -1,0 +1,95 @@
+/**
+ * The `NODE` file: who this node is across restarts. Owned by the supervisor (main thread);
+ * read once at start, rewritten when the generation moves.
+ *
+ * Format: UTF-8 JSON `{ "format": "ringkv-node", "formatVersion": 1, "id": "<node id>",
+ * "generation": G }`, written atomically (temp file, fsync, rename, fsync the directory), like
+ * the STORE file. The id is chosen once (given, or `n-` + 8 random hex digits) and never
+ * changes for a data directory: it names the node in membership and in the ring. The
+ * generation is Cassandra's: one per process start, above every earlier start's
+ * (`nextGeneration`), persisted before the node gossips it, so a restarted node's records
+ * always beat its old ones.
+ *
+ * A file that does not parse is KV_CORRUPTION; another format version is KV_INCOMPATIBLE;
+ * a given id that differs from the stored one is KV_INCOMPATIBLE (a data directory belongs
+ * to one node).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { ErrorCode, RingkvError } from '../base/errors.js';
+import { nextGeneration } from '../membership/index.js';
+
+/** Frozen. */
+export const nodeFormatVersion = 1;
+export const NODE_FILE_NAME = 'NODE';
+
+export interface NodeIdentity {
+  readonly id: string;
+  readonly generation: number;
+}
+
+interface NodeFile {
+  format: 'ringkv-node';
+  formatVersion: number;
+  id: string;
+  generation: number;
+}
+
+function readNodeFile(dir: string): NodeFile | undefined {
+  const path = join(dir, NODE_FILE_NAME);
+  if (!existsSync(path)) return undefined;
+  let parsed: Partial<NodeFile>;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeFile>;
+  } catch (error) {
+    throw new RingkvError(ErrorCode.corruption, `${path} is not valid JSON`, { path }, { cause: error });
+  }
+  if (parsed.format !== 'ringkv-node' || typeof parsed.formatVersion !== 'number') {
+    throw new RingkvError(ErrorCode.corruption, `${path} is not a ringkv NODE file`, { path });
+  }
+  if (parsed.formatVersion !== nodeFormatVersion) {
+    throw new RingkvError(ErrorCode.incompatible, `${path} has format version ${parsed.formatVersion}, this build reads ${nodeFormatVersion}`, { path });
+  }
+  if (typeof parsed.id !== 'string' || parsed.id.length === 0 || !Number.isSafeInteger(parsed.generation)) {
+    throw new RingkvError(ErrorCode.corruption, `${path} lacks an id or generation`, { path });
+  }
+  return parsed as NodeFile;
+}
+
+/** Atomically records the node's id and generation in `dir`. */
+export function writeNodeIdentity(dir: string, identity: NodeIdentity): void {
+  mkdirSync(dir, { recursive: true });
+  const file: NodeFile = { format: 'ringkv-node', formatVersion: nodeFormatVersion, id: identity.id, generation: identity.generation };
+  const temp = join(dir, `${NODE_FILE_NAME}.tmp`);
+  const fd = openSync(temp, 'w');
+  try {
+    writeSync(fd, JSON.stringify(file) + '\n');
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(temp, join(dir, NODE_FILE_NAME));
+  const dirFd = openSync(dir, 'r');
+  try {
+    fsyncSync(dirFd);
+  } finally {
+    closeSync(dirFd);
+  }
+}
+
+/**
+ * This start's identity: the stored id (or `requestedId`, or a new one) with the next
+ * generation, persisted before it is returned.
+ */
+export function startIdentity(dir: string, requestedId: string | undefined, wallMs: number): NodeIdentity {
+  const stored = readNodeFile(dir);
+  if (stored && requestedId !== undefined && stored.id !== requestedId) {
+    throw new RingkvError(ErrorCode.incompatible, `${dir} belongs to node ${stored.id}, not ${requestedId}`, { dir, stored: stored.id, requested: requestedId });
+  }
+  const id = stored?.id ?? requestedId ?? `n-${randomBytes(4).toString('hex')}`;
+  const identity = { id, generation: nextGeneration(stored?.generation, wallMs) };
+  writeNodeIdentity(dir, identity);
+  return identity;
+}

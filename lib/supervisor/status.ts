@@ -1,0 +1,119 @@
+/**
+ * The node's status document (GET /status, `ringkv status`, `ring`, `endpoints`): this node's
+ * view of the members, the ring, its shards and its warnings. Pure function of the
+ * supervisor's state; built on the main thread on demand.
+ *
+ * `ownershipPercent` is Cassandra's "Owns (effective)": the share of partitions whose
+ * preference list includes the member, so the column sums to N x 100% over the cluster.
+ * `partitions` is the count it owns as primary. `underReplicated` is true when fewer owning
+ * nodes exist than the replication asks for (each key then has fewer copies than N).
+ */
+
+import type { MemberState } from '../membership/index.js';
+import type { Replication, Ring } from '../ring/index.js';
+
+export interface StatusMember {
+  id: string;
+  address: string;
+  url: string;
+  dc: string;
+  rack: string;
+  weight: number;
+  status: 'joining' | 'normal' | 'leaving' | 'left';
+  up: boolean;
+  generation: number;
+  heartbeat: number;
+  partitions: number;
+  ownershipPercent: number;
+  loadBytes?: number;
+}
+
+export interface StatusShard {
+  index: number;
+  partitions: number;
+  liveBytes: number;
+  restarts: number;
+}
+
+export interface StatusJson {
+  node: string;
+  version: string;
+  address: string;
+  uptimeMs: number;
+  partitionBits: number;
+  replication: number | Record<string, number>;
+  underReplicated: boolean;
+  warnings: string[];
+  members: StatusMember[];
+  shards: StatusShard[];
+  ring: { owners: string[] };
+}
+
+export interface StatusInput {
+  selfId: string;
+  version: string;
+  uptimeMs: number;
+  scheme: 'ws' | 'wss';
+  /** Undefined while no member owns partitions (a joining node alone). */
+  ring: Ring | undefined;
+  partitionBits: number;
+  replication: Replication;
+  members: readonly MemberState[];
+  isUp: (id: string) => boolean;
+  shards: StatusShard[];
+  /** Bytes this node stores, when known (other members' loads are not gossiped yet). */
+  selfLoadBytes: number | undefined;
+}
+
+/** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
+export function requestedReplicas(replication: Replication): number {
+  return typeof replication === 'number' ? replication : Object.values(replication).reduce((a, b) => a + b, 0);
+}
+
+export function buildStatus(input: StatusInput): StatusJson {
+  const { ring } = input;
+  const q = 2 ** input.partitionBits;
+  const members = [...input.members]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((m): StatusMember => {
+      const entry: StatusMember = {
+        id: m.id,
+        address: m.address,
+        url: `${input.scheme}://${m.address}`,
+        dc: m.dc,
+        rack: m.rack,
+        weight: m.weight,
+        status: m.status,
+        up: input.isUp(m.id),
+        generation: m.generation,
+        heartbeat: m.heartbeat,
+        partitions: ring?.partitionsOf(m.id).length ?? 0,
+        ownershipPercent: ring ? Math.round((ring.replicaPartitionsOf(m.id).length / q) * 10_000) / 100 : 0,
+      };
+      if (m.id === input.selfId && input.selfLoadBytes !== undefined) entry.loadBytes = input.selfLoadBytes;
+      return entry;
+    });
+  const self = members.find((m) => m.id === input.selfId);
+  const warnings: string[] = [];
+  const wanted = requestedReplicas(input.replication);
+  if (ring === undefined) warnings.push('no ring yet: this node has not met a member that owns partitions');
+  const underReplicated = ring === undefined || ring.replicaCount < wanted;
+  if (ring !== undefined && underReplicated) warnings.push(`under-replicated: replication asks for ${wanted} copies but only ${ring.replicaCount} can be placed on ${ring.owners.length} owning node(s)`);
+  const down = members.filter((m) => !m.up && m.status !== 'left');
+  if (down.length > 0) warnings.push(`down: ${down.map((m) => m.id).join(', ')}`);
+  const owners: string[] = [];
+  if (ring !== undefined) for (let p = 0; p < q; p++) owners.push(ring.ownerOf(p));
+  return {
+    node: input.selfId,
+    version: input.version,
+    address: self?.address ?? '',
+    uptimeMs: Math.round(input.uptimeMs),
+    partitionBits: input.partitionBits,
+    replication: typeof input.replication === 'number' ? input.replication : { ...input.replication },
+    underReplicated,
+    warnings,
+    members,
+    shards: input.shards,
+    ring: { owners },
+  };
+}

@@ -1,0 +1,246 @@
+/**
+ * The supervisor actor: the main thread of a cluster node. It owns the peer network, the
+ * membership driver (gossip + ring), the coordinator driver (quorums over the local shards and
+ * the peers) and the client service, and routes every message a link delivers to one of them.
+ * It never blocks: shard work goes through the replica store's mailboxes, network work through
+ * the transport, and every wait is a timer.
+ *
+ * Peer messages (after the transport's mutual authentication):
+ *   {t:'gossip', from: address, msg}   → membership (from: where the sender is reached)
+ *   {t:'rpc', id, body}                → the replica side of the coordinator; reply on this link
+ *   {t:'rpc-reply', id, body}          → the coordinator; the replier is the link's peer id
+ * Anything else is counted and logged (rate-limited), never thrown.
+ *
+ * Placement: a key's replicas are its preference list in the current ring, each marked up or
+ * down by this node's failure detector; the coordinator routes around the down ones.
+ */
+
+import { limits } from '../base/limits.js';
+import type { Clock } from '../base/clock.js';
+import type { Logger } from '../base/log.js';
+import type { Rng } from '../base/rng.js';
+import { Gossip } from '../membership/index.js';
+import type { RingView } from '../protocol/client-messages.js';
+import { Coordinator, type Placement } from '../replication/index.js';
+import type { Replication } from '../ring/index.js';
+import type { ReplicaStore } from '../store/index.js';
+import type { Link, WireMessage } from '../transport/index.js';
+import { ClientService, type RequestObserver } from './client-service.js';
+import { CoordinatorDriver } from './coordinator-driver.js';
+import { MembershipDriver } from './membership-driver.js';
+import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
+import { PeerNetwork } from './peer-network.js';
+import { buildStatus, type StatusJson, type StatusShard } from './status.js';
+
+export interface SupervisorOptions {
+  readonly identity: NodeIdentity;
+  readonly dir: string;
+  readonly store: ReplicaStore;
+  readonly clock: Clock;
+  readonly rng: Rng;
+  readonly logger: Logger;
+  /** host:port where peers and clients reach this node. */
+  readonly address: string;
+  readonly seeds: readonly string[];
+  readonly dc: string;
+  readonly rack: string;
+  readonly weight: number;
+  readonly partitionBits: number;
+  readonly replication: Replication;
+  readonly scheme: 'ws' | 'wss';
+  readonly secret: Uint8Array | undefined;
+  readonly caFile?: string;
+  readonly observer?: RequestObserver;
+  readonly gossipIntervalMs?: number;
+  readonly version?: string;
+}
+
+const statsRefreshMs = 2_000;
+
+export class Supervisor {
+  readonly #options: SupervisorOptions;
+  readonly #network: PeerNetwork;
+  readonly #membership: MembershipDriver;
+  readonly #driver: CoordinatorDriver;
+  readonly #clients: ClientService;
+  readonly #startedMs: number;
+  #shards: StatusShard[] = [];
+  #loadBytes: number | undefined;
+  #statsTimer: NodeJS.Timeout | undefined;
+  #badPeerMessages = 0;
+  #lastBadLogMs = Number.NEGATIVE_INFINITY;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    const { identity, logger, clock, rng } = options;
+    this.#startedMs = clock.monotonicMs();
+    this.#network = new PeerNetwork({
+      nodeId: identity.id,
+      secret: options.secret,
+      scheme: options.scheme,
+      logger,
+      rng,
+      ...(options.caFile ? { caFile: options.caFile } : {}),
+      onMessage: (link, message) => this.#onPeerMessage(link, message),
+    });
+    const gossip = new Gossip({
+      self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
+      generation: identity.generation,
+      seeds: options.seeds,
+      config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
+    });
+    this.#membership = new MembershipDriver({
+      gossip,
+      clock,
+      rng,
+      logger,
+      partitionBits: options.partitionBits,
+      replication: options.replication,
+      hasSeeds: options.seeds.some((seed) => seed !== options.address),
+      send: (address, message) => this.#network.send(address, message),
+      persistGeneration: (generation) => writeNodeIdentity(options.dir, { id: identity.id, generation }),
+      onChange: () => undefined,
+      onForget: (address) => this.#network.forget(address),
+    });
+    for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
+    const coordinator = new Coordinator({ self: { id: identity.id, dc: options.dc }, placementOf: (key) => this.#placementOf(key) });
+    this.#driver = new CoordinatorDriver({
+      coordinator,
+      store: options.store,
+      clock,
+      logger,
+      sendToNode: (nodeId, message) => {
+        const address = this.#membership.addressOf(nodeId);
+        return address !== undefined && this.#network.send(address, message);
+      },
+    });
+    this.#clients = new ClientService({
+      operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
+      clock,
+      logger,
+      ...(options.observer ? { observer: options.observer } : {}),
+    });
+  }
+
+  get id(): string {
+    return this.#options.identity.id;
+  }
+
+  start(): void {
+    this.#membership.start();
+    void this.#refreshStats();
+    this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
+    this.#statsTimer.unref();
+  }
+
+  addPeerLink(link: Link): void {
+    this.#network.addInbound(link);
+  }
+
+  addClientLink(link: Link): void {
+    this.#clients.addLink(link);
+  }
+
+  ringView(): RingView {
+    const ring = this.#membership.ring;
+    const gossip = this.#membership.gossip;
+    return {
+      partitionBits: this.#options.partitionBits,
+      replication: ring?.replication ?? this.#options.replication,
+      members: gossip
+        .members()
+        .filter((m) => m.status !== 'left')
+        .map((m) => ({ id: m.id, url: `${this.#options.scheme}://${m.address}`, dc: m.dc, rack: m.rack, weight: m.weight, status: m.status, up: this.#membership.isUp(m.id) })),
+    };
+  }
+
+  status(): StatusJson {
+    return buildStatus({
+      selfId: this.id,
+      version: this.#options.version ?? '0.0.0',
+      uptimeMs: this.#options.clock.monotonicMs() - this.#startedMs,
+      scheme: this.#options.scheme,
+      ring: this.#membership.ring,
+      partitionBits: this.#options.partitionBits,
+      replication: this.#options.replication,
+      members: this.#membership.gossip.members(),
+      isUp: (id: string) => this.#membership.isUp(id),
+      shards: this.#shards,
+      selfLoadBytes: this.#loadBytes,
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    this.#membership.stop();
+    this.#clients.closeAll();
+    this.#driver.close();
+    this.#network.close();
+  }
+
+  #placementOf(key: Uint8Array): Placement {
+    const ring = this.#membership.ring;
+    if (ring === undefined) return { replication: this.#options.replication, replicas: [] };
+    const gossip = this.#membership.gossip;
+    const replicas = ring.replicasOfKey(key).map((id) => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: this.#membership.isUp(id) }));
+    return { replication: ring.replication, replicas };
+  }
+
+  #onPeerMessage(link: Link, message: WireMessage): void {
+    switch (message.t) {
+      case 'gossip':
+        if (typeof message.from === 'string' && message.from.length > 0 && message.from.length <= limits.memberAddressBytesMax) {
+          this.#membership.receive(message.from, message.msg);
+          return;
+        }
+        break;
+      case 'rpc': {
+        const id = message.id;
+        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) break;
+        void this.#driver.serve(message.body).then((body) => {
+          if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });
+        });
+        return;
+      }
+      case 'rpc-reply':
+        if (link.peerId !== undefined) {
+          this.#driver.onReply(message.id, link.peerId, message.body);
+          return;
+        }
+        break;
+    }
+    this.#badPeerMessages++;
+    const nowMs = this.#options.clock.monotonicMs();
+    if (nowMs - this.#lastBadLogMs > 10_000) {
+      this.#lastBadLogMs = nowMs;
+      this.#options.logger.warn({ peer: link.peerId, t: String(message.t).slice(0, 32), count: this.#badPeerMessages }, 'malformed peer message ignored');
+    }
+  }
+
+  #sendQuietly(link: Link, message: WireMessage): void {
+    try {
+      link.send(message);
+    } catch {
+      // The link is full or closed: the requester times out, as with any lost message.
+      this.#badPeerMessages += 0;
+    }
+  }
+
+  async #refreshStats(): Promise<void> {
+    try {
+      const stats = await this.#options.store.stats();
+      const ring = this.#membership.ring;
+      const mine = ring?.replicaPartitionsOf(this.id) ?? [];
+      const count = stats.shards.length;
+      this.#shards = stats.shards.map((s, index) => ({
+        index,
+        partitions: mine.filter((p) => p % count === index).length,
+        liveBytes: s.liveTableBytes + s.walBytes,
+        restarts: s.restarts,
+      }));
+      this.#loadBytes = this.#shards.reduce((sum, s) => sum + s.liveBytes, 0);
+    } catch (error) {
+      this.#options.logger.debug({ err: error }, 'shard stats unavailable');
+    }
+  }
+}
