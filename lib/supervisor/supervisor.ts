@@ -15,6 +15,7 @@
  * down by this node's failure detector; the coordinator routes around the down ones.
  */
 
+import { isRingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
@@ -68,6 +69,7 @@ export class Supervisor {
   #loadBytes: number | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
   #badPeerMessages = 0;
+  #droppedReplies = 0;
   #lastBadLogMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: SupervisorOptions) {
@@ -220,9 +222,10 @@ export class Supervisor {
   #sendQuietly(link: Link, message: WireMessage): void {
     try {
       link.send(message);
-    } catch {
+    } catch (error) {
       // The link is full or closed: the requester times out, as with any lost message.
-      this.#badPeerMessages += 0;
+      if (!isRingkvError(error)) throw error;
+      this.#droppedReplies++;
     }
   }
 
