@@ -77,6 +77,8 @@ function statusDoc(): StatusJson {
     partitionBits: 4,
     replication: 2,
     underReplicated: false,
+    hints: [],
+    hintsDelivered: 0,
     warnings: [],
     members,
     shards: [],

@@ -7,6 +7,8 @@ import t from 'tap';
 import { applyClientWrite, encodeContext, encodeObject, readView, type StoredObject } from '../lib/causality/index.js';
 import {
   Coordinator,
+  parseReplicaRequest,
+  sloppyTargets,
   type CoordinatorAction,
   type CoordinatorOptions,
   type CoordinatorResult,
@@ -310,4 +312,26 @@ t.test('a node with no ring yet (empty preference list) answers KV_UNAVAILABLE, 
   t.same(codes(c.startGet(1, { key }, 0)), ['KV_UNAVAILABLE']);
   t.same(codes(c.startPut(2, { key, value: enc.encode('v'), rid: rid(2) }, 0)), ['KV_UNAVAILABLE']);
   t.equal(c.inflight, 0, 'nothing is left in flight');
+});
+
+t.test('sloppy quorum: a stand-in in the down replica\'s datacenter takes a hint and counts toward W', async (t) => {
+  const placement = { replication: 3, replicas: [up('a'), down('b'), up('c')], fallbacks: [down('d'), up('e'), up('f', 'dc2')] };
+  t.same(sloppyTargets(placement, 'a'), [up('a'), up('c'), { id: 'e', dc: 'dc1', up: true, hintFor: 'b' }], 'the first up fallback of dc1 stands in for b');
+  t.same(sloppyTargets({ ...placement, fallbacks: [up('f', 'dc2')] }, 'a'), [up('a'), up('c')], 'no stand-in from another datacenter');
+  t.same(sloppyTargets({ replication: 3, replicas: [up('a'), down('b'), down('c')], fallbacks: [up('e')] }, 'a').map((r) => r.hintFor ?? r.id), ['a', 'b'], 'one fallback stands in once');
+
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), down('b'), down('c')], fallbacks: [up('e')] }), targetsOf: sloppyTargets });
+  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), w: 2 }, 0);
+  const fanOut = c.onLocalResult(1, { ok: true, context, object }, 1);
+  const sends = ofType(fanOut, 'send');
+  t.same(sends.map((s) => [s.to, (s.message as { hintFor?: string }).hintFor]), [['e', 'b']], 'the hint goes to e, for b');
+  t.same(codes(c.onReply(1, 'e', { t: 'replica-write-reply' }, 2)), ['written'], 'W=2 reached with the stand-in');
+  t.equal(c.stats().hinted, 1);
+  t.same(codes(c.startGet(2, { key, r: 2 }, 3)), ['KV_UNAVAILABLE'], 'reads never count stand-ins');
+});
+
+t.test('replica-write carries a valid hintFor or is refused', async (t) => {
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 'b' }), { ok: true, value: { hintFor: 'b' } });
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 7 }), { ok: false });
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 'x'.repeat(65) }), { ok: false });
 });

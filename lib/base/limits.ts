@@ -143,6 +143,36 @@ export const limits = {
   /** Longest error message carried in a replica reply, in UTF-16 code units. */
   replicaMessageCharsMax: 1_024,
 
+  // --- anti-entropy (Merkle exchanges, lib/antientropy) ---
+  /** log2 of the Merkle leaves per partition tree: 4096 segments of its token range, ~35 KiB per tree. */
+  merkleLeafBitsDefault: 12,
+  /** Most leaf bits (partitionBits + leaf bits ≤ 32 as well); 2^16 leaves cost ~560 KiB per tree. */
+  merkleLeafBitsMax: 16,
+  /** log2 of an interior node's fanout (16 children). */
+  merkleFanoutBitsDefault: 4,
+  merkleFanoutBitsMax: 8,
+  /** Most parents in one hashes request, and most leaves in one list request. */
+  antiEntropyNodesPerRequestMax: 4_096,
+  /** Default keys per fetch or push round of one exchange. */
+  antiEntropyKeysPerRoundDefault: 256,
+  /** Most keys in one fetch or push message. */
+  antiEntropyKeysPerMessageMax: 4_096,
+  /** Most entries in one leaf listing reply (whole leaves only: a larger leaf fails the exchange). */
+  antiEntropyListEntriesMax: 100_000,
+  /** Fetch replies and push messages add objects while under this size (at least one object). */
+  antiEntropyMessageBytesSoft: 4 * MiB,
+  /** Default keys one exchange transfers before it stops as partial (the next one continues). */
+  antiEntropyKeysPerExchangeDefault: 1_000_000,
+  /** A request of an exchange not answered within this fails the exchange. */
+  antiEntropyRequestTimeoutMs: 30_000,
+  /** Default rate (both directions) of one node's anti-entropy traffic, and its burst. */
+  antiEntropyBytesPerSecondDefault: 8 * MiB,
+  antiEntropyBurstBytesDefault: 1 * MiB,
+  /** Tombstones are kept at least this long after the delete (Cassandra's gc_grace_seconds). */
+  tombstoneGraceMsDefault: 10 * 86_400_000,
+  /** An exchange counts for a tombstone only if it started this long after the delete's timestamp. */
+  tombstoneClockSkewMarginMs: 60_000,
+
   // --- mailbox ---
   /** Data capacity of one mailbox (one direction of one shard); a power of two. */
   mailboxBytesDefault: 4 * MiB,
@@ -154,6 +184,18 @@ export const limits = {
   mailboxWaitSliceMs: 1_000,
   /** Most frames one drain visits before the consumer yields to its event loop. */
   mailboxDrainFramesMax: 4_096,
+
+  // --- hinted handoff (lib/supervisor/hint-store.ts) ---
+  /** Most bytes of undelivered hints kept for one target node; past it the node stops hinting for it. */
+  hintBytesMaxPerTarget: 256 * MiB,
+  /** Longest a target may owe hints (its oldest undelivered hint's age) before hinting for it stops (Cassandra's max_hint_window). */
+  hintWindowMs: 3 * 3_600_000,
+  /** Size at which a hint segment file is sealed and a new one started. */
+  hintSegmentBytes: 8 * MiB,
+  /** Hints sent to a recovered node per batch; batches go one at a time (the throttle). */
+  hintDeliveryBatch: 256,
+  /** How often the supervisor looks for recovered targets with hints. */
+  hintDeliveryIntervalMs: 1_000,
 
   // --- transport (WebSocket wire, lib/transport) ---
   /** Largest WebSocket message (one frame of batched messages), sent or received; ws closes with 1009 beyond. */

@@ -36,12 +36,16 @@ export interface ReplicaInfo {
   readonly id: string;
   readonly dc: string;
   readonly up: boolean;
+  /** Set on a sloppy-quorum stand-in: the down replica it holds a hint for (its dc is the owner's). */
+  readonly hintFor?: string;
 }
 
 /** Where a key lives: the ring's replication and the key's preference list, in walk order. */
 export interface Placement {
   readonly replication: Replication;
   readonly replicas: readonly ReplicaInfo[];
+  /** The owning nodes after the preference list, in walk order: sloppy-quorum stand-ins. */
+  readonly fallbacks?: readonly ReplicaInfo[];
 }
 
 /** What a request must collect: `total` answers, and at least `perDc[dc]` from each datacenter named. */

@@ -5,9 +5,11 @@
  * actions. Owned by the supervisor's main thread; never blocks.
  *
  * Follows Dynamo §4.5 (R, W, coordinator-driven writes) and §4.6 (read repair), and riak_kv's
- * split of the put/get FSMs from their pure tallies. Strict quorum only: the targets are the
- * up replicas of the preference list. Sloppy quorum and hints plug in at `targetsOf` (a
- * function of the placement; it may return stand-ins), nowhere else.
+ * split of the put/get FSMs from their pure tallies. Writes target `targetsOf(placement)`:
+ * `strictTargets` (the up replicas of the preference list) or `sloppyTargets` (plus a stand-in
+ * from `placement.fallbacks` for each down replica, sent `replica-write` with `hintFor`; its
+ * ack counts toward W — Dynamo's sloppy quorum). Reads always use the strict targets: hints
+ * are not readable.
  *
  * Driving it (the supervisor):
  *   const c = new Coordinator({ self: { id, dc }, placementOf: (key) => ({ replication, replicas }) });
@@ -112,6 +114,25 @@ export type TargetSelector = (placement: Placement, selfId: string) => readonly 
 
 export const strictTargets: TargetSelector = (placement, selfId) => placement.replicas.filter((r) => r.up || r.id === selfId);
 
+/**
+ * Sloppy quorum (Dynamo §4.6): the up replicas, plus for each down replica the next up owner
+ * after the preference list in the SAME datacenter, tagged `hintFor` the replica it stands in
+ * for and counted in that replica's datacenter. A datacenter that is down entirely gets no
+ * stand-ins, so EACH_QUORUM still fails while it is out.
+ */
+export const sloppyTargets: TargetSelector = (placement, selfId) => {
+  const targets = strictTargets(placement, selfId).slice();
+  const used = new Set(placement.replicas.map((r) => r.id));
+  for (const owner of placement.replicas) {
+    if (owner.up || owner.id === selfId) continue;
+    const standIn = (placement.fallbacks ?? []).find((f) => f.up && f.dc === owner.dc && !used.has(f.id));
+    if (standIn === undefined) continue;
+    used.add(standIn.id);
+    targets.push({ id: standIn.id, dc: owner.dc, up: true, hintFor: owner.id });
+  }
+  return targets;
+};
+
 export interface CoordinatorOptions {
   readonly self: { readonly id: string; readonly dc: string };
   /** The key's placement in the current ring and membership view. */
@@ -135,6 +156,8 @@ export interface CoordinatorStats {
   deduplicated: number;
   readRepairs: number;
   rejectedReplies: number;
+  /** Writes sent to a stand-in as a hint (sloppy quorum). */
+  hinted: number;
 }
 
 type PutState = {
@@ -145,6 +168,8 @@ type PutState = {
   readonly tally: QuorumTally;
   phase: 'local' | 'replicating';
   context: Uint8Array | undefined;
+  /** Stand-in id → the down replica it holds a hint for. */
+  readonly hints: ReadonlyMap<string, string>;
 };
 type GetState = { readonly kind: 'get'; readonly requestId: number; readonly key: Uint8Array; readonly tally: QuorumTally; readonly merge: ReadMerge; completed: boolean };
 type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
@@ -181,6 +206,7 @@ export class Coordinator {
     deduplicated: 0,
     readRepairs: 0,
     rejectedReplies: 0,
+    hinted: 0,
   };
 
   constructor(options: CoordinatorOptions) {
@@ -212,7 +238,7 @@ export class Coordinator {
     const invalid = checkKey(request.key) ?? checkTimeout(request.timeoutMs);
     if (invalid !== undefined) return [complete(requestId, invalid)];
     if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
-    const resolved = this.#resolve('r', request.key, request.r, request.consistency, this.#self.dc);
+    const resolved = this.#resolve('r', request.key, request.r, request.consistency, this.#self.dc, strictTargets);
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
     if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
@@ -274,7 +300,7 @@ export class Coordinator {
     this.#stats.started++;
     const invalid = checkPut(request, this.#forwardHopsMax);
     if (invalid !== undefined) return [complete(requestId, invalid)];
-    const resolved = this.#resolve('w', request.key, request.w, request.consistency, request.dc ?? this.#self.dc);
+    const resolved = this.#resolve('w', request.key, request.w, request.consistency, request.dc ?? this.#self.dc, this.#targetsOf);
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     if (!resolved.placement.replicas.some((replica) => replica.id === this.#self.id)) {
       return this.#forward(requestId, request, resolved.placement, nowMs);
@@ -301,7 +327,8 @@ export class Coordinator {
       this.#rids.finish(request.rid, refused, nowMs);
       return [complete(requestId, refused)];
     }
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined };
+    const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints };
     this.#requests.set(requestId, state);
     return [
       { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
@@ -322,7 +349,10 @@ export class Coordinator {
     state.tally.ack(this.#self.id);
     const actions: CoordinatorAction[] = [];
     for (const id of state.tally.pendingTargets()) {
-      actions.push({ type: 'send', to: id, requestId: state.requestId, message: { t: 'replica-write', key: state.key, object: result.object } });
+      const hintFor = state.hints.get(id);
+      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key: state.key, object: result.object } : { t: 'replica-write', key: state.key, object: result.object, hintFor };
+      if (hintFor !== undefined) this.#stats.hinted++;
+      actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
     return actions.concat(this.#advancePut(state, nowMs));
   }
@@ -485,6 +515,7 @@ export class Coordinator {
     count: number | undefined,
     consistency: string | undefined,
     localDc: string,
+    targetsOf: TargetSelector,
   ): { type: 'ok'; placement: Placement; requirement: Requirement; targets: readonly ReplicaInfo[] } | (CoordinatorResult & { type: 'error' }) {
     const placement = this.#placementOf(key);
     if (placement.replicas.length === 0) {
@@ -493,7 +524,7 @@ export class Coordinator {
     }
     try {
       const requirement = resolveRequirement(field, { count, consistency }, placement, localDc);
-      return { type: 'ok', placement, requirement, targets: this.#targetsOf(placement, this.#self.id) };
+      return { type: 'ok', placement, requirement, targets: targetsOf(placement, this.#self.id) };
     } catch (error) {
       if (error instanceof RangeError || error instanceof TypeError) return { type: 'error', code: ErrorCode.badRequest, message: error.message };
       throw error;

@@ -6,7 +6,7 @@
  *
  *   request                                                 reply (or replica-error)
  *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
- *   {t:'replica-write', key, object}                      →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'replica-write', key, object, hintFor?}            →  {t:'replica-write-reply'}           after it is durable
  *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
  *                       w?, consistency?, dc?, hops, timeoutMs}
  *   any of them                                           →  {t:'replica-error', code, message}  code: an ErrorCode
@@ -44,6 +44,8 @@ export interface ReplicaWrite {
   readonly t: 'replica-write';
   readonly key: Uint8Array;
   readonly object: Uint8Array;
+  /** Sloppy quorum: the receiver is a stand-in and keeps this as a hint for that node. */
+  readonly hintFor?: string;
 }
 
 export interface ForwardPut {
@@ -104,6 +106,10 @@ function isLabel(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberLabelBytesMax;
 }
 
+function isMemberId(value: unknown): value is string {
+  return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberIdBytesMax;
+}
+
 const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
 /** Checks an untrusted request body and returns a fresh, well-formed copy. Never throws. */
@@ -115,7 +121,8 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
       return { ok: true, value: { t: 'replica-read', key: raw.key } };
     case 'replica-write':
       if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
-      return { ok: true, value: { t: 'replica-write', key: raw.key, object: raw.object } };
+      if (raw.hintFor !== undefined && !isMemberId(raw.hintFor)) return refuse('hintFor must be a member id');
+      return { ok: true, value: { t: 'replica-write', key: raw.key, object: raw.object, ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }) } };
     case 'forward-put':
       return parseForwardPut(raw, raw.key);
     default:

@@ -20,7 +20,9 @@ import { limits } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
 import { validateReplication, type Replication } from '../ring/index.js';
 import { openReplicaStore } from '../store/index.js';
-import { startIdentity, Supervisor, type StatusJson } from '../supervisor/index.js';
+import { HintStore, startIdentity, Supervisor, type StatusJson } from '../supervisor/index.js';
+import { NodeFileSystem } from '../storage/index.js';
+import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
@@ -57,6 +59,8 @@ export interface NodeOptions {
   sync?: 'fsync' | 'none';
   /** Gossip interval (tests shorten it); default limits.gossipIntervalMs. */
   gossipIntervalMs?: number;
+  /** 'sloppy' (default): a write whose replica is down goes to a stand-in as a hint; 'strict': it fails instead. */
+  quorum?: 'sloppy' | 'strict';
 }
 
 export interface RingkvNode {
@@ -93,7 +97,8 @@ function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | unde
 
 function checkOptions(options: NodeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  const { port, weight, seeds, shards, gossipIntervalMs } = options;
+  const { port, weight, seeds, shards, gossipIntervalMs, quorum } = options;
+  if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
   if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > limits.memberWeightMax)) throw new RangeError(`weight must be within (0, ${limits.memberWeightMax}]`);
   if (seeds !== undefined && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string' || !/^[^\s:]+:\d+$/.test(s)))) {
@@ -131,6 +136,17 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const store = await openReplicaStore({ dir: join(dir, 'store'), partitionBits, actor: identity.id, logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
+    const hints = HintStore.open({
+      fs: new NodeFileSystem(),
+      dir: join(dir, 'hints'),
+      clock,
+      logger,
+      bytesMax: limits.hintBytesMaxPerTarget,
+      windowMs: limits.hintWindowMs,
+      segmentBytes: limits.hintSegmentBytes,
+      partitionOf: (key) => partitionOfToken(tokenOf(key), partitionBits),
+    });
+    cleanups.push(() => hints.close());
     const scheme = options.tls ? 'wss' : 'ws';
     let supervisor: Supervisor | undefined;
     const status = (): StatusJson => supervisor!.status();
@@ -168,6 +184,8 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       scheme,
       secret,
       observer: metrics,
+      hints,
+      ...(options.quorum ? { quorum: options.quorum } : {}),
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
@@ -180,6 +198,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       (closing ??= (async () => {
         await sup.close();
         await server.close();
+        hints.close();
         await store.close();
       })());
     return {

@@ -41,6 +41,9 @@ export interface CoordinatorDriverOptions {
   readonly logger: Logger;
   /** Sends an rpc to a node id; false when it could not be handed to an open link. */
   readonly sendToNode: (nodeId: string, message: WireMessage) => boolean;
+  /** Stores a sloppy-quorum hint durably (replica-write with hintFor naming another node). */
+  readonly storeHint?: (target: string, key: Uint8Array, object: Uint8Array) => Promise<void>;
+  readonly selfId?: string;
 }
 
 const u32Max = 0xffffffff;
@@ -50,6 +53,8 @@ export class CoordinatorDriver {
   readonly #coordinator: Coordinator;
   readonly #pending = new Map<number, (result: CoordinatorResult) => void>();
   readonly #timers = new Map<number, NodeJS.Timeout>();
+  /** Rpcs of our own (hint delivery), by id: resolved by the reply, or undefined on timeout. */
+  readonly #calls = new Map<number, { resolve: (body: unknown) => void; timer: NodeJS.Timeout }>();
   #nextId = 1;
   #closed = false;
 
@@ -106,7 +111,12 @@ export class CoordinatorDriver {
           return object === undefined ? { t: 'replica-read-reply' } : { t: 'replica-read-reply', object };
         }
         case 'replica-write':
-          await store.mergeObject(request.key, request.object);
+          if (request.hintFor !== undefined && request.hintFor !== this.#options.selfId) {
+            if (this.#options.storeHint === undefined) return replicaError(ErrorCode.unavailable, 'this node does not take hints');
+            await this.#options.storeHint(request.hintFor, request.key, request.object);
+          } else {
+            await store.mergeObject(request.key, request.object);
+          }
           return { t: 'replica-write-reply' };
         case 'forward-put':
           return forwardReply(await this.#start((id, now) => this.#coordinator.startPut(id, request, now)));
@@ -118,9 +128,37 @@ export class CoordinatorDriver {
     }
   }
 
+  /**
+   * One rpc of our own to `nodeId` (not a coordinated request): resolves with the reply body,
+   * or undefined when it could not be sent or no reply came within `timeoutMs`.
+   */
+  call(nodeId: string, body: ReplicaRequest, timeoutMs: number): Promise<unknown> {
+    if (this.#closed) return Promise.resolve(undefined);
+    const id = this.#allocateId();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#calls.delete(id);
+        resolve(undefined);
+      }, timeoutMs);
+      this.#calls.set(id, { resolve, timer });
+      if (!this.#options.sendToNode(nodeId, { t: 'rpc', id, body })) {
+        clearTimeout(timer);
+        this.#calls.delete(id);
+        resolve(undefined);
+      }
+    });
+  }
+
   /** An rpc-reply from `from` (an authenticated peer id). */
   onReply(id: unknown, from: string, body: unknown): void {
     if (typeof id !== 'number' || !Number.isInteger(id) || id <= 0 || id > u32Max) return;
+    const call = this.#calls.get(id);
+    if (call !== undefined) {
+      this.#calls.delete(id);
+      clearTimeout(call.timer);
+      call.resolve(body);
+      return;
+    }
     this.#perform(this.#coordinator.onReply(id, from, body, this.#options.clock.monotonicMs()));
   }
 
@@ -129,6 +167,11 @@ export class CoordinatorDriver {
     this.#closed = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
+    for (const call of this.#calls.values()) {
+      clearTimeout(call.timer);
+      call.resolve(undefined);
+    }
+    this.#calls.clear();
     for (const [id, resolve] of this.#pending) {
       this.#pending.delete(id);
       resolve({ type: 'error', code: ErrorCode.indeterminate, message: 'the node closed with the request in flight' });
@@ -147,7 +190,7 @@ export class CoordinatorDriver {
     for (;;) {
       const id = this.#nextId;
       this.#nextId = id >= u32Max ? 1 : id + 1;
-      if (!this.#pending.has(id)) return id;
+      if (!this.#pending.has(id) && !this.#calls.has(id)) return id;
     }
   }
 

@@ -10,6 +10,7 @@
  */
 
 import type { MemberState } from '../membership/index.js';
+import type { HintSummary } from './hint-store.js';
 import type { Replication, Ring } from '../ring/index.js';
 
 export interface StatusMember {
@@ -47,6 +48,9 @@ export interface StatusJson {
   members: StatusMember[];
   shards: StatusShard[];
   ring: { owners: string[] };
+  /** Undelivered hints this node holds, per target node (and partitions it could not hint). */
+  hints: HintSummary[];
+  hintsDelivered: number;
 }
 
 export interface StatusInput {
@@ -63,6 +67,8 @@ export interface StatusInput {
   shards: StatusShard[];
   /** Bytes this node stores, when known (other members' loads are not gossiped yet). */
   selfLoadBytes: number | undefined;
+  hints: HintSummary[];
+  hintsDelivered: number;
 }
 
 /** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
@@ -101,6 +107,7 @@ export function buildStatus(input: StatusInput): StatusJson {
   if (ring !== undefined && underReplicated) warnings.push(`under-replicated: replication asks for ${wanted} copies but only ${ring.replicaCount} can be placed on ${ring.owners.length} owning node(s)`);
   const down = members.filter((m) => !m.up && m.status !== 'left');
   if (down.length > 0) warnings.push(`down: ${down.map((m) => m.id).join(', ')}`);
+  for (const h of input.hints) if (h.skippedPartitions.length > 0) warnings.push(`hints for ${h.target} past their bound: ${h.skippedPartitions.length} partition(s) left to anti-entropy`);
   const owners: string[] = [];
   if (ring !== undefined) for (let p = 0; p < q; p++) owners.push(ring.ownerOf(p));
   return {
@@ -115,5 +122,7 @@ export function buildStatus(input: StatusInput): StatusJson {
     members,
     shards: input.shards,
     ring: { owners },
+    hints: input.hints,
+    hintsDelivered: input.hintsDelivered,
   };
 }

@@ -12,7 +12,13 @@
  * Anything else is counted and logged (rate-limited), never thrown.
  *
  * Placement: a key's replicas are its preference list in the current ring, each marked up or
- * down by this node's failure detector; the coordinator routes around the down ones.
+ * down by this node's failure detector, plus the owners after it (walk order) as sloppy-quorum
+ * stand-ins. With `quorum: 'sloppy'` (the default) a write whose replica is down goes to a
+ * stand-in as a hint (hint-store.ts); `'strict'` refuses instead.
+ *
+ * Hinted handoff: every `hintDeliveryIntervalMs`, for each target with hints that gossip shows
+ * up, the hints are sent as replica-writes in batches of `hintDeliveryBatch`, one batch at a
+ * time (the throttle), each hint deleted only after the owner acknowledged it (durable there).
  */
 
 import { isRingkvError } from '../base/errors.js';
@@ -22,11 +28,12 @@ import type { Logger } from '../base/log.js';
 import type { Rng } from '../base/rng.js';
 import { Gossip } from '../membership/index.js';
 import type { RingView } from '../protocol/client-messages.js';
-import { Coordinator, type Placement } from '../replication/index.js';
+import { Coordinator, sloppyTargets, strictTargets, type Placement, type ReplicaInfo } from '../replication/index.js';
 import type { Replication } from '../ring/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { Link, WireMessage } from '../transport/index.js';
 import { ClientService, type RequestObserver } from './client-service.js';
+import type { Hint, HintStore } from './hint-store.js';
 import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
@@ -54,6 +61,10 @@ export interface SupervisorOptions {
   readonly observer?: RequestObserver;
   readonly gossipIntervalMs?: number;
   readonly version?: string;
+  /** Durable hints for sloppy quorum; without it the node neither takes nor sends hints. */
+  readonly hints?: HintStore;
+  /** 'sloppy' (default): stand-ins take hints for down replicas; 'strict': refuse instead. */
+  readonly quorum?: 'sloppy' | 'strict';
 }
 
 const statsRefreshMs = 2_000;
@@ -68,6 +79,9 @@ export class Supervisor {
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
   #statsTimer: NodeJS.Timeout | undefined;
+  #hintTimer: NodeJS.Timeout | undefined;
+  readonly #delivering = new Set<string>();
+  #hintsDelivered = 0;
   #badPeerMessages = 0;
   #droppedReplies = 0;
   #lastBadLogMs = Number.NEGATIVE_INFINITY;
@@ -105,12 +119,20 @@ export class Supervisor {
       onForget: (address) => this.#network.forget(address),
     });
     for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
-    const coordinator = new Coordinator({ self: { id: identity.id, dc: options.dc }, placementOf: (key) => this.#placementOf(key) });
+    const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
+    const coordinator = new Coordinator({
+      self: { id: identity.id, dc: options.dc },
+      placementOf: (key) => this.#placementOf(key),
+      targetsOf: sloppy ? sloppyTargets : strictTargets,
+    });
+    const hints = options.hints;
     this.#driver = new CoordinatorDriver({
       coordinator,
       store: options.store,
       clock,
       logger,
+      selfId: identity.id,
+      ...(hints ? { storeHint: (target: string, key: Uint8Array, object: Uint8Array) => hints.add(target, key, object) } : {}),
       sendToNode: (nodeId, message) => {
         const address = this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
@@ -133,6 +155,35 @@ export class Supervisor {
     void this.#refreshStats();
     this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
     this.#statsTimer.unref();
+    if (this.#options.hints !== undefined) {
+      this.#hintTimer = setInterval(() => this.#deliverHints(), limits.hintDeliveryIntervalMs);
+      this.#hintTimer.unref();
+    }
+  }
+
+  /** Starts delivery to every target with hints that is up now (one delivery per target at a time). */
+  #deliverHints(): void {
+    const hints = this.#options.hints!;
+    for (const target of hints.targetsWithHints()) {
+      if (this.#delivering.has(target) || !this.#membership.isUp(target) || this.#membership.addressOf(target) === undefined) continue;
+      this.#delivering.add(target);
+      void hints
+        .deliver(target, limits.hintDeliveryBatch, (batch) => this.#sendHints(target, batch))
+        .then(
+          ({ delivered, complete }) => {
+            this.#hintsDelivered += delivered;
+            if (delivered > 0) this.#options.logger.info({ target, delivered, complete }, 'hints delivered');
+          },
+          (error: unknown) => this.#options.logger.error({ target, err: error }, 'hint delivery failed'),
+        )
+        .finally(() => this.#delivering.delete(target));
+    }
+  }
+
+  async #sendHints(target: string, batch: Hint[]): Promise<boolean> {
+    const timeoutMs = limits.coordinatorTimeoutMsDefault;
+    const replies = await Promise.all(batch.map((hint) => this.#driver.call(target, { t: 'replica-write', key: hint.key, object: hint.object }, timeoutMs)));
+    return replies.every((reply) => typeof reply === 'object' && reply !== null && (reply as { t?: unknown }).t === 'replica-write-reply');
   }
 
   addPeerLink(link: Link): void {
@@ -169,11 +220,14 @@ export class Supervisor {
       isUp: (id: string) => this.#membership.isUp(id),
       shards: this.#shards,
       selfLoadBytes: this.#loadBytes,
+      hints: this.#options.hints?.summaries() ?? [],
+      hintsDelivered: this.#hintsDelivered,
     });
   }
 
   async close(): Promise<void> {
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
+    if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
     this.#membership.stop();
     this.#clients.closeAll();
     this.#driver.close();
@@ -184,8 +238,13 @@ export class Supervisor {
     const ring = this.#membership.ring;
     if (ring === undefined) return { replication: this.#options.replication, replicas: [] };
     const gossip = this.#membership.gossip;
-    const replicas = ring.replicasOfKey(key).map((id) => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: this.#membership.isUp(id) }));
-    return { replication: ring.replication, replicas };
+    const info = (id: string): ReplicaInfo => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: this.#membership.isUp(id) });
+    const partition = ring.partitionOfKey(key);
+    const listed = ring.replicasOf(partition);
+    const replicas = listed.map(info);
+    if (this.#options.hints === undefined || replicas.every((r) => r.up)) return { replication: ring.replication, replicas };
+    const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
+    return { replication: ring.replication, replicas, fallbacks };
   }
 
   #onPeerMessage(link: Link, message: WireMessage): void {
