@@ -380,3 +380,15 @@ t.test('GET /status over HTTP: token header, HTTP errors, bad bodies, refusal an
   await t.rejects(fetchStatus(url, { timeoutMs: 50 }), { code: 'KV_TIMEOUT' });
   await t.rejects(fetchStatus('http://127.0.0.1:1/status', { timeoutMs: 5000 }), { code: 'KV_UNAVAILABLE', message: /cannot reach/ });
 });
+
+t.test('hints lists the hints a node holds per target, or says it holds none', async (t) => {
+  const none = harness();
+  t.equal(await runCli(['hints'], none.io), 0);
+  t.match(none.out(), /node-a holds no hints \(0 delivered since start\)/);
+  const some = harness({
+    status: { ...statusDoc(), hintsDelivered: 7, hints: [{ target: 'node-b', hints: 3, bytes: 300, oldestAgeMs: 12_000, skippedPartitions: [4, 5] }] },
+  });
+  t.equal(await runCli(['hints'], some.io), 0);
+  t.match(some.out(), /Hints held by node-a \(7 delivered since start\)/);
+  t.match(some.out(), /node-b +3 +300 +12s +4,5/);
+});

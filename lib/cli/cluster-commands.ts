@@ -137,3 +137,19 @@ export async function endpointsCommand(io: CliIo, conn: ConnectionFlags, key: st
   io.out(formatEndpoints(await statusOf(io, conn), key));
   return exitOk;
 }
+
+/** `ringkv hints`: the hints the node at --url holds, per target node. */
+export function formatHints(status: StatusJson): string {
+  if (status.hints.length === 0) return `${status.node} holds no hints (${status.hintsDelivered} delivered since start)\n`;
+  const rows = [['Target', 'Hints', 'Bytes', 'Oldest', 'Skipped partitions']];
+  for (const h of status.hints) {
+    const age = h.oldestAgeMs === undefined ? '-' : `${Math.round(h.oldestAgeMs / 1000)}s`;
+    rows.push([h.target, String(h.hints), String(h.bytes), age, h.skippedPartitions.length === 0 ? '-' : h.skippedPartitions.join(',')]);
+  }
+  return `Hints held by ${status.node} (${status.hintsDelivered} delivered since start)\n${table(rows)}\n`;
+}
+
+export async function hintsCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
+  io.out(formatHints(await statusOf(io, conn)));
+  return exitOk;
+}
