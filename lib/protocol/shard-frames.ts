@@ -3,32 +3,43 @@
  * writes into a shard's request mailbox, and replies the shard writes into its reply mailbox.
  * Pure codec, any thread; both ends are built from the same source.
  *
- * Manual DataView/Uint8Array encoding, no msgpack: this is the hottest path of a node, and a
- * frame costs one size pass, one allocation and one copy per byte array.
+ * Manual byte encoding, no msgpack: this is the hottest path of a node. Each frame is sized
+ * first (`requestBytes`/`replyBytes`) and then encoded in place (`encodeRequestInto`/
+ * `encodeReplyInto`) — straight into a mailbox reservation, so a frame costs no allocation and
+ * one copy per byte array. Decoders read a span of a buffer (`decodeRequestSpan`/
+ * `decodeReplySpan`, no view of the frame) and either copy each byte array out (`slice`) or
+ * view it (`subarray`) when the caller already copied the frame somewhere it owns.
  *
  * All integers little-endian. Every frame starts with the same 8-byte header:
  *
  *   header  ┌──────────────┬───────┬───────────┬─────────────┐
- *           │ version u8=1 │ tag u8│ flags u16 │ requestId u32│
+ *           │ version u8=2 │ tag u8│ flags u16 │ requestId u32│
  *           └──────────────┴───────┴───────────┴─────────────┘
  *
  *   request tags (body after the header):
  *     1 get     │ key: u16 length, bytes │
  *     2 put     │ key │ context: u32 length, bytes (flag 1: present) │ value: u32 length, bytes │
  *     3 delete  │ key │ context (flag 1: present) │
+ *               flag 4 on put/delete: "want object" — the written reply carries the key's new
+ *               stored object (a coordinated write whose object goes to the other replicas)
  *     4 scan    │ partition u32 │ limit u32 │ afterKey (flag 2: present): u16 length, bytes │
  *     5 crash   │ (empty) — test only: the shard throws, as a bug would │
+ *     6 readObject  │ key │                      — a replica read: the raw stored object
+ *     7 mergeObject │ key │ object: u32 length, bytes │ — a replica write: merge, never limited
  *   reply tags:
  *     16 read    │ found u8 │ context │ value count u32 │ per value: u32 length, bytes │
- *     17 written │ context │
+ *     17 written │ context │ object (flag 4: present): u32 length, bytes │
  *     18 scan    │ entry count u32 │ per entry: key (u16), value (u32) │ nextAfterKey (flag 2) │
  *     19 error   │ code: u8 length, ASCII │ message: u32 length, UTF-8 │
+ *     20 object  │ object (flag 4: present, else not found): u32 length, bytes │
+ *     21 merged  │ (empty) — the merged state is durable │
  *
  * Corner cases: empty keys, values and contexts are legal (length 0). A context absent (flag 1
  * clear) means a blind write. Any truncation, trailing byte, unknown version, tag or flag, or
  * an error code that is not an ErrorCode is malformed: decoding throws KV_BAD_REQUEST (with
  * `details.requestId` when the header was readable) and never crashes the reader. Decoded byte
- * arrays are copies: a mailbox frame view dies when the consumer moves past it.
+ * arrays are copies unless the caller asks for views: a mailbox frame dies when the consumer
+ * moves past it.
  *
  * Frozen within a process: the version byte, the tags and the flag bits (both ends come from
  * one build, so a change bumps `shardFrameVersion`).
@@ -39,20 +50,41 @@ import { assertNever } from '../base/assert.js';
 import { ErrorCode, RingkvError, isErrorCode } from '../base/errors.js';
 
 /** Frozen. */
-export const shardFrameVersion = 1;
+export const shardFrameVersion = 2;
 /** Frozen. */
-export const FrameTag = { get: 1, put: 2, delete: 3, scan: 4, crash: 5, read: 16, written: 17, scanPage: 18, error: 19 } as const;
+export const FrameTag = {
+  get: 1,
+  put: 2,
+  delete: 3,
+  scan: 4,
+  crash: 5,
+  readObject: 6,
+  mergeObject: 7,
+  read: 16,
+  written: 17,
+  scanPage: 18,
+  error: 19,
+  object: 20,
+  merged: 21,
+} as const;
 const flagContext = 1;
 const flagAfterKey = 2;
+/** On put/delete requests: reply with the stored object. On written/object replies: it follows. */
+const flagObject = 4;
+const flagsKnown = flagContext | flagAfterKey | flagObject;
 const headerBytes = 8;
 const u16Max = 0xffff;
+/** Byte arrays up to this length are copied by a loop: cheaper than `set` for a few bytes. */
+const smallCopyBytesMax = 24;
 
 export type ShardRequest =
   | { op: 'get'; requestId: number; key: Uint8Array }
-  | { op: 'put'; requestId: number; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined }
-  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined }
+  | { op: 'put'; requestId: number; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean }
+  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean }
   | { op: 'scan'; requestId: number; partition: number; limit: number; afterKey: Uint8Array | undefined }
-  | { op: 'crash'; requestId: number };
+  | { op: 'crash'; requestId: number }
+  | { op: 'readObject'; requestId: number; key: Uint8Array }
+  | { op: 'mergeObject'; requestId: number; key: Uint8Array; object: Uint8Array };
 
 export interface ScanEntry {
   key: Uint8Array;
@@ -62,171 +94,243 @@ export interface ScanEntry {
 
 export type ShardReply =
   | { kind: 'read'; requestId: number; found: boolean; values: Uint8Array[]; context: Uint8Array }
-  | { kind: 'written'; requestId: number; context: Uint8Array }
+  | { kind: 'written'; requestId: number; context: Uint8Array; object: Uint8Array | undefined }
   | { kind: 'scan'; requestId: number; entries: ScanEntry[]; nextAfterKey: Uint8Array | undefined }
-  | { kind: 'error'; requestId: number; code: ErrorCode; message: string };
+  | { kind: 'error'; requestId: number; code: ErrorCode; message: string }
+  | { kind: 'object'; requestId: number; object: Uint8Array | undefined }
+  | { kind: 'merged'; requestId: number };
 
 // ------------------------------------------------------------------ writing
 
-class FrameWriter {
-  readonly bytes: Uint8Array;
-  readonly view: DataView;
-  offset = headerBytes;
-
-  constructor(sizeBytes: number, tag: number, flags: number, requestId: number) {
-    this.bytes = new Uint8Array(sizeBytes);
-    this.view = new DataView(this.bytes.buffer);
-    this.bytes[0] = shardFrameVersion;
-    this.bytes[1] = tag;
-    this.view.setUint16(2, flags, true);
-    this.view.setUint32(4, requestId >>> 0, true);
-  }
-
-  u8(value: number): void {
-    this.bytes[this.offset++] = value;
-  }
-
-  u32(value: number): void {
-    this.view.setUint32(this.offset, value, true);
-    this.offset += 4;
-  }
-
-  short(bytes: Uint8Array): void {
-    if (bytes.length > u16Max) throw new RingkvError(ErrorCode.tooLarge, `key of ${bytes.length} bytes does not fit a frame`, {});
-    this.view.setUint16(this.offset, bytes.length, true);
-    this.bytes.set(bytes, this.offset + 2);
-    this.offset += 2 + bytes.length;
-  }
-
-  long(bytes: Uint8Array): void {
-    this.u32(bytes.length);
-    this.bytes.set(bytes, this.offset);
-    this.offset += bytes.length;
-  }
+function putHeader(out: Uint8Array, start: number, tag: number, flags: number, requestId: number): number {
+  out[start] = shardFrameVersion;
+  out[start + 1] = tag;
+  out[start + 2] = flags;
+  out[start + 3] = flags >>> 8;
+  return putU32(out, start + 4, requestId >>> 0);
 }
 
-export function encodeRequest(request: ShardRequest): Uint8Array {
+function putU32(out: Uint8Array, at: number, value: number): number {
+  out[at] = value;
+  out[at + 1] = value >>> 8;
+  out[at + 2] = value >>> 16;
+  out[at + 3] = value >>> 24;
+  return at + 4;
+}
+
+function putRaw(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  const n = bytes.length;
+  if (n <= smallCopyBytesMax) {
+    for (let i = 0; i < n; i++) out[at + i] = bytes[i]!;
+  } else {
+    out.set(bytes, at);
+  }
+  return at + n;
+}
+
+/** A key: u16 length, bytes. */
+function putShort(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  out[at] = bytes.length;
+  out[at + 1] = bytes.length >>> 8;
+  return putRaw(out, at + 2, bytes);
+}
+
+/** A value, context or object: u32 length, bytes. */
+function putLong(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  return putRaw(out, putU32(out, at, bytes.length), bytes);
+}
+
+function checkShort(bytes: Uint8Array): number {
+  if (bytes.length > u16Max) throw new RingkvError(ErrorCode.tooLarge, `key of ${bytes.length} bytes does not fit a frame`, {});
+  return 2 + bytes.length;
+}
+
+/** The frame size of `request`; throws KV_TOO_LARGE for a key over 65535 bytes. */
+export function requestBytes(request: ShardRequest): number {
   switch (request.op) {
-    case 'get': {
-      const w = new FrameWriter(headerBytes + 2 + request.key.length, FrameTag.get, 0, request.requestId);
-      w.short(request.key);
-      return w.bytes;
-    }
+    case 'get':
+    case 'readObject':
+      return headerBytes + checkShort(request.key);
     case 'put':
-    case 'delete': {
-      const { key, context } = request;
-      const value = request.op === 'put' ? request.value : undefined;
-      const sizeBytes = headerBytes + 2 + key.length + (context ? 4 + context.length : 0) + (value ? 4 + value.length : 0);
-      const tag = request.op === 'put' ? FrameTag.put : FrameTag.delete;
-      const w = new FrameWriter(sizeBytes, tag, context ? flagContext : 0, request.requestId);
-      w.short(key);
-      if (context) w.long(context);
-      if (value) w.long(value);
-      return w.bytes;
-    }
-    case 'scan': {
-      const after = request.afterKey;
-      const w = new FrameWriter(headerBytes + 8 + (after ? 2 + after.length : 0), FrameTag.scan, after ? flagAfterKey : 0, request.requestId);
-      w.u32(request.partition);
-      w.u32(request.limit);
-      if (after) w.short(after);
-      return w.bytes;
-    }
+      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + 4 + request.value.length;
+    case 'delete':
+      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0);
+    case 'mergeObject':
+      return headerBytes + checkShort(request.key) + 4 + request.object.length;
+    case 'scan':
+      return headerBytes + 8 + (request.afterKey ? checkShort(request.afterKey) : 0);
     case 'crash':
-      return new FrameWriter(headerBytes, FrameTag.crash, 0, request.requestId).bytes;
+      return headerBytes;
     default:
       return assertNever(request, 'shard request');
   }
 }
 
-export function encodeReply(reply: ShardReply): Uint8Array {
+/** Encodes `request` into `out[start, start + requestBytes(request))`; returns the end. */
+export function encodeRequestInto(request: ShardRequest, out: Uint8Array, start: number): number {
+  const id = request.requestId;
+  switch (request.op) {
+    case 'get':
+      return putShort(out, putHeader(out, start, FrameTag.get, 0, id), request.key);
+    case 'readObject':
+      return putShort(out, putHeader(out, start, FrameTag.readObject, 0, id), request.key);
+    case 'put':
+    case 'delete': {
+      const { context } = request;
+      const flags = (context ? flagContext : 0) | (request.wantObject === true ? flagObject : 0);
+      let at = putShort(out, putHeader(out, start, request.op === 'put' ? FrameTag.put : FrameTag.delete, flags, id), request.key);
+      if (context) at = putLong(out, at, context);
+      return request.op === 'put' ? putLong(out, at, request.value) : at;
+    }
+    case 'mergeObject':
+      return putLong(out, putShort(out, putHeader(out, start, FrameTag.mergeObject, 0, id), request.key), request.object);
+    case 'scan': {
+      const after = request.afterKey;
+      let at = putHeader(out, start, FrameTag.scan, after ? flagAfterKey : 0, id);
+      at = putU32(out, putU32(out, at, request.partition), request.limit);
+      return after ? putShort(out, at, after) : at;
+    }
+    case 'crash':
+      return putHeader(out, start, FrameTag.crash, 0, id);
+    default:
+      return assertNever(request, 'shard request');
+  }
+}
+
+export function encodeRequest(request: ShardRequest): Uint8Array {
+  const out = new Uint8Array(requestBytes(request));
+  encodeRequestInto(request, out, 0);
+  return out;
+}
+
+/** The frame size of `reply`. */
+export function replyBytes(reply: ShardReply): number {
   switch (reply.kind) {
     case 'read': {
       let sizeBytes = headerBytes + 1 + 4 + reply.context.length + 4;
       for (const v of reply.values) sizeBytes += 4 + v.length;
-      const w = new FrameWriter(sizeBytes, FrameTag.read, flagContext, reply.requestId);
-      w.u8(reply.found ? 1 : 0);
-      w.long(reply.context);
-      w.u32(reply.values.length);
-      for (const v of reply.values) w.long(v);
-      return w.bytes;
+      return sizeBytes;
+    }
+    case 'written':
+      return headerBytes + 4 + reply.context.length + (reply.object ? 4 + reply.object.length : 0);
+    case 'object':
+      return headerBytes + (reply.object ? 4 + reply.object.length : 0);
+    case 'merged':
+      return headerBytes;
+    case 'scan': {
+      let sizeBytes = headerBytes + 4 + (reply.nextAfterKey ? checkShort(reply.nextAfterKey) : 0);
+      for (const e of reply.entries) sizeBytes += checkShort(e.key) + 4 + e.value.length;
+      return sizeBytes;
+    }
+    case 'error':
+      return headerBytes + 1 + Buffer.byteLength(reply.code, 'latin1') + 4 + Buffer.byteLength(reply.message, 'utf8');
+    default:
+      return assertNever(reply, 'shard reply');
+  }
+}
+
+/** Encodes `reply` into `out[start, start + replyBytes(reply))`; returns the end. */
+export function encodeReplyInto(reply: ShardReply, out: Uint8Array, start: number): number {
+  const id = reply.requestId;
+  switch (reply.kind) {
+    case 'read': {
+      let at = putHeader(out, start, FrameTag.read, flagContext, id);
+      out[at] = reply.found ? 1 : 0;
+      at = putU32(out, putLong(out, at + 1, reply.context), reply.values.length);
+      for (const v of reply.values) at = putLong(out, at, v);
+      return at;
     }
     case 'written': {
-      const w = new FrameWriter(headerBytes + 4 + reply.context.length, FrameTag.written, flagContext, reply.requestId);
-      w.long(reply.context);
-      return w.bytes;
+      const { object } = reply;
+      const at = putLong(out, putHeader(out, start, FrameTag.written, flagContext | (object ? flagObject : 0), id), reply.context);
+      return object ? putLong(out, at, object) : at;
     }
-    case 'scan':
-      return encodeScanReply(reply);
+    case 'object': {
+      const at = putHeader(out, start, FrameTag.object, reply.object ? flagObject : 0, id);
+      return reply.object ? putLong(out, at, reply.object) : at;
+    }
+    case 'merged':
+      return putHeader(out, start, FrameTag.merged, 0, id);
+    case 'scan': {
+      const next = reply.nextAfterKey;
+      let at = putU32(out, putHeader(out, start, FrameTag.scanPage, next ? flagAfterKey : 0, id), reply.entries.length);
+      for (const e of reply.entries) at = putLong(out, putShort(out, at, e.key), e.value);
+      return next ? putShort(out, at, next) : at;
+    }
     case 'error': {
-      const code = Buffer.from(reply.code, 'latin1');
-      const message = Buffer.from(reply.message, 'utf8');
-      const w = new FrameWriter(headerBytes + 1 + code.length + 4 + message.length, FrameTag.error, 0, reply.requestId);
-      w.u8(code.length);
-      w.bytes.set(code, w.offset);
-      w.offset += code.length;
-      w.long(message);
-      return w.bytes;
+      let at = putHeader(out, start, FrameTag.error, 0, id);
+      const codeBytes = Buffer.byteLength(reply.code, 'latin1');
+      out[at] = codeBytes;
+      at += 1 + asBuffer(out).write(reply.code, at + 1, 'latin1');
+      const messageBytes = Buffer.byteLength(reply.message, 'utf8');
+      at = putU32(out, at, messageBytes);
+      return at + asBuffer(out).write(reply.message, at, 'utf8');
     }
     default:
       return assertNever(reply, 'shard reply');
   }
 }
 
-function encodeScanReply(reply: Extract<ShardReply, { kind: 'scan' }>): Uint8Array {
-  const next = reply.nextAfterKey;
-  let sizeBytes = headerBytes + 4 + (next ? 2 + next.length : 0);
-  for (const e of reply.entries) sizeBytes += 2 + e.key.length + 4 + e.value.length;
-  const w = new FrameWriter(sizeBytes, FrameTag.scanPage, next ? flagAfterKey : 0, reply.requestId);
-  w.u32(reply.entries.length);
-  for (const e of reply.entries) {
-    w.short(e.key);
-    w.long(e.value);
-  }
-  if (next) w.short(next);
-  return w.bytes;
+export function encodeReply(reply: ShardReply): Uint8Array {
+  const out = new Uint8Array(replyBytes(reply));
+  encodeReplyInto(reply, out, 0);
+  return out;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 // ------------------------------------------------------------------ reading
 
-class FrameReader {
-  readonly view: DataView;
-  offset = headerBytes;
+/**
+ * Reads one frame's span. One instance per module, reset per frame: decoding is synchronous
+ * and never reentrant, so no reader is allocated per frame.
+ */
+class SpanReader {
+  bytes: Uint8Array = new Uint8Array(0);
+  at = 0;
+  end = 0;
+  requestId = 0;
+  /** Copy byte arrays out (slice) or view them (subarray). */
+  copy = true;
 
-  constructor(
-    readonly bytes: Uint8Array,
-    readonly requestId: number,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  reset(bytes: Uint8Array, start: number, lengthBytes: number, requestId: number, copy: boolean): void {
+    this.bytes = bytes;
+    this.at = start + headerBytes;
+    this.end = start + lengthBytes;
+    this.requestId = requestId;
+    this.copy = copy;
   }
 
   #need(n: number): void {
-    if (this.offset + n > this.bytes.length) throw malformed('truncated frame', this.requestId);
+    if (this.at + n > this.end) throw malformed('truncated frame', this.requestId);
   }
 
   u8(): number {
     this.#need(1);
-    return this.bytes[this.offset++]!;
+    return this.bytes[this.at++]!;
   }
 
   u32(): number {
     this.#need(4);
-    const value = this.view.getUint32(this.offset, true);
-    this.offset += 4;
-    return value;
+    const b = this.bytes;
+    const at = this.at;
+    this.at = at + 4;
+    return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
   }
 
   take(n: number): Uint8Array {
     this.#need(n);
-    const out = this.bytes.slice(this.offset, this.offset + n);
-    this.offset += n;
-    return out;
+    const at = this.at;
+    this.at = at + n;
+    return this.copy ? this.bytes.slice(at, at + n) : this.bytes.subarray(at, at + n);
   }
 
   short(): Uint8Array {
     this.#need(2);
-    const n = this.view.getUint16(this.offset, true);
-    this.offset += 2;
+    const n = this.bytes[this.at]! | (this.bytes[this.at + 1]! << 8);
+    this.at += 2;
     return this.take(n);
   }
 
@@ -234,29 +338,37 @@ class FrameReader {
     return this.take(this.u32());
   }
 
-  end(): void {
-    if (this.offset !== this.bytes.length) throw malformed('trailing bytes in frame', this.requestId);
+  finish(): void {
+    if (this.at !== this.end) throw malformed('trailing bytes in frame', this.requestId);
+    this.bytes = emptyBytes;
   }
 }
+
+const emptyBytes = new Uint8Array(0);
+const reader = new SpanReader();
 
 function malformed(message: string, requestId: number | undefined): RingkvError {
   return new RingkvError(ErrorCode.badRequest, `malformed shard frame: ${message}`, requestId === undefined ? {} : { requestId });
 }
 
-/** Reads the header; returns the reader, the tag and the flags. */
-function openFrame(bytes: Uint8Array, allowedFlags: number): [FrameReader, number, number] {
-  if (bytes.length < headerBytes) throw malformed('shorter than its header', undefined);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const requestId = view.getUint32(4, true);
-  if (bytes[0] !== shardFrameVersion) throw malformed(`version ${bytes[0]}`, requestId);
-  const flags = view.getUint16(2, true);
-  if ((flags & ~allowedFlags) !== 0) throw malformed(`flags ${flags}`, requestId);
-  return [new FrameReader(bytes, requestId), bytes[1]!, flags];
+/** Checks the header of the frame at `bytes[start, start + lengthBytes)`; returns its tag and flags in `reader`. */
+function openFrame(bytes: Uint8Array, start: number, lengthBytes: number, copy: boolean): [number, number] {
+  if (lengthBytes < headerBytes) throw malformed('shorter than its header', undefined);
+  const requestId = (bytes[start + 4]! | (bytes[start + 5]! << 8) | (bytes[start + 6]! << 16) | (bytes[start + 7]! << 24)) >>> 0;
+  if (bytes[start] !== shardFrameVersion) throw malformed(`version ${bytes[start]}`, requestId);
+  const flags = bytes[start + 2]! | (bytes[start + 3]! << 8);
+  if ((flags & ~flagsKnown) !== 0) throw malformed(`flags ${flags}`, requestId);
+  reader.reset(bytes, start, lengthBytes, requestId, copy);
+  return [bytes[start + 1]!, flags];
 }
 
-/** Decodes a request frame; throws KV_BAD_REQUEST when malformed. */
-export function decodeRequest(bytes: Uint8Array): ShardRequest {
-  const [r, tag, flags] = openFrame(bytes, flagContext | flagAfterKey);
+/**
+ * Decodes the request frame at `bytes[start, start + lengthBytes)`; throws KV_BAD_REQUEST when
+ * malformed. `copy` false: byte arrays are views into `bytes`, valid as long as `bytes` is.
+ */
+export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes: number, copy = true): ShardRequest {
+  const [tag, flags] = openFrame(bytes, start, lengthBytes, copy);
+  const r = reader;
   const requestId = r.requestId;
   let request: ShardRequest;
   if (tag === FrameTag.get) {
@@ -264,7 +376,14 @@ export function decodeRequest(bytes: Uint8Array): ShardRequest {
   } else if (tag === FrameTag.put || tag === FrameTag.delete) {
     const key = r.short();
     const context = flags & flagContext ? r.long() : undefined;
-    request = tag === FrameTag.put ? { op: 'put', requestId, key, value: r.long(), context } : { op: 'delete', requestId, key, context };
+    const wantObject = (flags & flagObject) !== 0;
+    request =
+      tag === FrameTag.put ? { op: 'put', requestId, key, value: r.long(), context, wantObject } : { op: 'delete', requestId, key, context, wantObject };
+  } else if (tag === FrameTag.readObject) {
+    request = { op: 'readObject', requestId, key: r.short() };
+  } else if (tag === FrameTag.mergeObject) {
+    const key = r.short();
+    request = { op: 'mergeObject', requestId, key, object: r.long() };
   } else if (tag === FrameTag.scan) {
     const partition = r.u32();
     const limit = r.u32();
@@ -274,13 +393,32 @@ export function decodeRequest(bytes: Uint8Array): ShardRequest {
   } else {
     throw malformed(`unknown request tag ${tag}`, requestId);
   }
-  r.end();
+  r.finish();
   return request;
 }
 
-/** Decodes a reply frame; throws KV_BAD_REQUEST when malformed. */
-export function decodeReply(bytes: Uint8Array): ShardReply {
-  const [r, tag, flags] = openFrame(bytes, flagContext | flagAfterKey);
+/** Decodes a request frame (copies); throws KV_BAD_REQUEST when malformed. */
+export function decodeRequest(bytes: Uint8Array): ShardRequest {
+  return decodeRequestSpan(bytes, 0, bytes.length);
+}
+
+/**
+ * Decodes the reply frame at `bytes[start, start + lengthBytes)`; throws KV_BAD_REQUEST when
+ * malformed. The frame is copied once into a Buffer from Node's pool and its byte arrays are
+ * views of that copy: one small allocation per reply instead of one backing store per array.
+ * (So a decoded value's `.buffer` may hold other replies' bytes, as with any pooled Buffer.)
+ */
+export function decodeReplySpan(bytes: Uint8Array, start: number, lengthBytes: number): ShardReply {
+  const pooled = Buffer.allocUnsafe(lengthBytes);
+  // A plain Uint8Array over the pooled bytes: decoded arrays are Uint8Arrays, not Buffers.
+  const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, lengthBytes);
+  if (lengthBytes <= smallCopyBytesMax * 4) {
+    for (let i = 0; i < lengthBytes; i++) copy[i] = bytes[start + i]!;
+  } else {
+    copy.set(bytes.subarray(start, start + lengthBytes));
+  }
+  const [tag, flags] = openFrame(copy, 0, lengthBytes, false);
+  const r = reader;
   const requestId = r.requestId;
   let reply: ShardReply;
   if (tag === FrameTag.read) {
@@ -291,21 +429,31 @@ export function decodeReply(bytes: Uint8Array): ShardReply {
     for (let i = 0; i < count; i++) values.push(r.long());
     reply = { kind: 'read', requestId, found, values, context };
   } else if (tag === FrameTag.written) {
-    reply = { kind: 'written', requestId, context: r.long() };
+    const context = r.long();
+    reply = { kind: 'written', requestId, context, object: flags & flagObject ? r.long() : undefined };
+  } else if (tag === FrameTag.object) {
+    reply = { kind: 'object', requestId, object: flags & flagObject ? r.long() : undefined };
+  } else if (tag === FrameTag.merged) {
+    reply = { kind: 'merged', requestId };
   } else if (tag === FrameTag.scanPage) {
     const count = r.u32();
     const entries: ScanEntry[] = [];
     for (let i = 0; i < count; i++) entries.push({ key: r.short(), value: r.long() });
     reply = { kind: 'scan', requestId, entries, nextAfterKey: flags & flagAfterKey ? r.short() : undefined };
   } else if (tag === FrameTag.error) {
-    const code = Buffer.from(r.take(r.u8())).toString('latin1');
+    const code = asBuffer(r.take(r.u8())).toString('latin1');
     if (!isErrorCode(code)) throw malformed(`unknown error code ${JSON.stringify(code)}`, requestId);
-    reply = { kind: 'error', requestId, code, message: Buffer.from(r.long()).toString('utf8') };
+    reply = { kind: 'error', requestId, code, message: asBuffer(r.long()).toString('utf8') };
   } else {
     throw malformed(`unknown reply tag ${tag}`, requestId);
   }
-  r.end();
+  r.finish();
   return reply;
+}
+
+/** Decodes a reply frame; throws KV_BAD_REQUEST when malformed. */
+export function decodeReply(bytes: Uint8Array): ShardReply {
+  return decodeReplySpan(bytes, 0, bytes.length);
 }
 
 /** The error reply for a request that failed with `error` (a RingkvError keeps its code). */

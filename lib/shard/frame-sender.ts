@@ -1,7 +1,8 @@
 /**
  * The writing side of one mailbox as used by the shard data plane: frames go in now when they
  * fit, otherwise into a bounded backlog that a single loop moves into the mailbox as the
- * consumer frees space, in order. Publishing is batched: one `publish()` per event-loop turn
+ * consumer frees space, in order. `sendEncoded` encodes a frame straight into a mailbox
+ * reservation when there is room (no allocation, no copy). Publishing is batched: one `publish()` per event-loop turn
  * (a microtask after the first frame of the turn), however many frames were written.
  *
  * Owner: the one thread that writes the mailbox (the supervisor or Store for requests, the
@@ -10,6 +11,7 @@
  * Going over `backlogFramesMax` is KV_OVERLOADED; a closed mailbox is KV_CLOSED.
  */
 
+import { assert } from '../base/assert.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import type { MailboxProducer } from '../mailbox/index.js';
@@ -42,11 +44,7 @@ export class FrameSender {
 
   /** Queues `frame`; throws KV_TOO_LARGE, KV_CLOSED or KV_OVERLOADED synchronously. */
   send(frame: Uint8Array): void {
-    if (frame.length > this.#producer.frameBytesMax) {
-      throw new RingkvError(ErrorCode.tooLarge, `frame of ${frame.length} bytes is over the mailbox limit ${this.#producer.frameBytesMax}`, {
-        lengthBytes: frame.length,
-      });
-    }
+    this.#checkLength(frame.length);
     if (this.#backlog.length === 0 && this.#producer.tryWrite(frame)) {
       this.#schedulePublish();
       return;
@@ -58,9 +56,38 @@ export class FrameSender {
     if (!this.#draining) void this.#drainBacklog();
   }
 
+  /**
+   * Queues the frame `encode(value, out, start)` writes, `lengthBytes` long: in place in the
+   * mailbox when it fits now (no allocation, no copy), else into a new array for the backlog.
+   * `encode` must not throw (size-check first) and must write exactly `lengthBytes`.
+   * Throws like `send`.
+   */
+  sendEncoded<T>(lengthBytes: number, encode: (value: T, out: Uint8Array, start: number) => number, value: T): void {
+    this.#checkLength(lengthBytes);
+    if (this.#backlog.length === 0) {
+      const start = this.#producer.reserveSpan(lengthBytes);
+      if (start >= 0) {
+        const end = encode(value, this.#producer.bytes, start);
+        assert(end === start + lengthBytes, 'frame encoder wrote another length than it sized');
+        this.#producer.commit(lengthBytes);
+        this.#schedulePublish();
+        return;
+      }
+    }
+    const frame = new Uint8Array(lengthBytes);
+    assert(encode(value, frame, 0) === lengthBytes, 'frame encoder wrote another length than it sized');
+    this.send(frame);
+  }
+
   /** Publishes now what is pending (the scheduled publish does it otherwise). */
   flush(): void {
     this.#producer.publish();
+  }
+
+  #checkLength(lengthBytes: number): void {
+    if (lengthBytes > this.#producer.frameBytesMax) {
+      throw new RingkvError(ErrorCode.tooLarge, `frame of ${lengthBytes} bytes is over the mailbox limit ${this.#producer.frameBytesMax}`, { lengthBytes });
+    }
   }
 
   #schedulePublish(): void {

@@ -10,8 +10,16 @@
  * resolved. A delete is a write of a tombstone sibling, never an engine delete: the tombstone
  * carries the causal history that later writes must see.
  *
+ * Replica operations (a cluster coordinator's, RELIABILITY.md §2.5): a put/delete flagged
+ * `wantObject` also replies with the key's new stored object bytes (for the other replicas);
+ * `readObject` replies with the raw stored object (the coordinator merges, no readView);
+ * `mergeObject` decodes an object from another replica (malformed or oversized: KV_BAD_REQUEST,
+ * nothing stored), `mergeReplicas` it into the current state and writes the result in the
+ * batch's group commit only when it differs. Replica paths never apply client limits
+ * (siblingsMax, keyBytesMax, contextEntriesMax); keys are bounded by limits.keyBytesCeiling.
+ *
  * Invariant — the overlay: objects written by a batch whose commit has not resolved are kept
- * in `#overlay` (by key) until it does, and every read looks there first. So two puts to one
+ * in `#overlay` (by key, overlay.ts) until it does, and every read looks there first. So two puts to one
  * key in one batch, or in two batches in flight at once, reconcile one after the other and
  * neither is lost. A get that saw uncommitted state replies only after that state committed;
  * if the commit failed, the get fails with KV_UNAVAILABLE instead of showing it.
@@ -27,9 +35,21 @@ import { assertNever } from '../base/assert.js';
 import type { Clock } from '../base/clock.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
-import { applyClientWrite, type ConflictPolicy, decodeObject, encodeObject, readView, type StoredObject } from '../causality/index.js';
+import {
+  applyClientWrite,
+  checkActorId,
+  type ConflictPolicy,
+  decodeObject,
+  encodeContext,
+  encodeObject,
+  join,
+  mergeReplicas,
+  readView,
+  type StoredObject,
+} from '../causality/index.js';
 import type { Engine, WriteOp } from '../storage/engine.js';
 import { errorReply, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
+import { Overlay, type OverlayEntry } from './overlay.js';
 
 export interface ShardActorOptions {
   engine: Engine;
@@ -44,17 +64,21 @@ export interface ShardActorOptions {
   siblingsMax?: number;
 }
 
+/** The largest stored object the engine takes next to a key of the ceiling size. */
+const storedBytesMax = limits.entryBytesMax - limits.keyBytesCeiling;
+
+/** A key's current state: from the overlay (uncommitted) or the engine. */
+interface Current {
+  object: StoredObject | undefined;
+  bytes: Uint8Array | undefined;
+  uncommitted: boolean;
+}
+
 /** A reply that waits for the batch commit; `readUncommitted` marks gets that saw the overlay. */
 interface Slot {
   reply: ShardReply;
   isWrite: boolean;
   readUncommitted: boolean;
-}
-
-interface OverlayEntry {
-  object: StoredObject;
-  /** The batch that wrote it last; only that batch's settlement removes it. */
-  batch: number;
 }
 
 export class ShardActor {
@@ -65,7 +89,9 @@ export class ShardActor {
   readonly #valueBytesMax: number;
   readonly #keyBytesMax: number;
   readonly #siblingsMax: number;
-  readonly #overlay = new Map<string, OverlayEntry>();
+  readonly #overlay = new Overlay();
+  /** encodeContext of {actor: 1}: the context of a blind write to a missing key. */
+  readonly #firstWriteContext: Uint8Array;
   /** Engine writes of batches in flight: each resolves with its error, or undefined. */
   readonly #commits = new Set<Promise<unknown>>();
   #batchNumber = 0;
@@ -78,6 +104,8 @@ export class ShardActor {
     this.#valueBytesMax = options.valueBytesMax ?? limits.valueBytesMax;
     this.#keyBytesMax = options.keyBytesMax ?? limits.keyBytesMax;
     this.#siblingsMax = options.siblingsMax ?? limits.siblingsMax;
+    checkActorId(this.#actor, 'actor');
+    this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter: 1 }]);
   }
 
   /** Keys with uncommitted objects (for tests and stats). */
@@ -94,9 +122,9 @@ export class ShardActor {
     const earlier = [...this.#commits];
     const slots: Slot[] = [];
     const ops: WriteOp[] = [];
-    const keys: string[] = [];
-    for (const request of requests) slots.push(this.#apply(request, batch, ops, keys));
-    const committed = this.#commitWrites(batch, ops, keys);
+    const staged: OverlayEntry[] = [];
+    for (const request of requests) slots.push(this.#apply(request, batch, ops, staged));
+    const committed = this.#commitWrites(batch, ops, staged);
     this.#commits.add(committed);
     void committed.then(() => this.#commits.delete(committed));
     return this.#replies(slots, committed, earlier);
@@ -107,17 +135,21 @@ export class ShardActor {
     while (this.#commits.size > 0) await Promise.all([...this.#commits]);
   }
 
-  #apply(request: ShardRequest, batch: number, ops: WriteOp[], keys: string[]): Slot {
+  #apply(request: ShardRequest, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
     try {
       switch (request.op) {
         case 'get':
           return this.#get(request.requestId, request.key);
         case 'put':
-          return this.#write(request.requestId, request.key, request.value, request.context, batch, ops, keys);
+          return this.#write(request, request.value, batch, ops, staged);
         case 'delete':
-          return this.#write(request.requestId, request.key, null, request.context, batch, ops, keys);
+          return this.#write(request, null, batch, ops, staged);
         case 'scan':
           return this.#scan(request);
+        case 'readObject':
+          return this.#readObject(request.requestId, request.key);
+        case 'mergeObject':
+          return this.#merge(request.requestId, request.key, request.object, batch, ops, staged);
         case 'crash':
           throw new Error('shard crash requested (test hook)');
         default:
@@ -129,53 +161,91 @@ export class ShardActor {
     }
   }
 
-  #current(key: Uint8Array): [StoredObject | undefined, boolean] {
-    const entry = this.#overlay.get(keyIdOf(key));
-    if (entry) return [entry.object, true];
+  #current(key: Uint8Array): Current {
+    const entry = this.#overlay.get(key);
+    if (entry) return { object: entry.object, bytes: entry.bytes, uncommitted: true };
     const bytes = this.#engine.get(key);
-    return [bytes === undefined ? undefined : decodeObject(bytes), false];
+    return { object: bytes === undefined ? undefined : decodeObject(bytes), bytes, uncommitted: false };
   }
 
-  #checkKey(key: Uint8Array): void {
-    if (key.length > this.#keyBytesMax) {
-      throw new RingkvError(ErrorCode.tooLarge, `key of ${key.length} bytes is over ${this.#keyBytesMax}`, { keyBytes: key.length });
+  #checkKey(key: Uint8Array, keyBytesMax = this.#keyBytesMax): void {
+    if (key.length > keyBytesMax) {
+      throw new RingkvError(ErrorCode.tooLarge, `key of ${key.length} bytes is over ${keyBytesMax}`, { keyBytes: key.length });
     }
+  }
+
+  /** Queues `object` (encoded as `bytes`) for this batch's commit and shows it to later reads. */
+  #stage(key: Uint8Array, object: StoredObject, bytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): void {
+    staged.push(this.#overlay.set(key, object, bytes, batch));
+    ops.push({ type: 'put', key, value: bytes });
   }
 
   #get(requestId: number, key: Uint8Array): Slot {
     this.#checkKey(key);
-    const [object, uncommitted] = this.#current(key);
+    const { object, uncommitted } = this.#current(key);
     const view = readView(object, this.#policy);
     return { reply: { kind: 'read', requestId, found: view.found, values: view.values, context: view.context }, isWrite: false, readUncommitted: uncommitted };
   }
 
   #write(
-    requestId: number,
-    key: Uint8Array,
+    request: Extract<ShardRequest, { op: 'put' | 'delete' }>,
     value: Uint8Array | null,
-    context: Uint8Array | undefined,
     batch: number,
     ops: WriteOp[],
-    keys: string[],
+    staged: OverlayEntry[],
   ): Slot {
+    const { requestId, key, context } = request;
     this.#checkKey(key);
     if (value !== null && value.length > this.#valueBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#valueBytesMax}`, { valueBytes: value.length });
     }
-    const [before] = this.#current(key);
+    const { object: before } = this.#current(key);
     const timestampMs = Math.max(0, Math.floor(this.#clock.wallMs()));
-    const next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax });
-    const encoded = encodeObject(next);
-    const storedBytesMax = limits.entryBytesMax - limits.keyBytesCeiling;
-    if (encoded.length > storedBytesMax) {
-      throw new RingkvError(ErrorCode.tooLarge, `the key's stored object would be ${encoded.length} bytes, over ${storedBytesMax}`, {});
+    let next: StoredObject;
+    let nextContext: Uint8Array;
+    if (before === undefined && context === undefined) {
+      // Fast path, the common first write of a key: what applyClientWrite returns for it.
+      next = [{ actor: this.#actor, counter: 1, siblings: [{ value, timestampMs }] }];
+      nextContext = this.#firstWriteContext;
+    } else {
+      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax });
+      nextContext = encodeContext(join(next));
     }
-    const id = keyIdOf(key);
-    this.#overlay.set(id, { object: next, batch });
-    ops.push({ type: 'put', key, value: encoded });
-    keys.push(id);
-    const view = readView(next, this.#policy);
-    return { reply: { kind: 'written', requestId, context: view.context }, isWrite: true, readUncommitted: false };
+    const encoded = encodeObject(next);
+    checkStoredSize(encoded);
+    this.#stage(key, next, encoded, batch, ops, staged);
+    const object = request.wantObject === true ? encoded : undefined;
+    return { reply: { kind: 'written', requestId, context: nextContext, object }, isWrite: true, readUncommitted: false };
+  }
+
+  /** A replica read: the stored bytes as they are (after the overlay commits, if from it). */
+  #readObject(requestId: number, key: Uint8Array): Slot {
+    this.#checkKey(key, limits.keyBytesCeiling);
+    const entry = this.#overlay.get(key);
+    const object = entry ? entry.bytes : this.#engine.get(key);
+    return { reply: { kind: 'object', requestId, object }, isWrite: false, readUncommitted: entry !== undefined };
+  }
+
+  /**
+   * A replica write: merges another replica's object into this one's. Writes only when the
+   * result differs; the ack waits for this batch's commit if it wrote, and for the commit of
+   * the uncommitted state it merged into, if any (failing like a read when that failed).
+   */
+  #merge(requestId: number, key: Uint8Array, incomingBytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
+    this.#checkKey(key, limits.keyBytesCeiling);
+    const incoming = decodeIncoming(incomingBytes);
+    const before = this.#current(key);
+    const merged = mergeReplicas(before.object, incoming);
+    let changed = false;
+    if (merged !== before.object && merged.length > 0) {
+      const encoded = encodeObject(merged);
+      changed = before.bytes === undefined || !bytesEqual(encoded, before.bytes);
+      if (changed) {
+        checkStoredSize(encoded);
+        this.#stage(key, merged, encoded, batch, ops, staged);
+      }
+    }
+    return { reply: { kind: 'merged', requestId }, isWrite: changed, readUncommitted: before.uncommitted };
   }
 
   #scan(request: Extract<ShardRequest, { op: 'scan' }>): Slot {
@@ -191,15 +261,17 @@ export class ShardActor {
   }
 
   /** Resolves with the error of the batch's engine write, or undefined once it is durable. */
-  async #commitWrites(batch: number, ops: WriteOp[], keys: string[]): Promise<unknown> {
+  async #commitWrites(batch: number, ops: WriteOp[], staged: OverlayEntry[]): Promise<unknown> {
     if (ops.length === 0) return undefined;
     try {
-      await this.#engine.write(ops);
+      // One engine write per slice within the engine's batch limits; written in one turn, the
+      // slices still share one group commit (one fdatasync).
+      await Promise.all(slicesOf(ops).map((slice) => this.#engine.write(slice)));
       return undefined;
     } catch (error) {
       return error ?? new Error('engine write failed');
     } finally {
-      for (const id of keys) if (this.#overlay.get(id)?.batch === batch) this.#overlay.delete(id);
+      for (const entry of staged) this.#overlay.release(entry, batch);
     }
   }
 
@@ -219,7 +291,44 @@ export class ShardActor {
   }
 }
 
-/** A Map key for a byte key: latin1 maps each byte to one UTF-16 unit, injectively. */
-function keyIdOf(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+function checkStoredSize(encoded: Uint8Array): void {
+  if (encoded.length > storedBytesMax) {
+    throw new RingkvError(ErrorCode.tooLarge, `the key's stored object would be ${encoded.length} bytes, over ${storedBytesMax}`, {});
+  }
+}
+
+/** Decodes an object from another replica: anything malformed or oversized is KV_BAD_REQUEST. */
+function decodeIncoming(bytes: Uint8Array): StoredObject {
+  if (bytes.length > storedBytesMax) {
+    throw new RingkvError(ErrorCode.badRequest, `replica object of ${bytes.length} bytes is over ${storedBytesMax}`, { objectBytes: bytes.length });
+  }
+  try {
+    return decodeObject(bytes);
+  } catch (error) {
+    if (!(error instanceof RingkvError)) throw error;
+    throw new RingkvError(ErrorCode.badRequest, `malformed replica object: ${error.message}`, { ...error.details }, { cause: error });
+  }
+}
+
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
+}
+
+/** `ops` cut into slices within limits.batchOpsMax operations and limits.batchBytesMax bytes. */
+function slicesOf(ops: WriteOp[]): WriteOp[][] {
+  const slices: WriteOp[][] = [];
+  let slice: WriteOp[] = [];
+  let sliceBytes = 0;
+  for (const op of ops) {
+    const opBytes = op.key.length + (op.type === 'put' ? op.value.length : 0);
+    if (slice.length > 0 && (slice.length === limits.batchOpsMax || sliceBytes + opBytes > limits.batchBytesMax)) {
+      slices.push(slice);
+      slice = [];
+      sliceBytes = 0;
+    }
+    slice.push(op);
+    sliceBytes += opBytes;
+  }
+  slices.push(slice);
+  return slices;
 }

@@ -14,4 +14,5 @@ export {
   type WriteOptions,
   type WriteResult,
 } from './store.js';
+export { openReplicaStore, type ReplicaStore, type ReplicaStoreOptions, type ScanPartitionOptions, type ScanPartitionPage } from './replica-store.js';
 export { storeFormatVersion, type StoreMetadata } from './store-metadata.js';

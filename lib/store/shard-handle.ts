@@ -22,7 +22,7 @@ import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
 import type { ConflictPolicy } from '../causality/index.js';
 import { createMailbox, MailboxConsumer, MailboxProducer } from '../mailbox/index.js';
-import { decodeReply, encodeRequest, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
+import { decodeReplySpan, encodeRequestInto, requestBytes, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
 import { exposeBackgroundRunner, type ShardControl, wrapShardControl } from '../shard/control-channel.js';
 import { FrameSender } from '../shard/frame-sender.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../shard/shard-worker-data.js';
@@ -43,10 +43,14 @@ export interface ShardConfig {
   memtableBytes: number | undefined;
 }
 
+/** Turns a reply into the caller's result; throws (an error reply's RingkvError, say) to reject. */
+export type ReplyConverter<T> = (reply: ShardReply) => T;
+
 interface Pending {
   isWrite: boolean;
-  resolve(reply: ShardReply): void;
-  reject(error: Error): void;
+  convert: ReplyConverter<unknown>;
+  resolve(result: unknown): void;
+  reject(error: unknown): void;
 }
 
 interface Generation {
@@ -146,16 +150,16 @@ export class ShardHandle {
 
   async #pumpReplies(g: Generation): Promise<void> {
     try {
-      await g.replies.pump({ visit: (frame) => this.#onReply(g, frame) });
+      await g.replies.pump({ visitSpan: (bytes, startBytes, lengthBytes) => this.#onReply(g, bytes, startBytes, lengthBytes) });
     } catch (error) {
       this.#config.logger.error({ err: error, shard: this.#config.index }, 'reply pump failed');
     }
   }
 
-  #onReply(g: Generation, frame: Uint8Array): void {
+  #onReply(g: Generation, bytes: Uint8Array, startBytes: number, lengthBytes: number): void {
     let reply: ShardReply;
     try {
-      reply = decodeReply(frame);
+      reply = decodeReplySpan(bytes, startBytes, lengthBytes);
     } catch (error) {
       // Our own worker wrote it: a bug. The request it answered can only be indeterminate.
       const requestId = (error as RingkvError).details?.requestId;
@@ -169,12 +173,19 @@ export class ShardHandle {
     const pending = g.pending.get(reply.requestId);
     if (!pending) return;
     g.pending.delete(reply.requestId);
-    pending.resolve(reply);
+    let result: unknown;
+    try {
+      result = pending.convert(reply);
+    } catch (error) {
+      pending.reject(error);
+      return;
+    }
+    pending.resolve(result);
   }
 
   #onExit(g: Generation, started: boolean): void {
     // Replies the worker published before dying were acknowledged by its engine: deliver them.
-    g.replies.drain((frame) => this.#onReply(g, frame));
+    g.replies.drainSpans((bytes, startBytes, lengthBytes) => this.#onReply(g, bytes, startBytes, lengthBytes));
     g.replies.close();
     g.control.release();
     g.runnerPort.close();
@@ -196,8 +207,11 @@ export class ShardHandle {
     });
   }
 
-  /** Sends one request; resolves with its reply (an error reply is a reply, not a rejection). */
-  request(build: (requestId: number) => ShardRequest, isWrite: boolean): Promise<ShardReply> {
+  /**
+   * Sends `request` (its requestId is assigned here) and resolves with `convert(reply)`, or
+   * rejects with what `convert` throws. The frame is encoded straight into the request mailbox.
+   */
+  request<T>(request: ShardRequest, isWrite: boolean, convert: ReplyConverter<T>): Promise<T> {
     const g = this.#current;
     if (this.#state !== 'running' || g === undefined) {
       const code = this.#state === 'down' ? ErrorCode.unavailable : ErrorCode.closed;
@@ -208,10 +222,10 @@ export class ShardHandle {
     }
     const requestId = this.#nextRequestId;
     this.#nextRequestId = (this.#nextRequestId % 0xffffffff) + 1;
-    const frame = encodeRequest(build(requestId));
-    return new Promise<ShardReply>((resolve, reject) => {
-      g.sender.send(frame);
-      g.pending.set(requestId, { isWrite, resolve, reject });
+    request.requestId = requestId;
+    return new Promise<T>((resolve, reject) => {
+      g.sender.sendEncoded(requestBytes(request), encodeRequestInto, request);
+      g.pending.set(requestId, { isWrite, convert, resolve: resolve as (result: unknown) => void, reject });
     });
   }
 

@@ -7,9 +7,16 @@
  *
  * Path of a request: validate arguments (TypeError/RangeError naming the field), encode key
  * and value as bytes (strings as UTF-8), route by partition (murmur3 token, top
- * `partitionBits` bits) modulo S, frame into that shard's request mailbox. Frames written in
- * one turn are published together, so a burst of requests (or one `batch`) is one mailbox
- * wake-up and one group commit (one fdatasync) per shard. Replies are matched by request id.
+ * `partitionBits` bits) modulo S, encode the frame in place into that shard's request
+ * mailbox (shard-frames.ts, FrameSender.sendEncoded: no allocation, one copy). Frames written
+ * in one turn are published together, so a burst of requests (or one `batch`) is one mailbox
+ * wake-up and one group commit (one fdatasync) per shard. Replies are matched by request id
+ * and turned into results on the reply pump: one promise per request.
+ *
+ * Cost (perf/store.ts, PERF.md): the time goes to the shard's engine (the read before every
+ * write, the group commit) and to allocation; the mailbox hop is ~1 µs per request. Each
+ * wake-up (Atomics.notify to a sleeping thread) costs tens of µs to ms on a loaded machine,
+ * which is why each side rings once per batch.
  *
  * Versions: every key holds a DVV set (lib/causality); the store's actor id is generated once
  * and kept in the STORE file (store-metadata.ts). Two blind puts to one key become siblings;
@@ -21,121 +28,36 @@
  * (shard-handle.ts). Reopening a directory with another shard count fails with
  * KV_INCOMPATIBLE naming both counts (see store-metadata.ts for why).
  *
+ * Replica operations (coordinateWrite, readObject, mergeObject, scanPartition) are methods of
+ * the same class, exposed only through `openReplicaStore` (replica-store.ts).
+ *
  * `batch` is not atomic across keys: its operations run in order per shard, each one as if
  * sent alone, but share one round trip and one group commit per shard.
  */
 
-import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import { type Logger, silentLogger } from '../base/log.js';
-import type { ConflictPolicy } from '../causality/index.js';
 import type { ShardReply, ShardRequest } from '../protocol/shard-frames.js';
 import { CompactionPool } from '../storage/compaction-pool.js';
-import type { EngineStats, SyncMode } from '../storage/engine.js';
-import { ShardHandle } from './shard-handle.js';
-import { newActorId, readStoreMetadata, storeFormatVersion, writeStoreMetadata } from './store-metadata.js';
+import type { EngineStats } from '../storage/engine.js';
+import { type ReplyConverter, ShardHandle } from './shard-handle.js';
+import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
+import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, valueBytesOf } from './store-arguments.js';
+import { type Identity, resolveStoreMetadata, type StoreMetadata } from './store-metadata.js';
 
-export type Key = string | Uint8Array;
-export type Value = string | Uint8Array;
-
-export interface StoreOptions {
-  /** The store's directory (created if missing). */
-  dir: string;
-  /** Shard worker threads; default the machine's parallelism for a new store, the stored count for an existing one. */
-  shards?: number;
-  /** 'fsync' (default): acknowledged writes are on disk. 'none': faster, loses recent writes on power loss. */
-  sync?: SyncMode;
-  /** 'siblings' (default) keeps concurrent writes; 'lww' keeps the last by timestamp. */
-  conflicts?: ConflictPolicy;
-  /** Memtable size per shard; default limits.memtableBytesDefault. */
-  memtableBytes?: number;
-  logger?: Logger;
-}
-
-export interface GetResult {
-  found: boolean;
-  /** More than one: concurrent siblings. */
-  values: Uint8Array[];
-  /** Pass to put/delete to supersede exactly what this get saw. */
-  context: Uint8Array;
-}
-
-export interface WriteResult {
-  context: Uint8Array;
-}
-
-export interface WriteOptions {
-  context?: Uint8Array;
-}
-
-export type BatchOp =
-  | { type: 'get'; key: Key }
-  | { type: 'put'; key: Key; value: Value; context?: Uint8Array }
-  | { type: 'delete'; key: Key; context?: Uint8Array };
-
-export type BatchResult = GetResult | WriteResult;
-
-export interface Store {
-  readonly dir: string;
-  readonly shards: number;
-  get(key: Key, options?: Record<string, unknown>): Promise<GetResult>;
-  put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult>;
-  delete(key: Key, options?: WriteOptions): Promise<WriteResult>;
-  batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
-  stats(): Promise<{ shards: (EngineStats & { restarts: number })[] }>;
-  flush(): Promise<void>;
-  compact(): Promise<void>;
-  close(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-const encoder = new TextEncoder();
-const shardsMax = 1024;
-
-interface Settings {
-  dir: string;
-  shards: number | undefined;
-  sync: SyncMode;
-  policy: ConflictPolicy;
-  memtableBytes: number | undefined;
-  logger: Logger;
-}
-
-function settingsOf(options: StoreOptions): Settings {
-  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
-  if (typeof options.dir !== 'string' || options.dir.length === 0) throw new TypeError('dir must be a non-empty string');
-  const { shards, sync = 'fsync', conflicts = 'siblings' } = options;
-  if (shards !== undefined && (!Number.isInteger(shards) || shards < 1 || shards > shardsMax)) {
-    throw new RangeError(`shards must be an integer within [1, ${shardsMax}]`);
-  }
-  if (sync !== 'fsync' && sync !== 'none') throw new TypeError("sync must be 'fsync' or 'none'");
-  if (conflicts !== 'siblings' && conflicts !== 'lww') throw new TypeError("conflicts must be 'siblings' or 'lww'");
-  return { dir: options.dir, shards, sync, policy: conflicts, memtableBytes: options.memtableBytes, logger: options.logger ?? silentLogger };
-}
+export type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult };
 
 /** Opens (creating if needed) the store in `options.dir`. */
-export async function openStore(options: StoreOptions): Promise<Store> {
+export function openStore(options: StoreOptions): Promise<Store> {
+  return openEmbeddedStore(options, {});
+}
+
+/** openStore with the identity a replica store may fix; returns the full embedded store. */
+export async function openEmbeddedStore(options: StoreOptions, identity: Identity): Promise<EmbeddedStore> {
   const settings = settingsOf(options);
-  const existing = readStoreMetadata(settings.dir);
-  if (existing && settings.shards !== undefined && existing.shards !== settings.shards) {
-    throw new RingkvError(
-      ErrorCode.incompatible,
-      `${settings.dir} was created with ${existing.shards} shards and cannot be opened with ${settings.shards}: ` +
-        'moving partitions between shards is not supported; reopen with the original count',
-      { storedShards: existing.shards, requestedShards: settings.shards },
-    );
-  }
-  const metadata = existing ?? {
-    format: 'ringkv-store' as const,
-    formatVersion: storeFormatVersion,
-    shards: settings.shards ?? availableParallelism(),
-    partitionBits: limits.partitionBitsDefault,
-    actor: newActorId(),
-  };
-  if (!existing) writeStoreMetadata(settings.dir, metadata);
+  const metadata = resolveStoreMetadata(settings, identity);
   const pool = new CompactionPool();
   const handles = Array.from(
     { length: metadata.shards },
@@ -159,97 +81,119 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await pool.close();
     throw (failed as PromiseRejectedResult).reason;
   }
-  return new EmbeddedStore(settings.dir, metadata.partitionBits, handles, pool);
+  return new EmbeddedStore(settings.dir, metadata, handles, pool);
 }
 
-function keyBytesOf(key: unknown, field = 'key'): Uint8Array {
-  if (typeof key === 'string') return encoder.encode(key);
-  if (key instanceof Uint8Array) return key;
-  throw new TypeError(`${field} must be a string or a Uint8Array`);
+/** The reply if it is of `kind`; an error reply throws its RingkvError. */
+function expectReply<K extends ShardReply['kind']>(reply: ShardReply, kind: K): Extract<ShardReply, { kind: K }> {
+  if (reply.kind === kind) return reply as Extract<ShardReply, { kind: K }>;
+  if (reply.kind === 'error') throw new RingkvError(reply.code, reply.message, {});
+  throw new RingkvError(ErrorCode.badRequest, `unexpected ${reply.kind} reply, expected ${kind}`, {});
 }
 
-function valueBytesOf(value: unknown, field = 'value'): Uint8Array {
-  if (typeof value === 'string') return encoder.encode(value);
-  if (value instanceof Uint8Array) return value;
-  throw new TypeError(`${field} must be a Uint8Array or a string`);
+// Reply converters: run on the reply pump, so each request costs one promise.
+function readResult(reply: ShardReply): GetResult {
+  const read = expectReply(reply, 'read');
+  return { found: read.found, values: read.values, context: read.context };
 }
 
-function contextOf(options: unknown, field = 'options'): Uint8Array | undefined {
-  if (options === undefined) return undefined;
-  if (typeof options !== 'object' || options === null) throw new TypeError(`${field} must be an object`);
-  const context = (options as WriteOptions).context;
-  if (context !== undefined && !(context instanceof Uint8Array)) throw new TypeError(`${field}.context must be a Uint8Array`);
-  return context;
+function writtenResult(reply: ShardReply): WriteResult {
+  return { context: expectReply(reply, 'written').context };
 }
 
-function checkSizes(key: Uint8Array, value: Uint8Array | undefined): void {
-  if (key.length > limits.keyBytesMax) {
-    throw new RingkvError(ErrorCode.tooLarge, `key of ${key.length} bytes is over ${limits.keyBytesMax}`, { keyBytes: key.length });
-  }
-  if (value !== undefined && value.length > limits.valueBytesMax) {
-    throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${limits.valueBytesMax}`, { valueBytes: value.length });
-  }
+function coordinatedResult(reply: ShardReply): { context: Uint8Array; object: Uint8Array } {
+  const written = expectReply(reply, 'written');
+  if (written.object === undefined) throw new RingkvError(ErrorCode.badRequest, 'the shard replied without the stored object', {});
+  return { context: written.context, object: written.object };
 }
 
-function resultOf(reply: ShardReply): BatchResult {
-  switch (reply.kind) {
-    case 'read':
-      return { found: reply.found, values: reply.values, context: reply.context };
-    case 'written':
-      return { context: reply.context };
-    case 'error':
-      throw new RingkvError(reply.code, reply.message, {});
-    case 'scan':
-      throw new RingkvError(ErrorCode.badRequest, 'unexpected scan reply', {});
-  }
+const objectResult = (reply: ShardReply): Uint8Array | undefined => expectReply(reply, 'object').object;
+const mergedResult = (reply: ShardReply): void => void expectReply(reply, 'merged');
+const anyResult = (reply: ShardReply): ShardReply => reply;
+
+function scanResult(reply: ShardReply): ScanPartitionPage {
+  const page = expectReply(reply, 'scan');
+  return page.nextAfterKey === undefined ? { entries: page.entries } : { entries: page.entries, nextAfterKey: page.nextAfterKey };
 }
 
+/** A request ready to send: its shard's key, the request, and how to read its reply. */
+type Prepared = [Uint8Array, ShardRequest, boolean, ReplyConverter<BatchResult>];
+
+/**
+ * The embedded store. It also carries the replica operations of lib/store/replica-store.ts
+ * (coordinateWrite, readObject, mergeObject, scanPartition); `openStore` hides them behind
+ * the public `Store` type.
+ *
+ * The hot calls (get, put, delete) are not `async`: an argument error is returned as a
+ * rejected promise, and a request costs exactly one promise, settled by the reply pump.
+ */
 class EmbeddedStore implements Store {
   readonly dir: string;
   readonly shards: number;
-  readonly #partitionBits: number;
+  readonly partitionBits: number;
+  readonly actor: string;
   readonly #handles: ShardHandle[];
   readonly #pool: CompactionPool;
   #closing: Promise<void> | undefined;
 
-  constructor(dir: string, partitionBits: number, handles: ShardHandle[], pool: CompactionPool) {
+  constructor(dir: string, metadata: StoreMetadata, handles: ShardHandle[], pool: CompactionPool) {
     this.dir = dir;
     this.shards = handles.length;
-    this.#partitionBits = partitionBits;
+    this.partitionBits = metadata.partitionBits;
+    this.actor = metadata.actor;
     this.#handles = handles;
     this.#pool = pool;
   }
 
   /** The shard that owns `key`: partition mod S. */
   shardOf(key: Uint8Array): number {
-    return partitionOfToken(tokenOf(key), this.#partitionBits) % this.shards;
+    return partitionOfToken(tokenOf(key), this.partitionBits) % this.shards;
   }
 
-  #send(key: Uint8Array, build: (requestId: number) => ShardRequest, isWrite: boolean): Promise<BatchResult> {
+  #sendTo<T>(shard: number, request: ShardRequest, isWrite: boolean, convert: ReplyConverter<T>): Promise<T> {
     if (this.#closing) return Promise.reject(new RingkvError(ErrorCode.closed, 'the store is closed', {}));
-    return this.#handles[this.shardOf(key)]!.request(build, isWrite).then(resultOf);
+    return this.#handles[shard]!.request(request, isWrite, convert);
   }
 
-  async get(key: Key, options?: Record<string, unknown>): Promise<GetResult> {
-    if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options must be an object');
-    const k = keyBytesOf(key);
-    checkSizes(k, undefined);
-    return (await this.#send(k, (requestId) => ({ op: 'get', requestId, key: k }), false)) as GetResult;
+  #send<T>(key: Uint8Array, request: ShardRequest, isWrite: boolean, convert: ReplyConverter<T>): Promise<T> {
+    return this.#sendTo(this.shardOf(key), request, isWrite, convert);
   }
 
-  async put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult> {
-    const k = keyBytesOf(key);
-    const v = valueBytesOf(value);
-    const context = contextOf(options);
-    checkSizes(k, v);
-    return (await this.#send(k, (requestId) => ({ op: 'put', requestId, key: k, value: v, context }), true)) as WriteResult;
+  get(key: Key, options?: Record<string, unknown>): Promise<GetResult> {
+    let k: Uint8Array;
+    try {
+      if (options !== undefined && (typeof options !== 'object' || options === null)) throw new TypeError('options must be an object');
+      k = keyBytesOf(key);
+      checkSizes(k, undefined);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(k, { op: 'get', requestId: 0, key: k }, false, readResult);
   }
 
-  async delete(key: Key, options?: WriteOptions): Promise<WriteResult> {
-    const k = keyBytesOf(key);
-    const context = contextOf(options);
-    checkSizes(k, undefined);
-    return (await this.#send(k, (requestId) => ({ op: 'delete', requestId, key: k, context }), true)) as WriteResult;
+  put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult> {
+    let request: ShardRequest;
+    try {
+      const k = keyBytesOf(key);
+      const v = valueBytesOf(value);
+      checkSizes(k, v);
+      request = { op: 'put', requestId: 0, key: k, value: v, context: contextOf(options), wantObject: false };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(request.key, request, true, writtenResult);
+  }
+
+  delete(key: Key, options?: WriteOptions): Promise<WriteResult> {
+    let request: ShardRequest;
+    try {
+      const k = keyBytesOf(key);
+      checkSizes(k, undefined);
+      request = { op: 'delete', requestId: 0, key: k, context: contextOf(options), wantObject: false };
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#send(request.key, request, true, writtenResult);
   }
 
   async batch(ops: readonly BatchOp[]): Promise<BatchResult[]> {
@@ -258,28 +202,61 @@ class EmbeddedStore implements Store {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${ops.length} ops is over ${limits.batchOpsMax}`, { ops: ops.length });
     }
     // Validate everything before sending anything: a bad op fails the batch with nothing applied.
-    const requests = ops.map((op, i) => this.#batchRequest(op, i));
-    return Promise.all(requests.map(([key, build, isWrite]) => this.#send(key, build, isWrite)));
+    const prepared = ops.map((op, i) => this.#batchRequest(op, i));
+    return Promise.all(prepared.map(([key, request, isWrite, convert]) => this.#send(key, request, isWrite, convert)));
   }
 
-  #batchRequest(op: BatchOp, i: number): [Uint8Array, (requestId: number) => ShardRequest, boolean] {
+  #batchRequest(op: BatchOp, i: number): Prepared {
     if (typeof op !== 'object' || op === null) throw new TypeError(`ops[${i}] must be an object`);
     const key = keyBytesOf(op.key, `ops[${i}].key`);
     if (op.type === 'get') {
       checkSizes(key, undefined);
-      return [key, (requestId) => ({ op: 'get', requestId, key }), false];
+      return [key, { op: 'get', requestId: 0, key }, false, readResult];
     }
     const context = contextOf(op, `ops[${i}]`);
     if (op.type === 'put') {
       const value = valueBytesOf(op.value, `ops[${i}].value`);
       checkSizes(key, value);
-      return [key, (requestId) => ({ op: 'put', requestId, key, value, context }), true];
+      return [key, { op: 'put', requestId: 0, key, value, context, wantObject: false }, true, writtenResult];
     }
     if (op.type === 'delete') {
       checkSizes(key, undefined);
-      return [key, (requestId) => ({ op: 'delete', requestId, key, context }), true];
+      return [key, { op: 'delete', requestId: 0, key, context, wantObject: false }, true, writtenResult];
     }
     throw new TypeError(`ops[${i}].type must be 'get', 'put' or 'delete'`);
+  }
+
+  // ------------------------------------------------------------ replica operations
+
+  async coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined): Promise<{ context: Uint8Array; object: Uint8Array }> {
+    const k = replicaKeyOf(key);
+    if (value !== null && !(value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array or null');
+    if (context !== undefined && !(context instanceof Uint8Array)) throw new TypeError('context must be a Uint8Array');
+    const request: ShardRequest =
+      value === null ? { op: 'delete', requestId: 0, key: k, context, wantObject: true } : { op: 'put', requestId: 0, key: k, value, context, wantObject: true };
+    return this.#send(k, request, true, coordinatedResult);
+  }
+
+  async readObject(key: Uint8Array): Promise<Uint8Array | undefined> {
+    const k = replicaKeyOf(key);
+    return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, objectResult);
+  }
+
+  async mergeObject(key: Uint8Array, object: Uint8Array): Promise<void> {
+    const k = replicaKeyOf(key);
+    if (!(object instanceof Uint8Array)) throw new TypeError('object must be a Uint8Array');
+    return this.#send(k, { op: 'mergeObject', requestId: 0, key: k, object }, true, mergedResult);
+  }
+
+  async scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage> {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= 2 ** this.partitionBits) {
+      throw new RangeError(`partition must be an integer within [0, ${2 ** this.partitionBits})`);
+    }
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+    const { afterKey, limit } = options;
+    if (!Number.isInteger(limit) || limit < 1 || limit > limits.scanEntriesMax) throw new RangeError(`options.limit must be an integer within [1, ${limits.scanEntriesMax}]`);
+    if (afterKey !== undefined) replicaKeyOf(afterKey);
+    return this.#sendTo(partition % this.shards, { op: 'scan', requestId: 0, partition, limit, afterKey }, false, scanResult);
   }
 
   async stats(): Promise<{ shards: (EngineStats & { restarts: number })[] }> {
@@ -297,7 +274,7 @@ class EmbeddedStore implements Store {
 
   /** Test hook: makes shard `index` throw while handling this frame, as a bug would. */
   crashShardForTest(index: number): Promise<unknown> {
-    return this.#handles[index]!.request((requestId) => ({ op: 'crash', requestId }), true);
+    return this.#handles[index]!.request({ op: 'crash', requestId: 0 }, true, anyResult);
   }
 
   /** Resolves once shard `index` runs again (after a restart). */

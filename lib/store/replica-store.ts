@@ -1,0 +1,55 @@
+/**
+ * The replica face of the embedded store, for a cluster node's supervisor (not part of the
+ * public `Store` type): the three shard operations a coordinator needs, plus partition scans.
+ *
+ * Owner: the thread that opened it (the node's main thread).
+ *
+ * - `coordinateWrite` is exactly a put (value) or delete (null) with the client path's limits,
+ *   whose reply also carries the key's new stored object (lib/causality encodeObject) for the
+ *   coordinator to send to the other replicas.
+ * - `readObject` is a replica read: the stored object's bytes, no read view (the coordinator
+ *   merges the replicas' objects).
+ * - `mergeObject` merges another replica's object (mergeReplicas) and resolves once the
+ *   merged state is durable; malformed or oversized objects are KV_BAD_REQUEST and never
+ *   stored. Never limited by client limits (RELIABILITY.md §2.5): keys up to
+ *   limits.keyBytesCeiling, objects up to what the engine and the mailbox frame can carry.
+ *
+ * Failures follow the Store: a shard dying with the request in flight fails writes and merges
+ * with KV_INDETERMINATE and reads with KV_UNAVAILABLE. `partitionBits` and `actor` are kept in
+ * the STORE file; reopening with another value of either is KV_INCOMPATIBLE.
+ */
+
+import { checkActorId } from '../causality/index.js';
+import { limits } from '../base/limits.js';
+import { openEmbeddedStore, type ScanPartitionOptions, type ScanPartitionPage, type Store, type StoreOptions } from './store.js';
+
+export interface ReplicaStore extends Store {
+  readonly partitionBits: number;
+  /** The actor id written into version vectors (the node id when given at creation). */
+  readonly actor: string;
+  /** Partition of a key's bytes is `partitionOfToken(tokenOf(key), partitionBits)`; its shard is that mod `shards`. */
+  coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined): Promise<{ context: Uint8Array; object: Uint8Array }>;
+  readObject(key: Uint8Array): Promise<Uint8Array | undefined>;
+  mergeObject(key: Uint8Array, object: Uint8Array): Promise<void>;
+  scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage>;
+}
+
+export interface ReplicaStoreOptions extends StoreOptions {
+  /** log2 of the partition count Q; default limits.partitionBitsDefault. Fixed at creation. */
+  partitionBits?: number;
+  /** The actor id for version vectors (use the node id); default generated. Fixed at creation. */
+  actor?: string;
+}
+
+/** Opens (creating if needed) a store for a cluster node's replicas. */
+export function openReplicaStore(options: ReplicaStoreOptions): Promise<ReplicaStore> {
+  if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  const { partitionBits, actor } = options;
+  if (partitionBits !== undefined && (!Number.isInteger(partitionBits) || partitionBits < limits.partitionBitsMin || partitionBits > limits.partitionBitsMax)) {
+    throw new RangeError(`partitionBits must be an integer within [${limits.partitionBitsMin}, ${limits.partitionBitsMax}]`);
+  }
+  if (actor !== undefined) checkActorId(actor, 'actor');
+  return openEmbeddedStore(options, { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) });
+}
+
+export type { ScanPartitionOptions, ScanPartitionPage };
