@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox (see each file's header for its flags).
+ * Names: storage, store, mailbox, cluster (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -48,7 +48,10 @@ if (name === 'storage') {
 } else if (name === 'mailbox') {
   const { runMailboxBench } = await import('./mailbox.js');
   await runMailboxBench({});
+} else if (name === 'cluster') {
+  const { runClusterBench } = await import('./cluster.js');
+  await runClusterBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster`);
   process.exitCode = 2;
 }
