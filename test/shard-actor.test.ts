@@ -11,8 +11,21 @@ import { partitionOfToken, tokenOf } from '../lib/base/hash.js';
 import { limits } from '../lib/base/limits.js';
 import { seedFromEnvironment } from '../lib/base/rng.js';
 import { createMailbox, MailboxConsumer, MailboxProducer } from '../lib/mailbox/index.js';
-import { decodeReply, decodeRequest, encodeReply, encodeRequest, errorReply, type ShardReply, type ShardRequest } from '../lib/protocol/shard-frames.js';
-import { exposeBackgroundRunner, FrameSender, ShardActor } from '../lib/shard/index.js';
+import { murmur3 } from '../lib/base/hash.js';
+import {
+  decodeReply,
+  decodeReplySpan,
+  decodeRequest,
+  decodeRequestSpan,
+  encodeReply,
+  encodeReplyInto,
+  encodeRequest,
+  errorReply,
+  replyBytes,
+  type ShardReply,
+  type ShardRequest,
+} from '../lib/protocol/shard-frames.js';
+import { exposeBackgroundRunner, FrameArena, FrameSender, Overlay, ShardActor } from '../lib/shard/index.js';
 import { Engine } from '../lib/storage/engine.js';
 import type { FileHandle } from '../lib/storage/file-system.js';
 import { MemoryFileSystem } from '../lib/storage/memory-file-system.js';
@@ -207,10 +220,13 @@ t.test('partition scan pages through raw stored objects; a bad partition is an e
 const requests: ShardRequest[] = [
   { op: 'get', requestId: 1, key: b('k') },
   { op: 'get', requestId: 0xffffffff, key: new Uint8Array(0) },
-  { op: 'put', requestId: 2, key: b('k'), value: b('v'), context: undefined },
-  { op: 'put', requestId: 3, key: b('k'), value: new Uint8Array(0), context: b('ctx') },
-  { op: 'delete', requestId: 4, key: b('k'), context: undefined },
-  { op: 'delete', requestId: 5, key: b('k'), context: new Uint8Array(0) },
+  { op: 'put', requestId: 2, key: b('k'), value: b('v'), context: undefined, wantObject: false },
+  { op: 'put', requestId: 3, key: b('k'), value: new Uint8Array(0), context: b('ctx'), wantObject: true },
+  { op: 'delete', requestId: 4, key: b('k'), context: undefined, wantObject: true },
+  { op: 'delete', requestId: 5, key: b('k'), context: new Uint8Array(0), wantObject: false },
+  { op: 'readObject', requestId: 10, key: b('k') },
+  { op: 'mergeObject', requestId: 11, key: b('k'), object: b('object bytes') },
+  { op: 'mergeObject', requestId: 12, key: new Uint8Array(0), object: new Uint8Array(0) },
   { op: 'scan', requestId: 6, partition: 7, limit: 100, afterKey: undefined },
   { op: 'scan', requestId: 7, partition: 0, limit: 1, afterKey: b('after') },
   { op: 'crash', requestId: 8 },
@@ -218,7 +234,11 @@ const requests: ShardRequest[] = [
 const replies: ShardReply[] = [
   { kind: 'read', requestId: 1, found: true, values: [b('a'), b('')], context: b('c') },
   { kind: 'read', requestId: 2, found: false, values: [], context: new Uint8Array(0) },
-  { kind: 'written', requestId: 3, context: b('ctx') },
+  { kind: 'written', requestId: 3, context: b('ctx'), object: undefined },
+  { kind: 'written', requestId: 7, context: b('ctx'), object: b('obj') },
+  { kind: 'object', requestId: 8, object: b('obj') },
+  { kind: 'object', requestId: 9, object: undefined },
+  { kind: 'merged', requestId: 10 },
   { kind: 'scan', requestId: 4, entries: [{ key: b('k'), value: b('v') }], nextAfterKey: b('k') },
   { kind: 'scan', requestId: 5, entries: [], nextAfterKey: undefined },
   { kind: 'error', requestId: 6, code: ErrorCode.tooLarge, message: 'too big ✓' },
@@ -244,7 +264,7 @@ t.test('malformed frames throw KV_BAD_REQUEST, never crash', async (t) => {
   bad(Uint8Array.from(get, (x, i) => (i === 1 ? 99 : x)), decodeRequest, 'unknown request tag');
   bad(Uint8Array.from(get, (x, i) => (i === 2 ? 0x80 : x)), decodeRequest, 'unknown flag');
   bad(get, decodeReply, 'a request is not a reply');
-  const error = encodeReply(replies[5]!);
+  const error = encodeReply(replies.find((r) => r.kind === 'error')!);
   bad(Uint8Array.from(error, (x, i) => (i === 9 ? 0x41 : x)), decodeReply, 'unknown error code');
   try {
     decodeRequest(get.subarray(0, get.length - 1));
@@ -306,4 +326,108 @@ t.test('the background runner is served over a message port', async (t) => {
   t.same(jobs, [{ kind: 'flush' }]);
   port1.close();
   port2.close();
+});
+
+t.test('span decoding reads a frame inside a larger buffer, as copies or as views', async (t) => {
+  const frame = encodeRequest({ op: 'put', requestId: 5, key: b('key'), value: b('value'), context: undefined, wantObject: false });
+  const buffer = new Uint8Array(frame.length + 10).fill(0xee);
+  buffer.set(frame, 7);
+  const copied = decodeRequestSpan(buffer, 7, frame.length);
+  const viewed = decodeRequestSpan(buffer, 7, frame.length, false);
+  t.same(viewed, copied);
+  buffer.fill(0, 7);
+  t.same(dec.decode((copied as { value: Uint8Array }).value), 'value', 'a copy outlives the buffer');
+  t.same((viewed as { value: Uint8Array }).value, new Uint8Array(5), 'a view shows the buffer');
+  t.throws(() => decodeRequestSpan(buffer, 7, 4), { code: ErrorCode.badRequest }, 'a span shorter than a header');
+  const reply: ShardReply = { kind: 'read', requestId: 9, found: true, values: [new Uint8Array(300).fill(3), b('x')], context: b('ctx') };
+  const out = new Uint8Array(replyBytes(reply) + 4);
+  t.equal(encodeReplyInto(reply, out, 4), out.length, 'encodes exactly its size');
+  t.same(decodeReplySpan(out, 4, out.length - 4), reply);
+});
+
+t.test('the overlay keeps keys whose tokens collide apart and releases only the last writer', async (t) => {
+  const seen = new Map<number, string>();
+  let pair: [string, string] | undefined;
+  for (let i = 0; pair === undefined; i++) {
+    const key = `k${i}`;
+    const token = murmur3(b(key));
+    const other = seen.get(token);
+    if (other !== undefined) pair = [other, key];
+    seen.set(token, key);
+  }
+  const [x, y] = pair.map(b) as [Uint8Array, Uint8Array];
+  const overlay = new Overlay();
+  t.equal(overlay.get(x), undefined, 'empty');
+  const ex = overlay.set(x, [], b('x1'), 1);
+  const ey = overlay.set(y, [], b('y1'), 1);
+  const ez = overlay.set(b('z'), [], b('z1'), 1);
+  t.equal(overlay.size, 3);
+  t.same(overlay.get(b(dec.decode(x)))?.bytes, b('x1'), 'found by bytes, not identity');
+  t.same(overlay.get(y)?.bytes, b('y1'), 'a colliding key has its own entry');
+  t.equal(overlay.set(x, [], b('x2'), 2), ex, 'a later write updates the entry in place');
+  overlay.release(ex, 1);
+  t.same(overlay.get(x)?.bytes, b('x2'), 'an earlier batch does not release a later write');
+  overlay.release(ey, 1);
+  t.equal(overlay.get(y), undefined);
+  t.same(overlay.get(x)?.bytes, b('x2'), 'releasing one colliding key keeps the other');
+  overlay.release(ex, 2);
+  overlay.release(ez, 1);
+  overlay.release(ez, 1);
+  t.equal(overlay.size, 0);
+  const again = overlay.set(y, [], b('y2'), 3);
+  overlay.set(x, [], b('x3'), 3);
+  overlay.release(again, 3);
+  t.same(overlay.get(x)?.bytes, b('x3'), 'releasing the head of a chain keeps the rest');
+});
+
+t.test('the frame arena packs small frames into chunks and gives large ones their own array', async (t) => {
+  const arena = new FrameArena(64);
+  const source = Uint8Array.from({ length: 40 }, (_, i) => i);
+  const a = arena.copy(source, 2, 8);
+  const chunk = arena.chunk;
+  const c = arena.copy(source, 10, 8);
+  t.equal(arena.chunk, chunk, 'small frames share a chunk');
+  t.same(chunk.subarray(a, a + 8), source.subarray(2, 10));
+  t.same(chunk.subarray(c, c + 8), source.subarray(10, 18));
+  const big = arena.copy(source, 0, 30);
+  t.not(arena.chunk, chunk, 'a frame over a quarter chunk gets its own array');
+  t.equal(big, 0);
+  t.same(arena.chunk, source.subarray(0, 30));
+  arena.copy(source, 0, 16);
+  t.equal(arena.chunk.length, 64, 'then a fresh chunk');
+  const wide = new FrameArena(1024);
+  const long = new Uint8Array(200).fill(7);
+  t.same(wide.chunk.subarray(wide.copy(long, 0, 200), 200), long, 'frames over 64 bytes are copied with set');
+  for (let i = 0; i < 8; i++) wide.copy(long, 0, 200);
+  t.ok(wide.chunk.length === 1024, 'a full chunk is replaced, never overwritten');
+});
+
+t.test('sendEncoded writes in place when there is room and keeps order through the backlog', async (t) => {
+  const buffer = createMailbox(1024);
+  const producer = new MailboxProducer(buffer);
+  const consumer = new MailboxConsumer(buffer);
+  const sender = new FrameSender(producer, { onError: (e) => t.fail(String(e)) });
+  const fill = (n: number, out: Uint8Array, start: number): number => (out.fill(n, start, start + 60), start + 60);
+  for (let i = 0; i < 40; i++) sender.sendEncoded(60, fill, i);
+  t.ok(sender.backlogFrames > 0, 'frames that do not fit wait in the backlog');
+  t.throws(() => sender.sendEncoded(producer.frameBytesMax + 1, fill, 0), { code: ErrorCode.tooLarge });
+  const seen: number[] = [];
+  while (seen.length < 40) {
+    await consumer.waitForFrames(50);
+    consumer.drain((frame) => void seen.push(frame[0]!));
+  }
+  t.same(seen, Array.from({ length: 40 }, (_, i) => i), 'in send order');
+  t.throws(() => sender.sendEncoded(10, () => 3, 0), /another length/, 'an encoder that lies about its size is a bug');
+  consumer.close();
+});
+
+t.test('a batch over the engine batch limits is committed in slices, in one group commit', async (t) => {
+  const { actor, fs, engine, get } = setup();
+  const count = limits.batchOpsMax + 5;
+  const before = fs.syncs;
+  const replies = await actor.handle(Array.from({ length: count }, (_, i) => ({ op: 'put' as const, requestId: i, key: b(`k${i}`), value: b('v'), context: undefined })));
+  t.equal(replies.filter((r) => r.kind === 'written').length, count, 'every put was written');
+  t.ok(fs.syncs - before <= 2, 'the slices share the group commit');
+  t.same(texts(await get(`k${count - 1}`)), ['v']);
+  await engine.close();
 });

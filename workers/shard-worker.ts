@@ -2,7 +2,9 @@
  * Shard worker entry: one worker thread per shard. Thin on purpose (code here is absent from
  * coverage): opens the shard's engine, pumps request frames from its mailbox into the
  * ShardActor (lib/shard/shard-actor.ts, tested on the main thread), writes the replies back,
- * and serves the control API over comlink (the worker-side comlink seam).
+ * and serves the control API over comlink (the worker-side comlink seam). Request frames are
+ * copied once into a FrameArena and decoded as views; replies are encoded in place into the
+ * reply mailbox and published once per batch.
  *
  * A crash (an exception the actor throws, e.g. a failed assertion or the test-only crash
  * frame) is rethrown outside any promise so the thread dies; the main thread restarts it and
@@ -15,8 +17,9 @@ import { systemClock } from '../lib/base/clock.js';
 import { ErrorCode, RingkvError } from '../lib/base/errors.js';
 import { limits } from '../lib/base/limits.js';
 import { MailboxConsumer, MailboxProducer } from '../lib/mailbox/index.js';
-import { decodeRequest, encodeReply, errorReply, type ShardReply, type ShardRequest } from '../lib/protocol/shard-frames.js';
+import { decodeRequestSpan, encodeReplyInto, errorReply, replyBytes, type ShardReply, type ShardRequest } from '../lib/protocol/shard-frames.js';
 import type { ShardControlApi } from '../lib/shard/control-channel.js';
+import { FrameArena } from '../lib/shard/frame-arena.js';
 import { FrameSender } from '../lib/shard/frame-sender.js';
 import { ShardActor } from '../lib/shard/shard-actor.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../lib/shard/shard-worker-data.js';
@@ -44,6 +47,8 @@ function start(): void {
       dir: data.dir,
       sync: data.sync,
       partitionBits: data.partitionBits,
+      // The actor holds client keys to keyBytesMax; replica merges may carry up to the ceiling.
+      keyBytesMax: limits.keyBytesCeiling,
       valueBytesMax: limits.entryBytesMax - limits.keyBytesCeiling,
       runner: { run: (job) => runner.run(job) },
       reclaimFromDeadThread: data.reclaimFromDeadThread,
@@ -59,18 +64,26 @@ function start(): void {
   const consumer = new MailboxConsumer(data.requestBuffer);
   const sender = new FrameSender(new MailboxProducer(data.replyBuffer), { onError: crash });
   const sendReply = (reply: ShardReply): void => {
-    let frame = encodeReply(reply);
-    if (frame.length > consumer.frameBytesMax) {
-      const tooLarge = new RingkvError(ErrorCode.tooLarge, `reply of ${frame.length} bytes is over the mailbox frame limit`, {});
-      frame = encodeReply(errorReply(reply.requestId, tooLarge));
+    let lengthBytes = replyBytes(reply);
+    if (lengthBytes > consumer.frameBytesMax) {
+      const tooLarge = new RingkvError(ErrorCode.tooLarge, `reply of ${lengthBytes} bytes is over the mailbox frame limit`, {});
+      reply = errorReply(reply.requestId, tooLarge);
+      lengthBytes = replyBytes(reply);
     }
-    sender.send(frame);
+    sender.sendEncoded(lengthBytes, encodeReplyInto, reply);
   };
+  const sendReplies = (replies: ShardReply[]): void => {
+    for (const reply of replies) sendReply(reply);
+  };
+  // Frames are copied once into the arena and decoded as views: the mailbox bytes die when
+  // the drain ends, the batch's keys and values live until its replies are sent.
+  const arena = new FrameArena();
   let batch: ShardRequest[] = [];
   const pumped = consumer.pump({
-    visit(frame) {
+    visitSpan(bytes, startBytes, lengthBytes) {
       try {
-        batch.push(decodeRequest(frame));
+        const at = arena.copy(bytes, startBytes, lengthBytes);
+        batch.push(decodeRequestSpan(arena.chunk, at, lengthBytes, false));
       } catch (error) {
         sendReply(errorReply(Number((error as RingkvError).details?.requestId ?? 0), error));
       }
@@ -78,7 +91,7 @@ function start(): void {
     afterDrain() {
       const requests = batch;
       batch = [];
-      if (requests.length > 0) actor.handle(requests).then((replies) => replies.forEach(sendReply), crash);
+      if (requests.length > 0) actor.handle(requests).then(sendReplies, crash);
     },
   });
   pumped.catch(crash);
