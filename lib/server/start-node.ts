@@ -23,7 +23,7 @@ import { openReplicaStore } from '../store/index.js';
 import { HintStore, startIdentity, Supervisor, type StatusJson } from '../supervisor/index.js';
 import { NodeFileSystem } from '../storage/index.js';
 import { partitionOfToken, tokenOf } from '../base/hash.js';
-import { startTransportServer } from '../transport/index.js';
+import { isLoopbackHost, startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
 
@@ -72,8 +72,6 @@ export interface RingkvNode {
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
-
-const loopbackHosts = new Set(['127.0.0.1', 'localhost', '::1']);
 
 /** The package version, from package.json (three levels above build/lib/server). */
 function packageVersion(): string {
@@ -127,7 +125,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const host = options.host ?? (secret ? '0.0.0.0' : '127.0.0.1');
   const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
   if (!secret) {
-    if (!loopbackHosts.has(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
+    if (!isLoopbackHost(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
   }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
@@ -165,7 +163,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       onHttp: createHttpHandler(status, metrics, logger),
     });
     cleanups.push(() => server.close());
-    const advertiseHost = loopbackHosts.has(host) || host !== '0.0.0.0' ? host : lanAddress();
+    const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
     const address = options.advertise ?? `${advertiseHost}:${server.port}`;
     supervisor = new Supervisor({
       identity,
