@@ -39,7 +39,23 @@ export interface StorageBenchOptions {
 }
 
 type Subject = 'ringkv' | 'leveldb';
-type Results = Map<string, Measurement[]>;
+/** A measurement plus the process's CPU time (all threads) per operation. */
+interface CpuMeasurement extends Measurement {
+  cpuUsPerOp: number;
+}
+type Results = Map<string, CpuMeasurement[]>;
+
+/**
+ * CPU per operation is the figure to trust on a shared machine: throughput falls when other
+ * processes take the cores, CPU time per operation much less. It counts every thread of the
+ * process (compactions on the pool included; LevelDB's background thread likewise).
+ */
+async function withCpu(run: () => Measurement | Promise<Measurement>): Promise<CpuMeasurement> {
+  const before = process.cpuUsage();
+  const m = await run();
+  const used = process.cpuUsage(before);
+  return { ...m, cpuUsPerOp: (used.user + used.system) / m.ops };
+}
 
 interface Store {
   put(i: number, value: Uint8Array): Promise<unknown>;
@@ -91,30 +107,30 @@ async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions
 async function runSubject(subject: Subject, o: StorageBenchOptions, pool: CompactionPool, results: Results): Promise<void> {
   const values = Array.from({ length: VALUE_POOL }, (_, i) => valueBytes(o.valueBytes, i));
   const want = (w: string): boolean => o.workloads.includes(w);
-  const record = (w: string, m: Measurement): void => {
+  const record = (w: string, m: CpuMeasurement): void => {
     const key = `${w} ${subject}`;
     results.set(key, [...(results.get(key) ?? []), m]);
-    console.log(formatRow(key, m));
+    console.log(`${formatRow(key, m)}  cpu ${m.cpuUsPerOp.toFixed(1)} µs/op`);
   };
   const order = randomIndices(o.keys, o.keys, 777);
   if (want('fillseq')) {
     const dir = mkdtempSync(join(tmpdir(), `bench-${subject}-`));
     const db = await openSubject(subject, dir, o, pool);
-    record('fillseq', await closedLoop(o.keys, o.inFlight, (i) => db.put(i, values[i % VALUE_POOL]!)));
+    record('fillseq', await withCpu(() => closedLoop(o.keys, o.inFlight, (i) => db.put(i, values[i % VALUE_POOL]!))));
     await db.close();
     rmSync(dir, { recursive: true, force: true });
   }
   const dir = mkdtempSync(join(tmpdir(), `bench-${subject}-`));
   const db = await openSubject(subject, dir, o, pool);
   // fillrandom loads the data set the later workloads use (every key, in random order).
-  const fill = await closedLoop(o.keys, o.inFlight, (i) => db.put(order[i]!, values[i % VALUE_POOL]!));
+  const fill = await withCpu(() => closedLoop(o.keys, o.inFlight, (i) => db.put(order[i]!, values[i % VALUE_POOL]!)));
   if (want('fillrandom')) record('fillrandom', fill);
   const probes = randomIndices(o.reads, o.keys, 4242);
   if (want('overwrite')) {
-    record('overwrite', await closedLoop(o.reads, o.inFlight, (i) => db.put(probes[i]!, values[(i + 7) % VALUE_POOL]!)));
+    record('overwrite', await withCpu(() => closedLoop(o.reads, o.inFlight, (i) => db.put(probes[i]!, values[(i + 7) % VALUE_POOL]!))));
   }
-  if (want('readrandom')) record('readrandom', syncLoop(o.reads, (i) => db.get(probes[i]!)));
-  if (want('readmissing')) record('readmissing', syncLoop(o.reads, (i) => db.get(o.keys + probes[i]!)));
+  if (want('readrandom')) record('readrandom', await withCpu(() => syncLoop(o.reads, (i) => db.get(probes[i]!))));
+  if (want('readmissing')) record('readmissing', await withCpu(() => syncLoop(o.reads, (i) => db.get(o.keys + probes[i]!))));
   if (db.shape) console.log(`  ${subject} after the run: ${db.shape()}`);
   await db.close();
   rmSync(dir, { recursive: true, force: true });
@@ -154,11 +170,14 @@ function summarize(o: StorageBenchOptions, results: Results): void {
       ratio: median(ratios),
       ringkvP99Us: median(ours.map((m) => m.p99Us)),
       leveldbP99Us: median(peer.map((m) => m.p99Us)),
+      ringkvCpuUsPerOp: median(ours.map((m) => m.cpuUsPerOp)),
+      leveldbCpuUsPerOp: median(peer.map((m) => m.cpuUsPerOp)),
     };
     summary[w] = row;
     console.log(
       `${w.padEnd(12)} ringkv ${(row.ringkvOpsPerSec / 1e3).toFixed(1)}k/s  leveldb ${(row.leveldbOpsPerSec / 1e3).toFixed(1)}k/s  ` +
-        `ratio ${row.ratio.toFixed(2)}x  p99 ${row.ringkvP99Us.toFixed(0)} vs ${row.leveldbP99Us.toFixed(0)} µs`,
+        `ratio ${row.ratio.toFixed(2)}x  p99 ${row.ringkvP99Us.toFixed(0)} vs ${row.leveldbP99Us.toFixed(0)} µs  ` +
+        `cpu ${row.ringkvCpuUsPerOp.toFixed(1)} vs ${row.leveldbCpuUsPerOp.toFixed(1)} µs/op`,
     );
   }
   recordResult('storage', { options: o, summary });

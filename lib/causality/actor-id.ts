@@ -59,8 +59,47 @@ export function encodeActorId(actor: string): Uint8Array {
   return out;
 }
 
+/**
+ * Decoded ids are interned: every stored object and context a shard decodes names the same few
+ * node ids, so a decode returns the one string already made for those bytes. That saves
+ * building a string per actor per decode and, more, lets `actorIdBytes` and the Map lookups
+ * reuse the string's cached hash instead of hashing a fresh string each time. A direct-mapped
+ * table of `internSlots` entries keyed by a hash of the bytes; a collision only costs a decode.
+ */
+const internSlots = 256;
+const internedBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(internSlots).fill(undefined);
+const internedIds: string[] = new Array<string>(internSlots).fill('');
+
+/** FNV-1a over bytes[start, end), folded to a slot. */
+function internSlotOf(bytes: Uint8Array, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, 0x01000193);
+  return (h ^ (h >>> 16)) & (internSlots - 1);
+}
+
+function internedAt(slot: number, bytes: Uint8Array, start: number, end: number): string | undefined {
+  const cached = internedBytes[slot];
+  if (cached === undefined || cached.length !== end - start) return undefined;
+  for (let i = 0; i < cached.length; i++) if (cached[i] !== bytes[start + i]) return undefined;
+  return internedIds[slot];
+}
+
 /** Decodes bytes[start, end) as UTF-8; returns undefined if they are not valid UTF-8. */
 export function decodeActorId(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const slot = internSlotOf(bytes, start, end);
+  const interned = internedAt(slot, bytes, start, end);
+  if (interned !== undefined) return interned;
+  const actor = decodeActorIdUncached(bytes, start, end);
+  if (actor !== undefined) {
+    const copy = new Uint8Array(end - start); // not bytes.slice: on a Buffer that is a view
+    for (let i = start; i < end; i++) copy[i - start] = bytes[i]!;
+    internedBytes[slot] = copy;
+    internedIds[slot] = actor;
+  }
+  return actor;
+}
+
+function decodeActorIdUncached(bytes: Uint8Array, start: number, end: number): string | undefined {
   let ascii = '';
   for (let i = start; i < end; i++) {
     const byte = bytes[i]!;

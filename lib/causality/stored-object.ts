@@ -51,7 +51,7 @@ import { assert, invariantsEnabled } from '../base/assert.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { actorIdBytes, checkActorId, compareActors, decodeActorId } from './actor-id.js';
-import { checkSet, join, lwwWinner, siblingCount, sync, update, values, type DvvEntry, type DvvSet, type Sibling } from './dvv-set.js';
+import { checkSet, join, lwwWinner, siblingCount, sync, update, type DvvEntry, type DvvSet, type Sibling } from './dvv-set.js';
 import { counterMax, decodeContext, encodeContext, mergeVectors, readU32, readU53, writeU32, writeU53, type VersionVector } from './version-vector.js';
 
 /** A key's stored state: its DVV set. */
@@ -257,11 +257,24 @@ export interface ReadView {
  */
 export function readView(stored: StoredObject | undefined, policy: ConflictPolicy = 'siblings'): ReadView {
   const object = stored ?? [];
-  const shown = policy === 'lww' ? [lwwWinner(object)].filter((s) => s !== undefined) : values(object);
   const found: Uint8Array[] = [];
-  for (const sibling of shown) if (sibling.value !== null) found.push(sibling.value);
-  const tombstoneOnly = found.length === 0 && shown.length > 0;
-  return { found: found.length > 0, values: found, tombstoneOnly, context: encodeContext(join(object)) };
+  let shown = 0;
+  if (policy === 'lww') {
+    const winner = lwwWinner(object);
+    if (winner !== undefined) shown = 1;
+    if (winner?.value) found.push(winner.value);
+  } else {
+    // values(object), without collecting the siblings first.
+    for (const entry of object) {
+      for (const sibling of entry.siblings) {
+        shown++;
+        if (sibling.value !== null) found.push(sibling.value);
+      }
+    }
+  }
+  const tombstoneOnly = found.length === 0 && shown > 0;
+  // A DVV set is a version vector with siblings: encoding it directly skips join's copy.
+  return { found: found.length > 0, values: found, tombstoneOnly, context: encodeContext(object) };
 }
 
 /**

@@ -157,16 +157,16 @@ export function readU53(bytes: Uint8Array, offset: number): number {
 /** Encodes a context. Asserts the vector's invariants (our own vectors only reach here). */
 export function encodeContext(vector: VersionVector): Uint8Array {
   assert(vector.length <= 0xffff, 'version vector too large to encode');
-  const actorBytes = vector.map((entry) => actorIdBytes(entry.actor));
+  // actorIdBytes is a cached lookup: called again below rather than collecting an array.
   let sizeBytes = contextFixedBytes;
-  for (const id of actorBytes) sizeBytes += contextEntryFixedBytes + id.length;
+  for (let k = 0; k < vector.length; k++) sizeBytes += contextEntryFixedBytes + actorIdBytes(vector[k]!.actor).length;
   const out = new Uint8Array(sizeBytes);
   out[0] = contextFormatVersion;
   out[1] = vector.length;
   out[2] = vector.length >>> 8;
   let offset = 3;
   for (let k = 0; k < vector.length; k++) {
-    const id = actorBytes[k]!;
+    const id = actorIdBytes(vector[k]!.actor);
     const counter = vector[k]!.counter;
     assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
     assert(Number.isInteger(counter) && counter >= 1 && counter <= counterMax, 'counter out of range');

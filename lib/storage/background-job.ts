@@ -17,7 +17,7 @@ import { scanWal } from './wal-reader.js';
 import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } from './merging-cursor.js';
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
-import { decodeBatch, EntryKind } from './write-batch.js';
+import { EntryKind } from './write-batch.js';
 
 export interface TableOptions {
   blockBytes: number;
@@ -80,7 +80,7 @@ function runFlush(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'flush' }>
   for (const n of job.walFileNumbers) {
     const path = joinPath(job.dir, walFileName(n));
     for (const payload of scanWal(fs.readFile(path), path).payloads) {
-      decodeBatch(payload, (kind, key, value) => memtable.add(kind, key, value));
+      memtable.addBatch(payload);
     }
   }
   const entries = memtable.sortedEntries();
@@ -155,7 +155,8 @@ class OutputWriter {
       this.#count = 0;
     }
     this.#builder.add(key, kind, value);
-    this.#largest = key.slice();
+    // A reference, copied once per table: cursor keys are never modified after they are returned.
+    this.#largest = key;
     this.#count++;
   }
 
@@ -166,7 +167,7 @@ class OutputWriter {
 
   #finishTable(): void {
     const builder = this.#builder!;
-    const largest = this.#largest!;
+    const largest = this.#largest!.slice();
     const properties = builder.finish();
     this.#outputs.push({
       fileNumber: this.#fileNumber,

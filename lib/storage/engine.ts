@@ -2,7 +2,9 @@
  * The storage engine of one shard: a log-structured merge tree over byte keys, as in
  * LevelDB (doc/impl.md) and Cassandra. Owned by exactly one thread (the shard's).
  *
- * Write path: `write()` queues a batch; a commit step takes every queued batch, appends them
+ * Write path: `write()` validates and encodes its ops once, as the commit-log payload (one
+ * copy per batch, not per value; write-batch.ts), and queues it; a commit step takes every
+ * queued batch, appends them
  * to the commit log in one write, fsyncs once (group commit), applies them to the memtable and
  * only then resolves their promises. Nothing is acknowledged before its sync (sync 'fsync',
  * the default). Sync 'none' skips the fsync: documented as losing the last writes on power
@@ -39,7 +41,9 @@ import { BlockCache } from './block-cache.js';
 import { type CompactionConfig, type CompactionPlan, pickCompaction, planFullCompaction } from './compaction-picker.js';
 import { type FileSystem, joinPath } from './file-system.js';
 import { InlineRunner } from './inline-runner.js';
-import { compareBytes, internalKeyOf, keyString, partitionRange, userKeyOf } from './internal-key.js';
+import { tokenOf } from '../base/hash.js';
+import { bloomHash } from './bloom-filter.js';
+import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, userKeyOf } from './internal-key.js';
 import { DirectoryLock } from './lock-file.js';
 import {
   installManifest,
@@ -56,7 +60,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableReader } from './table-reader.js';
 import { recoverWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
-import { type BatchEntry, decodeBatch, encodeBatch, EntryKind } from './write-batch.js';
+import { BATCH_HEADER_BYTES, batchEntryBytes, EntryKind, writeBatchHeader, writeUserKeyEntry } from './write-batch.js';
 
 export type SyncMode = 'fsync' | 'none';
 
@@ -126,7 +130,9 @@ export interface EngineStats {
 }
 
 interface PendingWrite {
-  entries: BatchEntry[];
+  /** The encoded write batch: the commit-log record's payload, and what the memtable keeps. */
+  payload: Uint8Array;
+  /** User key and value bytes, for stats. */
   bytes: number;
   resolve: () => void;
   reject: (error: Error) => void;
@@ -330,7 +336,7 @@ export class Engine {
       const path = this.#walPath(number);
       const recovery = recoverWal(this.#fs, path, this.#logger);
       for (const payload of recovery.payloads) {
-        decodeBatch(payload, (kind, key, value) => this.#mem.add(kind, key.slice(), value.slice()));
+        this.#mem.addBatch(payload);
       }
       this.#logger.info({ file: path, records: recovery.payloads.length }, 'replayed commit log');
     }
@@ -352,11 +358,10 @@ export class Engine {
 
   /** Applies `ops` atomically; resolves once they are durable (sync 'fsync'). */
   write(ops: readonly WriteOp[]): Promise<void> {
-    let entries: BatchEntry[];
-    let bytes: number;
+    let pending: Omit<PendingWrite, 'resolve' | 'reject'>;
     try {
       this.#checkWritable();
-      [entries, bytes] = this.#validate(ops);
+      pending = this.#encode(ops);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -364,38 +369,56 @@ export class Engine {
       return Promise.reject(new RingkvError(ErrorCode.overloaded, 'too many writes waiting for the commit log', {}));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ entries, bytes, resolve, reject });
+      this.#pending.push({ payload: pending.payload, bytes: pending.bytes, resolve, reject });
       this.#scheduleCommit();
     });
   }
 
-  #validate(ops: readonly WriteOp[]): [BatchEntry[], number] {
+  /**
+   * Validates `ops` and encodes them as one write batch. The payload is a copy (the caller may
+   * reuse its buffers once write() returns) made once per batch, not per value: the memtable
+   * keeps offsets into it, and the commit log writes it as it is.
+   */
+  #encode(ops: readonly WriteOp[]): Omit<PendingWrite, 'resolve' | 'reject'> {
     if (!Array.isArray(ops)) throw new TypeError('ops must be an array');
     if (ops.length > limits.batchOpsMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${ops.length} ops is over ${limits.batchOpsMax}`, {});
     }
-    const entries: BatchEntry[] = [];
     let bytes = 0;
+    let payloadBytes = BATCH_HEADER_BYTES;
     for (const op of ops) {
-      if (!(op.key instanceof Uint8Array)) throw new TypeError('key must be a Uint8Array');
-      if (op.key.length > this.#settings.keyBytesMax) {
-        throw new RingkvError(ErrorCode.tooLarge, `key of ${op.key.length} bytes is over ${this.#settings.keyBytesMax}`, {});
-      }
-      const isPut = op.type === 'put';
-      if (!isPut && op.type !== 'delete') throw new TypeError("op.type must be 'put' or 'delete'");
-      const value = isPut ? op.value : new Uint8Array(0);
-      if (!(value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array');
-      if (value.length > this.#settings.valueBytesMax) {
-        throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#settings.valueBytesMax}`, {});
-      }
-      // Copies: the caller may reuse its buffers once write() returns.
-      entries.push({ kind: isPut ? EntryKind.value : EntryKind.tombstone, key: internalKeyOf(op.key), value: value.slice() });
+      const value = this.#checkOp(op);
       bytes += op.key.length + value.length;
+      payloadBytes += batchEntryBytes(op.key.length + 4, value.length);
     }
     if (bytes > limits.batchBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${bytes} bytes is over ${limits.batchBytesMax}`, {});
     }
-    return [entries, bytes];
+    const payload = new Uint8Array(payloadBytes);
+    writeBatchHeader(payload, ops.length);
+    let pos = BATCH_HEADER_BYTES;
+    for (const op of ops) {
+      const kind = op.type === 'put' ? EntryKind.value : EntryKind.tombstone;
+      pos = writeUserKeyEntry(payload, pos, kind, tokenOf(op.key), op.key, op.type === 'put' ? op.value : EMPTY);
+    }
+    assert(pos === payloadBytes, 'write batch size mismatch');
+    return { payload, bytes };
+  }
+
+  /** Checks one op; returns its value (empty for a delete). */
+  #checkOp(op: WriteOp): Uint8Array {
+    if (!(op.key instanceof Uint8Array)) throw new TypeError('key must be a Uint8Array');
+    if (op.key.length > this.#settings.keyBytesMax) {
+      throw new RingkvError(ErrorCode.tooLarge, `key of ${op.key.length} bytes is over ${this.#settings.keyBytesMax}`, {});
+    }
+    const isPut = op.type === 'put';
+    if (!isPut && op.type !== 'delete') throw new TypeError("op.type must be 'put' or 'delete'");
+    const value = isPut ? op.value : EMPTY;
+    if (!(value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array');
+    if (value.length > this.#settings.valueBytesMax) {
+      throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#settings.valueBytesMax}`, {});
+    }
+    return value;
   }
 
   #scheduleCommit(): void {
@@ -430,7 +453,7 @@ export class Engine {
   #commitGroup(group: PendingWrite[]): void {
     try {
       this.#checkWritable();
-      this.#wal.appendRecords(group.map((w) => encodeBatch(w.entries)));
+      this.#wal.appendRecords(group.map((w) => w.payload));
       if (this.#settings.sync === 'fsync') this.#wal.sync();
     } catch (error) {
       const failure = this.#writeFailure(error);
@@ -438,7 +461,7 @@ export class Engine {
       return;
     }
     for (const w of group) {
-      for (const e of w.entries) this.#mem.add(e.kind, e.key, e.value);
+      this.#mem.addBatch(w.payload);
       this.#stats.userBytesWritten += w.bytes;
       w.resolve();
     }
@@ -715,24 +738,39 @@ export class Engine {
 
   // ---------------------------------------------------------------- reads
 
-  /** The value stored under `key`, or undefined. Throws KV_CORRUPTION on a bad block. */
+  /**
+   * The value stored under `key`, or undefined. Throws KV_CORRUPTION on a bad block.
+   *
+   * Ownership: the result is a read-only view of engine-owned bytes (a memtable batch or a
+   * cached block), not a copy. The engine never modifies stored bytes, so the view stays valid
+   * however long it is held; the caller must not modify it (copy first), and holding it keeps
+   * its whole batch or block (a few KiB) alive. Every caller decodes or copies it anyway, so a
+   * copy here was one allocation per get for nothing.
+   *
+   * Cost: one murmur3 of the key (the token) and one Map probe per memtable; only if both miss,
+   * the internal key and ONE bloom hash, shared by every table probed.
+   */
   get(key: Uint8Array): Uint8Array | undefined {
     this.#checkOpen();
     if (!(key instanceof Uint8Array)) throw new TypeError('key must be a Uint8Array');
-    const internal = internalKeyOf(key);
-    const k = keyString(internal);
-    const inMemory = this.#mem.getByString(k) ?? this.#imm?.getByString(k);
-    if (inMemory) return inMemory.kind === EntryKind.value ? inMemory.value.slice() : undefined;
+    const token = tokenOf(key);
+    let inMemory = this.#mem.getByToken(token, key);
+    if (inMemory === undefined && this.#imm !== undefined) inMemory = this.#imm.getByToken(token, key);
+    if (inMemory !== undefined) return inMemory ?? undefined;
+    const internal = internalKeyOfToken(token, key);
+    let hash = -1; // the bloom hash, computed once if a table is probed (bloomHash is unsigned)
     for (const t of this.#levels[0]!) {
       if (compareBytes(internal, t.smallest) < 0 || compareBytes(internal, t.largest) > 0) continue;
-      const found = this.#readers.get(t.fileNumber)!.get(internal);
-      if (found) return found.kind === EntryKind.value ? found.value.slice() : undefined;
+      if (hash < 0) hash = bloomHash(internal);
+      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
+      if (found !== undefined) return found ?? undefined;
     }
     for (let level = 1; level < this.#levels.length; level++) {
       const t = findTable(this.#levels[level]!, internal);
       if (!t) continue;
-      const found = this.#readers.get(t.fileNumber)!.get(internal);
-      if (found) return found.kind === EntryKind.value ? found.value.slice() : undefined;
+      if (hash < 0) hash = bloomHash(internal);
+      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
+      if (found !== undefined) return found ?? undefined;
     }
     return undefined;
   }
@@ -762,10 +800,8 @@ export class Engine {
   }
 
   #rangeCursor(start: Uint8Array, end: Uint8Array | undefined): EntryCursor {
-    const startString = keyString(start);
-    const endString = end ? keyString(end) : undefined;
-    const sources: EntryCursor[] = [new ArrayCursor(this.#mem.range(startString, endString))];
-    if (this.#imm) sources.push(new ArrayCursor(this.#imm.range(startString, endString)));
+    const sources: EntryCursor[] = [new ArrayCursor(this.#mem.range(start, end))];
+    if (this.#imm) sources.push(new ArrayCursor(this.#imm.range(start, end)));
     const last = end ?? new Uint8Array([0xff, 0xff, 0xff, 0xff, 0xff]);
     const overlapping = (t: TableMeta): boolean => compareBytes(t.largest, start) >= 0 && compareBytes(t.smallest, last) < 0;
     for (const t of this.#levels[0]!) if (overlapping(t)) sources.push(this.#readers.get(t.fileNumber)!.iterator());
@@ -896,6 +932,8 @@ function findTable(tables: readonly TableMeta[], key: Uint8Array): TableMeta | u
   const t = tables[lo];
   return t && compareBytes(t.smallest, key) <= 0 ? t : undefined;
 }
+
+const EMPTY = new Uint8Array(0);
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -15,8 +15,12 @@ import { tokenOf } from '../base/hash.js';
 export const TOKEN_BYTES = 4;
 
 export function internalKeyOf(userKey: Uint8Array): Uint8Array {
+  return internalKeyOfToken(tokenOf(userKey), userKey);
+}
+
+/** The internal key of `userKey` whose token (tokenOf) the caller already has. */
+export function internalKeyOfToken(token: number, userKey: Uint8Array): Uint8Array {
   const out = new Uint8Array(TOKEN_BYTES + userKey.length);
-  const token = tokenOf(userKey);
   out[0] = token >>> 24;
   out[1] = (token >>> 16) & 0xff;
   out[2] = (token >>> 8) & 0xff;
@@ -56,9 +60,4 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
     if (d !== 0) return d < 0 ? -1 : 1;
   }
   return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
-}
-
-/** The key as a latin1 string: one char per byte, so string order equals byte order. */
-export function keyString(key: Uint8Array): string {
-  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
 }

@@ -9,7 +9,10 @@
  * the caller decides whether to skip or keep them.
  *
  * All cursors are synchronous and owned by the thread that created them. Keys and values
- * may be views into cached blocks: copy them before keeping them past the next step.
+ * may be views (into cached blocks, memtable batches), but no cursor ever modifies bytes it
+ * returned: a table cursor makes a fresh key per entry and blocks and memtable entries are
+ * immutable, so a key or value stays valid after the cursor moves (a kept view keeps its
+ * block alive: copy what is kept long).
  */
 
 import { compareBytes } from './internal-key.js';
@@ -148,9 +151,8 @@ export class MergingCursor implements EntryCursor {
     this.#pick();
   }
   next(): void {
-    const key = this.key;
-    // Step every source past the current key; copy it first, as stepping may reuse its bytes.
-    const current = key.slice();
+    // Step every source past the current key (which stays valid as they move: see above).
+    const current = this.key;
     for (const s of this.#sources) {
       if (s.valid && compareBytes(s.key, current) === 0) s.next();
     }

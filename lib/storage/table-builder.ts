@@ -10,6 +10,9 @@
  * Invariants (asserted: breaking one is an engine bug): keys strictly increase; a tombstone
  * has an empty value; a table has at least one entry; nothing is added after finish/abandon.
  *
+ * Compression: lz4 per data block when it saves 12.5%, with lz4 skipped on a failed sample
+ * after a block that did not compress (compression.ts, BlockCompressor).
+ *
  * Cost: one pass, no per-entry allocation beyond the bloom hash slot (4 bytes per key).
  * Output is buffered and appended in chunks of ≥ WRITE_CHUNK_BYTES, not per block: at 4 KiB
  * blocks that is 16x fewer write calls. Memory: one block, one chunk, the index (one key per
@@ -20,7 +23,7 @@ import { assert } from '../base/assert.js';
 import { limits } from '../base/limits.js';
 import type { FileHandle, FileSystem } from './file-system.js';
 import { BloomFilterBuilder } from './bloom-filter.js';
-import { type CompressionName, type CompressionType, CompressionType as Compression, compressBlock, compressionTypeOf } from './compression.js';
+import { BlockCompressor, type CompressionName, type CompressionType, CompressionType as Compression, compressionTypeOf } from './compression.js';
 import {
   BLOCK_TRAILER_BYTES, type BlockHandle, DATA_RESTART_INTERVAL, FOOTER_BYTES, INDEX_RESTART_INTERVAL,
   SSTABLE_FORMAT_VERSION, type TableProperties, blockCrc, encodeFooter, encodeHandle, encodeProperties, writeVarint,
@@ -125,7 +128,7 @@ export class TableBuilder {
   readonly #fs: FileSystem;
   readonly #file: FileHandle;
   readonly #blockBytes: number;
-  readonly #compression: CompressionType;
+  readonly #compressor: BlockCompressor;
   readonly #block = new BlockBuilder(DATA_RESTART_INTERVAL);
   readonly #bloom: BloomFilterBuilder;
   readonly #indexKeys: Uint8Array[] = [];
@@ -150,7 +153,7 @@ export class TableBuilder {
       throw new RangeError(`blockBytes must be an integer in 1..${BLOCK_BYTES_MAX}, got ${blockBytes}`);
     }
     this.#blockBytes = blockBytes;
-    this.#compression = compressionTypeOf(compression);
+    this.#compressor = new BlockCompressor(compressionTypeOf(compression));
     this.#bloom = new BloomFilterBuilder(bloomBitsPerKey);
     this.#fs = fs;
     this.path = path;
@@ -248,7 +251,7 @@ export class TableBuilder {
   }
 
   #flushBlock(): void {
-    const { type, bytes } = compressBlock(this.#block.finish(), this.#compression);
+    const { type, bytes } = this.#compressor.compress(this.#block.finish());
     const handle = this.#writeBlock(bytes, type);
     this.#block.reset();
     this.#indexKeys.push(this.#lastKey.slice(0, this.#lastKeyLength));

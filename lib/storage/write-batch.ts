@@ -6,6 +6,9 @@
  *   entry  = [kind u8] [key length varint] [key bytes] [value length varint] [value bytes]
  *   kind   = 0 value | 1 tombstone (tombstones carry a zero-length value)
  *
+ * The engine encodes each write() once, straight from user keys (writeUserKeyEntry builds the
+ * internal key in place), and the memtable keeps offsets into that buffer (decodeBatchLayout).
+ *
  * Keys are internal keys (internal-key.ts). Varints are LEB128, at most 5 bytes (< 2^32).
  * Frozen: batches reach the disk in the commit log. Decoding validates every length and
  * throws KV_CORRUPTION on anything malformed, though the WAL's CRC should catch it first.
@@ -24,8 +27,6 @@ export interface BatchEntry {
   value: Uint8Array;
 }
 
-const EMPTY = new Uint8Array(0);
-
 function varintBytes(n: number): number {
   return n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5;
 }
@@ -39,38 +40,55 @@ function writeVarint(out: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-export function encodedBatchBytes(entries: readonly BatchEntry[]): number {
-  let total = 4;
-  for (const e of entries) {
-    total += 1 + varintBytes(e.key.length) + e.key.length + varintBytes(e.value.length) + e.value.length;
-  }
-  return total;
+/** Bytes of the batch header (the entry count). */
+export const BATCH_HEADER_BYTES = 4;
+
+/** Encoded bytes of one entry with a key and a value of these lengths. */
+export function batchEntryBytes(keyBytes: number, valueBytes: number): number {
+  return 1 + varintBytes(keyBytes) + keyBytes + varintBytes(valueBytes) + valueBytes;
 }
 
-export function encodeBatch(entries: readonly BatchEntry[]): Uint8Array {
-  const out = new Uint8Array(encodedBatchBytes(entries));
-  new DataView(out.buffer).setUint32(0, entries.length, true);
-  let pos = 4;
-  for (const e of entries) {
-    out[pos++] = e.kind;
-    pos = writeVarint(out, pos, e.key.length);
-    out.set(e.key, pos);
-    pos += e.key.length;
-    pos = writeVarint(out, pos, e.value.length);
-    out.set(e.value, pos);
-    pos += e.value.length;
-  }
-  return out;
+/** Writes the entry count of a batch at out[0..4). */
+export function writeBatchHeader(out: Uint8Array, count: number): void {
+  out[0] = count;
+  out[1] = count >>> 8;
+  out[2] = count >>> 16;
+  out[3] = count >>> 24;
+}
+
+/**
+ * Writes one entry at out[pos] whose internal key is [token u32 BE][userKey] (internal-key.ts),
+ * without building that key: the bytes encodeBatch writes for it. Returns the position after
+ * the entry.
+ */
+export function writeUserKeyEntry(out: Uint8Array, pos: number, kind: EntryKind, token: number, userKey: Uint8Array, value: Uint8Array): number {
+  out[pos++] = kind;
+  const keyLength = userKey.length + 4;
+  pos = writeVarint(out, pos, keyLength);
+  out[pos] = token >>> 24;
+  out[pos + 1] = token >>> 16;
+  out[pos + 2] = token >>> 8;
+  out[pos + 3] = token;
+  out.set(userKey, pos + 4);
+  pos = writeVarint(out, pos + keyLength, value.length);
+  out.set(value, pos);
+  return pos + value.length;
 }
 
 function corrupt(what: string, offset: number): RingkvError {
   return new RingkvError(ErrorCode.corruption, `malformed write batch: ${what} at ${offset}`, { offset });
 }
 
-/** Decodes a batch; keys and values are views into `bytes`. */
-export function decodeBatch(bytes: Uint8Array, visit: (kind: EntryKind, key: Uint8Array, value: Uint8Array) => void): number {
+/**
+ * Decodes a batch as offsets into `bytes` (no views: the memtable keeps offsets); returns the
+ * entry count. Validates every length and throws KV_CORRUPTION on anything malformed.
+ */
+export function decodeBatchLayout(
+  bytes: Uint8Array,
+  visit: (kind: EntryKind, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number) => void,
+): number {
   if (bytes.length < 4) throw corrupt('short header', 0);
-  const count = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(0, true);
+  const count = (bytes[0]! | (bytes[1]! << 8) | (bytes[2]! << 16) | (bytes[3]! << 24)) >>> 0;
   let pos = 4;
   const readVarint = (): number => {
     let n = 0;
@@ -89,13 +107,13 @@ export function decodeBatch(bytes: Uint8Array, visit: (kind: EntryKind, key: Uin
     if (kind !== EntryKind.value && kind !== EntryKind.tombstone) throw corrupt('bad entry kind', pos - 1);
     const keyLength = readVarint();
     if (pos + keyLength > bytes.length) throw corrupt('key past end', pos);
-    const key = bytes.subarray(pos, pos + keyLength);
+    const keyStart = pos;
     pos += keyLength;
     const valueLength = readVarint();
     if (pos + valueLength > bytes.length) throw corrupt('value past end', pos);
-    const value = valueLength === 0 ? EMPTY : bytes.subarray(pos, pos + valueLength);
+    const valueStart = pos;
     pos += valueLength;
-    visit(kind, key, value);
+    visit(kind, keyStart, keyStart + keyLength, valueStart, pos);
   }
   if (pos !== bytes.length) throw corrupt('trailing bytes', pos);
   return count;
