@@ -79,6 +79,7 @@ function statusDoc(): StatusJson {
     underReplicated: false,
     hints: [],
     hintsDelivered: 0,
+    antiEntropy: { exchanges: 0, failed: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastError: undefined, repair: { running: false, done: 0, total: 0, keysRepaired: 0 } },
     warnings: [],
     members,
     shards: [],

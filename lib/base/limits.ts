@@ -169,6 +169,13 @@ export const limits = {
   antiEntropyBytesPerSecondDefault: 8 * MiB,
   antiEntropyBurstBytesDefault: 1 * MiB,
   /** Tombstones are kept at least this long after the delete (Cassandra's gc_grace_seconds). */
+  /** How often a node starts one scheduled exchange (one partition, one peer replica). */
+  antiEntropyIntervalMsDefault: 10_000,
+  /** Partition snapshots (tree + leaf listing) a responder keeps for exchanges in progress, and for how long. */
+  antiEntropySnapshotsMax: 16,
+  antiEntropySnapshotTtlMs: 30_000,
+  /** Entries per scan page while a snapshot is built. */
+  antiEntropyScanPageEntries: 4_096,
   tombstoneGraceMsDefault: 10 * 86_400_000,
   /** An exchange counts for a tombstone only if it started this long after the delete's timestamp. */
   tombstoneClockSkewMarginMs: 60_000,

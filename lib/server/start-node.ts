@@ -10,7 +10,8 @@
  * while starting closes whatever was already opened.
  */
 
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -61,6 +62,8 @@ export interface NodeOptions {
   gossipIntervalMs?: number;
   /** 'sloppy' (default): a write whose replica is down goes to a stand-in as a hint; 'strict': it fails instead. */
   quorum?: 'sloppy' | 'strict';
+  /** One scheduled Merkle exchange every this many ms (default limits.antiEntropyIntervalMsDefault; 0: only on `repair`). */
+  antiEntropyIntervalMs?: number;
 }
 
 export interface RingkvNode {
@@ -97,6 +100,8 @@ function checkOptions(options: NodeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   const { port, weight, seeds, shards, gossipIntervalMs, quorum } = options;
   if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
+  const ae = options.antiEntropyIntervalMs;
+  if (ae !== undefined && (!Number.isInteger(ae) || ae < 0)) throw new RangeError('antiEntropyIntervalMs must be a non-negative integer');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
   if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > limits.memberWeightMax)) throw new RangeError(`weight must be within (0, ${limits.memberWeightMax}]`);
   if (seeds !== undefined && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string' || !/^[^\s:]+:\d+$/.test(s)))) {
@@ -131,7 +136,11 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const clock = systemClock;
   const identity = startIdentity(dir, options.id, clock.wallMs());
   const partitionBits = options.partitionBits ?? limits.partitionBitsDefault;
-  const store = await openReplicaStore({ dir: join(dir, 'store'), partitionBits, actor: identity.id, logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
+  // A new store gets a new actor id: the node id plus a random incarnation, so a node whose
+  // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
+  const storeDir = join(dir, 'store');
+  const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
+  const store = await openReplicaStore({ dir: storeDir, partitionBits, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
     const hints = HintStore.open({
@@ -160,7 +169,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(tls ? { tls } : {}),
       onPeer: (link) => (supervisor ? supervisor.addPeerLink(link) : link.close(1013, 'starting')),
       onClient: (link) => (supervisor ? supervisor.addClientLink(link) : link.close(1013, 'starting')),
-      onHttp: createHttpHandler(status, metrics, logger),
+      onHttp: createHttpHandler(status, metrics, logger, {
+        repair: (partition) => supervisor!.repair(partition),
+        ...(options.clientToken ? { token: options.clientToken } : {}),
+      }),
     });
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
@@ -184,6 +196,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       observer: metrics,
       hints,
       ...(options.quorum ? { quorum: options.quorum } : {}),
+      ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),

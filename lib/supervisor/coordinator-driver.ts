@@ -132,7 +132,7 @@ export class CoordinatorDriver {
    * One rpc of our own to `nodeId` (not a coordinated request): resolves with the reply body,
    * or undefined when it could not be sent or no reply came within `timeoutMs`.
    */
-  call(nodeId: string, body: ReplicaRequest, timeoutMs: number): Promise<unknown> {
+  call(nodeId: string, body: object, timeoutMs: number): Promise<unknown> {
     if (this.#closed) return Promise.resolve(undefined);
     const id = this.#allocateId();
     return new Promise((resolve) => {

@@ -11,6 +11,7 @@
 
 import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
+import type { AntiEntropyStats } from './anti-entropy.js';
 import type { Replication, Ring } from '../ring/index.js';
 
 export interface StatusMember {
@@ -51,6 +52,8 @@ export interface StatusJson {
   /** Undelivered hints this node holds, per target node (and partitions it could not hint). */
   hints: HintSummary[];
   hintsDelivered: number;
+  /** Merkle exchanges this node started, and the progress of a `repair`. */
+  antiEntropy: AntiEntropyStats;
 }
 
 export interface StatusInput {
@@ -69,6 +72,7 @@ export interface StatusInput {
   selfLoadBytes: number | undefined;
   hints: HintSummary[];
   hintsDelivered: number;
+  antiEntropy: AntiEntropyStats;
 }
 
 /** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
@@ -124,5 +128,6 @@ export function buildStatus(input: StatusInput): StatusJson {
     ring: { owners },
     hints: input.hints,
     hintsDelivered: input.hintsDelivered,
+    antiEntropy: input.antiEntropy,
   };
 }

@@ -34,6 +34,7 @@ import type { ReplicaStore } from '../store/index.js';
 import type { Link, WireMessage } from '../transport/index.js';
 import { ClientService, type RequestObserver } from './client-service.js';
 import type { Hint, HintStore } from './hint-store.js';
+import { AntiEntropy, isAntiEntropyMessage, type AntiEntropyStats } from './anti-entropy.js';
 import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
@@ -65,6 +66,8 @@ export interface SupervisorOptions {
   readonly hints?: HintStore;
   /** 'sloppy' (default): stand-ins take hints for down replicas; 'strict': refuse instead. */
   readonly quorum?: 'sloppy' | 'strict';
+  /** Scheduled Merkle exchanges: one every this many ms (0: none; `repair` still works). */
+  readonly antiEntropyIntervalMs?: number;
 }
 
 const statsRefreshMs = 2_000;
@@ -75,6 +78,7 @@ export class Supervisor {
   readonly #membership: MembershipDriver;
   readonly #driver: CoordinatorDriver;
   readonly #clients: ClientService;
+  readonly #antiEntropy: AntiEntropy;
   readonly #startedMs: number;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
@@ -115,7 +119,12 @@ export class Supervisor {
       hasSeeds: options.seeds.some((seed) => seed !== options.address),
       send: (address, message) => this.#network.send(address, message),
       persistGeneration: (generation) => writeNodeIdentity(options.dir, { id: identity.id, generation }),
-      onChange: () => undefined,
+      // Dial every member we learn of now, so its link is up before the first rpc to it.
+      onChange: () => {
+        for (const member of this.#membership?.gossip.members() ?? []) {
+          if (member.id !== identity.id && member.status !== 'left') this.#network.connect(member.address);
+        }
+      },
       onForget: (address) => this.#network.forget(address),
     });
     for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
@@ -138,6 +147,16 @@ export class Supervisor {
         return address !== undefined && this.#network.send(address, message);
       },
     });
+    this.#antiEntropy = new AntiEntropy({
+      store: options.store,
+      partitionBits: options.partitionBits,
+      clock,
+      logger,
+      call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
+      myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [],
+      peersOf: (partition) => (this.#membership.ring?.replicasOf(partition) ?? []).filter((id) => id !== identity.id && this.#membership.isUp(id)),
+      ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
+    });
     this.#clients = new ClientService({
       operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
       clock,
@@ -155,6 +174,7 @@ export class Supervisor {
     void this.#refreshStats();
     this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
     this.#statsTimer.unref();
+    if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
     if (this.#options.hints !== undefined) {
       this.#hintTimer = setInterval(() => this.#deliverHints(), limits.hintDeliveryIntervalMs);
       this.#hintTimer.unref();
@@ -222,10 +242,18 @@ export class Supervisor {
       selfLoadBytes: this.#loadBytes,
       hints: this.#options.hints?.summaries() ?? [],
       hintsDelivered: this.#hintsDelivered,
+      antiEntropy: this.#antiEntropy.stats(),
     });
   }
 
+  /** Starts (or joins) a Merkle repair of every partition this node replicates, or one. */
+  repair(partition?: number): AntiEntropyStats['repair'] {
+    void this.#antiEntropy.repair(partition);
+    return this.#antiEntropy.stats().repair;
+  }
+
   async close(): Promise<void> {
+    this.#antiEntropy.close();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
     this.#membership.stop();
@@ -258,7 +286,8 @@ export class Supervisor {
       case 'rpc': {
         const id = message.id;
         if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) break;
-        void this.#driver.serve(message.body).then((body) => {
+        const serving = isAntiEntropyMessage(message.body) && link.peerId !== undefined ? this.#antiEntropy.serve(link.peerId, message.body) : this.#driver.serve(message.body);
+        void serving.then((body) => {
           if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });
         });
         return;

@@ -1,0 +1,306 @@
+/**
+ * Drives Merkle anti-entropy (lib/antientropy) with the node's replica store and its peers:
+ * the initiator side (scheduled exchanges, `repair` on demand) and the responder side (answers
+ * to other replicas' ae-* rpcs). Owned by the supervisor (main thread).
+ *
+ * Trees are built on demand from a partition scan (`snapshot`), as Cassandra's repair builds
+ * its validation trees, rather than kept per shard: the wire traffic is what the issue bounds
+ * (it grows with the differences, not the data), and a scan of one partition is a short,
+ * paged range read over the shard mailboxes. A snapshot holds the partition's tree and its
+ * entries in leaf order; merges made by an exchange update it incrementally. The initiator
+ * builds a fresh snapshot per exchange; a responder keeps a few (`antiEntropySnapshotsMax`,
+ * each for `antiEntropySnapshotTtlMs`) so the requests of one exchange see one tree.
+ *
+ * Schedule: every `intervalMs` one exchange: the next partition this node replicates
+ * (round-robin) with its next up peer replica (rotating), so over time every replica starts
+ * exchanges with every other. One exchange at a time; traffic paced by one token bucket
+ * (`antiEntropyBytesPerSecondDefault`) so foreground latency is protected. `repair()` runs
+ * every partition (or one) against every up peer replica now, with visible progress.
+ *
+ * Tombstone purging is not done here yet (tombstones are kept; see purge-ledger.ts for the
+ * rule it will follow), so expired tombstones never need skipping on merge.
+ */
+
+import { ErrorCode } from '../base/errors.js';
+import { tokenOf } from '../base/hash.js';
+import type { Clock } from '../base/clock.js';
+import { limits } from '../base/limits.js';
+import type { Logger } from '../base/log.js';
+import {
+  Exchange,
+  ExchangeResponder,
+  objectHashOf,
+  PartitionTree,
+  TokenBucket,
+  type ExchangeAction,
+  type ExchangeResult,
+  type LeafEntry,
+  type ResponderAction,
+} from '../antientropy/index.js';
+import type { ReplicaStore } from '../store/index.js';
+
+export interface AntiEntropyOptions {
+  readonly store: ReplicaStore;
+  readonly partitionBits: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** One rpc to a peer: its reply body, or undefined when unreachable / timed out. */
+  readonly call: (nodeId: string, body: object, timeoutMs: number) => Promise<unknown>;
+  /** The partitions this node replicates now. */
+  readonly myPartitions: () => readonly number[];
+  /** The other replicas of a partition that are up now. */
+  readonly peersOf: (partition: number) => readonly string[];
+  readonly intervalMs?: number;
+  readonly bytesPerSecond?: number;
+}
+
+interface Snapshot {
+  readonly partition: number;
+  readonly tree: PartitionTree;
+  /** Entries per leaf, in the engine's (token, key) order. */
+  readonly leaves: Map<number, LeafEntry[]>;
+  readonly builtAtMs: number;
+}
+
+export interface AntiEntropyStats {
+  exchanges: number;
+  failed: number;
+  keysRepaired: number;
+  bytesSent: number;
+  bytesReceived: number;
+  lastError: string | undefined;
+  repair: { running: boolean; done: number; total: number; keysRepaired: number };
+}
+
+export class AntiEntropy {
+  readonly #options: AntiEntropyOptions;
+  readonly #bucket: TokenBucket;
+  readonly #responder: ExchangeResponder;
+  readonly #snapshots = new Map<number, Snapshot>();
+  #timer: NodeJS.Timeout | undefined;
+  #cursor = 0;
+  #peerCursor = 0;
+  #busy = false;
+  #nextExchangeId = 1;
+  #closed = false;
+  readonly #stats: AntiEntropyStats = {
+    exchanges: 0,
+    failed: 0,
+    keysRepaired: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    lastError: undefined,
+    repair: { running: false, done: 0, total: 0, keysRepaired: 0 },
+  };
+
+  constructor(options: AntiEntropyOptions) {
+    this.#options = options;
+    const bytesPerSecond = options.bytesPerSecond ?? limits.antiEntropyBytesPerSecondDefault;
+    this.#bucket = new TokenBucket({ bytesPerSecond, burstBytes: limits.antiEntropyBurstBytesDefault, nowMs: options.clock.monotonicMs() });
+    this.#responder = new ExchangeResponder({ treeOf: (p) => this.#snapshots.get(p)?.tree });
+  }
+
+  stats(): AntiEntropyStats {
+    return { ...this.#stats, repair: { ...this.#stats.repair } };
+  }
+
+  start(): void {
+    const intervalMs = this.#options.intervalMs ?? limits.antiEntropyIntervalMsDefault;
+    this.#timer = setInterval(() => void this.#scheduled(), intervalMs);
+    this.#timer.unref();
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+  }
+
+  async #scheduled(): Promise<void> {
+    if (this.#busy || this.#closed || this.#stats.repair.running) return;
+    const partitions = this.#options.myPartitions();
+    if (partitions.length === 0) return;
+    const partition = partitions[this.#cursor++ % partitions.length]!;
+    const peers = this.#options.peersOf(partition);
+    if (peers.length === 0) return;
+    this.#busy = true;
+    try {
+      await this.exchange(partition, peers[this.#peerCursor++ % peers.length]!);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Runs every partition (or one) against each of its up peer replicas, one exchange at a time. */
+  async repair(partition?: number): Promise<AntiEntropyStats['repair']> {
+    if (this.#stats.repair.running) return this.#stats.repair;
+    const partitions = partition === undefined ? this.#options.myPartitions() : [partition];
+    const work = partitions.flatMap((p) => this.#options.peersOf(p).map((peer) => [p, peer] as const));
+    const repair = { running: true, done: 0, total: work.length, keysRepaired: 0 };
+    this.#stats.repair = repair;
+    while (this.#busy) await new Promise((r) => setTimeout(r, 10));
+    this.#busy = true;
+    try {
+      for (const [p, peer] of work) {
+        if (this.#closed) break;
+        const result = await this.exchange(p, peer);
+        repair.keysRepaired += result.stats.keysFetched + result.stats.keysPushed;
+        repair.done++;
+      }
+    } finally {
+      repair.running = false;
+      this.#busy = false;
+    }
+    return { ...repair };
+  }
+
+  /** One exchange of `partition` with `peer`, as the initiator. */
+  async exchange(partition: number, peer: string): Promise<ExchangeResult> {
+    const snapshot = await this.#snapshot(partition, true);
+    const x = new Exchange({ exchangeId: this.#nextExchangeId++, peer, tree: snapshot.tree, bucket: this.#bucket });
+    const clock = this.#options.clock;
+    let queue: ExchangeAction[] = x.start(clock.monotonicMs());
+    let result: ExchangeResult | undefined;
+    // A timer is a deadline, not a pause: requests are awaited inline (call() has its own
+    // timeout), so the exchange only sleeps on its timer when it has nothing else to do
+    // (waiting for the rate limiter's tokens).
+    let timerAtMs: number | undefined;
+    while (result === undefined) {
+      const action = queue.shift();
+      if (action === undefined) {
+        if (timerAtMs === undefined) throw new Error('exchange stalled without an action');
+        await new Promise((r) => setTimeout(r, Math.max(0, timerAtMs! - clock.monotonicMs())));
+        timerAtMs = undefined;
+        queue = x.onTimer(clock.monotonicMs());
+        continue;
+      }
+      switch (action.type) {
+        case 'send': {
+          const reply = await this.#options.call(action.to, action.message, limits.antiEntropyRequestTimeoutMs);
+          queue = queue.concat(reply === undefined ? x.fail(ErrorCode.unavailable, `${peer} did not answer`, clock.monotonicMs()) : x.onReply(reply, clock.monotonicMs()));
+          break;
+        }
+        case 'list-local':
+          queue = queue.concat(x.onLocalList(action.leaves.flatMap((leaf) => snapshot.leaves.get(leaf) ?? []), action.leaves.length, clock.monotonicMs()));
+          break;
+        case 'read-local': {
+          const objects = await Promise.all(action.keys.map((key) => this.#options.store.readObject(key)));
+          queue = queue.concat(x.onLocalRead(objects, clock.monotonicMs()));
+          break;
+        }
+        case 'merge-local':
+          await this.#merge(snapshot, action.key, action.object);
+          break;
+        case 'set-timer':
+          timerAtMs = action.atMs;
+          break;
+        case 'complete':
+          result = action.result;
+          break;
+      }
+    }
+    this.#account(partition, peer, result);
+    return result;
+  }
+
+  #account(partition: number, peer: string, result: ExchangeResult): void {
+    const s = this.#stats;
+    s.exchanges++;
+    s.bytesSent += result.stats.bytesSent;
+    s.bytesReceived += result.stats.bytesReceived;
+    s.keysRepaired += result.stats.keysFetched + result.stats.keysPushed;
+    if (!result.ok) {
+      s.failed++;
+      s.lastError = `${partition}/${peer}: ${result.code} ${result.message}`;
+      this.#options.logger.debug({ partition, peer, code: result.code, reason: result.message }, 'exchange failed');
+    } else if (result.stats.keysFetched + result.stats.keysPushed > 0) {
+      this.#options.logger.info({ partition, peer, fetched: result.stats.keysFetched, pushed: result.stats.keysPushed, bytes: result.stats.bytesSent + result.stats.bytesReceived }, 'anti-entropy repaired keys');
+    }
+  }
+
+  /** Answers one ae-* rpc from `from`; resolves with the reply body. */
+  async serve(from: string, body: unknown): Promise<unknown> {
+    const partition = (body as { partition?: unknown } | null)?.partition;
+    if (typeof partition === 'number' && Number.isInteger(partition) && this.#options.myPartitions().includes(partition)) {
+      await this.#snapshot(partition, false);
+    }
+    let actions: ResponderAction[] = this.#responder.onRequest(from, body);
+    for (;;) {
+      const action = actions.shift();
+      if (action === undefined) return { t: 'ae-error', code: ErrorCode.unavailable, message: 'no reply' };
+      switch (action.type) {
+        case 'reply':
+          return action.message;
+        case 'list-local': {
+          const snapshot = this.#snapshots.get(action.request.partition);
+          const entries = action.request.leaves.flatMap((leaf) => snapshot?.leaves.get(leaf) ?? []);
+          actions = [this.#responder.listReply(action.request, entries)];
+          break;
+        }
+        case 'read-local': {
+          const objects = await Promise.all(action.request.keys.map((key) => this.#options.store.readObject(key)));
+          actions = [this.#responder.fetchReply(action.request, objects)];
+          break;
+        }
+        case 'merge-local': {
+          const snapshot = this.#snapshots.get(action.partition);
+          if (snapshot !== undefined) await this.#merge(snapshot, action.key, action.object);
+          else await this.#options.store.mergeObject(action.key, action.object);
+          break;
+        }
+      }
+    }
+  }
+
+  /** Merges a replica's object here and moves the snapshot's tree by the change. */
+  async #merge(snapshot: Snapshot, key: Uint8Array, object: Uint8Array): Promise<void> {
+    const store = this.#options.store;
+    const before = await store.readObject(key);
+    await store.mergeObject(key, object);
+    const after = await store.readObject(key);
+    if (after === undefined) return;
+    const oldHash = before === undefined ? undefined : objectHashOf(before);
+    const newHash = objectHashOf(after);
+    snapshot.tree.update(key, oldHash, newHash);
+    const leaf = snapshot.tree.leafOfToken(tokenOf(key));
+    const entries = snapshot.leaves.get(leaf) ?? [];
+    const at = entries.findIndex((e) => Buffer.compare(e.key, key) === 0);
+    if (at >= 0) entries[at] = { key, objectHash: newHash };
+    else {
+      entries.push({ key, objectHash: newHash });
+      entries.sort((a, b) => tokenOf(a.key) - tokenOf(b.key) || Buffer.compare(a.key, b.key));
+    }
+    snapshot.leaves.set(leaf, entries);
+  }
+
+  /** The partition's snapshot: built fresh, or a cached one still within its time to live. */
+  async #snapshot(partition: number, fresh: boolean): Promise<Snapshot> {
+    const nowMs = this.#options.clock.monotonicMs();
+    const cached = this.#snapshots.get(partition);
+    if (!fresh && cached !== undefined && nowMs - cached.builtAtMs < limits.antiEntropySnapshotTtlMs) return cached;
+    const tree = new PartitionTree({ partition, partitionBits: this.#options.partitionBits });
+    const leaves = new Map<number, LeafEntry[]>();
+    let afterKey: Uint8Array | undefined;
+    do {
+      const page = await this.#options.store.scanPartition(partition, { limit: limits.antiEntropyScanPageEntries, ...(afterKey ? { afterKey } : {}) });
+      for (const { key, value } of page.entries) {
+        const objectHash = objectHashOf(value);
+        tree.insert(key, objectHash);
+        const leaf = tree.leafOfToken(tokenOf(key));
+        const list = leaves.get(leaf);
+        if (list === undefined) leaves.set(leaf, [{ key, objectHash }]);
+        else list.push({ key, objectHash });
+      }
+      afterKey = page.nextAfterKey;
+    } while (afterKey !== undefined);
+    const snapshot: Snapshot = { partition, tree, leaves, builtAtMs: nowMs };
+    this.#snapshots.delete(partition);
+    this.#snapshots.set(partition, snapshot);
+    while (this.#snapshots.size > limits.antiEntropySnapshotsMax) this.#snapshots.delete(this.#snapshots.keys().next().value!);
+    return snapshot;
+  }
+}
+
+export function isAntiEntropyMessage(body: unknown): boolean {
+  const t = (body as { t?: unknown } | null)?.t;
+  return typeof t === 'string' && t.startsWith('ae-');
+}
