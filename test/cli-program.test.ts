@@ -79,7 +79,7 @@ function statusDoc(): StatusJson {
     underReplicated: false,
     hints: [],
     hintsDelivered: 0,
-    antiEntropy: { exchanges: 0, failed: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, lastError: undefined, repair: { running: false, done: 0, total: 0, keysRepaired: 0 } },
+    antiEntropy: { exchanges: 0, failed: 0, keysRepaired: 0, bytesSent: 0, bytesReceived: 0, repair: { running: false, done: 0, total: 0, keysRepaired: 0 } },
     warnings: [],
     members,
     shards: [],
@@ -96,11 +96,14 @@ interface Harness {
   spawned: string[][];
   killed: string[];
   statusUrls: string[];
+  repairUrls: string[];
   closedNodes: number;
   childExit: (code: number | null) => void;
 }
 
-function harness(options: { getResult?: GetResult | Error; env?: Record<string, string>; status?: StatusJson; signal?: Promise<string> } = {}): Harness {
+function harness(
+  options: { getResult?: GetResult | Error; env?: Record<string, string>; status?: StatusJson; statuses?: StatusJson[]; signal?: Promise<string> } = {},
+): Harness {
   let out = '';
   let err = '';
   const rec: Recorded = { urls: [], clientOptions: [], calls: [], closed: 0 };
@@ -114,6 +117,7 @@ function harness(options: { getResult?: GetResult | Error; env?: Record<string, 
     spawned: [],
     killed: [],
     statusUrls: [],
+    repairUrls: [],
     closedNodes: 0,
     childExit: (code) => exitChild(code),
     io: {
@@ -127,8 +131,12 @@ function harness(options: { getResult?: GetResult | Error; env?: Record<string, 
       },
       fetchStatus: async (url) => {
         h.statusUrls.push(url);
-        return options.status ?? statusDoc();
+        return options.statuses?.shift() ?? options.status ?? statusDoc();
       },
+      startRepair: async (url) => {
+        h.repairUrls.push(url);
+      },
+      sleep: async () => undefined,
       startNode: async (o) => {
         h.started.push(o);
         const node: RingkvNode = {
@@ -392,4 +400,21 @@ t.test('hints lists the hints a node holds per target, or says it holds none', a
   t.equal(await runCli(['hints'], some.io), 0);
   t.match(some.out(), /Hints held by node-a \(7 delivered since start\)/);
   t.match(some.out(), /node-b +3 +300 +12s +4,5/);
+});
+
+t.test('repair starts a Merkle repair on the node and draws its progress until done', async (t) => {
+  const progress = (running: boolean, done: number): StatusJson => {
+    const doc = statusDoc();
+    return { ...doc, antiEntropy: { ...doc.antiEntropy, repair: { running, done, total: 4, keysRepaired: done * 2 } } };
+  };
+  const h = harness({ statuses: [progress(true, 1), progress(true, 3), progress(false, 4)] });
+  t.equal(await runCli(['--url', '127.0.0.1:7071', 'repair', '--partition', '5'], h.io), 0);
+  t.same(h.repairUrls, ['http://127.0.0.1:7071/repair?partition=5']);
+  t.match(h.err(), /\[#+-*\] 1\/4 exchanges, 2 keys repaired/);
+  t.match(h.err(), /\[#{30}\] 4\/4 exchanges/);
+  t.equal(h.out(), 'repair done: 4 exchanges, 8 keys repaired\n');
+  const all = harness({ statuses: [progress(false, 4)] });
+  await runCli(['repair'], all.io);
+  t.same(all.repairUrls, ['http://127.0.0.1:7070/repair'], 'without --partition: every partition');
+  t.equal(await runCli(['repair', '--partition', 'x'], harness().io), 2, 'a bad partition is a usage error');
 });

@@ -24,6 +24,10 @@ export interface CliIo {
   env: Readonly<Record<string, string | undefined>>;
   connect(urls: string[], options: ClientOptions): Promise<Client>;
   fetchStatus(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<StatusJson>;
+  /** POST /repair to the node at `url` (…/repair[?partition=p]). */
+  startRepair(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<void>;
+  /** Waits `ms` (polling); a seam so tests need not sleep. */
+  sleep(ms: number): Promise<void>;
   startNode(options: NodeOptions): Promise<RingkvNode>;
   readFile(path: string): string;
   /** Starts `ringkv <args>` as a child process. */

@@ -153,3 +153,33 @@ export async function hintsCommand(io: CliIo, conn: ConnectionFlags): Promise<nu
   io.out(formatHints(await statusOf(io, conn)));
   return exitOk;
 }
+
+/**
+ * `ringkv repair [--partition p]`: asks the node at --url to run a Merkle exchange of every
+ * partition it replicates (or one) with each of its up peer replicas, then polls /status and
+ * draws a progress bar on stderr until it is done; prints the totals on stdout.
+ */
+export async function repairCommand(io: CliIo, conn: ConnectionFlags, partition: number | undefined): Promise<number> {
+  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
+  const options = {
+    ...(conn.token !== undefined ? { token: conn.token } : {}),
+    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
+    timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs,
+  };
+  await io.startRepair(`${base}/repair${partition === undefined ? '' : `?partition=${partition}`}`, options);
+  for (;;) {
+    const { repair } = (await statusOf(io, conn)).antiEntropy;
+    io.err(`\r${progressBar(repair.done, repair.total)} ${repair.done}/${repair.total} exchanges, ${repair.keysRepaired} keys repaired`);
+    if (!repair.running) {
+      io.err('\n');
+      io.out(`repair done: ${repair.done} exchanges, ${repair.keysRepaired} keys repaired\n`);
+      return exitOk;
+    }
+    await io.sleep(250);
+  }
+}
+
+export function progressBar(done: number, total: number, width = 30): string {
+  const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+}

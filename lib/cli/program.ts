@@ -16,7 +16,7 @@ import { isRingkvError } from '../base/errors.js';
 import type { LogLevel } from '../base/log.js';
 import { nodeUrlOf } from '../client/index.js';
 import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
-import { endpointsCommand, hintsCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { endpointsCommand, hintsCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
 
@@ -110,6 +110,11 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .command('ring')
     .description('partition ranges and their primary owners')
     .action(async (_flags: unknown, command: Command) => done(await ringCommand(io, connectionOf(io, command))));
+  program
+    .command('repair')
+    .description('Merkle anti-entropy now: every partition this node replicates (or --partition p) against its peer replicas')
+    .option('--partition <p>', 'repair one partition', integer(0, 65_535))
+    .action(async (flags: { partition?: number }, command: Command) => done(await repairCommand(io, connectionOf(io, command), flags.partition)));
   program
     .command('hints')
     .description('hints this node holds for nodes that were down (sloppy quorum), per target')

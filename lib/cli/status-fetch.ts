@@ -1,6 +1,6 @@
 /**
  * GET /status of a node over HTTP(S) (wire.md "Status JSON"), for `ringkv status | ring |
- * endpoints`. The token, when given, goes as `Authorization: Bearer`; --ca-file is trusted
+ * endpoints | hints`, and POST /repair for `ringkv repair`. The token, when given, goes as `Authorization: Bearer`; --ca-file is trusted
  * for https. Failures are RingkvErrors: KV_UNAVAILABLE (cannot connect, non-200),
  * KV_TIMEOUT, KV_BAD_REQUEST (not JSON or not a status object), KV_TOO_LARGE (a body
  * over limits.clientStatusBytesMax). Owner: the CLI's main thread.
@@ -47,21 +47,28 @@ function parseStatus(body: string, url: string): StatusJson {
   return s as StatusJson;
 }
 
-export function fetchStatus(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<StatusJson> {
+export async function fetchStatus(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<StatusJson> {
+  return parseStatus(await httpText('GET', url, 200, options), url);
+}
+
+/** POST /repair[?partition=p] (`ringkv repair`): resolves once the node accepted it (HTTP 202). */
+export async function startRepair(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<void> {
+  await httpText('POST', url, 202, options);
+}
+
+function httpText(method: 'GET' | 'POST', url: string, expected: number, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<string> {
   const secure = url.startsWith('https:');
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const ca = secure && options.caFile !== undefined ? readFileSync(options.caFile) : undefined;
   return new Promise((resolve, reject) => {
-    const request = (secure ? httpsRequest : httpRequest)(url, { method: 'GET', headers, ...(ca ? { ca } : {}) }, (response) => {
-      if (response.statusCode !== 200) {
+    const request = (secure ? httpsRequest : httpRequest)(url, { method, headers, ...(ca ? { ca } : {}) }, (response) => {
+      if (response.statusCode !== expected) {
         response.resume();
         reject(new RingkvError(ErrorCode.unavailable, `${url} answered HTTP ${response.statusCode}`, { url, httpStatus: response.statusCode }));
         return;
       }
-      collect(response, url)
-        .then((body) => parseStatus(body, url))
-        .then(resolve, reject);
+      collect(response, url).then(resolve, reject);
     });
     request.setTimeout(options.timeoutMs, () => {
       request.destroy();

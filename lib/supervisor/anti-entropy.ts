@@ -68,7 +68,7 @@ export interface AntiEntropyStats {
   keysRepaired: number;
   bytesSent: number;
   bytesReceived: number;
-  lastError: string | undefined;
+  lastError?: string;
   repair: { running: boolean; done: number; total: number; keysRepaired: number };
 }
 
@@ -89,7 +89,6 @@ export class AntiEntropy {
     keysRepaired: 0,
     bytesSent: 0,
     bytesReceived: 0,
-    lastError: undefined,
     repair: { running: false, done: 0, total: 0, keysRepaired: 0 },
   };
 
