@@ -10,17 +10,9 @@
 import { ErrorCode, RingkvError, isErrorCode } from '../base/errors.js';
 import type { WireMessage } from '../transport/index.js';
 
-export interface GetResult {
-  found: boolean;
-  /** More than one: concurrent siblings. */
-  values: Uint8Array[];
-  /** Pass to put/delete to supersede exactly what this get saw. */
-  context: Uint8Array;
-}
-
-export interface WriteResult {
-  context: Uint8Array;
-}
+// The remote client returns exactly the embedded Store's result shapes.
+import type { GetResult, WriteResult } from '../store/store-api.js';
+export type { GetResult, WriteResult };
 
 function malformed(write: boolean, what: string, node: string | undefined): RingkvError {
   const code = write ? ErrorCode.indeterminate : ErrorCode.badRequest;

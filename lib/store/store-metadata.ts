@@ -18,10 +18,10 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, RingkvError } from '../base/errors.js';
+import { readJsonFile, writeJsonFileAtomically } from '../storage/json-file.js';
 import { limits } from '../base/limits.js';
 
 /** Frozen: bump when the meaning of the STORE file or the directory layout changes. */
@@ -37,27 +37,13 @@ export interface StoreMetadata {
 }
 
 export function readStoreMetadata(dir: string): StoreMetadata | undefined {
-  const path = join(dir, STORE_FILE_NAME);
-  if (!existsSync(path)) return undefined;
-  let parsed: Partial<StoreMetadata>;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<StoreMetadata>;
-  } catch (error) {
-    throw new RingkvError(ErrorCode.corruption, `${path} is not valid JSON`, { path }, { cause: error });
-  }
-  if (parsed.format !== 'ringkv-store' || typeof parsed.formatVersion !== 'number') {
-    throw new RingkvError(ErrorCode.corruption, `${path} is not a ringkv STORE file`, { path });
-  }
-  if (parsed.formatVersion !== storeFormatVersion) {
-    throw new RingkvError(ErrorCode.incompatible, `${path} has format version ${parsed.formatVersion}, this build reads ${storeFormatVersion}`, {
-      path,
-      formatVersion: parsed.formatVersion,
-    });
-  }
-  if (!Number.isInteger(parsed.shards) || !Number.isInteger(parsed.partitionBits) || typeof parsed.actor !== 'string') {
+  const record = readJsonFile(dir, STORE_FILE_NAME, 'ringkv-store', storeFormatVersion);
+  if (record === undefined) return undefined;
+  if (!Number.isInteger(record.shards) || !Number.isInteger(record.partitionBits) || typeof record.actor !== 'string') {
+    const path = join(dir, STORE_FILE_NAME);
     throw new RingkvError(ErrorCode.corruption, `${path} lacks shards, partitionBits or actor`, { path });
   }
-  return parsed as StoreMetadata;
+  return record as unknown as StoreMetadata;
 }
 
 export function newActorId(): string {
@@ -65,22 +51,7 @@ export function newActorId(): string {
 }
 
 export function writeStoreMetadata(dir: string, metadata: StoreMetadata): void {
-  mkdirSync(dir, { recursive: true });
-  const temp = join(dir, `${STORE_FILE_NAME}.tmp`);
-  const fd = openSync(temp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(metadata, null, 2) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, join(dir, STORE_FILE_NAME));
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeJsonFileAtomically(dir, STORE_FILE_NAME, metadata);
 }
 
 /** What a replica store (replica-store.ts) fixes at creation; a mismatch later is KV_INCOMPATIBLE. */

@@ -16,10 +16,10 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { nextGeneration } from '../membership/index.js';
+import { readJsonFile, writeJsonFileAtomically } from '../storage/json-file.js';
 
 /** Frozen. */
 export const nodeFormatVersion = 1;
@@ -38,45 +38,19 @@ interface NodeFile {
 }
 
 function readNodeFile(dir: string): NodeFile | undefined {
-  const path = join(dir, NODE_FILE_NAME);
-  if (!existsSync(path)) return undefined;
-  let parsed: Partial<NodeFile>;
-  try {
-    parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeFile>;
-  } catch (error) {
-    throw new RingkvError(ErrorCode.corruption, `${path} is not valid JSON`, { path }, { cause: error });
-  }
-  if (parsed.format !== 'ringkv-node' || typeof parsed.formatVersion !== 'number') {
-    throw new RingkvError(ErrorCode.corruption, `${path} is not a ringkv NODE file`, { path });
-  }
-  if (parsed.formatVersion !== nodeFormatVersion) {
-    throw new RingkvError(ErrorCode.incompatible, `${path} has format version ${parsed.formatVersion}, this build reads ${nodeFormatVersion}`, { path });
-  }
-  if (typeof parsed.id !== 'string' || parsed.id.length === 0 || !Number.isSafeInteger(parsed.generation)) {
+  const record = readJsonFile(dir, NODE_FILE_NAME, 'ringkv-node', nodeFormatVersion);
+  if (record === undefined) return undefined;
+  if (typeof record.id !== 'string' || record.id.length === 0 || !Number.isSafeInteger(record.generation)) {
+    const path = join(dir, NODE_FILE_NAME);
     throw new RingkvError(ErrorCode.corruption, `${path} lacks an id or generation`, { path });
   }
-  return parsed as NodeFile;
+  return record as unknown as NodeFile;
 }
 
 /** Atomically records the node's id and generation in `dir`. */
 export function writeNodeIdentity(dir: string, identity: NodeIdentity): void {
-  mkdirSync(dir, { recursive: true });
   const file: NodeFile = { format: 'ringkv-node', formatVersion: nodeFormatVersion, id: identity.id, generation: identity.generation };
-  const temp = join(dir, `${NODE_FILE_NAME}.tmp`);
-  const fd = openSync(temp, 'w');
-  try {
-    writeSync(fd, JSON.stringify(file) + '\n');
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, join(dir, NODE_FILE_NAME));
-  const dirFd = openSync(dir, 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  writeJsonFileAtomically(dir, NODE_FILE_NAME, file);
 }
 
 /**
