@@ -243,7 +243,7 @@ t.test('malformed client requests end in KV_BAD_REQUEST, KV_TOO_LARGE or KV_BAD_
 });
 
 t.test('a read merges R answers, then read-repairs every replica behind the merge', async (t) => {
-  const c = coordinator(() => [up('a'), up('b'), up('c')]);
+  const c = coordinator(() => [up('a'), up('b'), up('c')], { readFanout: 'all' });
   const start = c.startGet(1, { key }, 0);
   t.same(start, [
     { type: 'local', requestId: 1, op: 'read-object', key },
@@ -273,7 +273,7 @@ t.test('a read merges R answers, then read-repairs every replica behind the merg
 });
 
 t.test('reads: not found, corrupt or failed answers, unavailable and timeouts', async (t) => {
-  const c = coordinator(() => [up('a'), up('b'), up('c')]);
+  const c = coordinator(() => [up('a'), up('b'), up('c')], { readFanout: 'all' });
   c.startGet(1, { key, consistency: 'ONE' }, 0);
   t.same(results(c.onReply(1, 'b', { t: 'replica-read-reply' }, 1)), [{ type: 'read', found: false, values: [], context }], 'nothing stored: not found');
   t.same(c.onTimeout(1, 5_000), [{ type: 'clear-timer', requestId: 1 }], 'the deadline ends the wait for read repair');
@@ -302,7 +302,7 @@ t.test('reads: not found, corrupt or failed answers, unavailable and timeouts', 
   const refused = alone.startGet(1, { key }, 0);
   t.same(codes(refused), ['KV_UNAVAILABLE'], 'R=2 with one replica up');
   t.same(ofType(refused, 'send'), [], 'nothing sent');
-  const nonReplica = coordinator(() => [up('b'), up('c'), down('d')]);
+  const nonReplica = coordinator(() => [up('b'), up('c'), down('d')], { readFanout: 'all' });
   t.same(sendsTo(nonReplica.startGet(1, { key, consistency: 'ONE' }, 0)), ['b', 'c'], 'any node coordinates reads');
   t.equal(nonReplica.stats().started, 1);
 });
@@ -334,4 +334,21 @@ t.test('replica-write carries a valid hintFor or is refused', async (t) => {
   t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 'b' }), { ok: true, value: { hintFor: 'b' } });
   t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 7 }), { ok: false });
   t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 'x'.repeat(65) }), { ok: false });
+});
+
+t.test('a read asks R replicas, this node first, and one more only when an asked one fails', async (t) => {
+  const c = coordinator(() => [up('b'), up('a'), up('c')]);
+  const valid = encodeObject(stored('a', 'v'));
+  const start = c.startGet(1, { key, r: 2 }, 0);
+  t.same(ofType(start, 'local').map((a) => a.op), ['read-object'], 'this node reads locally');
+  t.same(sendsTo(start), ['b'], 'and asks one peer: R=2 in all');
+  t.same(c.onLocalResult(1, { ok: true, object: valid }, 1), [], 'one answer is not R');
+  const failed = c.onReply(1, 'b', { t: 'replica-error', code: 'KV_UNAVAILABLE', message: 'down' }, 2);
+  t.same(sendsTo(failed), ['c'], 'b failed: the spare c is asked');
+  t.same(codes(c.onReply(1, 'c', { t: 'replica-read-reply', object: valid }, 3)), ['read']);
+  const perDc = new Coordinator({
+    self: { id: 'a', dc: 'dc1' },
+    placementOf: () => ({ replication: { dc1: 2, dc2: 1 }, replicas: [up('a'), up('b'), up('c', 'dc2')] }),
+  });
+  t.same(sendsTo(perDc.startGet(2, { key, consistency: 'EACH_QUORUM' }, 0)).sort(), ['b', 'c'], 'per-datacenter levels ask every replica');
 });

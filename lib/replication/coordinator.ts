@@ -47,8 +47,10 @@
  *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
  * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
  *
- * Reads: replica-read to every target, R answers merged (read-merge.ts) and returned; the
- * request stays until every target answered or the deadline, then read-repairs the stale.
+ * Reads: replica-read to R of the up replicas (this node first; `readFanout: 'all'` asks every
+ * up replica, and per-datacenter levels always do), one more for each that fails; R answers
+ * merged (read-merge.ts) and returned; the request stays until every asked replica answered
+ * or the deadline, then read-repairs the stale among them (anti-entropy covers the others).
  *
  * Bounds: `requestsMax` requests in flight (KV_OVERLOADED beyond), each holding at most one
  * answer per replica; the rid table is bounded (rid-table.ts).
@@ -143,6 +145,8 @@ export interface CoordinatorOptions {
   readonly ridEntriesMax?: number;
   readonly ridRetentionMs?: number;
   readonly forwardHopsMax?: number;
+  /** 'quorum' (default): a read asks R replicas and more only when one fails; 'all': every up replica. */
+  readonly readFanout?: 'quorum' | 'all';
 }
 
 export interface CoordinatorStats {
@@ -171,7 +175,16 @@ type PutState = {
   /** Stand-in id → the down replica it holds a hint for. */
   readonly hints: ReadonlyMap<string, string>;
 };
-type GetState = { readonly kind: 'get'; readonly requestId: number; readonly key: Uint8Array; readonly tally: QuorumTally; readonly merge: ReadMerge; completed: boolean };
+type GetState = {
+  readonly kind: 'get';
+  readonly requestId: number;
+  readonly key: Uint8Array;
+  readonly tally: QuorumTally;
+  readonly merge: ReadMerge;
+  completed: boolean;
+  /** Up replicas not asked yet: each is asked when an asked one fails. */
+  readonly spares: ReplicaInfo[];
+};
 type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
 type RequestState = PutState | GetState | ForwardState;
 
@@ -193,6 +206,7 @@ export class Coordinator {
   readonly #policy: ConflictPolicy;
   readonly #requestsMax: number;
   readonly #forwardHopsMax: number;
+  readonly #readFanout: 'quorum' | 'all';
   readonly #requests = new Map<number, RequestState>();
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #stats: CoordinatorStats = {
@@ -216,6 +230,7 @@ export class Coordinator {
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
     this.#forwardHopsMax = options.forwardHopsMax ?? limits.forwardHopsMax;
+    this.#readFanout = options.readFanout ?? 'quorum';
     const entriesMax = options.ridEntriesMax ?? limits.ridEntriesMax;
     if (!(entriesMax > this.#requestsMax)) throw new RangeError('ridEntriesMax must exceed requestsMax');
     this.#rids = new RidTable({ entriesMax, retentionMs: options.ridRetentionMs ?? limits.ridRetentionMs, waitersMax: limits.ridWaitersMax });
@@ -242,26 +257,36 @@ export class Coordinator {
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
     if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, targets), merge: new ReadMerge(), completed: false };
+    // Ask only as many replicas as the read needs (this node first), keeping the rest as spares
+    // (Cassandra's choice; Dynamo asks all N). Per-datacenter levels ask everyone.
+    const ordered = [...targets.filter((r) => r.id === this.#self.id), ...targets.filter((r) => r.id !== this.#self.id)];
+    const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
+    const asked = askAll ? ordered : ordered.slice(0, requirement.total);
+    const spares = askAll ? [] : ordered.slice(requirement.total);
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, asked), merge: new ReadMerge(), completed: false, spares };
     this.#requests.set(requestId, state);
-    const actions: CoordinatorAction[] = [];
-    for (const { id } of targets) {
-      if (id === this.#self.id) actions.push({ type: 'local', requestId, op: 'read-object', key: request.key });
-      else actions.push({ type: 'send', to: id, requestId, message: { t: 'replica-read', key: request.key } });
-    }
+    const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
     actions.push({ type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) });
     return actions;
   }
 
+  #readAction(requestId: number, id: string, key: Uint8Array): CoordinatorAction {
+    if (id === this.#self.id) return { type: 'local', requestId, op: 'read-object', key };
+    return { type: 'send', to: id, requestId, message: { t: 'replica-read', key } };
+  }
+
   #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error): CoordinatorAction[] {
     if (!state.tally.isPending(from)) return [];
+    const actions: CoordinatorAction[] = [];
     if (object instanceof Error || !state.merge.add(from, object)) {
       if (!(object instanceof Error)) this.#stats.rejectedReplies++;
       state.tally.fail(from);
+      const spare = state.completed ? undefined : state.spares.shift();
+      if (spare !== undefined && state.tally.add(spare)) actions.push(this.#readAction(state.requestId, spare.id, state.key));
     } else {
       state.tally.ack(from);
     }
-    return this.#advanceRead(state);
+    return actions.concat(this.#advanceRead(state));
   }
 
   #advanceRead(state: GetState): CoordinatorAction[] {

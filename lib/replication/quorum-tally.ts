@@ -32,6 +32,14 @@ export class QuorumTally {
     }
   }
 
+  /** Adds a pending target (a spare asked after another failed); false if it was known already. */
+  add(target: TallyTarget): boolean {
+    if (this.#pending.has(target.id) || this.#acked.has(target.id) || this.#failed.has(target.id)) return false;
+    this.#pending.set(target.id, target.dc);
+    bump(this.#pendingPerDc, target.dc, 1);
+    return true;
+  }
+
   /** Records a good answer; false if `id` is not a pending target (unknown or already counted). */
   ack(id: string): boolean {
     const dc = this.#settle(id);
