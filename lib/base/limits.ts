@@ -192,6 +192,20 @@ export const limits = {
   /** Most frames one drain visits before the consumer yields to its event loop. */
   mailboxDrainFramesMax: 4_096,
 
+  // --- membership-change handoff (lib/supervisor/handoff.ts) ---
+  /** Most entries in one handoff stream page (pull on join/remove, push on leave). */
+  handoffPageEntries: 256,
+  /** A stream page stops adding objects past this size (at least one object). */
+  handoffPageBytesSoft: 4 * MiB,
+  /** Partitions streamed at once by one node. */
+  handoffConcurrentPartitions: 8,
+  /** A handoff rpc (page, hello, ring check) not answered within this fails and is retried. */
+  handoffRequestTimeoutMs: 30_000,
+  /** Pause before a failed partition transfer is retried. */
+  handoffRetryDelayMs: 500,
+  /** Longest a join/leave waits for every up member to adopt the new ring before its catch-up exchanges. */
+  handoffRingWaitMs: 30_000,
+
   // --- hinted handoff (lib/supervisor/hint-store.ts) ---
   /** Most bytes of undelivered hints kept for one target node; past it the node stops hinting for it. */
   hintBytesMaxPerTarget: 256 * MiB,

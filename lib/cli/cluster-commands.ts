@@ -183,3 +183,42 @@ export function progressBar(done: number, total: number, width = 30): string {
   const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
 }
+
+function postOptions(conn: ConnectionFlags): { token?: string; caFile?: string; timeoutMs: number } {
+  return {
+    ...(conn.token !== undefined ? { token: conn.token } : {}),
+    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
+    timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs,
+  };
+}
+
+/**
+ * `ringkv leave`: the node at --url hands its partitions to their new replicas and leaves
+ * (POST /leave, answered 202); then polls /status and prints the transfer progress on stderr
+ * until the node is gone (its process exits once it has left).
+ */
+export async function leaveCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
+  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
+  // startRepair is CliIo's POST-expecting-202 seam.
+  await io.startRepair(`${base}/leave`, postOptions(conn));
+  for (;;) {
+    const status = await statusOf(io, conn).catch(() => undefined);
+    if (status === undefined) break;
+    const transfers = status.transfers;
+    if (transfers === undefined) break;
+    io.err(`\r${progressBar(transfers.done, transfers.total)} ${transfers.done}/${transfers.total} partitions, ${transfers.keys} keys (${transfers.phase})`);
+    if (transfers.phase === 'left') break;
+    await io.sleep(250);
+  }
+  io.err('\n');
+  io.out('left the cluster\n');
+  return exitOk;
+}
+
+/** `ringkv removenode <id>`: the node at --url removes a dead member and re-replicates its partitions. */
+export async function removeNodeCommand(io: CliIo, conn: ConnectionFlags, id: string): Promise<number> {
+  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
+  await io.startRepair(`${base}/removenode?id=${encodeURIComponent(id)}`, postOptions(conn));
+  io.out(`removed ${id}; its partitions are being re-replicated (see ringkv status --json: transfers)\n`);
+  return exitOk;
+}

@@ -52,7 +52,11 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
-  const signal = await io.waitForSignal();
+  const signal = await (node.left === undefined ? io.waitForSignal() : Promise.race([io.waitForSignal(), node.left.then(() => 'left')]));
+  if (signal === 'left') {
+    io.out(`${node.id} left the cluster\n`);
+    return exitOk;
+  }
   io.out(`${signal}: stopping ${node.id}...\n`);
   await node.close();
   io.out('stopped\n');

@@ -16,7 +16,7 @@ import { isRingkvError } from '../base/errors.js';
 import type { LogLevel } from '../base/log.js';
 import { nodeUrlOf } from '../client/index.js';
 import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
-import { endpointsCommand, hintsCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
 
@@ -119,6 +119,14 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .command('hints')
     .description('hints this node holds for nodes that were down (sloppy quorum), per target')
     .action(async (_flags: unknown, command: Command) => done(await hintsCommand(io, connectionOf(io, command))));
+  program
+    .command('leave')
+    .description('the node at --url hands its partitions to their new replicas and leaves the cluster (its process exits)')
+    .action(async (_flags: unknown, command: Command) => done(await leaveCommand(io, connectionOf(io, command))));
+  program
+    .command('removenode <id>')
+    .description('remove a dead node from the cluster (asked of any live node at --url); its partitions are re-replicated')
+    .action(async (id: string, _flags: unknown, command: Command) => done(await removeNodeCommand(io, connectionOf(io, command), id)));
   program
     .command('endpoints <key>')
     .description("a key's token, partition and preference list (its replicas, in order)")

@@ -72,6 +72,8 @@ export interface RingkvNode {
   readonly url: string;
   readonly address: string;
   status(): StatusJson;
+  /** Resolves once the node has left the cluster (`ringkv leave`) and closed itself. */
+  readonly left?: Promise<void>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -171,13 +173,19 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       onClient: (link) => (supervisor ? supervisor.addClientLink(link) : link.close(1013, 'starting')),
       onHttp: createHttpHandler(status, metrics, logger, {
         repair: (partition) => supervisor!.repair(partition),
+        merkleRoots: (partitions) => supervisor!.merkleRoots(partitions),
+        leave: () => supervisor!.leave(),
+        removeNode: (id) => supervisor!.removeNode(id),
         ...(options.clientToken ? { token: options.clientToken } : {}),
       }),
     });
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
     const address = options.advertise ?? `${advertiseHost}:${server.port}`;
+    let onLeft: () => void = () => undefined;
+    const left = new Promise<void>((resolve) => (onLeft = resolve));
     supervisor = new Supervisor({
+      onLeft: () => onLeft(),
       identity,
       dir,
       store,
@@ -212,8 +220,11 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
         hints.close();
         await store.close();
       })());
+    // A node that left the cluster closes itself (the CLI's `start` then exits 0).
+    const leftAndClosed = left.then(() => close());
     return {
       id: identity.id,
+      left: leftAndClosed,
       port: server.port,
       address,
       url: `${scheme}://${address}`,

@@ -271,11 +271,35 @@ export class AntiEntropy {
     snapshot.leaves.set(leaf, entries);
   }
 
+  /**
+   * Each partition's Merkle root over this node's data now (read-only, for `GET /merkle`):
+   * built from a fresh scan and not cached, so exchanges in flight keep their trees.
+   */
+  async merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
+    const out: { partition: number; root: string; keys: number }[] = [];
+    for (const partition of partitions) {
+      const { tree, leaves } = await this.#build(partition, this.#options.clock.monotonicMs());
+      let keys = 0;
+      for (const entries of leaves.values()) keys += entries.length;
+      out.push({ partition, root: Buffer.from(tree.rootHash()).toString('hex'), keys });
+    }
+    return out;
+  }
+
   /** The partition's snapshot: built fresh, or a cached one still within its time to live. */
   async #snapshot(partition: number, fresh: boolean): Promise<Snapshot> {
     const nowMs = this.#options.clock.monotonicMs();
     const cached = this.#snapshots.get(partition);
     if (!fresh && cached !== undefined && nowMs - cached.builtAtMs < limits.antiEntropySnapshotTtlMs) return cached;
+    const snapshot = await this.#build(partition, nowMs);
+    this.#snapshots.delete(partition);
+    this.#snapshots.set(partition, snapshot);
+    while (this.#snapshots.size > limits.antiEntropySnapshotsMax) this.#snapshots.delete(this.#snapshots.keys().next().value!);
+    return snapshot;
+  }
+
+  /** A tree and leaf listing of one partition from a paged scan of the store. */
+  async #build(partition: number, nowMs: number): Promise<Snapshot> {
     const tree = new PartitionTree({ partition, partitionBits: this.#options.partitionBits });
     const leaves = new Map<number, LeafEntry[]>();
     let afterKey: Uint8Array | undefined;
@@ -291,11 +315,7 @@ export class AntiEntropy {
       }
       afterKey = page.nextAfterKey;
     } while (afterKey !== undefined);
-    const snapshot: Snapshot = { partition, tree, leaves, builtAtMs: nowMs };
-    this.#snapshots.delete(partition);
-    this.#snapshots.set(partition, snapshot);
-    while (this.#snapshots.size > limits.antiEntropySnapshotsMax) this.#snapshots.delete(this.#snapshots.keys().next().value!);
-    return snapshot;
+    return { partition, tree, leaves, builtAtMs: nowMs };
   }
 }
 

@@ -8,12 +8,18 @@
  * events are logged and recompute the ring; `self-generation-changed` is persisted before the
  * next tick. Peer messages arrive through `receive`.
  *
- * Joining: a node starts `joining` and turns itself `normal` once gossip has shown it another
- * live member (or at once when it has no seed but itself: the first node of a cluster).
- * Streaming the data of the partitions it takes over comes with the handoff issue; until
- * then read repair and the quorum of the other replicas serve those keys.
+ * Joining: a node starts `joining` (or `normal` at once when it has no seed but itself: the
+ * first node of a cluster). With an `onJoinable` hook (handoff.ts) the driver calls it every
+ * round while we are joining and have met a live member and a ring exists; the hook streams
+ * our partitions and turns us `normal`. Without it we turn `normal` as soon as we meet a live
+ * member (no data streamed).
  *
- * The ring: members that are not `left` (down members stay owners: Dynamo treats failures as
+ * Removals (`ringkv removenode`): gossip carries only a member's own record, so a dead member
+ * cannot be marked left by others. `removeMember(id, generation)` records that incarnation as
+ * removed: it is left out of the ring and shown `left` by `members()`; a later generation of
+ * the same id (the node restarted) is a member again.
+ *
+ * The ring: members that are not `left` nor removed (down members stay owners: Dynamo treats failures as
  * temporary; the coordinator routes around them), computed by `computeRing` with the
  * cluster's partitionBits and replication. `version` changes only when placement changes.
  */
@@ -40,6 +46,8 @@ export interface MembershipDriverOptions {
   readonly onChange: () => void;
   /** A member left or was forgotten: stop dialing its address. */
   readonly onForget: (address: string) => void;
+  /** Called each round while we are joining and could join (see the header). */
+  readonly onJoinable?: () => void;
 }
 
 export class MembershipDriver {
@@ -48,6 +56,10 @@ export class MembershipDriver {
   #ring: Ring | undefined;
   #timer: NodeJS.Timeout | undefined;
   #lastRejectLogMs = Number.NEGATIVE_INFINITY;
+  /** Removed incarnations: id → highest removed generation. */
+  readonly #removed = new Map<string, number>();
+  /** Ids this node has seen own partitions (normal or leaving), for `handoff-hello`. */
+  readonly #owners = new Set<string>();
 
   constructor(options: MembershipDriverOptions) {
     this.#options = options;
@@ -76,7 +88,10 @@ export class MembershipDriver {
   /** One gossip round (also called by tests). */
   tick(): void {
     this.#perform(this.gossip.tick(this.#options.clock.monotonicMs(), this.#options.rng));
-    if (this.gossip.self.status === 'joining' && this.gossip.liveMembers().length > 1) {
+    if (this.gossip.self.status !== 'joining' || this.gossip.liveMembers().length <= 1) return;
+    if (this.#options.onJoinable !== undefined) {
+      if (this.#ring !== undefined) this.#options.onJoinable();
+    } else {
       this.#options.logger.info({ members: this.gossip.liveMembers().length }, 'joined the cluster; now normal');
       this.#perform(this.gossip.updateSelf({ status: 'normal' }));
     }
@@ -85,6 +100,38 @@ export class MembershipDriver {
   /** A `gossip` message from the peer at `from` (its advertised address). */
   receive(from: string, message: unknown): void {
     this.#perform(this.gossip.receive(from, message, this.#options.clock.monotonicMs()));
+  }
+
+  /** Gossip's members, with removed incarnations shown `left`. */
+  members(): MemberState[] {
+    return this.gossip.members().map((m) => (this.#isRemoved(m) ? { ...m, status: 'left' as const } : m));
+  }
+
+  /** Whether this node ever saw `id` own partitions. */
+  wasOwner(id: string): boolean {
+    return this.#owners.has(id);
+  }
+
+  removals(): { id: string; generation: number }[] {
+    return [...this.#removed].map(([id, generation]) => ({ id, generation }));
+  }
+
+  /** Records `id` at `generation` (and below) as removed; the rings before and after, or undefined if known. */
+  removeMember(id: string, generation: number): { before: Ring | undefined; after: Ring | undefined } | undefined {
+    if (id === this.gossip.self.id || (this.#removed.get(id) ?? 0) >= generation) return undefined;
+    if (this.#removed.size >= limits.membersMax && !this.#removed.has(id)) return undefined;
+    const before = this.#ring;
+    this.#removed.set(id, generation);
+    const address = this.gossip.member(id)?.address;
+    if (address !== undefined && this.gossip.member(id)!.generation <= generation) this.#options.onForget(address);
+    this.#ring = this.#computeRing();
+    this.#options.logger.info({ member: id, generation }, 'member removed');
+    this.#options.onChange();
+    return { before, after: this.#ring };
+  }
+
+  #isRemoved(m: MemberState): boolean {
+    return (this.#removed.get(m.id) ?? 0) >= m.generation;
   }
 
   /** Marks ourselves `leaving`/`left` etc. */
@@ -153,10 +200,10 @@ export class MembershipDriver {
   }
 
   #computeRing(): Ring | undefined {
-    const members: MemberInput[] = this.gossip
-      .members()
+    const members: MemberInput[] = this.members()
       .filter((m) => m.status !== 'left')
       .map((m) => ({ id: m.id, weight: m.weight, dc: m.dc, rack: m.rack, status: m.status }));
+    for (const m of members) if ((m.status === 'normal' || m.status === 'leaving') && this.#owners.size < limits.membersMax) this.#owners.add(m.id);
     if (!members.some((m) => m.status === 'normal' || m.status === 'leaving')) return undefined;
     return computeRing(members, { partitionBits: this.#options.partitionBits, replication: this.#options.replication });
   }

@@ -7,11 +7,14 @@
  * preference list includes the member, so the column sums to N x 100% over the cluster.
  * `partitions` is the count it owns as primary. `underReplicated` is true when fewer owning
  * nodes exist than the replication asks for (each key then has fewer copies than N).
+ * `transfers` is the membership-change handoff (handoff.ts): its phase and, per partition
+ * moved, its state (pending, streaming with keys/bytes, done, waiting with a reason).
  */
 
 import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
 import type { AntiEntropyStats } from './anti-entropy.js';
+import type { TransferStats } from './handoff.js';
 import type { Replication, Ring } from '../ring/index.js';
 
 export interface StatusMember {
@@ -54,6 +57,8 @@ export interface StatusJson {
   hintsDelivered: number;
   /** Merkle exchanges this node started, and the progress of a `repair`. */
   antiEntropy: AntiEntropyStats;
+  /** Partitions moving because of a join, leave or removal (handoff.ts); absent from older nodes. */
+  transfers?: TransferStats;
 }
 
 export interface StatusInput {
@@ -73,6 +78,7 @@ export interface StatusInput {
   hints: HintSummary[];
   hintsDelivered: number;
   antiEntropy: AntiEntropyStats;
+  transfers?: TransferStats;
 }
 
 /** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
@@ -129,5 +135,6 @@ export function buildStatus(input: StatusInput): StatusJson {
     hints: input.hints,
     hintsDelivered: input.hintsDelivered,
     antiEntropy: input.antiEntropy,
+    transfers: input.transfers ?? { phase: 'idle', done: 0, total: 0, keys: 0, bytes: 0, partitions: [] },
   };
 }

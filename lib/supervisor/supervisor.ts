@@ -19,6 +19,9 @@
  * Hinted handoff: every `hintDeliveryIntervalMs`, for each target with hints that gossip shows
  * up, the hints are sent as replica-writes in batches of `hintDeliveryBatch`, one batch at a
  * time (the throttle), each hint deleted only after the owner acknowledged it (durable there).
+ *
+ * Membership changes (handoff.ts): join streaming, `leave()`, `removeNode(id)`; handoff-* rpcs
+ * are served by the handoff. Hooks marked "handoff:" below.
  */
 
 import { isRingkvError } from '../base/errors.js';
@@ -37,6 +40,7 @@ import type { Hint, HintStore } from './hint-store.js';
 import { AntiEntropy, isAntiEntropyMessage, type AntiEntropyStats } from './anti-entropy.js';
 import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
+import { Handoff, isHandoffMessage } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 import { PeerNetwork } from './peer-network.js';
 import { buildStatus, type StatusJson, type StatusShard } from './status.js';
@@ -68,6 +72,8 @@ export interface SupervisorOptions {
   readonly quorum?: 'sloppy' | 'strict';
   /** Scheduled Merkle exchanges: one every this many ms (0: none; `repair` still works). */
   readonly antiEntropyIntervalMs?: number;
+  /** handoff: called once this node has left the cluster and handed its data off. */
+  readonly onLeft?: () => void;
 }
 
 const statsRefreshMs = 2_000;
@@ -79,6 +85,7 @@ export class Supervisor {
   readonly #driver: CoordinatorDriver;
   readonly #clients: ClientService;
   readonly #antiEntropy: AntiEntropy;
+  readonly #handoff: Handoff;
   readonly #startedMs: number;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
@@ -121,11 +128,13 @@ export class Supervisor {
       persistGeneration: (generation) => writeNodeIdentity(options.dir, { id: identity.id, generation }),
       // Dial every member we learn of now, so its link is up before the first rpc to it.
       onChange: () => {
-        for (const member of this.#membership?.gossip.members() ?? []) {
+        for (const member of this.#membership?.members() ?? []) {
           if (member.id !== identity.id && member.status !== 'left') this.#network.connect(member.address);
         }
+        this.#handoff?.onRingChange(); // handoff: pull partitions a ring change gave us
       },
       onForget: (address) => this.#network.forget(address),
+      onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
     });
     for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
@@ -156,6 +165,26 @@ export class Supervisor {
       myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [],
       peersOf: (partition) => (this.#membership.ring?.replicasOf(partition) ?? []).filter((id) => id !== identity.id && this.#membership.isUp(id)),
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
+    });
+    // handoff: join/leave/remove streaming.
+    this.#handoff = new Handoff({
+      selfId: identity.id,
+      dir: options.dir,
+      store: options.store,
+      partitionBits: options.partitionBits,
+      replication: options.replication,
+      clock,
+      logger,
+      call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
+      exchange: (partition, peer) => this.#antiEntropy.exchange(partition, peer),
+      members: () => this.#membership.members(),
+      isUp: (id) => this.#membership.isUp(id),
+      ring: () => this.#membership.ring,
+      setStatus: (status) => this.#membership.updateSelf(status),
+      wasOwner: (id) => this.#membership.wasOwner(id),
+      removals: () => this.#membership.removals(),
+      applyRemoval: (id, generation) => this.#membership.removeMember(id, generation),
+      ...(options.onLeft ? { onLeft: options.onLeft } : {}),
     });
     this.#clients = new ClientService({
       operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
@@ -216,11 +245,10 @@ export class Supervisor {
 
   ringView(): RingView {
     const ring = this.#membership.ring;
-    const gossip = this.#membership.gossip;
     return {
       partitionBits: this.#options.partitionBits,
       replication: ring?.replication ?? this.#options.replication,
-      members: gossip
+      members: this.#membership
         .members()
         .filter((m) => m.status !== 'left')
         .map((m) => ({ id: m.id, url: `${this.#options.scheme}://${m.address}`, dc: m.dc, rack: m.rack, weight: m.weight, status: m.status, up: this.#membership.isUp(m.id) })),
@@ -236,14 +264,32 @@ export class Supervisor {
       ring: this.#membership.ring,
       partitionBits: this.#options.partitionBits,
       replication: this.#options.replication,
-      members: this.#membership.gossip.members(),
+      members: this.#membership.members(),
       isUp: (id: string) => this.#membership.isUp(id),
       shards: this.#shards,
       selfLoadBytes: this.#loadBytes,
       hints: this.#options.hints?.summaries() ?? [],
       hintsDelivered: this.#hintsDelivered,
       antiEntropy: this.#antiEntropy.stats(),
+      transfers: this.#handoff.stats(),
     });
+  }
+
+  /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */
+  leave(): { status: string } {
+    void this.#handoff.leave().catch((error: unknown) => this.#options.logger.error({ err: error }, 'leave failed'));
+    return { status: 'leaving' };
+  }
+
+  /** handoff: removes a dead member on its behalf (`ringkv removenode <id>`). */
+  removeNode(id: string): Promise<{ removed: string; told: string[] }> {
+    return this.#handoff.removeNode(id);
+  }
+
+  /** This node's Merkle root of each partition it replicates among `partitions` (read-only). */
+  merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
+    const mine = new Set(this.#membership.ring?.replicaPartitionsOf(this.id) ?? []);
+    return this.#antiEntropy.merkleRoots(partitions.filter((p) => mine.has(p)));
   }
 
   /** Starts (or joins) a Merkle repair of every partition this node replicates, or one. */
@@ -254,6 +300,7 @@ export class Supervisor {
 
   async close(): Promise<void> {
     this.#antiEntropy.close();
+    this.#handoff.close();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
     this.#membership.stop();
@@ -286,7 +333,12 @@ export class Supervisor {
       case 'rpc': {
         const id = message.id;
         if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) break;
-        const serving = isAntiEntropyMessage(message.body) && link.peerId !== undefined ? this.#antiEntropy.serve(link.peerId, message.body) : this.#driver.serve(message.body);
+        const peer = link.peerId;
+        const serving =
+          peer === undefined ? this.#driver.serve(message.body)
+          : isAntiEntropyMessage(message.body) ? this.#antiEntropy.serve(peer, message.body)
+          : isHandoffMessage(message.body) ? this.#handoff.serve(peer, message.body) // handoff
+          : this.#driver.serve(message.body);
         void serving.then((body) => {
           if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });
         });
