@@ -132,7 +132,9 @@ export class AntiEntropy {
   /** Runs every partition (or one) against each of its up peer replicas, one exchange at a time. */
   async repair(partition?: number): Promise<AntiEntropyStats['repair']> {
     if (this.#stats.repair.running) return this.#stats.repair;
-    const partitions = partition === undefined ? this.#options.myPartitions() : [partition];
+    const mine = this.#options.myPartitions();
+    // A partition this node does not replicate is not its to repair (it would store the data).
+    const partitions = partition === undefined ? mine : mine.includes(partition) ? [partition] : [];
     const work = partitions.flatMap((p) => this.#options.peersOf(p).map((peer) => [p, peer] as const));
     const repair = { running: true, done: 0, total: work.length, keysRepaired: 0 };
     this.#stats.repair = repair;
