@@ -151,3 +151,17 @@ t.test('every request goes straight to the first up replica of its preference li
   t.pass('every request reached the first up replica');
   await client.close();
 });
+
+t.test('with localDc the client tries the nodes of its datacenter first, others only after them', async (t) => {
+  const cluster = new FakeCluster(6);
+  const view = clusterViewOf({ ...cluster.ringView(), members: cluster.ringView().members.map((m, i) => ({ ...m, dc: i % 2 === 0 ? 'dc1' : 'dc2' })) });
+  for (const name of ['a', 'b', 'c', 'd', 'e']) {
+    const key = utf8(`dc-${name}`);
+    const order = routeKey(view, key, () => false, 'dc2');
+    const dcs = order.map((id) => view.byId.get(id)!.dc);
+    t.same(dcs, [...dcs].sort((x, y) => (x === 'dc2' ? 0 : 1) - (y === 'dc2' ? 0 : 1)), `${name}: every dc2 node before any dc1 node`);
+    const plain = routeKey(view, key, () => false);
+    t.same(order.filter((id) => view.byId.get(id)!.dc === 'dc2'), plain.filter((id) => view.byId.get(id)!.dc === 'dc2'), 'same order within the datacenter');
+  }
+  await t.rejects(connect(['ws://127.0.0.1:1'], { localDc: '' }), TypeError);
+});

@@ -22,6 +22,8 @@ import { type ClusterView, clusterViewOf, routeKey } from './ring-view.js';
 export interface ClusterSettings extends ConnectionSettings {
   ringRefreshMs: number;
   requestTimeoutMs: number;
+  /** Prefer coordinators in this datacenter (see routeKey). */
+  localDc?: string | undefined;
 }
 
 const timedOut = Symbol('timed out');
@@ -148,7 +150,7 @@ export class ClientCluster {
     const out: NodeConnection[] = [];
     const view = this.#view;
     if (view !== undefined) {
-      const ids = routeKey(view, key, (id) => this.#connectionOfNode(id).isDown);
+      const ids = routeKey(view, key, (id) => this.#connectionOfNode(id).isDown, this.#settings.localDc);
       for (const id of ids) out.push(this.#connectionOfNode(id));
     }
     const seeds = this.#seeds.map((url) => this.#connection(url)).filter((c) => !out.includes(c));

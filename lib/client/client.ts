@@ -104,6 +104,7 @@ export async function connect(urls: string | readonly string[], options?: Client
     reconnectMaxMs: o.reconnectMaxMs ?? limits.clientReconnectMaxMs,
     onRing: () => undefined,
     ringRefreshMs: o.ringRefreshMs ?? limits.clientRingRefreshMs,
+    localDc: o.localDc,
     requestTimeoutMs: o.timeoutMs ?? limits.clientRequestTimeoutMs,
   });
   try {

@@ -110,6 +110,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** CA certificate (PEM file) to trust for wss:// nodes. */
   caFile?: string;
+  /** Send requests to nodes of this datacenter first (others only when none is reachable), so LOCAL_QUORUM is this datacenter's. */
+  localDc?: string;
   logger?: Logger;
 }
 
@@ -147,6 +149,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   const o = options as Record<string, unknown>;
   if (o.token !== undefined && typeof o.token !== 'string') throw new TypeError('options.token must be a string');
   if (o.caFile !== undefined && (typeof o.caFile !== 'string' || o.caFile === '')) throw new TypeError('options.caFile must be a non-empty string');
+  if (o.localDc !== undefined && (typeof o.localDc !== 'string' || o.localDc === '')) throw new TypeError('options.localDc must be a non-empty string');
   timeoutOf(o.timeoutMs, 'options.timeoutMs', 0);
   return o as ClientOptions;
 }

@@ -87,7 +87,7 @@ export function clusterViewOf(raw: unknown, previous?: ClusterView): ClusterView
  * Node ids in the order a request for `key` tries them (see the header). `isDown(id)` says
  * whether the client's own connection to that node is known to be down.
  */
-export function routeKey(cluster: ClusterView, key: Uint8Array, isDown: (id: string) => boolean): string[] {
+export function routeKey(cluster: ClusterView, key: Uint8Array, isDown: (id: string) => boolean, localDc?: string): string[] {
   const preference = cluster.ring.replicasOfKey(key);
   const inList = new Set(preference);
   const live = (m: RingViewMember | undefined): boolean => m !== undefined && m.status !== 'left';
@@ -105,5 +105,10 @@ export function routeKey(cluster: ClusterView, key: Uint8Array, isDown: (id: str
   };
   for (const id of preference) place(id);
   for (const member of cluster.view.members) if (!inList.has(member.id)) place(member.id);
-  return [...first, ...second, ...third, ...last];
+  const order = [...first, ...second, ...third, ...last];
+  if (localDc === undefined) return order;
+  // Datacenter-aware (Cassandra's DCAwareRoundRobinPolicy): nodes of the local datacenter
+  // first, in the same order, then the others — so LOCAL_QUORUM means this datacenter.
+  const isLocal = (id: string): boolean => cluster.byId.get(id)?.dc === localDc;
+  return [...order.filter(isLocal), ...order.filter((id) => !isLocal(id))];
 }
