@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster (see each file's header for its flags).
+ * Names: storage, store, mailbox, cluster, handoff (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -51,7 +51,10 @@ if (name === 'storage') {
 } else if (name === 'cluster') {
   const { runClusterBench } = await import('./cluster.js');
   await runClusterBench(rest);
+} else if (name === 'handoff') {
+  const { runHandoffBench } = await import('./handoff.js');
+  await runHandoffBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff`);
   process.exitCode = 2;
 }
