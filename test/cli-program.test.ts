@@ -102,7 +102,7 @@ interface Harness {
 }
 
 function harness(
-  options: { getResult?: GetResult | Error; env?: Record<string, string>; status?: StatusJson; statuses?: StatusJson[]; signal?: Promise<string> } = {},
+  options: { getResult?: GetResult | Error; env?: Record<string, string>; status?: StatusJson; statuses?: StatusJson[]; signal?: Promise<string>; cleanup?: unknown } = {},
 ): Harness {
   let out = '';
   let err = '';
@@ -135,6 +135,10 @@ function harness(
       },
       startRepair: async (url) => {
         h.repairUrls.push(url);
+      },
+      postJson: async (url) => {
+        h.repairUrls.push(url);
+        return options.cleanup ?? { dropped: [], entries: 0, kept: [] };
       },
       sleep: async () => undefined,
       startNode: async (o) => {
@@ -417,4 +421,14 @@ t.test('repair starts a Merkle repair on the node and draws its progress until d
   await runCli(['repair'], all.io);
   t.same(all.repairUrls, ['http://127.0.0.1:7070/repair'], 'without --partition: every partition');
   t.equal(await runCli(['repair', '--partition', 'x'], harness().io), 2, 'a bad partition is a usage error');
+});
+
+t.test('cleanup asks the node to drop partitions it no longer replicates and reports what it kept', async (t) => {
+  const h = harness({ cleanup: { dropped: [1, 2, 3, 7], entries: 40, kept: [] } });
+  t.equal(await runCli(['--url', '127.0.0.1:7072', 'cleanup'], h.io), 0);
+  t.same(h.repairUrls, ['http://127.0.0.1:7072/cleanup']);
+  t.equal(h.out(), 'cleanup: dropped 4 partition(s), 40 entries (1-3,7)\n');
+  const k = harness({ cleanup: { dropped: [], entries: 0, kept: [{ partition: 9, reason: 'a replica is down' }] } });
+  t.equal(await runCli(['cleanup'], k.io), 1, 'a partition kept back is exit 1');
+  t.match(k.out(), /kept partition 9: a replica is down/);
 });

@@ -163,6 +163,18 @@ t.test('join, leave and removenode under load keep every acknowledged write on i
   t.same(joinLoad.readErrors, [], `reads kept succeeding during the join (${joinLoad.reads} reads, ${joinLoad.readMisses.length} stale)`);
   t.same(await missingKeys(client, joinLoad.acked), [], `no acknowledged write lost across the join (${joinLoad.acked.size} keys, ${joinLoad.writeErrors} failed writes)`);
 
+  // --- cleanup: the old owners drop what they no longer replicate, only after handing it over
+  let droppedPartitions = 0;
+  for (const index of [0, 1, 2]) {
+    const response = await fetch(`http://${cluster.nodes[index]!.address}/cleanup`, { method: 'POST' });
+    const result = (await response.json()) as { dropped: number[]; entries: number; kept: unknown[] };
+    t.same(result.kept, [], `node ${index} kept nothing back`);
+    droppedPartitions += result.dropped.length;
+  }
+  t.ok(droppedPartitions > 0, `the old owners dropped ${droppedPartitions} partitions they no longer replicate`);
+  t.same(await missingKeys(client, joinLoad.acked), [], 'no acknowledged write lost after the cleanup');
+  t.same(await divergentPartitions(cluster, 0, [0, 1, 2, 3]), [], 'every replica still agrees after the cleanup');
+
   // --- leave
   const leaver = cluster.nodes[1]!;
   const leaveLoad = new Load(client, 'leave');

@@ -336,8 +336,8 @@ t.test('replica-write carries a valid hintFor or is refused', async (t) => {
   t.match(parseReplicaRequest({ t: 'replica-write', key, object, hintFor: 'x'.repeat(65) }), { ok: false });
 });
 
-t.test('a read asks R replicas, this node first, and one more only when an asked one fails', async (t) => {
-  const c = coordinator(() => [up('b'), up('a'), up('c')]);
+t.test('with quorum fan-out a read asks R replicas, this node first, and one more only when an asked one fails', async (t) => {
+  const c = coordinator(() => [up('b'), up('a'), up('c')], { readFanout: 'quorum' });
   const valid = encodeObject(stored('a', 'v'));
   const start = c.startGet(1, { key, r: 2 }, 0);
   t.same(ofType(start, 'local').map((a) => a.op), ['read-object'], 'this node reads locally');
@@ -347,6 +347,7 @@ t.test('a read asks R replicas, this node first, and one more only when an asked
   t.same(sendsTo(failed), ['c'], 'b failed: the spare c is asked');
   t.same(codes(c.onReply(1, 'c', { t: 'replica-read-reply', object: valid }, 3)), ['read']);
   const perDc = new Coordinator({
+    readFanout: 'quorum',
     self: { id: 'a', dc: 'dc1' },
     placementOf: () => ({ replication: { dc1: 2, dc2: 1 }, replicas: [up('a'), up('b'), up('c', 'dc2')] }),
   });

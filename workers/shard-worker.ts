@@ -99,6 +99,7 @@ function start(): void {
     stats: () => engine.stats(),
     flush: () => engine.flush(),
     compact: () => engine.compact(),
+    dropPartition: (partition: number) => engine.dropPartition(partition),
     async close() {
       consumer.close();
       await pumped;

@@ -26,6 +26,8 @@ export interface CliIo {
   fetchStatus(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<StatusJson>;
   /** POST /repair to the node at `url` (…/repair[?partition=p]). */
   startRepair(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<void>;
+  /** POST to the node, answered 200 with JSON (…/cleanup). */
+  postJson(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<unknown>;
   /** Waits `ms` (polling); a seam so tests need not sleep. */
   sleep(ms: number): Promise<void>;
   startNode(options: NodeOptions): Promise<RingkvNode>;

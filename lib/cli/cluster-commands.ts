@@ -14,7 +14,7 @@
 import { limits } from '../base/limits.js';
 import { computeRing, partitionOfToken, tokenOf } from '../ring/index.js';
 import type { StatusJson, StatusMember } from '../server/index.js';
-import { type CliIo, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
+import { type CliIo, exitError, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
 import type { ConnectionFlags } from './kv-commands.js';
 
 const stateLetter = { normal: 'N', joining: 'J', leaving: 'L', left: 'X' } as const;
@@ -222,3 +222,25 @@ export async function removeNodeCommand(io: CliIo, conn: ConnectionFlags, id: st
   io.out(`removed ${id}; its partitions are being re-replicated (see ringkv status --json: transfers)\n`);
   return exitOk;
 }
+
+/**
+ * `ringkv cleanup` (Cassandra's `nodetool cleanup`): the node at --url drops every partition
+ * it no longer replicates, after handing its copies to the current replicas. Answers when
+ * done (it may take minutes: the timeout is at least cleanupTimeoutMs).
+ */
+export async function cleanupCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
+  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
+  const options = {
+    ...(conn.token !== undefined ? { token: conn.token } : {}),
+    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
+    timeoutMs: Math.max(conn.timeoutMs ?? 0, cleanupTimeoutMs),
+  };
+  const result = (await io.postJson(`${base}/cleanup`, options)) as { dropped?: number[]; entries?: number; kept?: { partition: number; reason: string }[] };
+  const dropped = result.dropped ?? [];
+  const kept = result.kept ?? [];
+  io.out(`cleanup: dropped ${dropped.length} partition(s), ${result.entries ?? 0} entries${dropped.length > 0 ? ` (${compactRanges(dropped)})` : ''}\n`);
+  for (const k of kept) io.out(`kept partition ${k.partition}: ${k.reason}\n`);
+  return kept.length > 0 ? exitError : exitOk;
+}
+
+const cleanupTimeoutMs = 10 * 60_000;

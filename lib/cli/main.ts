@@ -12,7 +12,7 @@ import { connect } from '../client/index.js';
 import { startNode } from '../server/index.js';
 import type { ChildHandle, CliIo } from './cli-io.js';
 import { runCli } from './program.js';
-import { fetchStatus, startRepair } from './status-fetch.js';
+import { fetchStatus, postJson, startRepair } from './status-fetch.js';
 
 const mainScript = fileURLToPath(import.meta.url);
 
@@ -65,6 +65,7 @@ const io: CliIo = {
   connect,
   fetchStatus,
   startRepair,
+  postJson,
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   startNode,
   readFile: (path) => readFileSync(path, 'utf8'),

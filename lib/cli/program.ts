@@ -16,7 +16,7 @@ import { isRingkvError } from '../base/errors.js';
 import type { LogLevel } from '../base/log.js';
 import { nodeUrlOf } from '../client/index.js';
 import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
-import { endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { cleanupCommand, endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
 
@@ -115,6 +115,10 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .description('Merkle anti-entropy now: every partition this node replicates (or --partition p) against its peer replicas')
     .option('--partition <p>', 'repair one partition', integer(0, 65_535))
     .action(async (flags: { partition?: number }, command: Command) => done(await repairCommand(io, connectionOf(io, command), flags.partition)));
+  program
+    .command('cleanup')
+    .description('drop the partitions this node no longer replicates, after handing them to their replicas (like nodetool cleanup)')
+    .action(async (_flags: unknown, command: Command) => done(await cleanupCommand(io, connectionOf(io, command))));
   program
     .command('hints')
     .description('hints this node holds for nodes that were down (sloppy quorum), per target')

@@ -56,6 +56,16 @@ export async function startRepair(url: string, options: { token?: string; caFile
   await httpText('POST', url, 202, options);
 }
 
+/** A POST answered with 200 and a JSON body (`ringkv cleanup`). */
+export async function postJson(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<unknown> {
+  const body = await httpText('POST', url, 200, options);
+  try {
+    return JSON.parse(body);
+  } catch (error) {
+    throw new RingkvError(ErrorCode.badRequest, `${url} did not return JSON`, { url }, { cause: error });
+  }
+}
+
 function httpText(method: 'GET' | 'POST', url: string, expected: number, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<string> {
   const secure = url.startsWith('https:');
   const headers: Record<string, string> = { accept: 'application/json' };

@@ -2,7 +2,8 @@
  * The node's plain-HTTP routes, served on the same port as the WebSockets: GET /status (JSON),
  * GET /metrics (Prometheus text), GET / (a small text page pointing at both), POST /repair
  * [?partition=p] (starts a Merkle repair; answers 202 with its progress, which /status then
- * shows under antiEntropy.repair). Anything else is 404, a wrong method 405. POST /repair
+ * shows under antiEntropy.repair), POST /cleanup (drops partitions this node no longer
+ * replicates after handing them over; answers with what it dropped). Anything else is 404, a wrong method 405. POST /repair
  * needs the client token when the node has one (header `authorization: Bearer <token>`).
  * GET /merkle?partition=p[,q...] (read-only, for convergence checks) answers this node's
  * Merkle root (hex) and key count of each listed partition it replicates, built from a fresh
@@ -23,6 +24,8 @@ import type { NodeMetrics } from './metrics.js';
 
 export interface HttpActions {
   repair(partition: number | undefined): unknown;
+  /** POST /cleanup: drops partitions this node no longer replicates; answers when done. */
+  cleanup?(): Promise<unknown>;
   /** This node's Merkle roots of the partitions it replicates among `partitions`. */
   merkleRoots?(partitions: readonly number[]): Promise<unknown>;
   /** POST /leave: starts leaving; throws a RingkvError when this node cannot leave now. */
@@ -52,6 +55,15 @@ async function respond(request: IncomingMessage, response: ServerResponse, statu
   const url = new URL(request.url ?? '/', 'http://node');
   const path = url.pathname;
   if ((path === '/leave' || path === '/removenode') && actions !== undefined) return membershipChange(request, response, url, actions);
+  if (path === '/cleanup' && actions?.cleanup !== undefined) {
+    if (request.method !== 'POST') return notAllowed(response, 'POST');
+    if (actions.token !== undefined && !tokenMatches(request.headers.authorization, actions.token)) {
+      send(response, 401, 'application/json', JSON.stringify({ error: 'KV_AUTH', message: 'a client token is required' }));
+      return;
+    }
+    send(response, 200, 'application/json', JSON.stringify(await actions.cleanup()));
+    return;
+  }
   if (path === '/repair' && actions !== undefined) {
     if (request.method !== 'POST') return notAllowed(response, 'POST');
     if (actions.token !== undefined && !tokenMatches(request.headers.authorization, actions.token)) {

@@ -47,8 +47,8 @@
  *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
  * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
  *
- * Reads: replica-read to R of the up replicas (this node first; `readFanout: 'all'` asks every
- * up replica, and per-datacenter levels always do), one more for each that fails; R answers
+ * Reads: replica-read to every up replica (`readFanout: 'quorum'` asks only R, this node first,
+ * and one more for each that fails; per-datacenter levels always ask all); R answers
  * merged (read-merge.ts) and returned; the request stays until every asked replica answered
  * or the deadline, then read-repairs the stale among them (anti-entropy covers the others).
  *
@@ -145,7 +145,12 @@ export interface CoordinatorOptions {
   readonly ridEntriesMax?: number;
   readonly ridRetentionMs?: number;
   readonly forwardHopsMax?: number;
-  /** 'quorum' (default): a read asks R replicas and more only when one fails; 'all': every up replica. */
+  /**
+   * 'all' (default): a read asks every up replica and completes with the first R answers, so a
+   * replica that stops answering costs nothing; 'quorum': it asks R (this node first) and one
+   * more only when one fails — cheaper, but a silent replica holds the read to its deadline
+   * until speculative retry exists.
+   */
   readonly readFanout?: 'quorum' | 'all';
 }
 
@@ -230,7 +235,7 @@ export class Coordinator {
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
     this.#forwardHopsMax = options.forwardHopsMax ?? limits.forwardHopsMax;
-    this.#readFanout = options.readFanout ?? 'quorum';
+    this.#readFanout = options.readFanout ?? 'all';
     const entriesMax = options.ridEntriesMax ?? limits.ridEntriesMax;
     if (!(entriesMax > this.#requestsMax)) throw new RangeError('ridEntriesMax must exceed requestsMax');
     this.#rids = new RidTable({ entriesMax, retentionMs: options.ridRetentionMs ?? limits.ridRetentionMs, waitersMax: limits.ridWaitersMax });
@@ -257,8 +262,8 @@ export class Coordinator {
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
     if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
-    // Ask only as many replicas as the read needs (this node first), keeping the rest as spares
-    // (Cassandra's choice; Dynamo asks all N). Per-datacenter levels ask everyone.
+    // 'quorum' fan-out asks only as many replicas as the read needs (this node first), keeping
+    // the rest as spares; 'all' (Dynamo's choice) asks every one. Per-datacenter levels ask all.
     const ordered = [...targets.filter((r) => r.id === this.#self.id), ...targets.filter((r) => r.id !== this.#self.id)];
     const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);

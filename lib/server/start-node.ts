@@ -173,6 +173,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       onClient: (link) => (supervisor ? supervisor.addClientLink(link) : link.close(1013, 'starting')),
       onHttp: createHttpHandler(status, metrics, logger, {
         repair: (partition) => supervisor!.repair(partition),
+        cleanup: () => supervisor!.cleanup(),
         merkleRoots: (partitions) => supervisor!.merkleRoots(partitions),
         leave: () => supervisor!.leave(),
         removeNode: (id) => supervisor!.removeNode(id),

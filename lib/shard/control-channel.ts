@@ -1,7 +1,7 @@
 /**
  * The control plane between the main thread and one shard worker, over comlink (the one
  * main-side comlink seam; workers/shard-worker.ts is the other end). Control calls are rare
- * and structured-cloned (stats, flush, compact, close); the data plane never goes here.
+ * and structured-cloned (stats, flush, compact, dropPartition, close); the data plane never goes here.
  *
  * Two channels per shard, each a dedicated MessageChannel (never the worker's parentPort, so
  * comlink messages never mix with the worker's ready/failed status messages):
@@ -23,6 +23,8 @@ export interface ShardControlApi {
   stats(): EngineStats;
   flush(): Promise<void>;
   compact(): Promise<void>;
+  /** Deletes every entry of a partition this shard no longer replicates; resolves with the count. */
+  dropPartition(partition: number): Promise<number>;
   /** Waits for in-flight batches, closes the engine; the worker then exits on its own. */
   close(): Promise<void>;
 }
@@ -31,6 +33,7 @@ export interface ShardControl {
   stats(): Promise<EngineStats>;
   flush(): Promise<void>;
   compact(): Promise<void>;
+  dropPartition(partition: number): Promise<number>;
   close(): Promise<void>;
   /** Drops the proxy and closes the port; pending calls never settle afterwards. */
   release(): void;
@@ -42,6 +45,7 @@ export function wrapShardControl(port: MessagePort): ShardControl {
     stats: () => remote.stats(),
     flush: () => remote.flush(),
     compact: () => remote.compact(),
+    dropPartition: (partition) => remote.dropPartition(partition),
     close: () => remote.close(),
     release: () => {
       remote[releaseProxy]();

@@ -32,6 +32,8 @@ export interface ReplicaStore extends Store {
   readObject(key: Uint8Array): Promise<Uint8Array | undefined>;
   mergeObject(key: Uint8Array, object: Uint8Array): Promise<void>;
   scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage>;
+  /** Deletes every entry of a partition this node no longer replicates (cleanup); resolves with the count. */
+  dropPartition(partition: number): Promise<number>;
 }
 
 export interface ReplicaStoreOptions extends StoreOptions {

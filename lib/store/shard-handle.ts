@@ -244,6 +244,11 @@ export class ShardHandle {
     await this.#live().control.compact();
   }
 
+  async dropPartition(partition: number): Promise<number> {
+    await this.#ready;
+    return this.#live().control.dropPartition(partition);
+  }
+
   #live(): Generation {
     if (this.#state !== 'running' || this.#current === undefined) {
       throw new RingkvError(ErrorCode.unavailable, `shard ${this.#config.index} is ${this.#state}`, { shard: this.#config.index });

@@ -259,6 +259,14 @@ class EmbeddedStore implements Store {
     return this.#sendTo(partition % this.shards, { op: 'scan', requestId: 0, partition, limit, afterKey }, false, scanResult);
   }
 
+  /** Deletes every entry of `partition` (a partition this node no longer replicates); resolves with the count. */
+  async dropPartition(partition: number): Promise<number> {
+    if (!Number.isInteger(partition) || partition < 0 || partition >= 2 ** this.partitionBits) {
+      throw new RangeError(`partition must be an integer within [0, ${2 ** this.partitionBits})`);
+    }
+    return this.#handles[partition % this.shards]!.dropPartition(partition);
+  }
+
   async stats(): Promise<{ shards: (EngineStats & { restarts: number })[] }> {
     const shards = await Promise.all(this.#handles.map(async (h) => ({ ...(await h.stats()), restarts: h.restarts })));
     return { shards };

@@ -50,6 +50,9 @@ export interface AntiEntropyOptions {
   readonly myPartitions: () => readonly number[];
   /** The other replicas of a partition that are up now. */
   readonly peersOf: (partition: number) => readonly string[];
+  /** Every replica of a partition in the current ring, and whether a node is up (cleanup). */
+  readonly replicasOf?: (partition: number) => readonly string[];
+  readonly isUp?: (id: string) => boolean;
   readonly intervalMs?: number;
   readonly bytesPerSecond?: number;
 }
@@ -70,6 +73,12 @@ export interface AntiEntropyStats {
   bytesReceived: number;
   lastError?: string;
   repair: { running: boolean; done: number; total: number; keysRepaired: number };
+}
+
+export interface CleanupResult {
+  dropped: number[];
+  entries: number;
+  kept: { partition: number; reason: string }[];
 }
 
 export class AntiEntropy {
@@ -152,6 +161,41 @@ export class AntiEntropy {
       this.#busy = false;
     }
     return { ...repair };
+  }
+
+  /**
+   * Cassandra's `nodetool cleanup`: for every partition this node holds data of but no longer
+   * replicates, hand its copies to every current replica (one exchange each, which pushes what
+   * they lack) and, only when every replica is up and every exchange completed, drop it.
+   */
+  async cleanup(): Promise<CleanupResult> {
+    const { store, replicasOf, isUp } = this.#options;
+    const mine = new Set(this.#options.myPartitions());
+    const result: CleanupResult = { dropped: [], entries: 0, kept: [] };
+    if (replicasOf === undefined || isUp === undefined) return result;
+    for (let partition = 0; partition < 2 ** this.#options.partitionBits; partition++) {
+      if (mine.has(partition) || this.#closed) continue;
+      if ((await store.scanPartition(partition, { limit: 1 })).entries.length === 0) continue;
+      const owners = replicasOf(partition);
+      if (owners.length === 0 || !owners.every(isUp)) {
+        result.kept.push({ partition, reason: 'a replica is down' });
+        continue;
+      }
+      let handed = true;
+      for (const owner of owners) {
+        const exchanged = await this.exchange(partition, owner);
+        if (!exchanged.ok || exchanged.partial) handed = false;
+      }
+      if (!handed) {
+        result.kept.push({ partition, reason: 'an exchange did not complete' });
+        continue;
+      }
+      result.entries += await store.dropPartition(partition);
+      result.dropped.push(partition);
+      this.#snapshots.delete(partition);
+    }
+    if (result.dropped.length > 0) this.#options.logger.info({ dropped: result.dropped.length, entries: result.entries }, 'cleanup dropped partitions this node no longer replicates');
+    return result;
   }
 
   /** One exchange of `partition` with `peer`, as the initiator. */

@@ -37,7 +37,7 @@ import type { ReplicaStore } from '../store/index.js';
 import type { Link, WireMessage } from '../transport/index.js';
 import { ClientService, type RequestObserver } from './client-service.js';
 import type { Hint, HintStore } from './hint-store.js';
-import { AntiEntropy, isAntiEntropyMessage, type AntiEntropyStats } from './anti-entropy.js';
+import { AntiEntropy, isAntiEntropyMessage, type AntiEntropyStats, type CleanupResult } from './anti-entropy.js';
 import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { Handoff, isHandoffMessage } from './handoff.js';
@@ -167,6 +167,8 @@ export class Supervisor {
       call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
       myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [],
       peersOf: (partition) => (this.#membership.ring?.replicasOf(partition) ?? []).filter((id) => id !== identity.id && this.#membership.isUp(id)),
+      replicasOf: (partition) => this.#membership.ring?.replicasOf(partition) ?? [],
+      isUp: (id) => this.#membership.isUp(id),
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
     });
     // handoff: join/leave/remove streaming.
@@ -293,6 +295,11 @@ export class Supervisor {
   merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
     const mine = new Set(this.#membership.ring?.replicaPartitionsOf(this.id) ?? []);
     return this.#antiEntropy.merkleRoots(partitions.filter((p) => mine.has(p)));
+  }
+
+  /** Drops the partitions this node no longer replicates, after handing them to their replicas. */
+  cleanup(): Promise<CleanupResult> {
+    return this.#antiEntropy.cleanup();
   }
 
   /** Starts (or joins) a Merkle repair of every partition this node replicates, or one. */
