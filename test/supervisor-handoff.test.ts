@@ -17,7 +17,8 @@ import type { ReplicaStore } from '../lib/store/index.js';
 import type { CliIo } from '../lib/cli/cli-io.js';
 import { leaveCommand, removeNodeCommand } from '../lib/cli/cluster-commands.js';
 import type { ConnectionFlags } from '../lib/cli/kv-commands.js';
-import { Handoff, JOINED_FILE_NAME, pageCrc, parsePageReply } from '../lib/supervisor/handoff.js';
+import { Handoff, JOINED_FILE_NAME } from '../lib/supervisor/handoff.js';
+import { pageCrc, parsePageReply } from '../lib/supervisor/handoff-page.js';
 
 const partitionBits = 3;
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

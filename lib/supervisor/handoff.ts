@@ -34,18 +34,13 @@
  * gains partitions by a removal pulls them from the surviving replicas (side effects). A removed
  * node that restarts comes back under a new generation, no longer removed.
  *
- * Not done: old owners do not drop partitions they no longer replicate (the ReplicaStore has
- * no partition drop yet), so a later ring change may read stale-but-merged copies (harmless:
- * objects merge); a change that starts while another is streaming is not replanned.
- *
- * Stream page reply layout (msgpack object; the CRC guards the entries in transit):
- *   {t:'handoff-page-reply', entries: [{key: bin, object: bin}...], nextAfterKey?: bin, crc: u32}
- *   crc = CRC32C over, per entry in order: u32 BE key length, key, u32 BE object length, object.
+ * Old owners keep partitions they no longer replicate until `cleanup` (anti-entropy.ts), as in
+ * Cassandra. Not done: a change that starts while another is streaming is not replanned.
+ * The stream page format is in handoff-page.ts.
  */
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { crc32c } from '../base/crc32c.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import type { Clock } from '../base/clock.js';
 import { limits } from '../base/limits.js';
@@ -54,6 +49,7 @@ import type { MemberState } from '../membership/index.js';
 import { computeTargetRing, diffRings, type Replication, type Ring } from '../ring/index.js';
 import { writeJsonFileAtomically } from '../storage/json-file.js';
 import type { ReplicaStore } from '../store/index.js';
+import { isBytes, pageCrc, parsePageReply, type StreamPage } from './handoff-page.js';
 
 export const JOINED_FILE_NAME = 'JOINED';
 
@@ -106,43 +102,6 @@ export interface HandoffOptions {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
-
-/** CRC32C of a page's entries (see the header for the layout). */
-export function pageCrc(entries: readonly { key: Uint8Array; object: Uint8Array }[]): number {
-  const length = new Uint8Array(4);
-  const view = new DataView(length.buffer);
-  let crc = 0;
-  for (const { key, object } of entries) {
-    view.setUint32(0, key.length);
-    crc = crc32c(key, crc32c(length, crc));
-    view.setUint32(0, object.length);
-    crc = crc32c(object, crc32c(length, crc));
-  }
-  return crc;
-}
-
-export interface StreamPage {
-  entries: { key: Uint8Array; object: Uint8Array }[];
-  nextAfterKey?: Uint8Array;
-}
-
-/** Validates an untrusted page reply; corruption (a CRC mismatch) is KV_CORRUPTION. */
-export function parsePageReply(reply: unknown): StreamPage {
-  const r = reply as { t?: unknown; entries?: unknown; nextAfterKey?: unknown; crc?: unknown; code?: unknown; message?: unknown } | null | undefined;
-  if (r === undefined || r === null) throw new RingkvError(ErrorCode.unavailable, 'no reply', {});
-  if (r.t === 'handoff-error') throw new RingkvError(ErrorCode.unavailable, `source refused: ${String(r.code)} ${String(r.message).slice(0, 200)}`, {});
-  if (r.t !== 'handoff-page-reply' || !Array.isArray(r.entries) || typeof r.crc !== 'number') throw new RingkvError(ErrorCode.badRequest, 'malformed page reply', {});
-  if (r.entries.length > limits.handoffPageEntries) throw new RingkvError(ErrorCode.tooLarge, 'page with too many entries', {});
-  const entries = r.entries.map((e: unknown) => {
-    const entry = e as { key?: unknown; object?: unknown } | null;
-    if (entry === null || !isBytes(entry.key) || !isBytes(entry.object) || entry.key.length === 0) throw new RingkvError(ErrorCode.badRequest, 'malformed page entry', {});
-    return { key: entry.key, object: entry.object };
-  });
-  if (r.nextAfterKey !== undefined && !isBytes(r.nextAfterKey)) throw new RingkvError(ErrorCode.badRequest, 'malformed page cursor', {});
-  if (pageCrc(entries) !== r.crc) throw new RingkvError(ErrorCode.corruption, 'stream page failed its CRC32C check', {});
-  return r.nextAfterKey === undefined ? { entries } : { entries, nextAfterKey: r.nextAfterKey };
-}
 
 export function isHandoffMessage(body: unknown): boolean {
   const t = (body as { t?: unknown } | null)?.t;
