@@ -179,6 +179,10 @@ export const limits = {
   tombstoneGraceMsDefault: 10 * 86_400_000,
   /** An exchange counts for a tombstone only if it started this long after the delete's timestamp. */
   tombstoneClockSkewMarginMs: 60_000,
+  /** A tombstone purge pass over one partition runs after every this many scheduled exchanges (and after `repair`). */
+  tombstonePurgeEveryTicks: 4,
+  /** Most tombstones whose first-seen time the purge pass keeps in memory; untracked ones wait (never purged early). */
+  tombstonesTrackedMax: 262_144,
 
   // --- mailbox ---
   /** Data capacity of one mailbox (one direction of one shard); a power of two. */

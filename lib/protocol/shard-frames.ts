@@ -26,6 +26,8 @@
  *     5 crash   │ (empty) — test only: the shard throws, as a bug would │
  *     6 readObject  │ key │                      — a replica read: the raw stored object
  *     7 mergeObject │ key │ object: u32 length, bytes │ — a replica write: merge, never limited
+ *     8 purgeIf     │ key │ expected object: u32 length, bytes │ — tombstone purge: delete the
+ *                   key only if its stored object is byte-for-byte `expected` (compare-and-delete)
  *   reply tags:
  *     16 read    │ found u8 │ context │ value count u32 │ per value: u32 length, bytes │
  *     17 written │ context │ object (flag 4: present): u32 length, bytes │
@@ -33,6 +35,7 @@
  *     19 error   │ code: u8 length, ASCII │ message: u32 length, UTF-8 │
  *     20 object  │ object (flag 4: present, else not found): u32 length, bytes │
  *     21 merged  │ (empty) — the merged state is durable │
+ *     22 purged  │ deleted u8 (1: the key was deleted, 0: its object differed or was absent) │
  *
  * Corner cases: empty keys, values and contexts are legal (length 0). A context absent (flag 1
  * clear) means a blind write. Any truncation, trailing byte, unknown version, tag or flag, or
@@ -42,7 +45,8 @@
  * moves past it.
  *
  * Frozen within a process: the version byte, the tags and the flag bits (both ends come from
- * one build, so a change bumps `shardFrameVersion`).
+ * one build, so a change bumps `shardFrameVersion`). Tags 8 and 22 were added without a bump:
+ * no existing frame changed meaning.
  */
 
 import { Buffer } from 'node:buffer';
@@ -60,12 +64,14 @@ export const FrameTag = {
   crash: 5,
   readObject: 6,
   mergeObject: 7,
+  purgeIf: 8,
   read: 16,
   written: 17,
   scanPage: 18,
   error: 19,
   object: 20,
   merged: 21,
+  purged: 22,
 } as const;
 const flagContext = 1;
 const flagAfterKey = 2;
@@ -84,7 +90,8 @@ export type ShardRequest =
   | { op: 'scan'; requestId: number; partition: number; limit: number; afterKey: Uint8Array | undefined }
   | { op: 'crash'; requestId: number }
   | { op: 'readObject'; requestId: number; key: Uint8Array }
-  | { op: 'mergeObject'; requestId: number; key: Uint8Array; object: Uint8Array };
+  | { op: 'mergeObject'; requestId: number; key: Uint8Array; object: Uint8Array }
+  | { op: 'purgeIf'; requestId: number; key: Uint8Array; expected: Uint8Array };
 
 export interface ScanEntry {
   key: Uint8Array;
@@ -98,7 +105,8 @@ export type ShardReply =
   | { kind: 'scan'; requestId: number; entries: ScanEntry[]; nextAfterKey: Uint8Array | undefined }
   | { kind: 'error'; requestId: number; code: ErrorCode; message: string }
   | { kind: 'object'; requestId: number; object: Uint8Array | undefined }
-  | { kind: 'merged'; requestId: number };
+  | { kind: 'merged'; requestId: number }
+  | { kind: 'purged'; requestId: number; deleted: boolean };
 
 // ------------------------------------------------------------------ writing
 
@@ -157,6 +165,8 @@ export function requestBytes(request: ShardRequest): number {
       return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0);
     case 'mergeObject':
       return headerBytes + checkShort(request.key) + 4 + request.object.length;
+    case 'purgeIf':
+      return headerBytes + checkShort(request.key) + 4 + request.expected.length;
     case 'scan':
       return headerBytes + 8 + (request.afterKey ? checkShort(request.afterKey) : 0);
     case 'crash':
@@ -184,6 +194,8 @@ export function encodeRequestInto(request: ShardRequest, out: Uint8Array, start:
     }
     case 'mergeObject':
       return putLong(out, putShort(out, putHeader(out, start, FrameTag.mergeObject, 0, id), request.key), request.object);
+    case 'purgeIf':
+      return putLong(out, putShort(out, putHeader(out, start, FrameTag.purgeIf, 0, id), request.key), request.expected);
     case 'scan': {
       const after = request.afterKey;
       let at = putHeader(out, start, FrameTag.scan, after ? flagAfterKey : 0, id);
@@ -217,6 +229,8 @@ export function replyBytes(reply: ShardReply): number {
       return headerBytes + (reply.object ? 4 + reply.object.length : 0);
     case 'merged':
       return headerBytes;
+    case 'purged':
+      return headerBytes + 1;
     case 'scan': {
       let sizeBytes = headerBytes + 4 + (reply.nextAfterKey ? checkShort(reply.nextAfterKey) : 0);
       for (const e of reply.entries) sizeBytes += checkShort(e.key) + 4 + e.value.length;
@@ -251,6 +265,11 @@ export function encodeReplyInto(reply: ShardReply, out: Uint8Array, start: numbe
     }
     case 'merged':
       return putHeader(out, start, FrameTag.merged, 0, id);
+    case 'purged': {
+      const at = putHeader(out, start, FrameTag.purged, 0, id);
+      out[at] = reply.deleted ? 1 : 0;
+      return at + 1;
+    }
     case 'scan': {
       const next = reply.nextAfterKey;
       let at = putU32(out, putHeader(out, start, FrameTag.scanPage, next ? flagAfterKey : 0, id), reply.entries.length);
@@ -384,6 +403,9 @@ export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes:
   } else if (tag === FrameTag.mergeObject) {
     const key = r.short();
     request = { op: 'mergeObject', requestId, key, object: r.long() };
+  } else if (tag === FrameTag.purgeIf) {
+    const key = r.short();
+    request = { op: 'purgeIf', requestId, key, expected: r.long() };
   } else if (tag === FrameTag.scan) {
     const partition = r.u32();
     const limit = r.u32();
@@ -435,6 +457,10 @@ export function decodeReplySpan(bytes: Uint8Array, start: number, lengthBytes: n
     reply = { kind: 'object', requestId, object: flags & flagObject ? r.long() : undefined };
   } else if (tag === FrameTag.merged) {
     reply = { kind: 'merged', requestId };
+  } else if (tag === FrameTag.purged) {
+    const deleted = r.u8();
+    if (deleted > 1) throw malformed(`purged flag ${deleted}`, requestId);
+    reply = { kind: 'purged', requestId, deleted: deleted === 1 };
   } else if (tag === FrameTag.scanPage) {
     const count = r.u32();
     const entries: ScanEntry[] = [];

@@ -64,6 +64,15 @@ export interface NodeOptions {
   quorum?: 'sloppy' | 'strict';
   /** One scheduled Merkle exchange every this many ms (default limits.antiEntropyIntervalMsDefault; 0: only on `repair`). */
   antiEntropyIntervalMs?: number;
+  /**
+   * Opt-in tombstone purging: tombstones are purged no sooner than this many ms after the
+   * delete, and only once every replica has exchanged with this node since. Default Infinity
+   * (never purge): after a purge, a blind write through a replica that purged restarts the
+   * key's version counter and can be shadowed by a replica still holding the tombstone, until
+   * fresh records take counters no purged history can cover (an open item). Keep it above the
+   * hint window and the longest expected outage (limits.tombstoneGraceMsDefault is 10 days).
+   */
+  tombstoneGraceMs?: number;
 }
 
 export interface RingkvNode {
@@ -104,6 +113,8 @@ function checkOptions(options: NodeOptions): void {
   if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
   const ae = options.antiEntropyIntervalMs;
   if (ae !== undefined && (!Number.isInteger(ae) || ae < 0)) throw new RangeError('antiEntropyIntervalMs must be a non-negative integer');
+  const grace = options.tombstoneGraceMs;
+  if (grace !== undefined && !(grace === Infinity || (Number.isInteger(grace) && grace >= 0))) throw new RangeError('tombstoneGraceMs must be a non-negative integer or Infinity');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
   if (weight !== undefined && (typeof weight !== 'number' || !(weight > 0) || weight > limits.memberWeightMax)) throw new RangeError(`weight must be within (0, ${limits.memberWeightMax}]`);
   if (seeds !== undefined && (!Array.isArray(seeds) || seeds.some((s) => typeof s !== 'string' || !/^[^\s:]+:\d+$/.test(s)))) {
@@ -206,6 +217,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       hints,
       ...(options.quorum ? { quorum: options.quorum } : {}),
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
+      tombstoneGraceMs: options.tombstoneGraceMs ?? Infinity,
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),

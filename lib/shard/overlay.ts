@@ -6,6 +6,9 @@
  * lookup costs one hash and a byte comparison — no string made from the key (what a `Map`
  * keyed by a latin1 string of the key costs per request: about ten times more).
  *
+ * An entry whose object is `undefined` is an uncommitted engine delete (a tombstone purge):
+ * reads see the key as absent until it commits.
+ *
  * Invariants: one entry per key; an entry names the last batch that wrote it, and only that
  * batch's settlement removes it (`release`), so a later batch's uncommitted write to the same
  * key stays visible after an earlier batch commits.
@@ -17,9 +20,10 @@ import type { StoredObject } from '../causality/index.js';
 export interface OverlayEntry {
   readonly key: Uint8Array;
   readonly token: number;
-  object: StoredObject;
-  /** `object` encoded: what the batch writes. */
-  bytes: Uint8Array;
+  /** undefined: the batch deletes the key (purge). */
+  object: StoredObject | undefined;
+  /** `object` encoded: what the batch writes (undefined with it). */
+  bytes: Uint8Array | undefined;
   /** The batch that wrote it last. */
   batch: number;
   next: OverlayEntry | undefined;
@@ -40,8 +44,8 @@ export class Overlay {
     return undefined;
   }
 
-  /** Records `object` as `batch`'s uncommitted state of `key`; returns its entry. */
-  set(key: Uint8Array, object: StoredObject, bytes: Uint8Array, batch: number): OverlayEntry {
+  /** Records `object` (undefined: deleted) as `batch`'s uncommitted state of `key`; returns its entry. */
+  set(key: Uint8Array, object: StoredObject | undefined, bytes: Uint8Array | undefined, batch: number): OverlayEntry {
     const token = murmur3(key);
     const head = this.#buckets.get(token);
     for (let e = head; e !== undefined; e = e.next) {

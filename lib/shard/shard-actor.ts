@@ -15,7 +15,11 @@
  * `readObject` replies with the raw stored object (the coordinator merges, no readView);
  * `mergeObject` decodes an object from another replica (malformed or oversized: KV_BAD_REQUEST,
  * nothing stored), `mergeReplicas` it into the current state and writes the result in the
- * batch's group commit only when it differs. Replica paths never apply client limits
+ * batch's group commit only when it differs. `purgeIf` (tombstone purging, driven by
+ * lib/supervisor/purge.ts) is a compare-and-delete: an engine delete of the key in the batch's
+ * group commit, only when the key's current object (overlay first) is byte-for-byte the one
+ * the purger scanned; otherwise (a write or merge landed in between, or it is gone) nothing
+ * happens and the reply says so, so a concurrent write is never lost. Replica paths never apply client limits
  * (siblingsMax, keyBytesMax, contextEntriesMax); keys are bounded by limits.keyBytesCeiling.
  *
  * Invariant — the overlay: objects written by a batch whose commit has not resolved are kept
@@ -150,6 +154,8 @@ export class ShardActor {
           return this.#readObject(request.requestId, request.key);
         case 'mergeObject':
           return this.#merge(request.requestId, request.key, request.object, batch, ops, staged);
+        case 'purgeIf':
+          return this.#purgeIf(request.requestId, request.key, request.expected, batch, ops, staged);
         case 'crash':
           throw new Error('shard crash requested (test hook)');
         default:
@@ -246,6 +252,22 @@ export class ShardActor {
       }
     }
     return { reply: { kind: 'merged', requestId }, isWrite: changed, readUncommitted: before.uncommitted };
+  }
+
+  /**
+   * Compare-and-delete for tombstone purging: deletes `key` in this batch's commit only if its
+   * current object is exactly `expected`. The decision is made against the overlay, so a
+   * write earlier in this batch or in one still in flight wins over the purge.
+   */
+  #purgeIf(requestId: number, key: Uint8Array, expected: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
+    this.#checkKey(key, limits.keyBytesCeiling);
+    const before = this.#current(key);
+    const deleted = before.bytes !== undefined && bytesEqual(before.bytes, expected);
+    if (deleted) {
+      staged.push(this.#overlay.set(key, undefined, undefined, batch));
+      ops.push({ type: 'delete', key });
+    }
+    return { reply: { kind: 'purged', requestId, deleted }, isWrite: deleted, readUncommitted: before.uncommitted };
   }
 
   #scan(request: Extract<ShardRequest, { op: 'scan' }>): Slot {

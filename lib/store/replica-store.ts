@@ -13,6 +13,10 @@
  *   merged state is durable; malformed or oversized objects are KV_BAD_REQUEST and never
  *   stored. Never limited by client limits (RELIABILITY.md §2.5): keys up to
  *   limits.keyBytesCeiling, objects up to what the engine and the mailbox frame can carry.
+ * - `purgeIf` drops a tombstone: an engine delete of the key in the shard's group commit, only
+ *   if the stored object is still byte-for-byte the one the caller scanned (a write or merge
+ *   that landed since wins; resolves false). Deciding WHETHER to purge is the caller's
+ *   (lib/supervisor/purge.ts, the rule of lib/antientropy/purge-ledger.ts).
  *
  * Failures follow the Store: a shard dying with the request in flight fails writes and merges
  * with KV_INDETERMINATE and reads with KV_UNAVAILABLE. `partitionBits` and `actor` are kept in
@@ -31,6 +35,8 @@ export interface ReplicaStore extends Store {
   coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined): Promise<{ context: Uint8Array; object: Uint8Array }>;
   readObject(key: Uint8Array): Promise<Uint8Array | undefined>;
   mergeObject(key: Uint8Array, object: Uint8Array): Promise<void>;
+  /** Deletes `key` only if its stored object is exactly `expected`; resolves whether it did. */
+  purgeIf(key: Uint8Array, expected: Uint8Array): Promise<boolean>;
   scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage>;
   /** Deletes every entry of a partition this node no longer replicates (cleanup); resolves with the count. */
   dropPartition(partition: number): Promise<number>;

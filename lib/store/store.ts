@@ -109,6 +109,7 @@ function coordinatedResult(reply: ShardReply): { context: Uint8Array; object: Ui
 
 const objectResult = (reply: ShardReply): Uint8Array | undefined => expectReply(reply, 'object').object;
 const mergedResult = (reply: ShardReply): void => void expectReply(reply, 'merged');
+const purgedResult = (reply: ShardReply): boolean => expectReply(reply, 'purged').deleted;
 const anyResult = (reply: ShardReply): ShardReply => reply;
 
 function scanResult(reply: ShardReply): ScanPartitionPage {
@@ -246,6 +247,13 @@ class EmbeddedStore implements Store {
     const k = replicaKeyOf(key);
     if (!(object instanceof Uint8Array)) throw new TypeError('object must be a Uint8Array');
     return this.#send(k, { op: 'mergeObject', requestId: 0, key: k, object }, true, mergedResult);
+  }
+
+  /** Compare-and-delete (tombstone purge): deletes `key` only if its stored object is exactly `expected`. */
+  async purgeIf(key: Uint8Array, expected: Uint8Array): Promise<boolean> {
+    const k = replicaKeyOf(key);
+    if (!(expected instanceof Uint8Array)) throw new TypeError('expected must be a Uint8Array');
+    return this.#send(k, { op: 'purgeIf', requestId: 0, key: k, expected }, true, purgedResult);
   }
 
   async scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage> {

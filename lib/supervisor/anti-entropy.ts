@@ -17,11 +17,21 @@
  * (`antiEntropyBytesPerSecondDefault`) so foreground latency is protected. `repair()` runs
  * every partition (or one) against every up peer replica now, with visible progress.
  *
- * Tombstone purging is not done here yet (tombstones are kept; see purge-ledger.ts for the
- * rule it will follow), so expired tombstones never need skipping on merge.
+ * Tombstone purging (issue 5 §2; rule in lib/antientropy/purge-ledger.ts, pass in purge.ts),
+ * on when the supervisor gives `selfId` and `replicasOf` and the grace is finite:
+ * - every exchange this node INITIATES that completes (ok, not partial) is recorded in the
+ *   PurgeLedger with the monotonic time it started (before its snapshot scan). Responder-side
+ *   exchanges are not recorded: the responder cannot tell that the initiator finished (and
+ *   its cached snapshot may predate the tombstone); the schedule makes every replica initiate
+ *   with every other, and `repair` on a node exchanges with each of its peers.
+ * - a purge pass runs over one partition every `limits.tombstonePurgeEveryTicks` scheduled
+ *   exchanges (rotating), and over every repaired partition after `repair`.
+ * - a merge never stores a tombstone-only object past its grace for a key this node does not
+ *   hold (`isExpiredTombstone`): absence already means deleted, and storing it would re-seed a
+ *   purged tombstone forever.
  */
 
-import { ErrorCode } from '../base/errors.js';
+import { ErrorCode, RingkvError } from '../base/errors.js';
 import { tokenOf } from '../base/hash.js';
 import type { Clock } from '../base/clock.js';
 import { limits } from '../base/limits.js';
@@ -29,15 +39,19 @@ import type { Logger } from '../base/log.js';
 import {
   Exchange,
   ExchangeResponder,
+  isExpiredTombstone,
   objectHashOf,
   PartitionTree,
+  PurgeLedger,
   TokenBucket,
   type ExchangeAction,
   type ExchangeResult,
   type LeafEntry,
   type ResponderAction,
 } from '../antientropy/index.js';
+import { decodeObject } from '../causality/index.js';
 import type { ReplicaStore } from '../store/index.js';
+import { TombstonePurger } from './purge.js';
 
 export interface AntiEntropyOptions {
   readonly store: ReplicaStore;
@@ -55,6 +69,10 @@ export interface AntiEntropyOptions {
   readonly isUp?: (id: string) => boolean;
   readonly intervalMs?: number;
   readonly bytesPerSecond?: number;
+  /** This node's id: with `replicasOf`, turns tombstone purging on. */
+  readonly selfId?: string;
+  /** Tombstones are kept at least this long after the delete; default limits.tombstoneGraceMsDefault; Infinity: never purged. */
+  readonly tombstoneGraceMs?: number;
 }
 
 interface Snapshot {
@@ -72,6 +90,8 @@ export interface AntiEntropyStats {
   bytesSent: number;
   bytesReceived: number;
   lastError?: string;
+  /** Tombstone-only keys purged (always set by the driver; optional for older status readers). */
+  tombstonesPurged?: number;
   repair: { running: boolean; done: number; total: number; keysRepaired: number };
 }
 
@@ -86,6 +106,11 @@ export class AntiEntropy {
   readonly #bucket: TokenBucket;
   readonly #responder: ExchangeResponder;
   readonly #snapshots = new Map<number, Snapshot>();
+  readonly #ledger: PurgeLedger | undefined;
+  readonly #purger: TombstonePurger | undefined;
+  readonly #graceMs: number;
+  #ticks = 0;
+  #purgeCursor = 0;
   #timer: NodeJS.Timeout | undefined;
   #cursor = 0;
   #peerCursor = 0;
@@ -98,6 +123,7 @@ export class AntiEntropy {
     keysRepaired: 0,
     bytesSent: 0,
     bytesReceived: 0,
+    tombstonesPurged: 0,
     repair: { running: false, done: 0, total: 0, keysRepaired: 0 },
   };
 
@@ -106,6 +132,14 @@ export class AntiEntropy {
     const bytesPerSecond = options.bytesPerSecond ?? limits.antiEntropyBytesPerSecondDefault;
     this.#bucket = new TokenBucket({ bytesPerSecond, burstBytes: limits.antiEntropyBurstBytesDefault, nowMs: options.clock.monotonicMs() });
     this.#responder = new ExchangeResponder({ treeOf: (p) => this.#snapshots.get(p)?.tree });
+    this.#graceMs = options.tombstoneGraceMs ?? limits.tombstoneGraceMsDefault;
+    if (!(this.#graceMs >= 0)) throw new RangeError('tombstoneGraceMs must be a non-negative number');
+    const { selfId, replicasOf } = options;
+    if (selfId !== undefined && replicasOf !== undefined && Number.isFinite(this.#graceMs)) {
+      // Margin 0: exchange and first-seen times are both the monotonic clock (purge.ts).
+      this.#ledger = new PurgeLedger({ self: selfId, clockSkewMarginMs: 0 });
+      this.#purger = new TombstonePurger({ store: options.store, ledger: this.#ledger, clock: options.clock, graceMs: this.#graceMs, replicasOf });
+    }
   }
 
   stats(): AntiEntropyStats {
@@ -129,12 +163,29 @@ export class AntiEntropy {
     if (partitions.length === 0) return;
     const partition = partitions[this.#cursor++ % partitions.length]!;
     const peers = this.#options.peersOf(partition);
-    if (peers.length === 0) return;
     this.#busy = true;
     try {
-      await this.exchange(partition, peers[this.#peerCursor++ % peers.length]!);
+      if (peers.length > 0) await this.exchange(partition, peers[this.#peerCursor++ % peers.length]!);
+      if (++this.#ticks % limits.tombstonePurgeEveryTicks === 0) await this.#purge(partitions[this.#purgeCursor++ % partitions.length]!);
     } finally {
       this.#busy = false;
+    }
+  }
+
+  /** One purge pass over `partition` (purge.ts); a failure is logged, never thrown. Returns keys purged. */
+  async #purge(partition: number): Promise<number> {
+    if (this.#purger === undefined || this.#closed) return 0;
+    try {
+      const result = await this.#purger.purgePartition(partition);
+      if (result.purged > 0) {
+        this.#stats.tombstonesPurged = (this.#stats.tombstonesPurged ?? 0) + result.purged;
+        this.#snapshots.delete(partition);
+        this.#options.logger.info({ partition, purged: result.purged, tombstones: result.tombstones }, 'purged tombstones');
+      }
+      return result.purged;
+    } catch (error) {
+      this.#options.logger.warn({ err: error, partition }, 'tombstone purge pass failed');
+      return 0;
     }
   }
 
@@ -156,6 +207,7 @@ export class AntiEntropy {
         repair.keysRepaired += result.stats.keysFetched + result.stats.keysPushed;
         repair.done++;
       }
+      for (const p of partitions) await this.#purge(p);
     } finally {
       repair.running = false;
       this.#busy = false;
@@ -193,6 +245,8 @@ export class AntiEntropy {
       result.entries += await store.dropPartition(partition);
       result.dropped.push(partition);
       this.#snapshots.delete(partition);
+      this.#ledger?.forgetPartition(partition);
+      this.#purger?.forgetPartition(partition);
     }
     if (result.dropped.length > 0) this.#options.logger.info({ dropped: result.dropped.length, entries: result.entries }, 'cleanup dropped partitions this node no longer replicates');
     return result;
@@ -200,9 +254,11 @@ export class AntiEntropy {
 
   /** One exchange of `partition` with `peer`, as the initiator. */
   async exchange(partition: number, peer: string): Promise<ExchangeResult> {
+    const clock = this.#options.clock;
+    // Before the snapshot scan: whatever the scan sees was stored by then (purge-ledger.ts).
+    const startedAtMs = clock.monotonicMs();
     const snapshot = await this.#snapshot(partition, true);
     const x = new Exchange({ exchangeId: this.#nextExchangeId++, peer, tree: snapshot.tree, bucket: this.#bucket });
-    const clock = this.#options.clock;
     let queue: ExchangeAction[] = x.start(clock.monotonicMs());
     let result: ExchangeResult | undefined;
     // A timer is a deadline, not a pause: requests are awaited inline (call() has its own
@@ -244,6 +300,7 @@ export class AntiEntropy {
       }
     }
     this.#account(partition, peer, result);
+    if (result.ok && !result.partial) this.#ledger?.recordExchange(partition, peer, startedAtMs);
     return result;
   }
 
@@ -289,7 +346,7 @@ export class AntiEntropy {
         case 'merge-local': {
           const snapshot = this.#snapshots.get(action.partition);
           if (snapshot !== undefined) await this.#merge(snapshot, action.key, action.object);
-          else await this.#options.store.mergeObject(action.key, action.object);
+          else if (!(await this.#skipsExpired(action.key, action.object))) await this.#options.store.mergeObject(action.key, action.object);
           break;
         }
       }
@@ -300,6 +357,7 @@ export class AntiEntropy {
   async #merge(snapshot: Snapshot, key: Uint8Array, object: Uint8Array): Promise<void> {
     const store = this.#options.store;
     const before = await store.readObject(key);
+    if (before === undefined && this.#isExpired(object)) return;
     await store.mergeObject(key, object);
     const after = await store.readObject(key);
     if (after === undefined) return;
@@ -315,6 +373,24 @@ export class AntiEntropy {
       entries.sort((a, b) => tokenOf(a.key) - tokenOf(b.key) || Buffer.compare(a.key, b.key));
     }
     snapshot.leaves.set(leaf, entries);
+  }
+
+  /** Whether `object` is an expired tombstone for a key not held here (so it is not stored). */
+  async #skipsExpired(key: Uint8Array, object: Uint8Array): Promise<boolean> {
+    return this.#isExpired(object) && (await this.#options.store.readObject(key)) === undefined;
+  }
+
+  #isExpired(object: Uint8Array): boolean {
+    if (this.#purger === undefined) return false;
+    let decoded;
+    try {
+      decoded = decodeObject(object);
+    } catch (error) {
+      // Malformed: not ours to judge here; mergeObject rejects it with KV_BAD_REQUEST.
+      if (error instanceof RingkvError) return false;
+      throw error;
+    }
+    return isExpiredTombstone(decoded, this.#options.clock.wallMs(), this.#graceMs);
   }
 
   /**

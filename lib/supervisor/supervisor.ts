@@ -72,6 +72,8 @@ export interface SupervisorOptions {
   readonly quorum?: 'sloppy' | 'strict';
   /** Scheduled Merkle exchanges: one every this many ms (0: none; `repair` still works). */
   readonly antiEntropyIntervalMs?: number;
+  /** Tombstones are purged no sooner than this after the delete (default limits.tombstoneGraceMsDefault; Infinity: never). */
+  readonly tombstoneGraceMs?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
 }
@@ -170,6 +172,8 @@ export class Supervisor {
       replicasOf: (partition) => this.#membership.ring?.replicasOf(partition) ?? [],
       isUp: (id) => this.#membership.isUp(id),
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
+      selfId: identity.id, // purge: with replicasOf, turns tombstone purging on
+      ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
     });
     // handoff: join/leave/remove streaming.
     this.#handoff = new Handoff({
