@@ -123,13 +123,15 @@ t.test('a write whose link died with no other node to retry on is KV_INDETERMINA
   await client.close();
 });
 
-t.test('gets are retried after KV_UNAVAILABLE or KV_OVERLOADED replies; other codes surface', async (t) => {
+t.test('gets are retried after KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT replies; other codes surface', async (t) => {
   const cluster = new FakeCluster(3);
   const client = await clientOf(cluster);
   const [first, second, third] = preferenceOf(cluster, 'r');
   cluster.node(first!).behaviour = (m) => (m.t === 'get' ? { t: 'error', id: m.id, code: 'KV_UNAVAILABLE', message: 'R' } : undefined);
   cluster.node(second!).behaviour = (m) => (m.t === 'get' ? { t: 'error', id: m.id, code: 'KV_OVERLOADED', message: 'busy' } : undefined);
   t.equal(text((await client.get('r')).values[0]!), third);
+  cluster.node(second!).behaviour = (m) => (m.t === 'get' ? { t: 'error', id: m.id, code: 'KV_TIMEOUT', message: 'a replica went silent' } : undefined);
+  t.equal(text((await client.get('r')).values[0]!), third, 'a coordinator whose read timed out is not the last word');
   cluster.node(third!).behaviour = (m) => (m.t === 'get' ? { t: 'error', id: m.id, code: 'KV_UNAVAILABLE', message: 'R' } : undefined);
   await t.rejects(client.get('r'), { code: 'KV_UNAVAILABLE', details: { node: third } }, 'the last error when every node failed');
   cluster.node(first!).behaviour = (m) => (m.t === 'get' ? { t: 'error', id: m.id, code: 'KV_CORRUPTION', message: 'bad block' } : undefined);

@@ -29,7 +29,7 @@ export interface ClusterSettings extends ConnectionSettings {
 const timedOut = Symbol('timed out');
 
 /** Reply codes after which a get may be tried on another node. */
-const retryableReadCodes = new Set<string>([ErrorCode.unavailable, ErrorCode.overloaded]);
+const retryableReadCodes = new Set<string>([ErrorCode.unavailable, ErrorCode.overloaded, ErrorCode.timeout]);
 
 export class ClientCluster {
   readonly #seeds: readonly string[];

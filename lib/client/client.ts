@@ -13,7 +13,8 @@
  * Retries and outcomes (RELIABILITY.md §0 "three-valued outcomes"): a request is tried on
  * at most limits.clientAttemptsMax nodes, each once.
  *  - get: retried on the next node when the link was down or died, and when a node answers
- *    KV_UNAVAILABLE or KV_OVERLOADED (another coordinator may reach R replicas).
+ *    KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT (another coordinator may reach R replicas;
+ *    a read has no side effect, so retrying it is always safe).
  *  - put/delete: carry a 16-byte random `rid` chosen once; retried, with the same rid, only
  *    when nothing was sent or the link died before any reply (the node dedupes the rid). Any
  *    reply stands: KV_INDETERMINATE is surfaced, never turned into success or failure. A
