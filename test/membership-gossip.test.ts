@@ -457,3 +457,10 @@ t.test('within a generation a status never goes back and the member table stays 
   t.throws(() => makeNode(''), RangeError);
   t.throws(() => node.updateSelf({ weight: -1 }), RangeError);
 });
+
+t.test('the failure detector bootstrap scales with a configured gossip interval unless given', async (t) => {
+  const node = (config: Record<string, number>): Gossip => new Gossip({ self: { id: 'a', address: 'a:1' }, generation: 1, seeds: [], config });
+  t.equal(node({ intervalMs: 100 }).config.arrivalBootstrapIntervalMs, 200, 'two intervals, as 2000 ms is for 1000 ms');
+  t.equal(node({ intervalMs: 100, arrivalBootstrapIntervalMs: 900 }).config.arrivalBootstrapIntervalMs, 900, 'an explicit value wins');
+  t.equal(node({}).config.arrivalBootstrapIntervalMs, limits.arrivalBootstrapIntervalMs, 'defaults unchanged');
+});

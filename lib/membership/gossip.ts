@@ -107,6 +107,12 @@ export class Gossip {
 
   constructor(options: GossipOptions) {
     const config = { ...defaultGossipConfig(), ...options.config };
+    // The detector's first sample scales with the interval unless given (2 intervals, as the
+    // default 2000 ms is for 1000 ms): otherwise a member that dies young is convicted only
+    // after threshold x ln 10 x 2000 ms (~37 s) under a short interval.
+    if (options.config?.intervalMs !== undefined && options.config.arrivalBootstrapIntervalMs === undefined) {
+      config.arrivalBootstrapIntervalMs = config.intervalMs * (limits.arrivalBootstrapIntervalMs / limits.gossipIntervalMs);
+    }
     if (!(config.fanout >= 1) || !(config.intervalMs > 0)) throw new RangeError('gossip fanout and intervalMs must be positive');
     if (!(config.entriesMax >= config.membersMax)) throw new RangeError('entriesMax must be at least membersMax');
     this.config = config;

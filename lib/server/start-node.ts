@@ -10,7 +10,7 @@
  * while starting closes whatever was already opened.
  */
 
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
@@ -202,7 +202,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       dir,
       store,
       clock,
-      rng: new SeededRng((Math.random() * 0x7fffffff) | 0),
+      rng: new SeededRng(randomInt(0x7fffffff)),
       logger: logger.child({ node: identity.id }),
       address,
       seeds: options.seeds ?? [],

@@ -116,10 +116,7 @@ export class Supervisor {
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
       generation: identity.generation,
       seeds: options.seeds,
-      // The detector's first sample scales with the interval (2 intervals, as the default
-      // 2000 ms is for 1000 ms), or a young node that dies is convicted only after
-      // threshold x ln 10 x 2000 ms (~37 s) under a short test interval.
-      config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs, arrivalBootstrapIntervalMs: 2 * options.gossipIntervalMs } : {},
+      config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
     });
     this.#membership = new MembershipDriver({
       gossip,
