@@ -8,18 +8,11 @@
 import t from 'tap';
 import { connect } from '../lib/client/index.js';
 import { computeRing } from '../lib/ring/index.js';
+import { until } from './fixtures/history.js';
 import { Cluster } from './fixtures/cluster.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
 
 t.test('a killed replica gets the writes it missed through hints, and serves them alone', async (t) => {
   const cluster = new Cluster({ nodes: 4, secret: 'handoff' });

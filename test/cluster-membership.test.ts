@@ -10,19 +10,14 @@
 import t, { type Test } from 'tap';
 import { connect, type Client } from '../lib/client/index.js';
 import { computeRing } from '../lib/ring/index.js';
+import { until as waitUntil } from './fixtures/history.js';
 import { Cluster } from './fixtures/cluster.js';
 
 const partitionBits = 6;
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 40_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 40_000): Promise<number> => waitUntil(what, check, timeoutMs);
 
 /** A client writing fresh keys and reading acknowledged ones until stopped. */
 class Load {

@@ -8,28 +8,15 @@
 import t from 'tap';
 import { partitionOfToken, tokenOf } from '../lib/base/hash.js';
 import { connect } from '../lib/client/index.js';
+import { until as waitUntil, repairNode } from './fixtures/history.js';
 import { Cluster } from './fixtures/cluster.js';
 
 const partitionBits = 6;
 const graceMs = 2_000;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<number> => waitUntil(what, check, timeoutMs);
 
-async function repair(cluster: Cluster, index: number): Promise<void> {
-  const response = await fetch(`http://${cluster.nodes[index]!.address}/repair`, { method: 'POST' });
-  if (response.status !== 202) throw new Error(`repair refused: ${response.status}`);
-  await until('the repair finished', async () => {
-    const { repair } = (await cluster.status(index)).antiEntropy;
-    return !repair.running && repair.total > 0 && repair.done === repair.total;
-  });
-}
 
 /** Keys (live values and tombstones) node `index` stores in `partitions`. */
 async function storedKeys(cluster: Cluster, index: number, partitions: number[]): Promise<number> {
@@ -53,25 +40,25 @@ t.test('a replica away during the deletes blocks every purge until it has exchan
   await until('node 2 is down', async () => (await cluster.status(0)).members.some((m) => m.id === away && !m.up));
   for (const key of deleted) await client.delete(key, { context: (await client.get(key)).context });
 
-  await repair(cluster, 0);
-  await repair(cluster, 1);
+  await repairNode(cluster, 0);
+  await repairNode(cluster, 1);
   await sleep(graceMs + 500);
-  await repair(cluster, 0);
-  await repair(cluster, 1);
+  await repairNode(cluster, 0);
+  await repairNode(cluster, 1);
   t.equal(await storedKeys(cluster, 0, partitions), keys.length, 'node 0 keeps its tombstones: node 2 has not exchanged since the deletes');
   t.equal(await storedKeys(cluster, 1, partitions), keys.length, 'so does node 1');
   t.equal((await cluster.status(0)).antiEntropy.tombstonesPurged, 0, 'nothing purged anywhere yet');
 
   await cluster.startNode(2);
   await cluster.waitConverged(3);
-  await repair(cluster, 2); // the returning replica takes the tombstones over its old values
+  await repairNode(cluster, 2); // the returning replica takes the tombstones over its old values
   // A peer link may take a moment to come back after the restart: an exchange that fails is
   // not counted, so a node purges only after a repair whose exchanges all completed.
   for (const index of [0, 1, 2]) {
     let rounds = 0;
     await until(`node ${index} purged`, async () => {
       rounds++;
-      await repair(cluster, index);
+      await repairNode(cluster, index);
       return (await storedKeys(cluster, index, partitions)) === keys.length - deleted.length;
     });
     t.pass(`node ${index} purged every tombstone (${rounds} repairs)`);
@@ -87,6 +74,6 @@ t.test('a replica away during the deletes blocks every purge until it has exchan
   }
   t.same(revived, [], 'no deleted key came back');
   t.same(lost, [], 'every live key stayed');
-  await repair(cluster, 0);
+  await repairNode(cluster, 0);
   t.equal(await storedKeys(cluster, 0, partitions), keys.length - deleted.length, 'another repair re-seeds no tombstone');
 });

@@ -8,27 +8,13 @@
 import { rmSync } from 'node:fs';
 import t from 'tap';
 import { connect } from '../lib/client/index.js';
+import { until as waitUntil, repairNode } from './fixtures/history.js';
 import { Cluster } from './fixtures/cluster.js';
 
 const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(100);
-  }
-}
+const until = (what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<number> => waitUntil(what, check, timeoutMs);
 
-async function repair(cluster: Cluster, index: number): Promise<void> {
-  const response = await fetch(`http://${cluster.nodes[index]!.address}/repair`, { method: 'POST' });
-  if (response.status !== 202) throw new Error(`repair refused: ${response.status}`);
-  await until('the repair finished', async () => {
-    const { repair } = (await cluster.status(index)).antiEntropy;
-    return !repair.running && repair.total > 0 && repair.done === repair.total;
-  });
-}
 
 t.test('a wiped replica is rebuilt by anti-entropy alone and serves every acknowledged write at R=1', async (t) => {
   const cluster = new Cluster({ nodes: 3, secret: 'repair', nodeOptions: () => ({ antiEntropyIntervalMs: 0 }) });
@@ -49,7 +35,7 @@ t.test('a wiped replica is rebuilt by anti-entropy alone and serves every acknow
   await cluster.waitConverged(3);
   t.equal((await cluster.status(2)).node, id, 'the replacement rejoins under the same id');
 
-  await repair(cluster, 2);
+  await repairNode(cluster, 2);
   const stats = (await cluster.status(2)).antiEntropy;
   t.ok(stats.keysRepaired >= keys.length, `repair moved the missing keys (${stats.keysRepaired} repaired, ${stats.bytesSent + stats.bytesReceived} bytes)`);
 
@@ -84,8 +70,8 @@ t.test('deletes made while a replica was away do not come back after it returns 
   for (const key of keys) await client.delete(key, { context: (await client.get(key)).context });
   await cluster.startNode(2);
   await cluster.waitConverged(3);
-  await repair(cluster, 2);
-  await repair(cluster, 0);
+  await repairNode(cluster, 2);
+  await repairNode(cluster, 0);
   for (const key of keys) {
     const result = await client.get(key, { consistency: 'ALL' });
     if (result.found) t.fail(`${key} came back: ${result.values.map(text)}`);
