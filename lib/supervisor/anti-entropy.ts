@@ -356,17 +356,17 @@ export class AntiEntropy {
   /** Merges a replica's object here and moves the snapshot's tree by the change. */
   async #merge(snapshot: Snapshot, key: Uint8Array, object: Uint8Array): Promise<void> {
     const store = this.#options.store;
-    const before = await store.readObject(key);
-    if (before === undefined && this.#isExpired(object)) return;
+    if (this.#isExpired(object) && (await store.readObject(key)) === undefined) return;
     await store.mergeObject(key, object);
     const after = await store.readObject(key);
     if (after === undefined) return;
-    const oldHash = before === undefined ? undefined : objectHashOf(before);
+    // The tree moves from what the snapshot holds for the key (not the store's state just
+    // before the merge, which a client write after the scan may have changed) to the merge.
     const newHash = objectHashOf(after);
-    snapshot.tree.update(key, oldHash, newHash);
     const leaf = snapshot.tree.leafOfToken(tokenOf(key));
     const entries = snapshot.leaves.get(leaf) ?? [];
     const at = entries.findIndex((e) => Buffer.compare(e.key, key) === 0);
+    snapshot.tree.update(key, at >= 0 ? entries[at]!.objectHash : undefined, newHash);
     if (at >= 0) entries[at] = { key, objectHash: newHash };
     else {
       entries.push({ key, objectHash: newHash });
