@@ -20,16 +20,16 @@
 import { ErrorCode, isRingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { decodeContext } from '../causality/version-vector.js';
+import { consistencyLevels, ridBytes, type ConsistencyLevel as Consistency } from '../replication/index.js';
 import type { MemberStatus } from '../ring/member.js';
 
 /** Frozen: the client protocol version of hello/welcome. */
 export const clientProtocolVersion = 1;
-/** Length of a write's request id (`rid`). */
-export const ridBytes = 16;
 const u32Max = 0xffffffff;
 
-export const consistencyLevels = ['ONE', 'TWO', 'QUORUM', 'ALL', 'LOCAL_QUORUM', 'EACH_QUORUM'] as const;
-export type Consistency = (typeof consistencyLevels)[number];
+// One list of levels and one rid length for the client protocol and the coordinator.
+export { consistencyLevels, ridBytes, type ConsistencyLevel as Consistency } from '../replication/index.js';
+
 
 export type HelloRequest = { t: 'hello'; v: 1; token: string | undefined };
 type Tunables = { consistency: Consistency | undefined; timeoutMs: number | undefined };

@@ -64,7 +64,8 @@ export function isConsistencyLevel(value: unknown): value is ConsistencyLevel {
   return typeof value === 'string' && (consistencyLevels as readonly string[]).includes(value);
 }
 
-function requestedReplicas(replication: Replication): number {
+/** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
+export function requestedReplicas(replication: Replication): number {
   if (typeof replication === 'number') return replication;
   let total = 0;
   for (const count of Object.values(replication)) total += count;

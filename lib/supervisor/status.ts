@@ -15,6 +15,7 @@ import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
 import type { AntiEntropyStats } from './anti-entropy.js';
 import type { TransferStats } from './handoff.js';
+import { requestedReplicas } from '../replication/index.js';
 import type { Replication, Ring } from '../ring/index.js';
 
 export interface StatusMember {
@@ -79,11 +80,6 @@ export interface StatusInput {
   hintsDelivered: number;
   antiEntropy: AntiEntropyStats;
   transfers?: TransferStats;
-}
-
-/** Replicas the configuration asks for per key: N, or the sum of the per-datacenter counts. */
-export function requestedReplicas(replication: Replication): number {
-  return typeof replication === 'number' ? replication : Object.values(replication).reduce((a, b) => a + b, 0);
 }
 
 export function buildStatus(input: StatusInput): StatusJson {
