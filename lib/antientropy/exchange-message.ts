@@ -33,6 +33,7 @@
  * never thrown. Frozen: tags and field names reach the wire.
  */
 
+import { isBytesWithin, isIntegerIn } from '../base/guards.js';
 import { isErrorCode, type ErrorCode } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { nodeHashBytes } from './tree-hash.js';
@@ -151,13 +152,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
-function isIntegerIn(value: unknown, min: number, max: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
-}
-
-function isBytes(value: unknown, max: number): value is Uint8Array {
-  return value instanceof Uint8Array && value.length <= max;
-}
+const isBytes = (value: unknown, max: number): value is Uint8Array => isBytesWithin(value, 0, max);
 
 const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 const accept = <T>(value: T): Parsed<T> => ({ ok: true, value });

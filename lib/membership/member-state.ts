@@ -21,6 +21,7 @@
  *  - Status only moves forward within a generation: joining → normal → leaving → left.
  */
 
+import { isIntegerIn } from '../base/guards.js';
 import { limits } from '../base/limits.js';
 
 export const memberStatuses = ['joining', 'normal', 'leaving', 'left'] as const;
@@ -113,10 +114,7 @@ export function nextGeneration(previous: number | undefined, wallMs: number): nu
 
 // ---------------------------------------------------------------- validation of untrusted input
 
-/** A whole number in [min, max]. */
-export function isIntegerIn(value: unknown, min: number, max: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
-}
+export { isIntegerIn };
 
 /** A non-empty string of at most maxBytes UTF-8 bytes. */
 export function isBoundedString(value: unknown, maxBytes: number): value is string {

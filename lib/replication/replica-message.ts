@@ -26,6 +26,7 @@
  */
 
 import { Buffer } from 'node:buffer';
+import { isBytesWithin, isIntegerIn } from '../base/guards.js';
 import { isErrorCode, type ErrorCode } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { consistencyLevels, isConsistencyLevel, type ConsistencyLevel } from './consistency-level.js';
@@ -94,13 +95,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
 }
 
-function isBytes(value: unknown, min: number, max: number): value is Uint8Array {
-  return value instanceof Uint8Array && value.length >= min && value.length <= max;
-}
-
-function isIntegerIn(value: unknown, min: number, max: number): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
-}
+const isBytes = isBytesWithin;
 
 function isLabel(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberLabelBytesMax;
