@@ -14,6 +14,7 @@ import { SeededRng, seedFromEnvironment } from '../lib/base/rng.js';
 import {
   applyClientWrite,
   canPurge,
+  freshCounterFloor,
   checkActorId,
   checkSet,
   compareVectors,
@@ -62,7 +63,7 @@ function write(
     value: value === null ? null : bytes(value),
     context,
     actor,
-    timestampMs: options.timestampMs ?? 1000,
+    timestampMs: options.timestampMs ?? 0, // floor 0: the paper's counters (see the kv679 test)
     policy: options.policy ?? 'siblings',
     siblingsMax: options.siblingsMax ?? limits.siblingsMax,
   };
@@ -188,6 +189,35 @@ t.test('deletes are tombstones that follow the same rules', async (t) => {
   t.same(decodeContext(readView(undefined).context), [], 'a missing key has the empty context');
 });
 
+t.test('kv679: a write after a purge through the purged replica is not shadowed by the tombstone elsewhere', async (t) => {
+  const dayMs = 86_400_000;
+  const at = (ms: number) => ({ timestampMs: ms });
+  // n1 coordinates a few writes and a delete; n2 holds the tombstone (replication).
+  let n1 = write(undefined, 'v1', 'n1', undefined, at(dayMs));
+  for (let i = 2; i <= 5; i++) n1 = write(n1, `v${i}`, 'n1', undefined, at(dayMs + i));
+  n1 = write(n1, null, 'n1', readView(n1).context, at(dayMs + 10));
+  const n2 = mergeReplicas(undefined, n1);
+  t.ok(canPurge(n1), 'the key holds only the tombstone');
+  // n1 purges its record after the grace period; n2 has not yet. A blind write comes to n1.
+  const afterGraceMs = dayMs + 10 + 10 * dayMs;
+  const reborn = write(undefined, 'new', 'n1', undefined, at(afterGraceMs));
+  t.ok(counterOf(join(reborn), 'n1') > counterOf(join(n1), 'n1'), 'the new life starts above every counter of the purged one');
+  t.same(strings(readView(mergeReplicas(n2, reborn))), ['new'], 'the replica still holding the tombstone keeps the new write');
+  t.same(strings(readView(mergeReplicas(reborn, n2))), ['new'], 'in either merge order');
+  // Without the floor (a counter restarted at 1) the tombstone covers the new dot: the bug.
+  const restarted = update(emptySet, [], { value: bytes('new'), timestampMs: afterGraceMs }, 'n1');
+  t.same(strings(readView(mergeReplicas(n2, restarted))), [], 'a restarted counter would be shadowed');
+  // A stale context from before the delete, written after the purge: the write survives.
+  const stale = write(undefined, 'late', 'n1', readView(mergeReplicas(undefined, write(undefined, 'v1', 'n1', undefined, at(dayMs)))).context, at(afterGraceMs));
+  t.same(strings(readView(mergeReplicas(n2, stale))), ['late'], 'a pre-delete context does not pull the counter under the floor');
+  // A replica holding the key's entry keeps counting from it (no jump per write).
+  const next = write(reborn, 'again', 'n1', undefined, at(afterGraceMs + 5 * dayMs));
+  t.equal(counterOf(join(next), 'n1'), counterOf(join(reborn), 'n1') + 1, 'later writes add one');
+  const ahead = update(emptySet, [{ actor: 'n1', counter: 7e15 }], { value: bytes('x'), timestampMs: 1 }, 'n1', freshCounterFloor(1));
+  t.equal(counterOf(join(ahead), 'n1'), 7e15 + 1, 'a context above the floor wins');
+  t.equal(freshCounterFloor(Number.MAX_SAFE_INTEGER), 2 ** 52, 'floors are capped below the counter limit');
+});
+
 t.test('last-writer-wins keeps one sibling: highest (timestamp, actor id)', async (t) => {
   const opts = (timestampMs: number) => ({ policy: 'lww' as const, timestampMs });
   const a = write(undefined, 'a', 'n1', undefined, opts(10));
@@ -195,7 +225,7 @@ t.test('last-writer-wins keeps one sibling: highest (timestamp, actor id)', asyn
   t.same(strings(readView(b)), ['b'], 'newer blind write wins');
   const c = write(b, 'c', 'n1', undefined, opts(5));
   t.same(strings(readView(c)), ['b'], 'an older timestamp loses even when it comes later');
-  t.equal(counterOf(join(c), 'n1'), 2, 'the losing write is still in the history');
+  t.equal(counterOf(join(c), 'n1'), freshCounterFloor(10) + 2, 'the losing write is still in the history');
   const fromN2 = write(undefined, 'n2', 'n2', undefined, opts(20));
   t.same(strings(readView(write(fromN2, 'tie-n1', 'n1', undefined, opts(20)))), ['n2'], 'a timestamp tie goes to the higher actor id');
   const tieHigh = write(fromN2, 'tie-n3', 'n3', undefined, opts(20));
@@ -209,7 +239,8 @@ t.test('last-writer-wins keeps one sibling: highest (timestamp, actor id)', asyn
   t.same(strings(readView(merged, 'lww')), ['x'], 'an lww read returns the newest');
   t.same(strings(readView(merged, 'siblings')), ['x', 'y']);
   const once = lww(merged, 'n3');
-  t.same([strings(readView(once)), vv(once)], [['x'], '[n1,1][n2,1][n3,1]'], 'lww reconcile re-writes the winner as a new event');
+  const fresh = (ms: number): number => freshCounterFloor(ms) + 1;
+  t.same([strings(readView(once)), vv(once)], [['x'], `[n1,${fresh(7)}][n2,${fresh(3)}][n3,1]`], 'lww reconcile re-writes the winner as a new event');
   t.equal(lww(once, 'n3'), once, 'lww of one sibling is itself');
   t.equal(lww(emptySet, 'n3'), emptySet);
   t.equal(lwwWinner(emptySet), undefined);

@@ -77,3 +77,56 @@ t.test('a replica away during the deletes blocks every purge until it has exchan
   await repairNode(cluster, 0);
   t.equal(await storedKeys(cluster, 0, partitions), keys.length - deleted.length, 'another repair re-seeds no tombstone');
 });
+
+t.test('kv679: a blind write through a replica that purged the key survives the replicas still holding its tombstone', async (t) => {
+  // Long enough for the restarts and the first repair to land inside it: a merge does not
+  // store a tombstone already past its grace on a node that lacks the key.
+  const kv679GraceMs = 15_000;
+  const cluster = new Cluster({ nodes: 3, secret: 'kv679', nodeOptions: () => ({ antiEntropyIntervalMs: 0, tombstoneGraceMs: kv679GraceMs, partitionBits }) });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const keys = Array.from({ length: 10 }, (_, i) => `kv679-${i}`);
+  const partitions = [...new Set(keys.map((k) => partitionOfToken(tokenOf(new TextEncoder().encode(k)), partitionBits)))];
+  const only0 = async (): Promise<Awaited<ReturnType<typeof connect>>> => {
+    for (const index of [1, 2]) await cluster.kill(index);
+    await cluster.waitMember(0, 1, false);
+    await cluster.waitMember(0, 2, false);
+    const client = await connect([cluster.urls[0]!]);
+    t.teardown(() => client.close());
+    return client;
+  };
+  const restartOthers = async (): Promise<void> => {
+    for (const index of [1, 2]) await cluster.startNode(index);
+    await cluster.waitConverged(3);
+  };
+
+  // Node 0 alone coordinates the keys' whole first life, so its actor names the tombstones.
+  let client = await only0();
+  for (const key of keys) for (let i = 0; i < 3; i++) await client.put(key, `old-${i}`, { w: 1 });
+  for (const key of keys) await client.delete(key, { context: (await client.get(key, { r: 1 })).context, w: 1 });
+  const deletedAtMs = Date.now();
+  await restartOthers();
+  await repairNode(cluster, 0); // nodes 1 and 2 take the tombstones
+  t.equal(await storedKeys(cluster, 1, partitions), keys.length, 'node 1 took every tombstone');
+  await sleep(deletedAtMs + kv679GraceMs + 500 - Date.now());
+  // Only node 0 runs purge passes (no schedule, no repair elsewhere): nodes 1 and 2 keep theirs.
+  await until('node 0 purged', async () => {
+    await repairNode(cluster, 0);
+    return (await storedKeys(cluster, 0, partitions)) === 0;
+  });
+  t.equal(await storedKeys(cluster, 1, partitions), keys.length, 'node 1 still holds every tombstone');
+
+  // The key's second life starts at node 0, which has no record of the first.
+  client = await only0();
+  for (const key of keys) await client.put(key, 'reborn', { w: 1 });
+  await restartOthers();
+  for (const index of [0, 1, 2]) await repairNode(cluster, index);
+  const all = await connect(cluster.urls);
+  t.teardown(() => all.close());
+  const lost: string[] = [];
+  for (const key of keys) {
+    const result = await all.get(key, { consistency: 'ALL' });
+    if (!result.found || result.values.map(String).join() !== 'reborn') lost.push(key);
+  }
+  t.same(lost, [], 'every acknowledged write of the second life is readable from all replicas');
+});

@@ -168,7 +168,6 @@ export const limits = {
   /** Default rate (both directions) of one node's anti-entropy traffic, and its burst. */
   antiEntropyBytesPerSecondDefault: 8 * MiB,
   antiEntropyBurstBytesDefault: 1 * MiB,
-  /** Tombstones are kept at least this long after the delete (Cassandra's gc_grace_seconds). */
   /** How often a node starts one scheduled exchange (one partition, one peer replica). */
   antiEntropyIntervalMsDefault: 10_000,
   /** Partition snapshots (tree + leaf listing) a responder keeps for exchanges in progress, and for how long. */
@@ -176,6 +175,7 @@ export const limits = {
   antiEntropySnapshotTtlMs: 30_000,
   /** Entries per scan page while a snapshot is built. */
   antiEntropyScanPageEntries: 4_096,
+  /** Tombstones are kept at least this long after the delete (Cassandra's gc_grace_seconds). */
   tombstoneGraceMsDefault: 10 * 86_400_000,
   /** An exchange counts for a tombstone only if it started this long after the delete's timestamp. */
   tombstoneClockSkewMarginMs: 60_000,
@@ -183,6 +183,13 @@ export const limits = {
   tombstonePurgeEveryTicks: 4,
   /** Most tombstones whose first-seen time the purge pass keeps in memory; untracked ones wait (never purged early). */
   tombstonesTrackedMax: 262_144,
+  /** A node's "last alive" time (supervisor/liveness.ts) is rewritten every grace/4, clamped to these bounds. */
+  livenessRefreshMsMin: 100,
+  livenessRefreshMsMax: 60_000,
+  /** A resyncing node (supervisor/resync.ts) retries its partitions not yet exchanged with every up peer this often. */
+  resyncRetryMs: 2_000,
+  /** How often a resyncing node looks again for its partitions while it does not know the ring yet. */
+  resyncRingPollMs: 100,
 
   // --- mailbox ---
   /** Data capacity of one mailbox (one direction of one shard); a power of two. */

@@ -139,8 +139,15 @@ export function discard(set: DvvSet, context: VersionVector): DvvSet {
  * A new event at replica `actor` writing `sibling` with a client's `context`: the result
  * supersedes exactly the siblings the context covers, keeps the others as concurrent, and its
  * history covers both the replica's state and the context.
+ *
+ * `freshFloor`: when `set` holds no entry of `actor`, the new dot is above it (and above the
+ * context's counter). A replica's own entry is always its highest for the key, so an entry
+ * missing here means the key's history at this actor was purged (or never existed), and a
+ * counter restarted at 1 would reuse dots that the purged tombstone still covers on other
+ * replicas: the new write would be shadowed there (Riak's kv679). stored-object.ts derives the
+ * floor from the write's time; 0 keeps the paper's plain counter.
  */
-export function update(set: DvvSet, context: VersionVector, sibling: Sibling, actor: string): DvvSet {
+export function update(set: DvvSet, context: VersionVector, sibling: Sibling, actor: string, freshFloor = 0): DvvSet {
   const discarded = discard(set, context);
   const out: DvvEntry[] = [];
   let placed = false;
@@ -156,16 +163,16 @@ export function update(set: DvvSet, context: VersionVector, sibling: Sibling, ac
     const y = context[j];
     const order = x === undefined ? 1 : y === undefined ? -1 : compareActors(x.actor, y.actor);
     const entryActor = order <= 0 ? x!.actor : y!.actor;
-    if (!placed && compareActors(actor, entryActor) < 0) pushEvent(0, []);
+    if (!placed && compareActors(actor, entryActor) < 0) pushEvent(freshFloor, []);
     const counter = order < 0 ? x!.counter : order > 0 ? y!.counter : Math.max(x!.counter, y!.counter);
     const kept = order <= 0 ? x!.siblings : [];
-    if (entryActor === actor) pushEvent(counter, kept);
+    if (entryActor === actor) pushEvent(order > 0 ? Math.max(counter, freshFloor) : counter, kept);
     else if (order < 0 || (order === 0 && counter === x!.counter)) out.push(x!);
     else out.push({ actor: entryActor, counter, siblings: kept });
     if (order <= 0) i++;
     if (order >= 0) j++;
   }
-  if (!placed) pushEvent(0, []);
+  if (!placed) pushEvent(freshFloor, []);
   return out;
 }
 

@@ -35,6 +35,7 @@ export {
 export {
   applyClientWrite,
   canPurge,
+  freshCounterFloor,
   decodeObject,
   encodeObject,
   mergeReplicas,

@@ -193,12 +193,13 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
   const before = stored ?? [];
   const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
   const sibling = { value: write.value, timestampMs: write.timestampMs };
-  let next = update(before, context, sibling, write.actor);
+  const floor = freshCounterFloor(write.timestampMs);
+  let next = update(before, context, sibling, write.actor, floor);
   if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
   if (write.policy === 'lww' && siblingCount(next) > 1) {
     // One event instead: the last writer among the new write and what the context did not
     // see, written as having seen everything (the new write may lose to an older one).
-    next = update(before, mergeVectors(join(before), context), lwwWinner(next)!, write.actor);
+    next = update(before, mergeVectors(join(before), context), lwwWinner(next)!, write.actor, floor);
   }
   const siblings = siblingCount(next);
   if (siblings > write.siblingsMax) {
@@ -209,6 +210,26 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
   }
   if (invariantsEnabled()) checkSet(next);
   return next;
+}
+
+/** Fresh-entry counters advance this many per millisecond of the write's timestamp. */
+export const freshCountersPerMs = 1_000;
+/** Floors stop growing here (in 2112) so that a counter keeps room below counterMax. */
+const freshFloorMax = 2 ** 52;
+
+/**
+ * The counter a replica's first event on a key starts above (dvv-set.ts `update`): the write's
+ * wall-clock time in microseconds. Tombstone purging (lib/supervisor/purge.ts) drops a key's
+ * record only a grace period (days) after its delete, so the first event of the key's next
+ * life at this replica is at least that much later than the first event of the purged one, and
+ * its floor is above every counter the purged life reached unless that life made more than one
+ * write per microsecond on this key through this replica. Only this replica's clock matters:
+ * each actor mints its own counters. A clock that steps back by more than the grace period
+ * across a purge defeats it; contexts forged by a client can too (they already can supersede
+ * anything). Unlike Riak's fix (a new actor epoch per fresh key), vectors do not grow.
+ */
+export function freshCounterFloor(timestampMs: number): number {
+  return Math.min(timestampMs * freshCountersPerMs, freshFloorMax);
 }
 
 /** A client's context may not grow a key's version vector past the limit; replicas may. */

@@ -28,6 +28,8 @@ export interface StartFlags {
   shards?: number;
   logLevel?: LogLevel;
   secretFile?: string;
+  /** Tombstones are purged no sooner than this after their delete (Cassandra's gc_grace_seconds). */
+  tombstoneGraceSeconds?: number;
 }
 
 export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
@@ -39,6 +41,7 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.weight !== undefined) options.weight = flags.weight;
   if (flags.shards !== undefined) options.shards = flags.shards;
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
+  if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;

@@ -65,12 +65,12 @@ export interface NodeOptions {
   /** One scheduled Merkle exchange every this many ms (default limits.antiEntropyIntervalMsDefault; 0: only on `repair`). */
   antiEntropyIntervalMs?: number;
   /**
-   * Opt-in tombstone purging: tombstones are purged no sooner than this many ms after the
-   * delete, and only once every replica has exchanged with this node since. Default Infinity
-   * (never purge): after a purge, a blind write through a replica that purged restarts the
-   * key's version counter and can be shadowed by a replica still holding the tombstone, until
-   * fresh records take counters no purged history can cover (an open item). Keep it above the
-   * hint window and the longest expected outage (limits.tombstoneGraceMsDefault is 10 days).
+   * Tombstones are purged no sooner than this many ms after the delete, and only once every
+   * replica has exchanged with this node since (Cassandra's gc_grace_seconds, plus the
+   * exchange rule). Default limits.tombstoneGraceMsDefault (10 days); Infinity never purges.
+   * Keep it above the hint window and the longest expected outage. A write after a purge is
+   * safe: a replica's first event on a key takes a counter above any purged history
+   * (freshCounterFloor in lib/causality/stored-object.ts).
    */
   tombstoneGraceMs?: number;
 }
@@ -217,7 +217,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       hints,
       ...(options.quorum ? { quorum: options.quorum } : {}),
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
-      tombstoneGraceMs: options.tombstoneGraceMs ?? Infinity,
+      ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),

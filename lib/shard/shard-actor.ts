@@ -41,6 +41,7 @@ import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import {
   applyClientWrite,
+  freshCounterFloor,
   checkActorId,
   type ConflictPolicy,
   decodeObject,
@@ -94,8 +95,12 @@ export class ShardActor {
   readonly #keyBytesMax: number;
   readonly #siblingsMax: number;
   readonly #overlay = new Overlay();
-  /** encodeContext of {actor: 1}: the context of a blind write to a missing key. */
-  readonly #firstWriteContext: Uint8Array;
+  /**
+   * The context of a blind write to a missing key, {actor: freshCounterFloor(ms) + 1}, for the
+   * last millisecond one was made in: writes in the same millisecond share it (read-only).
+   */
+  #firstWriteContext: Uint8Array | undefined;
+  #firstWriteMs = -1;
   /** Engine writes of batches in flight: each resolves with its error, or undefined. */
   readonly #commits = new Set<Promise<unknown>>();
   #batchNumber = 0;
@@ -109,7 +114,6 @@ export class ShardActor {
     this.#keyBytesMax = options.keyBytesMax ?? limits.keyBytesMax;
     this.#siblingsMax = options.siblingsMax ?? limits.siblingsMax;
     checkActorId(this.#actor, 'actor');
-    this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter: 1 }]);
   }
 
   /** Keys with uncommitted objects (for tests and stats). */
@@ -211,7 +215,12 @@ export class ShardActor {
     let nextContext: Uint8Array;
     if (before === undefined && context === undefined) {
       // Fast path, the common first write of a key: what applyClientWrite returns for it.
-      next = [{ actor: this.#actor, counter: 1, siblings: [{ value, timestampMs }] }];
+      const counter = freshCounterFloor(timestampMs) + 1;
+      next = [{ actor: this.#actor, counter, siblings: [{ value, timestampMs }] }];
+      if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
+        this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
+        this.#firstWriteMs = timestampMs;
+      }
       nextContext = this.#firstWriteContext;
     } else {
       next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax });
