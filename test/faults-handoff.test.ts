@@ -24,12 +24,12 @@ import { startFaultCluster } from './fixtures/fault-net.js';
 import { ClusterHistory, finalReads, hintCounts, merkleDisagreements, merkleRoots, partitionsOfKeys, repairNode, runRegisterWorkload, until } from './fixtures/history.js';
 
 // Run directly with node, tap's default budget (30 s) is below this file's; tap's runner allows 300 s.
-t.setTimeout(150_000);
+t.setTimeout(200_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-// The issue asks for 30 s; 15 s keeps the suite short and still spans many hint batches
-// (delivery runs every limits.hintDeliveryIntervalMs = 1 s) and well past conviction.
-const isolationMs = 15_000;
+// As the issue asks: spans many hint batches (delivery runs every
+// limits.hintDeliveryIntervalMs = 1 s) and is far past conviction.
+const isolationMs = 30_000;
 /** Anomalies that are staleness, which sloppy quorums allow (RELIABILITY.md §0.5): measured, not failed. */
 const staleness = new Set(['stale-read', 'superseded-sibling']);
 
@@ -48,7 +48,7 @@ function checkHistory(t: Test, h: ClusterHistory, atAll: Map<string, string[]>, 
   t.same(hard, [], 'no lost acknowledged write, no garbage or failed write visible, siblings within concurrent writers');
 }
 
-t.test('a node isolated for 15 s: writes go on through stand-ins, hints are delivered after heal, repair makes every replica agree, no acked write lost', async (t) => {
+t.test('a node isolated for 30 s: writes go on through stand-ins, hints are delivered after heal, repair makes every replica agree, no acked write lost', async (t) => {
   const seed = seedFromEnvironment();
   t.comment(`seed ${seed} (RINGKV_SEED replays the workload's choices; the fault schedule is fixed)`);
   const { cluster, net } = await startFaultCluster(t, { nodes: 4, nodeOptions: () => ({ antiEntropyIntervalMs: 0 }) });
