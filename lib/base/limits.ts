@@ -175,6 +175,10 @@ export const limits = {
   antiEntropySnapshotTtlMs: 30_000,
   /** Entries per scan page while a snapshot is built. */
   antiEntropyScanPageEntries: 4_096,
+  /** Automatic cleanup (supervisor/auto-cleanup.ts): a pass every this often (0: only `ringkv cleanup`)... */
+  autoCleanupIntervalMsDefault: 30_000,
+  /** ...and no sooner than this after the last ring change, so the new owners' own pulls go first. */
+  autoCleanupSettleMsDefault: 60_000,
   /** Tombstones are kept at least this long after the delete (Cassandra's gc_grace_seconds). */
   tombstoneGraceMsDefault: 10 * 86_400_000,
   /** An exchange counts for a tombstone only if it started this long after the delete's timestamp. */
@@ -216,6 +220,16 @@ export const limits = {
   handoffRetryDelayMs: 500,
   /** Longest a join/leave waits for every up member to adopt the new ring before its catch-up exchanges. */
   handoffRingWaitMs: 30_000,
+  /** Pace of one node's handoff steps (pages and catch-up exchanges), bytes plus step costs per second (handoff-transfers.ts). */
+  handoffBytesPerSecondDefault: 8 * MiB,
+  /** Burst of that token bucket. */
+  handoffBurstBytesDefault: 256 * KiB,
+  /** Fixed cost charged per handoff step besides its bytes: an rpc with a partition scan at each end. */
+  handoffStepCostBytes: 32 * KiB,
+  /** Catch-up Merkle exchanges one node runs at once after a join or leave. */
+  handoffCatchUpConcurrent: 4,
+  /** Objects of one pulled page merged at once. */
+  handoffMergesInFlight: 16,
 
   // --- hinted handoff (lib/supervisor/hint-store.ts) ---
   /** Most bytes of undelivered hints kept for one target node; past it the node stops hinting for it. */

@@ -51,6 +51,7 @@ import {
 } from '../antientropy/index.js';
 import { decodeObject } from '../causality/index.js';
 import type { ReplicaStore } from '../store/index.js';
+import type { CleanupOutcome } from './auto-cleanup.js';
 import { TombstonePurger } from './purge.js';
 
 export interface AntiEntropyOptions {
@@ -73,6 +74,8 @@ export interface AntiEntropyOptions {
   readonly selfId?: string;
   /** Tombstones are kept at least this long after the delete; default limits.tombstoneGraceMsDefault; Infinity: never purged. */
   readonly tombstoneGraceMs?: number;
+  /** Told of every exchange this node initiated once it ended (resync.ts counts the complete ones). */
+  readonly onExchange?: (partition: number, peer: string, result: ExchangeResult) => void;
 }
 
 interface Snapshot {
@@ -217,39 +220,47 @@ export class AntiEntropy {
 
   /**
    * Cassandra's `nodetool cleanup`: for every partition this node holds data of but no longer
-   * replicates, hand its copies to every current replica (one exchange each, which pushes what
-   * they lack) and, only when every replica is up and every exchange completed, drop it.
+   * replicates, `cleanupPartition`. auto-cleanup.ts runs the same per partition by itself.
    */
   async cleanup(): Promise<CleanupResult> {
-    const { store, replicasOf, isUp } = this.#options;
-    const mine = new Set(this.#options.myPartitions());
     const result: CleanupResult = { dropped: [], entries: 0, kept: [] };
-    if (replicasOf === undefined || isUp === undefined) return result;
-    for (let partition = 0; partition < 2 ** this.#options.partitionBits; partition++) {
-      if (mine.has(partition) || this.#closed) continue;
-      if ((await store.scanPartition(partition, { limit: 1 })).entries.length === 0) continue;
-      const owners = replicasOf(partition);
-      if (owners.length === 0 || !owners.every(isUp)) {
-        result.kept.push({ partition, reason: 'a replica is down' });
-        continue;
+    if (this.#options.replicasOf === undefined || this.#options.isUp === undefined) return result;
+    for (let partition = 0; partition < 2 ** this.#options.partitionBits && !this.#closed; partition++) {
+      const one = await this.cleanupPartition(partition);
+      if (one.outcome === 'dropped') {
+        result.dropped.push(partition);
+        result.entries += one.entries;
+      } else if (one.outcome === 'kept') {
+        result.kept.push({ partition, reason: one.reason });
       }
-      let handed = true;
-      for (const owner of owners) {
-        const exchanged = await this.exchange(partition, owner);
-        if (!exchanged.ok || exchanged.partial) handed = false;
-      }
-      if (!handed) {
-        result.kept.push({ partition, reason: 'an exchange did not complete' });
-        continue;
-      }
-      result.entries += await store.dropPartition(partition);
-      result.dropped.push(partition);
-      this.#snapshots.delete(partition);
-      this.#ledger?.forgetPartition(partition);
-      this.#purger?.forgetPartition(partition);
     }
     if (result.dropped.length > 0) this.#options.logger.info({ dropped: result.dropped.length, entries: result.entries }, 'cleanup dropped partitions this node no longer replicates');
     return result;
+  }
+
+  /**
+   * If this node holds data of `partition` but does not replicate it: hands its copies to
+   * every current replica (one exchange each, which pushes what they lack) and, only when
+   * every replica is up and every exchange completed, drops it.
+   */
+  async cleanupPartition(partition: number): Promise<CleanupOutcome> {
+    const { store, replicasOf, isUp } = this.#options;
+    if (this.#options.myPartitions().includes(partition)) return { outcome: 'mine' };
+    if (replicasOf === undefined || isUp === undefined || this.#closed) return { outcome: 'kept', reason: 'cleanup is not configured' };
+    if ((await store.scanPartition(partition, { limit: 1 })).entries.length === 0) return { outcome: 'empty' };
+    const owners = replicasOf(partition);
+    if (owners.length === 0 || !owners.every(isUp)) return { outcome: 'kept', reason: 'a replica is down' };
+    for (const owner of owners) {
+      const exchanged = await this.exchange(partition, owner);
+      if (!exchanged.ok || exchanged.partial) return { outcome: 'kept', reason: 'an exchange did not complete' };
+    }
+    // The ring may have moved during the exchanges: drop only what is still not ours.
+    if (this.#options.myPartitions().includes(partition)) return { outcome: 'mine' };
+    const entries = await store.dropPartition(partition);
+    this.#snapshots.delete(partition);
+    this.#ledger?.forgetPartition(partition);
+    this.#purger?.forgetPartition(partition);
+    return { outcome: 'dropped', entries };
   }
 
   /** One exchange of `partition` with `peer`, as the initiator. */
@@ -301,6 +312,7 @@ export class AntiEntropy {
     }
     this.#account(partition, peer, result);
     if (result.ok && !result.partial) this.#ledger?.recordExchange(partition, peer, startedAtMs);
+    this.#options.onExchange?.(partition, peer, result);
     return result;
   }
 

@@ -13,6 +13,10 @@
  * A `send` the network could not hand to an open link is reported to the coordinator as
  * `onSendFailed` right away (it certainly never left), so an unreachable replica costs no
  * timeout.
+ *
+ * A replica that is resyncing after a long outage (resync.ts) refuses reads of its pending
+ * partitions (`readable`): the local read-object and the replica side of `replica-read`
+ * answer KV_UNAVAILABLE; writes and merges are served as usual.
  */
 
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
@@ -44,7 +48,15 @@ export interface CoordinatorDriverOptions {
   /** Stores a sloppy-quorum hint durably (replica-write with hintFor naming another node). */
   readonly storeHint?: (target: string, key: Uint8Array, object: Uint8Array) => Promise<void>;
   readonly selfId?: string;
+  /**
+   * Whether this replica may answer a read of `key` from its store (resync.ts: false while
+   * the key's partition is resyncing). A refused read answers KV_UNAVAILABLE, locally and to
+   * `replica-read`, so coordinators count this replica as failed. Default: always.
+   */
+  readonly readable?: (key: Uint8Array) => boolean;
 }
+
+const resyncingMessage = 'replica is resyncing';
 
 const u32Max = 0xffffffff;
 
@@ -107,6 +119,7 @@ export class CoordinatorDriver {
     try {
       switch (request.t) {
         case 'replica-read': {
+          if (this.#options.readable?.(request.key) === false) return replicaError(ErrorCode.unavailable, resyncingMessage);
           const object = await store.readObject(request.key);
           return object === undefined ? { t: 'replica-read-reply' } : { t: 'replica-read-reply', object };
         }
@@ -244,7 +257,10 @@ export class CoordinatorDriver {
         work = store.coordinateWrite(action.key, action.value, action.context).then((r) => ({ ok: true, context: r.context, object: r.object }));
         break;
       case 'read-object':
-        work = store.readObject(action.key).then((object) => ({ ok: true, object }));
+        work =
+          this.#options.readable?.(action.key) === false
+            ? Promise.resolve({ ok: false, code: ErrorCode.unavailable, message: resyncingMessage })
+            : store.readObject(action.key).then((object) => ({ ok: true, object }));
         break;
       case 'merge-object':
         work = store.mergeObject(action.key, action.object).then(() => ({ ok: true, object: undefined }));

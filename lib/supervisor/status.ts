@@ -9,12 +9,15 @@
  * nodes exist than the replication asks for (each key then has fewer copies than N).
  * `transfers` is the membership-change handoff (handoff.ts): its phase and, per partition
  * moved, its state (pending, streaming with keys/bytes, done, waiting with a reason).
+ * `resync` (resync.ts): whether this node refuses reads of partitions it has not yet exchanged
+ * since an outage longer than the tombstone grace, and how many are left.
  */
 
 import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
 import type { AntiEntropyStats } from './anti-entropy.js';
 import type { TransferStats } from './handoff.js';
+import type { ResyncStatus } from './resync.js';
 import { requestedReplicas } from '../replication/index.js';
 import type { Replication, Ring } from '../ring/index.js';
 
@@ -60,6 +63,8 @@ export interface StatusJson {
   antiEntropy: AntiEntropyStats;
   /** Partitions moving because of a join, leave or removal (handoff.ts); absent from older nodes. */
   transfers?: TransferStats;
+  /** The resync after a long outage (resync.ts); absent from older nodes. */
+  resync?: ResyncStatus;
 }
 
 export interface StatusInput {
@@ -80,6 +85,7 @@ export interface StatusInput {
   hintsDelivered: number;
   antiEntropy: AntiEntropyStats;
   transfers?: TransferStats;
+  resync?: ResyncStatus;
 }
 
 export function buildStatus(input: StatusInput): StatusJson {
@@ -113,6 +119,7 @@ export function buildStatus(input: StatusInput): StatusJson {
   if (ring !== undefined && underReplicated) warnings.push(`under-replicated: replication asks for ${wanted} copies but only ${ring.replicaCount} can be placed on ${ring.owners.length} owning node(s)`);
   const down = members.filter((m) => !m.up && m.status !== 'left');
   if (down.length > 0) warnings.push(`down: ${down.map((m) => m.id).join(', ')}`);
+  if (input.resync?.active) warnings.push(`resyncing after an outage longer than the tombstone grace: ${input.resync.pendingPartitions} partition(s) refuse reads`);
   for (const h of input.hints) if (h.skippedPartitions.length > 0) warnings.push(`hints for ${h.target} past their bound: ${h.skippedPartitions.length} partition(s) left to anti-entropy`);
   const owners: string[] = [];
   if (ring !== undefined) for (let p = 0; p < q; p++) owners.push(ring.ownerOf(p));
@@ -132,5 +139,6 @@ export function buildStatus(input: StatusInput): StatusJson {
     hintsDelivered: input.hintsDelivered,
     antiEntropy: input.antiEntropy,
     transfers: input.transfers ?? { phase: 'idle', done: 0, total: 0, keys: 0, bytes: 0, partitions: [] },
+    resync: input.resync ?? { active: false, pendingPartitions: 0, reason: 'fresh' },
   };
 }

@@ -43,6 +43,7 @@ import { MembershipDriver } from './membership-driver.js';
 import { Handoff, isHandoffMessage } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 import { PeerNetwork } from './peer-network.js';
+import { Resync } from './resync.js';
 import { buildStatus, type StatusJson, type StatusShard } from './status.js';
 
 export interface SupervisorOptions {
@@ -88,6 +89,8 @@ export class Supervisor {
   readonly #clients: ClientService;
   readonly #antiEntropy: AntiEntropy;
   readonly #handoff: Handoff;
+  /** resync: refuses reads of stale partitions after an outage longer than the grace (resync.ts). */
+  readonly #resync: Resync;
   readonly #startedMs: number;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
@@ -146,7 +149,22 @@ export class Supervisor {
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
     const hints = options.hints;
+    // resync: a finite tombstone grace is the outage bound; with purging off, the default grace.
+    const graceMs = Number.isFinite(options.tombstoneGraceMs ?? Infinity) ? options.tombstoneGraceMs! : limits.tombstoneGraceMsDefault;
+    this.#resync = new Resync({
+      selfId: identity.id,
+      dir: options.dir,
+      partitionBits: options.partitionBits,
+      clock,
+      logger,
+      graceMs,
+      myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [],
+      replicasOf: (partition) => this.#membership.ring?.replicasOf(partition) ?? [],
+      isUp: (id) => this.#membership.isUp(id),
+      exchange: (partition, peer) => this.#antiEntropy.exchange(partition, peer),
+    });
     this.#driver = new CoordinatorDriver({
+      readable: (key) => this.#resync.readable(key), // resync
       coordinator,
       store: options.store,
       clock,
@@ -171,6 +189,7 @@ export class Supervisor {
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
       selfId: identity.id, // purge: with replicasOf, turns tombstone purging on
       ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
+      onExchange: (partition, peer, result) => this.#resync.onExchange(partition, peer, result), // resync
     });
     // handoff: join/leave/remove streaming.
     this.#handoff = new Handoff({
@@ -206,6 +225,7 @@ export class Supervisor {
 
   start(): void {
     this.#membership.start();
+    this.#resync.start();
     void this.#refreshStats();
     this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
     this.#statsTimer.unref();
@@ -278,6 +298,7 @@ export class Supervisor {
       hintsDelivered: this.#hintsDelivered,
       antiEntropy: this.#antiEntropy.stats(),
       transfers: this.#handoff.stats(),
+      resync: this.#resync.status(),
     });
   }
 
@@ -311,6 +332,7 @@ export class Supervisor {
 
   async close(): Promise<void> {
     this.#antiEntropy.close();
+    this.#resync.close();
     this.#handoff.close();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
