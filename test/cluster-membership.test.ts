@@ -119,6 +119,23 @@ async function settledDivergence(t: Test, cluster: Cluster, viewer: number, runn
   return divergentPartitions(cluster, viewer, running);
 }
 
+/** "node: partition" for every partition a running node holds keys of but does not replicate (in the ring of `viewer`). */
+async function misplacedPartitions(cluster: Cluster, viewer: number, running: number[]): Promise<string[]> {
+  const status = await cluster.status(viewer);
+  const ring = computeRing(
+    status.members.filter((m) => m.status !== 'left'),
+    { partitionBits: status.partitionBits, replication: status.replication },
+  );
+  const all = Array.from({ length: 2 ** partitionBits }, (_, p) => p).join(',');
+  const misplaced: string[] = [];
+  for (const index of running) {
+    const node = cluster.nodes[index]!;
+    const list = (await (await fetch(`http://${node.address}/merkle?partition=${all}&held=1`)).json()) as { partition: number; keys: number }[];
+    for (const { partition, keys } of list) if (keys > 0 && !ring.replicasOf(partition).includes(node.id)) misplaced.push(`${index}: ${partition}`);
+  }
+  return misplaced;
+}
+
 async function missingKeys(client: Client, acked: Map<string, string>): Promise<string[]> {
   const lost: string[] = [];
   for (const [key, value] of acked) {
@@ -139,7 +156,9 @@ async function transfersIdle(cluster: Cluster, indices: number[], moved?: number
 }
 
 t.test('join, leave and removenode under load keep every acknowledged write on its new replicas', async (t) => {
-  const cluster = new Cluster({ nodes: 3, secret: 'members', replication: 2, nodeOptions: () => ({ partitionBits, antiEntropyIntervalMs: 0 }) });
+  // Automatic cleanup runs every second, 3 s after the last ring change (60 s by default).
+  const nodeOptions = () => ({ partitionBits, antiEntropyIntervalMs: 0, autoCleanupIntervalMs: 1_000, autoCleanupSettleMs: 3_000 });
+  const cluster = new Cluster({ nodes: 3, secret: 'members', replication: 2, nodeOptions });
   t.teardown(() => cluster.stop());
   await cluster.start();
   const client = await connect(cluster.urls);
@@ -158,17 +177,15 @@ t.test('join, leave and removenode under load keep every acknowledged write on i
   t.same(joinLoad.readErrors, [], `reads kept succeeding during the join (${joinLoad.reads} reads, ${joinLoad.readMisses.length} stale)`);
   t.same(await missingKeys(client, joinLoad.acked), [], `no acknowledged write lost across the join (${joinLoad.acked.size} keys, ${joinLoad.writeErrors} failed writes)`);
 
-  // --- cleanup: the old owners drop what they no longer replicate, only after handing it over
+  // --- cleanup: the old owners drop what they no longer replicate by themselves, after handing it over
+  await until('every node holds only the partitions it replicates', async () => (await misplacedPartitions(cluster, 0, [0, 1, 2, 3])).length === 0, 60_000);
   let droppedPartitions = 0;
-  for (const index of [0, 1, 2]) {
-    const response = await fetch(`http://${cluster.nodes[index]!.address}/cleanup`, { method: 'POST' });
-    const result = (await response.json()) as { dropped: number[]; entries: number; kept: unknown[] };
-    t.same(result.kept, [], `node ${index} kept nothing back`);
-    droppedPartitions += result.dropped.length;
-  }
+  for (const index of [0, 1, 2]) droppedPartitions += (await cluster.status(index)).cleanup!.dropped;
   t.ok(droppedPartitions > 0, `the old owners dropped ${droppedPartitions} partitions they no longer replicate`);
   t.same(await missingKeys(client, joinLoad.acked), [], 'no acknowledged write lost after the cleanup');
   t.same(await divergentPartitions(cluster, 0, [0, 1, 2, 3]), [], 'every replica still agrees after the cleanup');
+  const response0 = await fetch(`http://${cluster.nodes[0]!.address}/cleanup`, { method: 'POST' });
+  t.same(await response0.json(), { dropped: [], entries: 0, kept: [] }, '`ringkv cleanup` afterwards finds nothing left to drop');
 
   // --- leave
   const leaver = cluster.nodes[1]!;
@@ -183,6 +200,7 @@ t.test('join, leave and removenode under load keep every acknowledged write on i
   await until('the others see it left', async () => (await cluster.status(0)).members.find((m) => m.id === leaver.id)?.status === 'left');
   await until('every node caught up', () => transfersIdle(cluster, [0, 2, 3]));
   t.same(await settledDivergence(t, cluster, 0, [0, 2, 3]), [], 'after the leave every partition is the same on each replica of its new preference list');
+  await until('and every node holds only the partitions it replicates', async () => (await misplacedPartitions(cluster, 0, [0, 2, 3])).length === 0, 60_000);
   t.same(leaveLoad.readErrors, [], `reads kept succeeding during the leave (${leaveLoad.reads} reads, ${leaveLoad.readMisses.length} stale)`);
   const everything = new Map([...joinLoad.acked, ...leaveLoad.acked]);
   t.same(await missingKeys(client, everything), [], `no acknowledged write lost across the leave (${leaveLoad.acked.size} new keys)`);

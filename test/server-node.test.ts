@@ -27,6 +27,8 @@ t.test('bad options are TypeError/RangeError naming the option, before anything 
   await t.rejects(startNode({ dc: '' }), TypeError);
   await t.rejects(startNode({ secret: '' }), RangeError);
   await t.rejects(startNode({ gossipIntervalMs: 1 }), RangeError);
+  await t.rejects(startNode({ autoCleanupIntervalMs: -1 }), RangeError);
+  await t.rejects(startNode({ autoCleanupSettleMs: 1.5 }), RangeError);
   await t.rejects(startNode({ host: '0.0.0.0', dir: freshDir(), logger: silentLogger }), /loopback/, 'no secret: a public host is refused');
 });
 

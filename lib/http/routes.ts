@@ -7,7 +7,8 @@
  * needs the client token when the node has one (header `authorization: Bearer <token>`).
  * GET /merkle?partition=p[,q...] (read-only, for convergence checks) answers this node's
  * Merkle root (hex) and key count of each listed partition it replicates, built from a fresh
- * scan; partitions it does not replicate are left out. POST /leave (`ringkv leave`: this node
+ * scan; partitions it does not replicate are left out, unless `&held=1`, which adds those it
+ * still holds keys of (`replica: false`: data awaiting cleanup). POST /leave (`ringkv leave`: this node
  * hands its partitions off and leaves; 202, or 409 unless it is normal) and POST
  * /removenode?id=<node> (`ringkv removenode`: removes a dead member on its behalf and
  * re-replicates its partitions; 202, 400 without an id, 409 when the member is up) need the
@@ -27,7 +28,7 @@ export interface HttpActions {
   /** POST /cleanup: drops partitions this node no longer replicates; answers when done. */
   cleanup?(): Promise<unknown>;
   /** This node's Merkle roots of the partitions it replicates among `partitions`. */
-  merkleRoots?(partitions: readonly number[]): Promise<unknown>;
+  merkleRoots?(partitions: readonly number[], held?: boolean): Promise<unknown>;
   /** POST /leave: starts leaving; throws a RingkvError when this node cannot leave now. */
   leave?(): unknown;
   /** POST /removenode?id=: removes a dead member; RangeError for an unknown id, RingkvError when it is up. */
@@ -111,7 +112,7 @@ async function merkle(response: ServerResponse, url: URL, partitionBits: number,
     send(response, 400, 'application/json', JSON.stringify({ error: 'KV_BAD_REQUEST', message: 'partition must list integers within the ring, comma-separated' }));
     return;
   }
-  send(response, 200, 'application/json', JSON.stringify(await actions.merkleRoots(partitions)));
+  send(response, 200, 'application/json', JSON.stringify(await actions.merkleRoots(partitions, url.searchParams.get('held') === '1')));
 }
 
 async function membershipChange(request: IncomingMessage, response: ServerResponse, url: URL, actions: HttpActions): Promise<void> {

@@ -73,6 +73,14 @@ export interface NodeOptions {
    * (freshCounterFloor in lib/causality/stored-object.ts).
    */
   tombstoneGraceMs?: number;
+  /**
+   * Old owners drop partitions they no longer replicate by themselves, once every current
+   * replica has them (lib/supervisor/auto-cleanup.ts): a pass every this many ms (default
+   * limits.autoCleanupIntervalMsDefault; 0: only on `ringkv cleanup`), no sooner than
+   * `autoCleanupSettleMs` after the last ring change (default limits.autoCleanupSettleMsDefault).
+   */
+  autoCleanupIntervalMs?: number;
+  autoCleanupSettleMs?: number;
 }
 
 export interface RingkvNode {
@@ -113,6 +121,10 @@ function checkOptions(options: NodeOptions): void {
   if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
   const ae = options.antiEntropyIntervalMs;
   if (ae !== undefined && (!Number.isInteger(ae) || ae < 0)) throw new RangeError('antiEntropyIntervalMs must be a non-negative integer');
+  for (const name of ['autoCleanupIntervalMs', 'autoCleanupSettleMs'] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new RangeError(`${name} must be a non-negative integer`);
+  }
   const grace = options.tombstoneGraceMs;
   if (grace !== undefined && !(grace === Infinity || (Number.isInteger(grace) && grace >= 0))) throw new RangeError('tombstoneGraceMs must be a non-negative integer or Infinity');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
@@ -185,7 +197,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       onHttp: createHttpHandler(status, metrics, logger, {
         repair: (partition) => supervisor!.repair(partition),
         cleanup: () => supervisor!.cleanup(),
-        merkleRoots: (partitions) => supervisor!.merkleRoots(partitions),
+        merkleRoots: (partitions, held) => supervisor!.merkleRoots(partitions, held),
         leave: () => supervisor!.leave(),
         removeNode: (id) => supervisor!.removeNode(id),
         ...(options.clientToken ? { token: options.clientToken } : {}),
@@ -218,6 +230,8 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(options.quorum ? { quorum: options.quorum } : {}),
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
       ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
+      ...(options.autoCleanupIntervalMs !== undefined ? { autoCleanupIntervalMs: options.autoCleanupIntervalMs } : {}),
+      ...(options.autoCleanupSettleMs !== undefined ? { autoCleanupSettleMs: options.autoCleanupSettleMs } : {}),
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),

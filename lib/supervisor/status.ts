@@ -17,6 +17,7 @@ import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
 import type { AntiEntropyStats } from './anti-entropy.js';
 import type { TransferStats } from './handoff.js';
+import type { AutoCleanupStats } from './auto-cleanup.js';
 import type { ResyncStatus } from './resync.js';
 import { requestedReplicas } from '../replication/index.js';
 import type { Replication, Ring } from '../ring/index.js';
@@ -65,6 +66,8 @@ export interface StatusJson {
   transfers?: TransferStats;
   /** The resync after a long outage (resync.ts); absent from older nodes. */
   resync?: ResyncStatus;
+  /** Automatic cleanup of partitions this node no longer replicates (auto-cleanup.ts); absent from older nodes. */
+  cleanup?: AutoCleanupStats;
 }
 
 export interface StatusInput {
@@ -86,6 +89,7 @@ export interface StatusInput {
   antiEntropy: AntiEntropyStats;
   transfers?: TransferStats;
   resync?: ResyncStatus;
+  cleanup?: AutoCleanupStats;
 }
 
 export function buildStatus(input: StatusInput): StatusJson {
@@ -140,5 +144,6 @@ export function buildStatus(input: StatusInput): StatusJson {
     antiEntropy: input.antiEntropy,
     transfers: input.transfers ?? { phase: 'idle', done: 0, total: 0, keys: 0, bytes: 0, partitions: [] },
     resync: input.resync ?? { active: false, pendingPartitions: 0, reason: 'fresh' },
+    cleanup: input.cleanup ?? { pending: 0, dropped: 0, entriesDropped: 0 },
   };
 }

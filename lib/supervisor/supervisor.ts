@@ -44,6 +44,7 @@ import { Handoff, isHandoffMessage } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 import { PeerNetwork } from './peer-network.js';
 import { Resync } from './resync.js';
+import { AutoCleanup } from './auto-cleanup.js';
 import { buildStatus, type StatusJson, type StatusShard } from './status.js';
 
 export interface SupervisorOptions {
@@ -75,6 +76,10 @@ export interface SupervisorOptions {
   readonly antiEntropyIntervalMs?: number;
   /** Tombstones are purged no sooner than this after the delete (default limits.tombstoneGraceMsDefault; Infinity: never). */
   readonly tombstoneGraceMs?: number;
+  /** Automatic cleanup (auto-cleanup.ts): a pass every this many ms (default limits.autoCleanupIntervalMsDefault; 0: only `cleanup()`). */
+  readonly autoCleanupIntervalMs?: number;
+  /** ...no sooner than this after the last ring change (default limits.autoCleanupSettleMsDefault). */
+  readonly autoCleanupSettleMs?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
 }
@@ -91,6 +96,8 @@ export class Supervisor {
   readonly #handoff: Handoff;
   /** resync: refuses reads of stale partitions after an outage longer than the grace (resync.ts). */
   readonly #resync: Resync;
+  /** Drops partitions this node no longer replicates once their replicas have them (auto-cleanup.ts). */
+  readonly #autoCleanup: AutoCleanup;
   readonly #startedMs: number;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
@@ -137,6 +144,7 @@ export class Supervisor {
           if (member.id !== identity.id && member.status !== 'left') this.#network.connect(member.address);
         }
         this.#handoff?.onRingChange(); // handoff: pull partitions a ring change gave us
+        this.#autoCleanup?.onRingChange();
       },
       onForget: (address) => this.#network.forget(address),
       onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
@@ -211,6 +219,16 @@ export class Supervisor {
       applyRemoval: (id, generation) => this.#membership.removeMember(id, generation),
       ...(options.onLeft ? { onLeft: options.onLeft } : {}),
     });
+    this.#autoCleanup = new AutoCleanup({
+      partitionCount: 2 ** options.partitionBits,
+      clock,
+      logger,
+      myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [],
+      settled: () => this.#settled(),
+      cleanupPartition: (partition) => this.#antiEntropy.cleanupPartition(partition),
+      intervalMs: options.autoCleanupIntervalMs || limits.autoCleanupIntervalMsDefault,
+      settleMs: options.autoCleanupSettleMs ?? limits.autoCleanupSettleMsDefault,
+    });
     this.#clients = new ClientService({
       operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
       clock,
@@ -226,6 +244,7 @@ export class Supervisor {
   start(): void {
     this.#membership.start();
     this.#resync.start();
+    if (this.#options.autoCleanupIntervalMs !== 0) this.#autoCleanup.start();
     void this.#refreshStats();
     this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
     this.#statsTimer.unref();
@@ -234,6 +253,12 @@ export class Supervisor {
       this.#hintTimer = setInterval(() => this.#deliverHints(), limits.hintDeliveryIntervalMs);
       this.#hintTimer.unref();
     }
+  }
+
+  /** No membership change in progress: a ring, every member normal or gone, no transfer of ours running. */
+  #settled(): boolean {
+    if (this.#membership.ring === undefined || this.#handoff.stats().phase !== 'idle') return false;
+    return this.#membership.members().every((m) => m.status === 'normal' || m.status === 'left');
   }
 
   /** Starts delivery to every target with hints that is up now (one delivery per target at a time). */
@@ -299,6 +324,7 @@ export class Supervisor {
       antiEntropy: this.#antiEntropy.stats(),
       transfers: this.#handoff.stats(),
       resync: this.#resync.status(),
+      cleanup: this.#autoCleanup.stats(),
     });
   }
 
@@ -314,9 +340,11 @@ export class Supervisor {
   }
 
   /** This node's Merkle root of each partition it replicates among `partitions` (read-only). */
-  merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
+  /** With `held`, also the partitions it does not replicate but still holds keys of (`replica: false`). */
+  async merkleRoots(partitions: readonly number[], held = false): Promise<{ partition: number; root: string; keys: number; replica: boolean }[]> {
     const mine = new Set(this.#membership.ring?.replicaPartitionsOf(this.id) ?? []);
-    return this.#antiEntropy.merkleRoots(partitions.filter((p) => mine.has(p)));
+    const roots = await this.#antiEntropy.merkleRoots(held ? partitions : partitions.filter((p) => mine.has(p)));
+    return roots.map((r) => ({ ...r, replica: mine.has(r.partition) })).filter((r) => r.replica || r.keys > 0);
   }
 
   /** Drops the partitions this node no longer replicates, after handing them to their replicas. */
@@ -333,6 +361,7 @@ export class Supervisor {
   async close(): Promise<void> {
     this.#antiEntropy.close();
     this.#resync.close();
+    this.#autoCleanup.close();
     this.#handoff.close();
     if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
     if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
