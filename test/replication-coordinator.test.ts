@@ -73,6 +73,21 @@ t.test('W=1 completes on the local apply alone, still sending to the others', as
   t.same(codes(actions), ['written']);
 });
 
+t.test('nodes gaining the partition in a join get every write, never waited for and never counted', async (t) => {
+  const c = new Coordinator({
+    self: { id: 'a', dc: 'dc1' },
+    placementOf: () => ({ replication: 2, replicas: [up('a'), up('b')], pending: [up('j'), down('k'), up('a')] }),
+  });
+  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), context, w: 2 }, 0);
+  const fanOut = c.onLocalResult(1, { ok: true, context, object }, 1);
+  t.same(ofType(fanOut, 'send'), [
+    { type: 'send', to: 'b', requestId: 1, message: { t: 'replica-write', key, object } },
+    { type: 'send', to: 'j', requestId: undefined, message: { t: 'replica-write', key, object } },
+  ], 'the up pending node gets the write without a request id; a down one and this node do not');
+  t.same(c.onReply(1, 'j', { t: 'replica-write-reply' }, 2), [], 'an ack from a pending node does not count toward W');
+  t.same(codes(c.onReply(1, 'b', { t: 'replica-write-reply' }, 2)), ['written']);
+});
+
 t.test('fewer than W replicas up: KV_UNAVAILABLE before anything is applied or sent', async (t) => {
   const c = coordinator(() => [up('a'), down('b'), down('c')]);
   const actions = c.startPut(1, { key, value: enc.encode('v'), rid: rid(1) }, 0);

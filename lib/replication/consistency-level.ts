@@ -46,6 +46,12 @@ export interface Placement {
   readonly replicas: readonly ReplicaInfo[];
   /** The owning nodes after the preference list, in walk order: sloppy-quorum stand-ins. */
   readonly fallbacks?: readonly ReplicaInfo[];
+  /**
+   * Nodes that gain this key's partition in a membership change in progress (a joining node
+   * streaming it): every write is sent to them too, unacknowledged and never counted toward W
+   * (Cassandra's pending ranges), so a write during the transfer reaches its new owner.
+   */
+  readonly pending?: readonly ReplicaInfo[];
 }
 
 /** What a request must collect: `total` answers, and at least `perDc[dc]` from each datacenter named. */

@@ -40,7 +40,9 @@
  * replicas); otherwise it forwards to the first up replica, at most `forwardHopsMax` times.
  * It applies the write locally first (the new object's bytes come back), then sends
  * replica-write to the other targets and counts acks, its own included, until W (per
- * datacenter where the level says so). Outcomes are never blurred (RELIABILITY.md §2.2):
+ * datacenter where the level says so). Up nodes in `placement.pending` (gaining the key's
+ * partition in a join) get the same replica-write without a request id: never waited for,
+ * never counted. Outcomes are never blurred (RELIABILITY.md §2.2):
  *   written           W acks;
  *   KV_UNAVAILABLE    fewer than W targets up, decided before anything is sent or applied;
  *   KV_INDETERMINATE  something was sent or applied but W was not reached (timeout, nacks);
@@ -179,6 +181,8 @@ type PutState = {
   context: Uint8Array | undefined;
   /** Stand-in id → the down replica it holds a hint for. */
   readonly hints: ReadonlyMap<string, string>;
+  /** Up nodes gaining the key's partition (placement.pending): sent the write, never waited for. */
+  readonly pending: readonly string[];
 };
 type GetState = {
   readonly kind: 'get';
@@ -335,10 +339,11 @@ export class Coordinator {
     if (!resolved.placement.replicas.some((replica) => replica.id === this.#self.id)) {
       return this.#forward(requestId, request, resolved.placement, nowMs);
     }
-    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, nowMs);
+    const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
+    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, nowMs);
   }
 
-  #coordinatePut(requestId: number, request: PutRequest, requirement: Requirement, targets: readonly ReplicaInfo[], nowMs: number): CoordinatorAction[] {
+  #coordinatePut(requestId: number, request: PutRequest, requirement: Requirement, targets: readonly ReplicaInfo[], pending: readonly string[], nowMs: number): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
     const entry = this.#rids.get(request.rid, nowMs);
     if (entry !== undefined) {
@@ -358,7 +363,7 @@ export class Coordinator {
       return [complete(requestId, refused)];
     }
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints };
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints, pending };
     this.#requests.set(requestId, state);
     return [
       { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
@@ -384,6 +389,7 @@ export class Coordinator {
       if (hintFor !== undefined) this.#stats.hinted++;
       actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
+    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key: state.key, object: result.object } });
     return actions.concat(this.#advancePut(state, nowMs));
   }
 

@@ -45,6 +45,7 @@ import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 import { PeerNetwork } from './peer-network.js';
 import { Resync } from './resync.js';
 import { AutoCleanup } from './auto-cleanup.js';
+import { PendingReplicas } from './pending-replicas.js';
 import { buildStatus, type StatusJson, type StatusShard } from './status.js';
 
 export interface SupervisorOptions {
@@ -98,6 +99,8 @@ export class Supervisor {
   readonly #resync: Resync;
   /** Drops partitions this node no longer replicates once their replicas have them (auto-cleanup.ts). */
   readonly #autoCleanup: AutoCleanup;
+  /** Nodes gaining a partition in a join or leave in progress: they get its writes too. */
+  readonly #pending: PendingReplicas;
   readonly #startedMs: number;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
@@ -113,6 +116,7 @@ export class Supervisor {
     this.#options = options;
     const { identity, logger, clock, rng } = options;
     this.#startedMs = clock.monotonicMs();
+    this.#pending = new PendingReplicas(options.partitionBits, options.replication);
     this.#network = new PeerNetwork({
       nodeId: identity.id,
       secret: options.secret,
@@ -379,9 +383,11 @@ export class Supervisor {
     const partition = ring.partitionOfKey(key);
     const listed = ring.replicasOf(partition);
     const replicas = listed.map(info);
-    if (this.#options.hints === undefined || replicas.every((r) => r.up)) return { replication: ring.replication, replicas };
+    const gaining = this.#pending.of(partition, ring, this.#membership.members());
+    const pending = gaining.length === 0 ? {} : { pending: gaining.map(info) };
+    if (this.#options.hints === undefined || replicas.every((r) => r.up)) return { replication: ring.replication, replicas, ...pending };
     const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
-    return { replication: ring.replication, replicas, fallbacks };
+    return { replication: ring.replication, replicas, fallbacks, ...pending };
   }
 
   #onPeerMessage(link: Link, message: WireMessage): void {
