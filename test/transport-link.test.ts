@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { ErrorCode } from '../lib/base/errors.js';
+import { ManualClock } from '../lib/base/clock.js';
+import { AuthThrottle } from '../lib/transport/auth-throttle.js';
 import { createLogger, silentLogger } from '../lib/base/log.js';
 import { decodeFrame, encodeMessage, encodeMessages, type WireMessage } from '../lib/protocol/codec.js';
 import {
@@ -264,6 +266,35 @@ t.test('client tokens: required, refused with KV_AUTH and 4401, accepted when eq
   t.equal((await raw.closed).code, CloseCode.auth);
   const link = await connectClient(fixture.url, { token: 'open sesame' });
   t.equal(link.peerId, 'node-a');
+});
+
+t.test('an address with too many refused handshakes gets 429 until its window passes; the throttle is bounded', async (t) => {
+  const clock = new ManualClock();
+  const loopback = await serve(t, { clientToken: 'open sesame', clock, tuning: { authFailuresPerAddressMax: 2, authFailureWindowMs: 60_000 } });
+  for (let i = 0; i < 3; i++) await t.rejects(connectClient(loopback.url, { token: `guess ${i}` }), { code: ErrorCode.auth });
+  t.ok((await connectClient(loopback.url, { token: 'open sesame' })).isOpen, 'loopback is exempt by default (a dev cluster shares 127.0.0.1)');
+  const fixture = await serve(t, { clientToken: 'open sesame', clock, throttleLoopback: true, tuning: { authFailuresPerAddressMax: 2, authFailureWindowMs: 60_000 } });
+  for (let i = 0; i < 2; i++) await t.rejects(connectClient(fixture.url, { token: `guess ${i}` }), { code: ErrorCode.auth });
+  const throttled = new WebSocket(`${fixture.url}/client`);
+  const [error] = (await once(throttled, 'error')) as [Error];
+  t.match(error.message, /429/, 'the third attempt is refused at the upgrade, even before its token is seen');
+  await t.rejects(connectClient(fixture.url, { token: 'open sesame' }), 'the right token too, within the window');
+  clock.advance(60_000);
+  t.ok((await connectClient(fixture.url, { token: 'open sesame' })).isOpen, 'after the window the address may try again');
+
+  const throttle = new AuthThrottle({ failuresMax: 2, windowMs: 10, addressesMax: 2 });
+  throttle.recordFailure('a', 0);
+  throttle.recordFailure('a', 1);
+  throttle.recordFailure('a', 2);
+  t.ok(throttle.blocked('a', 5), 'two failures within the window block');
+  t.notOk(throttle.blocked('b', 5), 'another address is unaffected');
+  t.notOk(throttle.blocked('a', 12), 'failures age out of the window');
+  throttle.recordFailure('b', 20);
+  throttle.recordFailure('c', 21);
+  throttle.recordFailure('d', 22);
+  t.equal(throttle.tracked, 2, 'at most addressesMax addresses are tracked');
+  t.equal(throttle.refused, 1);
+  t.throws(() => new AuthThrottle({ failuresMax: 0, windowMs: 1, addressesMax: 1 }), RangeError);
 });
 
 t.test('a first message other than a valid hello is refused with 1008', async (t) => {

@@ -272,6 +272,11 @@ export const limits = {
   wireCloseGraceMs: 1_000,
   /** Most open WebSocket connections from one remote address (S7). */
   wireConnectionsPerAddressMax: 1_024,
+  /** Refused handshakes (bad token or peer MAC) per remote address per window before its upgrades get 429. */
+  wireAuthFailuresPerAddressMax: 10,
+  wireAuthFailureWindowMs: 60_000,
+  /** Remote addresses whose failed handshakes are counted at once (the oldest is forgotten past it). */
+  wireAuthAddressesTrackedMax: 4_096,
   /** Most requests in flight on one client connection at a node; the excess get KV_OVERLOADED replies. */
   clientInflightMax: 1_024,
 

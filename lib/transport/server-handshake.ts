@@ -21,6 +21,8 @@ export interface AcceptContext {
   logger: Logger;
   onPeer(link: Link): void;
   onClient(link: Link): void;
+  /** A handshake was refused for its credentials (the auth throttle counts it). */
+  onAuthFailure?(link: FrameLink): void;
 }
 
 function refuse(link: FrameLink, code: ErrorCode, message: string, closeCode: number): void {
@@ -35,6 +37,7 @@ export function acceptPeer(link: FrameLink, context: AcceptContext): void {
     const auth = checkAuth(message, context.secret, context.nodeId, serverNonce);
     if (!auth.ok) {
       context.logger.warn({ remote: link.remoteAddress, reason: auth.reason }, 'peer authentication refused');
+      context.onAuthFailure?.(link);
       refuse(link, ErrorCode.auth, 'peer authentication refused', CloseCode.auth);
       return;
     }
@@ -56,6 +59,7 @@ export function acceptClient(link: FrameLink, context: AcceptContext): void {
     if (hello.t !== 'hello') return refuse(link, ErrorCode.badRequest, 'the first message must be hello', CloseCode.policy);
     if (context.clientToken !== undefined && !tokensEqual(context.clientToken, hello.token)) {
       context.logger.warn({ remote: link.remoteAddress }, 'client token refused');
+      context.onAuthFailure?.(link);
       return refuse(link, ErrorCode.auth, 'client token refused', CloseCode.auth);
     }
     link.send(welcomeReply(context.nodeId));

@@ -6,8 +6,11 @@
  * Hardening (RELIABILITY.md §1.8, B4-B7, S7): an 'error' listener on the server, on every raw
  * socket and on every WebSocket; `headersTimeout` against slow headers; ws `maxPayload` and
  * `maxFragments`; a handshake deadline and, for server-side links, an idle deadline and pings;
- * at most `connectionsPerAddressMax` open links per remote address (503 beyond); upgrades on
- * any other path get 404. A node without a cluster secret refuses to listen beyond loopback.
+ * at most `connectionsPerAddressMax` open links per remote address (503 beyond); after
+ * `authFailuresPerAddressMax` refused handshakes from one address within `authFailureWindowMs`,
+ * its upgrades get 429 (auth-throttle.ts; loopback addresses are exempt unless
+ * `throttleLoopback`: every node of a dev cluster shares 127.0.0.1, and one misconfigured node
+ * must not lock the others out); upgrades on any other path get 404. A node without a cluster secret refuses to listen beyond loopback.
  *
  * close(): stops accepting, closes every link with 1001 "going away", cuts the links still
  * open after `closeGraceMs`, and resolves once the HTTP server has closed.
@@ -18,7 +21,10 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { systemClock, type Clock } from '../base/clock.js';
+import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
+import { AuthThrottle } from './auth-throttle.js';
 import { FrameLink, type Link } from './frame-link.js';
 import { acceptClient, acceptPeer } from './server-handshake.js';
 import { Upgrader } from './websocket.js';
@@ -40,6 +46,10 @@ export interface TransportServerOptions {
   onHttp(request: IncomingMessage, response: ServerResponse): void;
   /** Small values for tests; defaults from limits.ts. */
   tuning?: Partial<WireTuning>;
+  /** For the auth throttle's window; default the system clock. */
+  clock?: Clock;
+  /** Throttle failed handshakes from loopback addresses too (tests); default false. */
+  throttleLoopback?: boolean;
 }
 
 export interface TransportServer {
@@ -89,12 +99,16 @@ class Listener implements TransportServer {
   readonly #upgrader: Upgrader;
   readonly #links = new Set<FrameLink>();
   readonly #linksPerAddress = new Map<string, number>();
+  readonly #throttle: AuthThrottle;
+  readonly #clock: Clock;
   #closing: Promise<void> | undefined;
 
   constructor(server: Server, options: TransportServerOptions, tuning: WireTuning) {
     this.#server = server;
     this.#options = options;
     this.#tuning = tuning;
+    this.#clock = options.clock ?? systemClock;
+    this.#throttle = new AuthThrottle({ failuresMax: tuning.authFailuresPerAddressMax, windowMs: tuning.authFailureWindowMs, addressesMax: limits.wireAuthAddressesTrackedMax });
     this.host = options.host;
     const scheme = options.tls === undefined ? 'ws' : 'wss';
     this.url = `${scheme}://${options.host.includes(':') ? `[${options.host}]` : options.host}:${this.port}`;
@@ -123,6 +137,11 @@ class Listener implements TransportServer {
     if (path !== '/peer' && path !== '/client') return rejectUpgrade(socket, '404 Not Found');
     if (this.#closing !== undefined) return rejectUpgrade(socket, '503 Service Unavailable');
     const address = request.socket.remoteAddress ?? 'unknown';
+    const throttled = this.#options.throttleLoopback === true || !isLoopbackHost(address);
+    if (throttled && this.#throttle.blocked(address, this.#clock.monotonicMs())) {
+      if (this.#throttle.refused % 100 === 1) this.#options.logger.warn({ remote: address, refused: this.#throttle.refused }, 'too many failed handshakes from one address');
+      return rejectUpgrade(socket, '429 Too Many Requests');
+    }
     const open = this.#linksPerAddress.get(address) ?? 0;
     if (open >= this.#tuning.connectionsPerAddressMax) {
       this.#options.logger.warn({ remote: address, open }, 'too many connections from one address');
@@ -144,7 +163,10 @@ class Listener implements TransportServer {
       const link = new FrameLink(webSocket, { remoteAddress, kind, serverSide: true, tuning: this.#tuning, logger: this.#options.logger });
       this.#links.add(link);
       link.whenClosed(() => this.#links.delete(link));
-      const context = { ...this.#options, clientToken: this.#options.clientToken ?? undefined };
+      const onAuthFailure = (): void => {
+        if (throttled) this.#throttle.recordFailure(address, this.#clock.monotonicMs());
+      };
+      const context = { ...this.#options, clientToken: this.#options.clientToken ?? undefined, onAuthFailure };
       if (kind === 'peer') acceptPeer(link, context);
       else acceptClient(link, context);
     });

@@ -40,6 +40,9 @@ export interface WireTuning {
   reconnectBaseMs: number;
   reconnectMaxMs: number;
   connectionsPerAddressMax: number;
+  /** Refused handshakes per remote address within `authFailureWindowMs` before its upgrades get 429. */
+  authFailuresPerAddressMax: number;
+  authFailureWindowMs: number;
   /** Server side, /client links: requests in flight per connection (the excess get KV_OVERLOADED). */
   inflightMax: number;
   closeGraceMs: number;
@@ -58,6 +61,8 @@ export const defaultWireTuning: Readonly<WireTuning> = Object.freeze({
   reconnectBaseMs: limits.wireReconnectBaseMs,
   reconnectMaxMs: limits.wireReconnectMaxMs,
   connectionsPerAddressMax: limits.wireConnectionsPerAddressMax,
+  authFailuresPerAddressMax: limits.wireAuthFailuresPerAddressMax,
+  authFailureWindowMs: limits.wireAuthFailureWindowMs,
   inflightMax: limits.clientInflightMax,
   closeGraceMs: limits.wireCloseGraceMs,
 });
