@@ -17,22 +17,31 @@
  *     in-flight) against 3 nodes: idle, then while `POST /repair` runs on every node (kept
  *     running for the whole window, after writing divergent keys while one node was down, on a
  *     key range the load does not touch, so read repair cannot fix them first), idle again,
- *     then while a 4th node joins. After an unmeasured warm-up. Idle p99 is the mean of the two
- *     idle windows' p99s (drift shows as their difference). Goal (issue 5): busy p99 < 1.2 x idle p99.
+ *     then while a 4th node joins: that window lasts at least --seconds and until the joiner is
+ *     normal and caught up, so pacing cannot push join work past it; then idle once more on
+ *     the 4 nodes (the steady state the join leads to: a 4th process on the same cores, and
+ *     requests that reach a non-replica are forwarded). After an unmeasured warm-up. Idle
+ *     p99 is the mean of the two 3-node idle windows' p99s (drift shows as their difference).
+ *     Goal (issue 5): busy p99 < 1.2 x idle p99.
  *
- *   npm run bench -- handoff [--phases hints,join,p99] [--hint-keys 20000] [--hint-value 100]
- *                            [--join-keys 50000] [--join-value 1024] [--records 20000]
+ *   npm run bench -- handoff [--phases hints,join,p99] [--hint-keys 10000] [--hint-value 100]
+ *                            [--join-keys 25000] [--join-value 1024] [--records 20000]
  *                            [--diverge-keys 5000] [--seconds 10] [--inflight 64]
- *                            [--connections 4] [--shards 1] [--record yes|no]
+ *                            [--connections 4] [--shards 1] [--rounds 3] [--record yes|no]
  *
- * Default run: about 2-3 minutes on 2 cores. The load generator shares the two cores with the
- * nodes, so phase 3 measures how much background work steals from the foreground, not capacity.
+ * Rounds (PERF.md "Method"): each round runs every phase on fresh clusters, in order, and prints
+ * its figures; the summary gives the median of each figure over the rounds, and the p99
+ * increases as the median of the per-round ratios (each round against its own idle baseline).
+ *
+ * Default run: about 6 minutes on 2 cores (3 rounds; longer when the join under load is slow).
+ * The load generator shares the two cores with the nodes, so phase 3 measures how much
+ * background work steals from the foreground, not capacity.
  * Timing is polled over HTTP every 50 ms: durations are ±50 ms.
  */
 import { connect, type Client } from '../lib/client/index.js';
 import type { StatusJson } from '../lib/supervisor/index.js';
 import { Cluster } from '../test/fixtures/cluster.js';
-import { closedLoop, formatRow, keyBytes, Latencies, measurement, type Measurement, printMachine, randomIndices, recordResult, valueBytes } from './harness.js';
+import { closedLoop, formatRow, keyBytes, Latencies, measurement, type Measurement, median, printMachine, randomIndices, recordResult, valueBytes } from './harness.js';
 
 export interface HandoffBenchOptions {
   phases: string[];
@@ -46,6 +55,7 @@ export interface HandoffBenchOptions {
   inFlight: number;
   connections: number;
   shards: number;
+  rounds: number;
   record: boolean;
 }
 
@@ -72,9 +82,9 @@ export function handoffOptionsOf(argv: string[]): HandoffBenchOptions {
   for (const p of phases) if (!['hints', 'join', 'p99'].includes(p)) throw new RangeError(`--phases takes a list of hints, join, p99; got ${p}`);
   return {
     phases,
-    hintKeys: num('hint-keys', 20_000),
+    hintKeys: num('hint-keys', 10_000),
     hintValueBytes: num('hint-value', 100),
-    joinKeys: num('join-keys', 50_000),
+    joinKeys: num('join-keys', 25_000),
     joinValueBytes: num('join-value', 1024),
     records: num('records', 20_000),
     divergeKeys: num('diverge-keys', 5_000),
@@ -82,6 +92,7 @@ export function handoffOptionsOf(argv: string[]): HandoffBenchOptions {
     inFlight: num('inflight', 64),
     connections: num('connections', 4),
     shards: num('shards', 1),
+    rounds: num('rounds', 3),
     record: (f.get('record') ?? 'yes') !== 'no',
   };
 }
@@ -224,15 +235,18 @@ interface Load {
   errors: Map<string, number>;
 }
 
-/** Runs the 50/50 get/put mix for `seconds` with `inFlight` outstanding; `round` varies the keys. */
-async function timedLoad(load: Load, records: number, seconds: number, inFlight: number, round: number): Promise<Measurement> {
+/**
+ * Runs the 50/50 get/put mix for `seconds` with `inFlight` outstanding, and longer while
+ * `busy.running` holds (background work still going); `round` varies the keys.
+ */
+async function timedLoad(load: Load, records: number, seconds: number, inFlight: number, round: number, busy: { running: boolean } = { running: false }): Promise<Measurement> {
   const keys = randomIndices(1 << 20, records, 3000 + round);
   const latencies = new Latencies(2_000_000);
   const started = process.hrtime.bigint();
   const deadline = nowMs() + seconds * 1000;
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (nowMs() < deadline) {
+    while (nowMs() < deadline || busy.running) {
       const i = next++;
       const k = keys[i % keys.length]!;
       const client = load.clients[i % load.clients.length]!;
@@ -305,6 +319,10 @@ interface Windows {
   idle: Measurement[];
   repair: Measurement;
   join: Measurement;
+  /** Idle again once the join is done: the 4-node steady state the join leads to. */
+  after: Measurement;
+  joinMs: number;
+  joinStreamedMs: number;
   repairPasses: number;
   repairOverrunMs: number;
   keysRepaired: number;
@@ -325,16 +343,44 @@ async function loadWindows(cluster: Cluster, load: Load, o: HandoffBenchOptions)
   console.log(`  ${repairPasses} repair pass(es) started, ${keysRepaired} keys repaired; the last ran ${(overrunMs / 1000).toFixed(1)} s past the window (waited for)`);
   idle.push(await timedLoad(load, o.records, o.seconds, o.inFlight, 2));
   console.log(p99Row(label('idle again'), idle[1]!, idle[0]!.p99Us));
-  const joinStarted = cluster.startNode(3);
-  const join = await timedLoad(load, o.records, o.seconds, o.inFlight, 3);
-  await joinStarted;
+  const busy = { running: true };
+  const t0 = nowMs();
+  const progress = { streamedMs: -1 };
+  const joined = cluster
+    .startNode(3)
+    .then(() => until('the joiner is normal and caught up', () => joinDone(cluster, 3, () => progress.streamedMs < 0 && (progress.streamedMs = nowMs() - t0)), joinWindowMaxMs))
+    .finally(() => {
+      busy.running = false;
+    });
+  const join = await timedLoad(load, o.records, o.seconds, o.inFlight, 3, busy);
+  await joined;
+  const joinMs = nowMs() - t0;
   const joinAtEnd = (await cluster.status(3, 5_000)).transfers;
   console.log(p99Row(label('+ 1 joining'), join, idle[0]!.p99Us));
-  console.log(`  joiner at the end of the window: phase ${joinAtEnd?.phase}, ${joinAtEnd?.done}/${joinAtEnd?.total} partitions, ${joinAtEnd?.keys} keys`);
-  return { idle, repair, join, repairPasses, repairOverrunMs: overrunMs, keysRepaired, joinAtEnd };
+  console.log(
+    `  join streamed ${(progress.streamedMs / 1000).toFixed(1)} s, done ${(joinMs / 1000).toFixed(1)} s after start (window ${join.seconds.toFixed(1)} s): ` +
+      `${joinAtEnd?.done}/${joinAtEnd?.total} partitions, ${joinAtEnd?.keys} keys`,
+  );
+  const after = await timedLoad(load, o.records, o.seconds, o.inFlight, 4);
+  console.log(p99Row(label('idle, 4 nodes after the join'), after, idle[0]!.p99Us));
+  return { idle, repair, join, after, joinMs, joinStreamedMs: progress.streamedMs, repairPasses, repairOverrunMs: overrunMs, keysRepaired, joinAtEnd };
 }
 
-async function benchP99(o: HandoffBenchOptions): Promise<Record<string, unknown>> {
+/** The longest the join window runs: past it the round fails. */
+const joinWindowMaxMs = 120_000;
+
+/** Whether node `index` is normal with every transfer done and its catch-up finished; `streamed()` once it left `joining`. */
+async function joinDone(cluster: Cluster, index: number, streamed: () => unknown): Promise<boolean> {
+  const s = await cluster.status(index, 5_000);
+  const tr = s.transfers;
+  if (tr !== undefined && tr.total > 0 && tr.phase !== 'joining') streamed();
+  const self = s.members.find((m) => m.id === s.node);
+  return tr !== undefined && tr.phase === 'idle' && tr.total > 0 && tr.done === tr.total && self?.status === 'normal';
+}
+
+type P99Result = Windows & { idleP99Us: number; p99IncreaseRepair: number; p99IncreaseJoin: number; errors: Record<string, number> };
+
+async function benchP99(o: HandoffBenchOptions): Promise<P99Result> {
   const cluster = newCluster(o, 3);
   try {
     await cluster.start();
@@ -357,17 +403,64 @@ async function benchP99(o: HandoffBenchOptions): Promise<Record<string, unknown>
   }
 }
 
+interface RoundResult {
+  hints?: Record<string, number>;
+  join?: Record<string, number>;
+  p99?: P99Result;
+}
+
+/** The figures one round contributes to the summary (only those of the phases that ran). */
+function figuresOf(r: RoundResult): Record<string, number> {
+  const out: Record<string, number> = {};
+  if (r.hints) out['hint delivery (hints/s)'] = r.hints.hintsPerSec!;
+  if (r.join) {
+    out['join streaming (MB/s)'] = r.join.mbPerSecStreaming!;
+    out['join to done (MB/s)'] = r.join.mbPerSec!;
+  }
+  if (r.p99) {
+    out['p99 idle (ms)'] = r.p99.idleP99Us / 1000;
+    out['p99 repair (ms)'] = r.p99.repair.p99Us / 1000;
+    out['p99 join (ms)'] = r.p99.join.p99Us / 1000;
+    out['p99 increase, repair (%)'] = r.p99.p99IncreaseRepair * 100;
+    out['p99 increase, join (%)'] = r.p99.p99IncreaseJoin * 100;
+    out['p99 4 nodes after the join (ms)'] = r.p99.after.p99Us / 1000;
+    out['p99 increase, 4 nodes after (%)'] = increaseOver(r.p99.idleP99Us, r.p99.after) * 100;
+    out['join under load, streamed (s)'] = r.p99.joinStreamedMs / 1000;
+    out['join under load, done (s)'] = r.p99.joinMs / 1000;
+  }
+  return out;
+}
+
+function printSummary(rounds: RoundResult[]): Record<string, number> {
+  const perRound = rounds.map(figuresOf);
+  const medians: Record<string, number> = {};
+  console.log(`summary over ${rounds.length} round(s): median [per round]; increases are medians of the per-round ratios`);
+  for (const name of Object.keys(perRound[0] ?? {})) {
+    const xs = perRound.map((f) => f[name]!);
+    medians[name] = median(xs);
+    const digits = name.includes('hints/s') || name.includes('%') ? 0 : 1;
+    console.log(`  ${name.padEnd(36)} ${medians[name]!.toFixed(digits).padStart(8)}  [${xs.map((x) => x.toFixed(digits)).join(', ')}]`);
+  }
+  return medians;
+}
+
 export async function runHandoffBench(argv: string[]): Promise<void> {
   const o = handoffOptionsOf(argv);
   printMachine();
   console.log(
     `config: loopback child processes, N=3 W=2 R=2, fsync per group commit, ${o.shards} shard(s)/node, gossip 100 ms, scheduled anti-entropy off; ` +
       `hints ${o.hintKeys} x ${o.hintValueBytes} B; join ${o.joinKeys} x ${o.joinValueBytes} B; p99 ${o.records} x 100 B records, ` +
-      `${o.divergeKeys} divergent, ${o.seconds} s windows, ${o.connections} connections, inflight ${o.inFlight}`,
+      `${o.divergeKeys} divergent, ${o.seconds} s windows, ${o.connections} connections, inflight ${o.inFlight}; ${o.rounds} round(s)`,
   );
-  const results: Record<string, unknown> = {};
-  if (o.phases.includes('hints')) results.hints = await benchHints(o);
-  if (o.phases.includes('join')) results.join = await benchJoin(o);
-  if (o.phases.includes('p99')) results.p99 = await benchP99(o);
-  if (o.record) recordResult('handoff', { options: o, ...results });
+  const rounds: RoundResult[] = [];
+  for (let round = 1; round <= o.rounds; round++) {
+    console.log(`--- round ${round} of ${o.rounds}`);
+    const r: RoundResult = {};
+    if (o.phases.includes('hints')) r.hints = await benchHints(o);
+    if (o.phases.includes('join')) r.join = await benchJoin(o);
+    if (o.phases.includes('p99')) r.p99 = await benchP99(o);
+    rounds.push(r);
+  }
+  const medians = printSummary(rounds);
+  if (o.record) recordResult('handoff', { options: o, medians, rounds });
 }

@@ -8,10 +8,10 @@
  * (joining members in) it pulls pages from one up current replica (`handoff-page`, resumable
  * by afterKey, each page CRC32C-checked) and merges every object. Then it turns `normal`,
  * waits until every up member reports its ring version (`handoff-ring`), and runs one Merkle
- * exchange per gained partition with each old replica: writes coordinated during the stream
- * and during gossip's spread of the new status went only to the old owners, and the exchange
- * carries them over. (Chosen over dual writes: no coordinator change; the cost is a window
- * where an R=1 read at the new node may miss a very recent write; quorum reads still see it.)
+ * exchange per gained partition with each old replica. Writes coordinated during the stream
+ * also reach the joiner directly (pending replicas, pending-replicas.ts); the exchange carries
+ * over those that did not: made while gossip was still spreading the `joining` status, or
+ * whose unacknowledged copy to the joiner was lost.
  * A node that restarts (marker, or known as an owner) goes `normal` at once, as before.
  *
  * Side effects. A change can also hand partitions to nodes other than the one joining (a
@@ -34,8 +34,21 @@
  * gains partitions by a removal pulls them from the surviving replicas (side effects). A removed
  * node that restarts comes back under a new generation, no longer removed.
  *
- * Old owners keep partitions they no longer replicate until `cleanup` (anti-entropy.ts), as in
- * Cassandra. Not done: a change that starts while another is streaming is not replanned.
+ * Pacing (issue 5 §6: foreground p99 within +20% while a node joins). The transfer loops live
+ * in handoff-transfers.ts; every step there (a page pulled or pushed, a catch-up exchange)
+ * takes from one token bucket per node (`handoffBytesPerSecondDefault`), charged with its bytes
+ * plus a fixed `handoffStepCostBytes`, and a page's objects are merged a few at a time. Why a
+ * bucket and not just fewer partitions at once: on a shared 2-core machine what hurts the
+ * foreground is background work per second, whatever its shape; and why a per-step cost: a
+ * join is mostly many small steps (a page of a small partition, then one exchange per old
+ * replica and partition, about 3 x 3/4 x Q of them), whose cost is the scans and rpcs, not
+ * their bytes. Measured (perf/handoff.ts): under load the catch-up exchanges, not the
+ * stream, are most of a join's time (about 5 s streaming, 20+ s catching up), and the
+ * 4-node state after the join is no slower than the 3-node idle one: what is left of the
+ * p99 increase is the catch-up itself (one exchange per old replica and partition).
+ *
+ * Old owners drop partitions they no longer replicate once every new replica has them
+ * (auto-cleanup.ts, and `cleanup` in anti-entropy.ts at once). Not done: a change that starts while another is streaming is not replanned.
  * The stream page format is in handoff-page.ts.
  */
 
@@ -49,22 +62,12 @@ import type { MemberState } from '../membership/index.js';
 import { computeTargetRing, diffRings, type Replication, type Ring } from '../ring/index.js';
 import { writeJsonFileAtomically } from '../storage/json-file.js';
 import type { ReplicaStore } from '../store/index.js';
-import { isBytes, pageCrc, parsePageReply, type StreamPage } from './handoff-page.js';
+import { isBytes, pageCrc } from './handoff-page.js';
+import { HandoffTransfers, type PartitionTransfer } from './handoff-transfers.js';
+
+export type { PartitionTransfer, TransferState } from './handoff-transfers.js';
 
 export const JOINED_FILE_NAME = 'JOINED';
-
-export type TransferState = 'pending' | 'streaming' | 'done' | 'waiting';
-
-export interface PartitionTransfer {
-  partition: number;
-  direction: 'in' | 'out';
-  /** Source (in) or target (out) of the current attempt. */
-  peer: string | undefined;
-  state: TransferState;
-  keys: number;
-  bytes: number;
-  reason?: string;
-}
 
 export interface TransferStats {
   phase: 'idle' | 'joining' | 'catching-up' | 'leaving' | 'left' | 'removing';
@@ -99,6 +102,8 @@ export interface HandoffOptions {
   /** Records a removal; returns the rings before and after, or undefined when nothing changed. */
   readonly applyRemoval: (id: string, generation: number) => { before: Ring | undefined; after: Ring | undefined } | undefined;
   readonly onLeft?: () => void;
+  /** Pace of transfers and catch-up; default limits.handoffBytesPerSecondDefault (handoff-transfers.ts). */
+  readonly bytesPerSecond?: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -110,7 +115,7 @@ export function isHandoffMessage(body: unknown): boolean {
 
 export class Handoff {
   readonly #o: HandoffOptions;
-  readonly #transfers = new Map<string, PartitionTransfer>();
+  readonly #transfers: HandoffTransfers;
   #phase: TransferStats['phase'] = 'idle';
   #joinStarted = false;
   /** The ring last seen by onRingChange. */
@@ -120,14 +125,16 @@ export class Handoff {
 
   constructor(options: HandoffOptions) {
     this.#o = options;
+    this.#transfers = new HandoffTransfers(options);
   }
 
   close(): void {
     this.#closed = true;
+    this.#transfers.close();
   }
 
   stats(): TransferStats {
-    const partitions = [...this.#transfers.values()].map((t) => ({ ...t }));
+    const partitions = this.#transfers.list();
     const sum = (f: (t: PartitionTransfer) => number): number => partitions.reduce((a, t) => a + f(t), 0);
     return { phase: this.#phase, done: sum((t) => (t.state === 'done' ? 1 : 0)), total: partitions.length, keys: sum((t) => t.keys), bytes: sum((t) => t.bytes), partitions };
   }
@@ -201,12 +208,12 @@ export class Handoff {
     const gained = diffRings(current, target).filter((c) => c.added.includes(o.selfId));
     this.#phase = 'joining';
     o.logger.info({ partitions: gained.length }, 'joining: streaming partitions from their current replicas');
-    await this.#run(gained.map((c) => ({ partition: c.partition, direction: 'in' as const, peers: [...c.from] })));
+    await this.#transfers.run(gained.map((c) => ({ partition: c.partition, direction: 'in' as const, peers: [...c.from] })));
     if (this.#closed) return;
     this.#becomeNormal();
     this.#phase = 'catching-up';
     await this.#waitRing();
-    await this.#catchUp(gained.map((c) => ({ partition: c.partition, peers: c.from })));
+    await this.#transfers.catchUp(gained.map((c) => ({ partition: c.partition, peers: c.from })));
     this.#phase = 'idle';
     o.logger.info({ partitions: gained.length }, 'join complete');
   }
@@ -239,12 +246,12 @@ export class Handoff {
     const changes = target === undefined ? [] : diffRings(current, target).filter((c) => c.removed.includes(o.selfId));
     const work = changes.flatMap((c) => c.added.map((to) => ({ partition: c.partition, direction: 'out' as const, peers: [to] })));
     o.logger.info({ transfers: work.length }, 'leaving: pushing partitions to their new replicas');
-    await this.#run(work);
+    await this.#transfers.run(work);
     if (this.#closed) return;
     o.setStatus('left');
     this.#phase = 'left';
     await this.#waitRing();
-    await this.#catchUp(work.map((w) => ({ partition: w.partition, peers: w.peers })));
+    await this.#transfers.catchUp(work.map((w) => ({ partition: w.partition, peers: w.peers })));
     o.logger.info({ transfers: work.length }, 'left the cluster');
     o.onLeft?.();
   }
@@ -286,78 +293,11 @@ export class Handoff {
     const work = gained.map((c) => ({ partition: c.partition, peers: c.from.filter((p) => p !== o.selfId) }));
     this.#phase = 'catching-up';
     o.logger.info({ partitions: work.length }, 'the ring gave us partitions: pulling them');
-    void this.#run(work.map((w) => ({ ...w, direction: 'in' as const })))
-      .then(() => this.#catchUp(work))
+    void this.#transfers.run(work.map((w) => ({ ...w, direction: 'in' as const })))
+      .then(() => this.#transfers.catchUp(work))
       .then(() => {
         if (this.#phase === 'catching-up') this.#phase = 'idle';
       });
-  }
-
-  // ------------------------------------------------------------------ transfers
-
-  /** Runs every transfer to completion (retrying failed ones), a few partitions at a time. */
-  async #run(work: readonly { partition: number; direction: 'in' | 'out'; peers: readonly string[] }[]): Promise<void> {
-    const items = work.map((w) => {
-      const transfer: PartitionTransfer = { partition: w.partition, direction: w.direction, peer: undefined, state: 'pending', keys: 0, bytes: 0 };
-      this.#transfers.set(`${w.direction}:${w.partition}:${w.peers.join(',')}`, transfer);
-      return { transfer, peers: w.peers, afterKey: undefined as Uint8Array | undefined };
-    });
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < items.length && !this.#closed) {
-        const item = items[next++]!;
-        while (item.transfer.state !== 'done' && !this.#closed) {
-          if (await this.#attempt(item)) break;
-          await sleep(limits.handoffRetryDelayMs);
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: limits.handoffConcurrentPartitions }, worker));
-  }
-
-  /** One attempt at a transfer, resuming from its last page; true when it finished. */
-  async #attempt(item: { transfer: PartitionTransfer; peers: readonly string[]; afterKey: Uint8Array | undefined }): Promise<boolean> {
-    const t = item.transfer;
-    const peer = item.peers.find((p) => this.#o.isUp(p));
-    if (peer === undefined) {
-      t.state = 'waiting';
-      t.reason = `no up ${t.direction === 'in' ? 'source' : 'target'} among ${item.peers.join(', ') || 'none'}`;
-      return false;
-    }
-    t.peer = peer;
-    t.state = 'streaming';
-    try {
-      do {
-        const page = t.direction === 'in' ? await this.#pullPage(t.partition, peer, item.afterKey) : await this.#pushPage(t.partition, peer, item.afterKey);
-        t.keys += page.entries.length;
-        t.bytes += page.entries.reduce((sum, e) => sum + e.key.length + e.object.length, 0);
-        item.afterKey = page.nextAfterKey;
-      } while (item.afterKey !== undefined && !this.#closed);
-      t.state = 'done';
-      delete t.reason;
-      return true;
-    } catch (error) {
-      t.state = 'waiting';
-      t.reason = error instanceof Error ? error.message : String(error);
-      this.#o.logger.debug({ partition: t.partition, peer, err: error }, 'partition transfer failed; will retry');
-      return false;
-    }
-  }
-
-  async #pullPage(partition: number, source: string, afterKey: Uint8Array | undefined): Promise<StreamPage> {
-    const body = { t: 'handoff-page', partition, limit: limits.handoffPageEntries, ...(afterKey ? { afterKey } : {}) };
-    const page = parsePageReply(await this.#o.call(source, body, limits.handoffRequestTimeoutMs));
-    for (const { key, object } of page.entries) await this.#o.store.mergeObject(key, object);
-    return page;
-  }
-
-  async #pushPage(partition: number, target: string, afterKey: Uint8Array | undefined): Promise<StreamPage> {
-    const scanned = await this.#o.store.scanPartition(partition, { limit: limits.handoffPageEntries, ...(afterKey ? { afterKey } : {}) });
-    const entries = scanned.entries.map((e) => ({ key: e.key, object: e.value }));
-    const replies = await Promise.all(entries.map((e) => this.#o.call(target, { t: 'replica-write', key: e.key, object: e.object }, limits.handoffRequestTimeoutMs)));
-    const failed = replies.findIndex((r) => (r as { t?: unknown } | undefined)?.t !== 'replica-write-reply');
-    if (failed >= 0) throw new RingkvError(ErrorCode.unavailable, `${target} did not take a pushed object`, {});
-    return scanned.nextAfterKey === undefined ? { entries } : { entries, nextAfterKey: scanned.nextAfterKey };
   }
 
   /** Waits (bounded) until every up member reports our ring version. */
@@ -372,23 +312,5 @@ export class Handoff {
       await sleep(limits.handoffRetryDelayMs);
     }
     o.logger.warn('the new ring did not reach every member in time; catching up anyway');
-  }
-
-  /** One Merkle exchange per partition with each up peer: writes made during the change. */
-  async #catchUp(work: readonly { partition: number; peers: readonly string[] }[]): Promise<void> {
-    const pairs = work.flatMap((w) => w.peers.filter((p) => p !== this.#o.selfId).map((peer) => [w.partition, peer] as const));
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < pairs.length && !this.#closed) {
-        const [partition, peer] = pairs[next++]!;
-        if (!this.#o.isUp(peer)) continue;
-        const stillReplica = this.#o.ring()?.replicasOf(partition).includes(peer) === true;
-        const ok = stillReplica
-          ? (await this.#o.exchange(partition, peer).catch(() => ({ ok: false }))).ok
-          : await this.#attempt({ transfer: { partition, direction: 'in', peer, state: 'pending', keys: 0, bytes: 0 }, peers: [peer], afterKey: undefined });
-        if (!ok) this.#o.logger.debug({ partition, peer }, 'catch-up failed (anti-entropy will retry)');
-      }
-    };
-    await Promise.all(Array.from({ length: limits.handoffConcurrentPartitions }, worker));
   }
 }
