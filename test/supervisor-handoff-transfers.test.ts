@@ -162,6 +162,32 @@ t.test('catch-up exchanges with current replicas, pulls from former ones, skips 
   t.equal(h.merged.size, 5, 'its objects merged');
 });
 
+t.test('with digests, catch-up exchanges only the partitions that differ, asking each current replica once', async (t) => {
+  const exchanged: string[] = [];
+  const asked: string[] = [];
+  const ring = { replicasOf: (partition: number) => (partition < 10 ? ['self', 'a', 'b'] : ['self', 'a']) } as unknown as Ring;
+  const h = harness({
+    ring: () => ring,
+    exchange: async (partition, peer) => {
+      exchanged.push(`${partition}/${peer}`);
+      return { ok: true };
+    },
+    matching: async (peer, partitions) => {
+      asked.push(`${peer}:${partitions.join(',')}`);
+      if (peer === 'b') throw new Error('digests broke');
+      return new Set(partitions.filter((p) => p !== 3));
+    },
+  });
+  await h.transfers.catchUp([
+    { partition: 3, peers: ['a', 'b'] },
+    { partition: 4, peers: ['a', 'b'] },
+    { partition: 12, peers: ['a', 'b'] },
+  ]);
+  t.same(asked.sort(), ['a:3,4,12', 'b:3,4'], 'one digest request per current replica (b no longer replicates 12)');
+  t.same(exchanged.sort(), ['3/a', '3/b', '4/b'], 'exchanges only where digests differ or could not be compared');
+  t.same(h.calls, ['b:handoff-page'], 'the former replica of 12 is pulled from as before');
+});
+
 t.test('each catch-up exchange takes its step cost from the bucket, and close stops the loops', async (t) => {
   const bytesPerSecond = 1024 * 1024;
   const ring = { replicasOf: () => ['self', 'a'] } as unknown as Ring;

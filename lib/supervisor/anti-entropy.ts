@@ -52,6 +52,7 @@ import {
 import { decodeObject } from '../causality/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { CleanupOutcome } from './auto-cleanup.js';
+import { serveDigests } from './partition-digest.js';
 import { TombstonePurger } from './purge.js';
 
 export interface AntiEntropyOptions {
@@ -333,6 +334,7 @@ export class AntiEntropy {
 
   /** Answers one ae-* rpc from `from`; resolves with the reply body. */
   async serve(from: string, body: unknown): Promise<unknown> {
+    if ((body as { t?: unknown } | null)?.t === 'ae-digests') return serveDigests(this.#options.store, body, 2 ** this.#options.partitionBits);
     const partition = (body as { partition?: unknown } | null)?.partition;
     if (typeof partition === 'number' && Number.isInteger(partition) && this.#options.myPartitions().includes(partition)) {
       await this.#snapshot(partition, false);

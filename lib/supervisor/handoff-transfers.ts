@@ -61,6 +61,8 @@ export interface HandoffTransfersOptions {
   readonly call: (nodeId: string, body: object, timeoutMs: number) => Promise<unknown>;
   /** One Merkle exchange of a partition with a peer (anti-entropy.ts). */
   readonly exchange: (partition: number, peer: string) => Promise<{ ok: boolean }>;
+  /** Of `partitions`, those whose data here and at `peer` is the same (partition-digest.ts); without it every pair is exchanged. */
+  readonly matching?: (peer: string, partitions: readonly number[]) => Promise<ReadonlySet<number>>;
   readonly isUp: (id: string) => boolean;
   /** The current ring (undefined while no member owns partitions). */
   readonly ring: () => Ring | undefined;
@@ -127,10 +129,16 @@ export class HandoffTransfers {
     });
   }
 
-  /** One Merkle exchange per partition with each up peer: writes made during the change. */
+  /**
+   * One Merkle exchange per partition with each up peer: writes made during the change. With
+   * `matching`, the partitions whose digests already agree with a peer (most of them: writes
+   * during the change also went to this node as a pending replica) are settled by one batched
+   * rpc per peer first, and only the others are exchanged.
+   */
   async catchUp(work: readonly { partition: number; peers: readonly string[] }[]): Promise<void> {
     const o = this.#o;
-    const pairs = work.flatMap((w) => w.peers.filter((p) => p !== o.selfId).map((peer) => [w.partition, peer] as const));
+    let pairs = work.flatMap((w) => w.peers.filter((p) => p !== o.selfId).map((peer) => [w.partition, peer] as const));
+    if (o.matching !== undefined) pairs = await this.#unsettled(pairs, o.matching);
     await forEachBounded(pairs.length, limits.handoffCatchUpConcurrent, () => this.#closed, async (i) => {
       const [partition, peer] = pairs[i]!;
       if (!o.isUp(peer)) return;
@@ -141,6 +149,26 @@ export class HandoffTransfers {
         : await this.#attempt({ transfer: { partition, direction: 'in', peer, state: 'pending', keys: 0, bytes: 0 }, peers: [peer], afterKey: undefined });
       if (!ok) o.logger.debug({ partition, peer }, 'catch-up failed (anti-entropy will retry)');
     });
+  }
+
+  /** The pairs whose partition still differs from the peer's (those with a peer that stopped replicating it stay). */
+  async #unsettled(
+    pairs: (readonly [number, string])[],
+    matching: (peer: string, partitions: readonly number[]) => Promise<ReadonlySet<number>>,
+  ): Promise<(readonly [number, string])[]> {
+    const byPeer = new Map<string, number[]>();
+    for (const [partition, peer] of pairs) {
+      if (this.#o.isUp(peer) && this.#o.ring()?.replicasOf(partition).includes(peer) === true) byPeer.set(peer, [...(byPeer.get(peer) ?? []), partition]);
+    }
+    const settled = new Set<string>();
+    for (const [peer, partitions] of byPeer) {
+      if (this.#closed) break;
+      await this.#pace(limits.handoffStepCostBytes);
+      const same = await matching(peer, partitions).catch(() => new Set<number>());
+      for (const p of same) settled.add(`${p}/${peer}`);
+    }
+    if (settled.size > 0) this.#o.logger.debug({ settled: settled.size, of: pairs.length }, 'catch-up: partitions already in agreement');
+    return pairs.filter(([partition, peer]) => !settled.has(`${partition}/${peer}`));
   }
 
   /** Waits until the bucket is out of debt, then takes `costBytes` (the bucket may go into debt). */

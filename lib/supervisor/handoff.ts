@@ -45,7 +45,10 @@
  * their bytes. Measured (perf/handoff.ts): under load the catch-up exchanges, not the
  * stream, are most of a join's time (about 5 s streaming, 20+ s catching up), and the
  * 4-node state after the join is no slower than the 3-node idle one: what is left of the
- * p99 increase is the catch-up itself (one exchange per old replica and partition).
+ * p99 increase was the catch-up itself (one exchange per old replica and partition). So the
+ * catch-up first compares partition digests with each old replica in batched rpcs
+ * (partition-digest.ts): writes during the change also reached this node as a pending replica,
+ * so most partitions already agree and only the others are exchanged.
  *
  * Old owners drop partitions they no longer replicate once every new replica has them
  * (auto-cleanup.ts, and `cleanup` in anti-entropy.ts at once). Not done: a change that starts while another is streaming is not replanned.
@@ -90,6 +93,8 @@ export interface HandoffOptions {
   readonly call: (nodeId: string, body: object, timeoutMs: number) => Promise<unknown>;
   /** One Merkle exchange of a partition with a peer (anti-entropy.ts). */
   readonly exchange: (partition: number, peer: string) => Promise<{ ok: boolean }>;
+  /** Of `partitions`, those whose data here and at `peer` already agree (partition-digest.ts); catch-up exchanges only the others. */
+  readonly matching?: (peer: string, partitions: readonly number[]) => Promise<ReadonlySet<number>>;
   /** Gossip's members, removed incarnations shown `left`. */
   readonly members: () => readonly MemberState[];
   readonly isUp: (id: string) => boolean;

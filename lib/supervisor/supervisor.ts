@@ -46,6 +46,7 @@ import { PeerNetwork } from './peer-network.js';
 import { Resync } from './resync.js';
 import { AutoCleanup } from './auto-cleanup.js';
 import { PendingReplicas } from './pending-replicas.js';
+import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson, type StatusShard } from './status.js';
 
 export interface SupervisorOptions {
@@ -214,6 +215,7 @@ export class Supervisor {
       logger,
       call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
       exchange: (partition, peer) => this.#antiEntropy.exchange(partition, peer),
+      matching: (peer, partitions) => matchingPartitions(options.store, (id, body, timeoutMs) => this.#driver.call(id, body, timeoutMs), peer, partitions),
       members: () => this.#membership.members(),
       isUp: (id) => this.#membership.isUp(id),
       ring: () => this.#membership.ring,
