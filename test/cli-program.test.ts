@@ -316,9 +316,9 @@ t.test('ring groups partitions per owner as compact ranges; endpoints computes t
 t.test('start passes its flags to startNode, reads the secret from a file, and stops on a signal', async (t) => {
   const h = harness();
   const argv = ['start', '--port', '7171', '--host', '0.0.0.0', '--dir', '/d', '--seeds', 'a:1, b:2', '--dc', 'east', '--rack', 'r9'];
-  argv.push('--weight', '2', '--shards', '3', '--log-level', 'warn', '--secret-file', '/secret', '--tombstone-grace-seconds', '60');
+  argv.push('--weight', '2', '--shards', '3', '--log-level', 'warn', '--secret-file', '/secret', '--tombstone-grace-seconds', '60', '--stream-mib-per-second', '3');
   t.equal(await runCli(argv, h.io), 0);
-  t.same(h.started[0], { port: 7171, host: '0.0.0.0', dir: '/d', seeds: ['a:1', 'b:2'], dc: 'east', rack: 'r9', weight: 2, shards: 3, logLevel: 'warn', secret: 's3cret', tombstoneGraceMs: 60_000 });
+  t.same(h.started[0], { port: 7171, host: '0.0.0.0', dir: '/d', seeds: ['a:1', 'b:2'], dc: 'east', rack: 'r9', weight: 2, shards: 3, logLevel: 'warn', secret: 's3cret', tombstoneGraceMs: 60_000, handoffBytesPerSecond: 3 * 1024 * 1024 });
   t.match(h.out(), /ringkv node node-x listening on ws:\/\/127\.0\.0\.1:7171[\s\S]*SIGINT: stopping node-x[\s\S]*stopped\n$/);
   t.equal(h.closedNodes, 1);
   const env = harness({ env: { RINGKV_SECRET: 'envsecret', RINGKV_CLIENT_TOKEN: 'ct' } });

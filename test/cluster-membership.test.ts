@@ -9,7 +9,7 @@
 
 import t, { type Test } from 'tap';
 import { connect, type Client } from '../lib/client/index.js';
-import { computeRing } from '../lib/ring/index.js';
+import { computeRing, type Ring } from '../lib/ring/index.js';
 import { until as waitUntil } from './fixtures/history.js';
 import { Cluster } from './fixtures/cluster.js';
 
@@ -72,13 +72,18 @@ class Load {
   }
 }
 
-/** Per partition, the replicas of its preference list (in the ring of `viewer`) that differ or lack it. */
-async function divergentPartitions(cluster: Cluster, viewer: number, running: number[]): Promise<string[]> {
+/** The ring as node `viewer` sees it. */
+async function ringOf(cluster: Cluster, viewer: number): Promise<Ring> {
   const status = await cluster.status(viewer);
-  const ring = computeRing(
+  return computeRing(
     status.members.filter((m) => m.status !== 'left'),
     { partitionBits: status.partitionBits, replication: status.replication },
   );
+}
+
+/** Per partition, the replicas of its preference list (in the ring of `viewer`) that differ or lack it. */
+async function divergentPartitions(cluster: Cluster, viewer: number, running: number[]): Promise<string[]> {
+  const ring = await ringOf(cluster, viewer);
   const all = Array.from({ length: 2 ** partitionBits }, (_, p) => p).join(',');
   const roots = new Map<string, Map<number, string>>();
   for (const index of running) {
@@ -121,11 +126,7 @@ async function settledDivergence(t: Test, cluster: Cluster, viewer: number, runn
 
 /** "node: partition" for every partition a running node holds keys of but does not replicate (in the ring of `viewer`). */
 async function misplacedPartitions(cluster: Cluster, viewer: number, running: number[]): Promise<string[]> {
-  const status = await cluster.status(viewer);
-  const ring = computeRing(
-    status.members.filter((m) => m.status !== 'left'),
-    { partitionBits: status.partitionBits, replication: status.replication },
-  );
+  const ring = await ringOf(cluster, viewer);
   const all = Array.from({ length: 2 ** partitionBits }, (_, p) => p).join(',');
   const misplaced: string[] = [];
   for (const index of running) {

@@ -188,6 +188,20 @@ t.test('with digests, catch-up exchanges only the partitions that differ, asking
   t.same(h.calls, ['b:handoff-page'], 'the former replica of 12 is pulled from as before');
 });
 
+t.test('with digests, a pull whose source holds what this node holds is done without a page', async (t) => {
+  const serve = pageServer(3, 10);
+  const h = harness({
+    matching: async (_peer, partitions) => new Set(partitions.filter((p) => p !== 2)),
+    serve: (_to, body) => serve(body as { limit: number }),
+  });
+  await h.transfers.run([1, 2, 3].map((partition) => ({ partition, direction: 'in' as const, peers: ['a'] })));
+  t.same(h.calls, ['a:handoff-page'], 'only partition 2 is pulled');
+  t.ok(h.transfers.list().every((x) => x.state === 'done' && x.peer === 'a'), 'all three are done');
+  const failing = harness({ matching: async () => Promise.reject(new Error('no digests')), serve: (_to, body) => serve(body as { limit: number }) });
+  await failing.transfers.run([{ partition: 1, direction: 'in', peers: ['a'] }]);
+  t.same(failing.calls, ['a:handoff-page'], 'digests that fail fall back to pulling');
+});
+
 t.test('each catch-up exchange takes its step cost from the bucket, and close stops the loops', async (t) => {
   const bytesPerSecond = 1024 * 1024;
   const ring = { replicasOf: () => ['self', 'a'] } as unknown as Ring;

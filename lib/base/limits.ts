@@ -220,8 +220,8 @@ export const limits = {
   handoffRetryDelayMs: 500,
   /** Longest a join/leave waits for every up member to adopt the new ring before its catch-up exchanges. */
   handoffRingWaitMs: 30_000,
-  /** Pace of one node's handoff steps (pages and catch-up exchanges), bytes plus step costs per second (handoff-transfers.ts). */
-  handoffBytesPerSecondDefault: 8 * MiB,
+  /** Pace of one node's handoff steps (pages and catch-up exchanges), bytes plus step costs per second (handoff-transfers.ts); 2 MiB/s keeps a join within about +20-30% foreground p99 on 2 shared cores (perf/handoff.ts). */
+  handoffBytesPerSecondDefault: 2 * MiB,
   /** Burst of that token bucket. */
   handoffBurstBytesDefault: 256 * KiB,
   /** Fixed cost charged per handoff step besides its bytes: an rpc with a partition scan at each end. */

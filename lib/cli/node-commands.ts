@@ -30,6 +30,8 @@ export interface StartFlags {
   secretFile?: string;
   /** Tombstones are purged no sooner than this after their delete (Cassandra's gc_grace_seconds). */
   tombstoneGraceSeconds?: number;
+  /** Partition streaming pace in MiB/s (Cassandra's stream_throughput). */
+  streamMibPerSecond?: number;
 }
 
 export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
@@ -42,6 +44,7 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.shards !== undefined) options.shards = flags.shards;
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
+  if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;

@@ -151,6 +151,7 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--shards <n>', 'shard worker threads', integer(1, 1024))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', logLevel)
     .option('--secret-file <path>', 'file holding the cluster secret (else RINGKV_SECRET)')
+    .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
     .action(async (flags: StartFlags) => done(await startCommand(io, flags)));
   program

@@ -81,6 +81,12 @@ export interface NodeOptions {
    */
   autoCleanupIntervalMs?: number;
   autoCleanupSettleMs?: number;
+  /**
+   * Pace of partition streaming on joins, leaves and removals, and of the catch-up after them
+   * (Cassandra's stream throughput): default limits.handoffBytesPerSecondDefault (2 MiB/s),
+   * chosen so foreground p99 stays near idle on a small machine; raise it on bigger ones.
+   */
+  handoffBytesPerSecond?: number;
 }
 
 export interface RingkvNode {
@@ -125,6 +131,8 @@ function checkOptions(options: NodeOptions): void {
     const value = options[name];
     if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new RangeError(`${name} must be a non-negative integer`);
   }
+  const streamRate = options.handoffBytesPerSecond;
+  if (streamRate !== undefined && (!Number.isInteger(streamRate) || streamRate < 1)) throw new RangeError('handoffBytesPerSecond must be a positive integer');
   const grace = options.tombstoneGraceMs;
   if (grace !== undefined && !(grace === Infinity || (Number.isInteger(grace) && grace >= 0))) throw new RangeError('tombstoneGraceMs must be a non-negative integer or Infinity');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
@@ -232,6 +240,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
       ...(options.autoCleanupIntervalMs !== undefined ? { autoCleanupIntervalMs: options.autoCleanupIntervalMs } : {}),
       ...(options.autoCleanupSettleMs !== undefined ? { autoCleanupSettleMs: options.autoCleanupSettleMs } : {}),
+      ...(options.handoffBytesPerSecond !== undefined ? { handoffBytesPerSecond: options.handoffBytesPerSecond } : {}),
       version: packageVersion(),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),

@@ -120,6 +120,7 @@ export class HandoffTransfers {
       this.#transfers.set(`${w.direction}:${w.partition}:${w.peers.join(',')}`, transfer);
       return { transfer, peers: w.peers, afterKey: undefined };
     });
+    if (this.#o.matching !== undefined) await this.#skipSettledPulls(items, this.#o.matching);
     await forEachBounded(items.length, limits.handoffConcurrentPartitions, () => this.#closed, async (i) => {
       const item = items[i]!;
       while (item.transfer.state !== 'done' && !this.#closed) {
@@ -149,6 +150,29 @@ export class HandoffTransfers {
         : await this.#attempt({ transfer: { partition, direction: 'in', peer, state: 'pending', keys: 0, bytes: 0 }, peers: [peer], afterKey: undefined });
       if (!ok) o.logger.debug({ partition, peer }, 'catch-up failed (anti-entropy will retry)');
     });
+  }
+
+  /**
+   * Pulls whose source holds exactly what this node holds (both empty, most often: a node
+   * joining a cluster with little data) are done without a page: one digest rpc per 64
+   * partitions and source instead of a paced step per partition.
+   */
+  async #skipSettledPulls(items: readonly Item[], matching: (peer: string, partitions: readonly number[]) => Promise<ReadonlySet<number>>): Promise<void> {
+    const bySource = new Map<string, Item[]>();
+    for (const item of items) {
+      const source = item.transfer.direction === 'in' ? item.peers.find((p) => this.#o.isUp(p)) : undefined;
+      if (source !== undefined) bySource.set(source, [...(bySource.get(source) ?? []), item]);
+    }
+    for (const [source, pulls] of bySource) {
+      if (this.#closed) return;
+      await this.#pace(limits.handoffStepCostBytes * Math.ceil(pulls.length / 64));
+      const same = await matching(source, pulls.map((i) => i.transfer.partition)).catch(() => new Set<number>());
+      for (const item of pulls) {
+        if (!same.has(item.transfer.partition)) continue;
+        item.transfer.peer = source;
+        item.transfer.state = 'done';
+      }
+    }
   }
 
   /** The pairs whose partition still differs from the peer's (those with a peer that stopped replicating it stay). */

@@ -82,6 +82,8 @@ export interface SupervisorOptions {
   readonly autoCleanupIntervalMs?: number;
   /** ...no sooner than this after the last ring change (default limits.autoCleanupSettleMsDefault). */
   readonly autoCleanupSettleMs?: number;
+  /** handoff: pace of partition streaming and catch-up (default limits.handoffBytesPerSecondDefault). */
+  readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
 }
@@ -224,6 +226,7 @@ export class Supervisor {
       removals: () => this.#membership.removals(),
       applyRemoval: (id, generation) => this.#membership.removeMember(id, generation),
       ...(options.onLeft ? { onLeft: options.onLeft } : {}),
+      ...(options.handoffBytesPerSecond ? { bytesPerSecond: options.handoffBytesPerSecond } : {}),
     });
     this.#autoCleanup = new AutoCleanup({
       partitionCount: 2 ** options.partitionBits,
