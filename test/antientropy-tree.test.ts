@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { AssertionError, setInvariantsEnabled } from '../lib/base/assert.js';
 import { partitionOfToken, tokenOf } from '../lib/base/hash.js';
 import { seedFromEnvironment } from '../lib/base/rng.js';
-import { applyClientWrite, type StoredObject } from '../lib/causality/index.js';
+import { applyClientWrite, readView, type StoredObject } from '../lib/causality/index.js';
 import {
   entryHashInto,
   isExpiredTombstone,
@@ -181,7 +181,7 @@ t.test('token bucket: takes while tokens last, refills at its rate, charges into
 
 function tombstone(timestampMs: number): StoredObject {
   const live = applyClientWrite(undefined, { value: bytes('v'), context: undefined, actor: 'n1', timestampMs: timestampMs - 10, policy: 'siblings', siblingsMax: 100 });
-  return applyClientWrite(live, { value: null, context: [{ actor: 'n1', counter: 1 }], actor: 'n1', timestampMs, policy: 'siblings', siblingsMax: 100 });
+  return applyClientWrite(live, { value: null, context: readView(live).context, actor: 'n1', timestampMs, policy: 'siblings', siblingsMax: 100 });
 }
 
 t.test('purge rule: grace from the delete AND an exchange with every replica after the tombstone was stored', async (t) => {
