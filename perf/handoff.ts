@@ -425,6 +425,8 @@ function figuresOf(r: RoundResult): Record<string, number> {
     out['p99 increase, join (%)'] = r.p99.p99IncreaseJoin * 100;
     out['p99 4 nodes after the join (ms)'] = r.p99.after.p99Us / 1000;
     out['p99 increase, 4 nodes after (%)'] = increaseOver(r.p99.idleP99Us, r.p99.after) * 100;
+    // The join adds a fourth process on the same cores: against the 4-node steady state, what is left is the join's own work.
+    out['p99 increase, join vs 4 nodes after (%)'] = increaseOver(r.p99.after.p99Us, r.p99.join) * 100;
     out['join under load, streamed (s)'] = r.p99.joinStreamedMs / 1000;
     out['join under load, done (s)'] = r.p99.joinMs / 1000;
   }
@@ -439,7 +441,7 @@ function printSummary(rounds: RoundResult[]): Record<string, number> {
     const xs = perRound.map((f) => f[name]!);
     medians[name] = median(xs);
     const digits = name.includes('hints/s') || name.includes('%') ? 0 : 1;
-    console.log(`  ${name.padEnd(36)} ${medians[name]!.toFixed(digits).padStart(8)}  [${xs.map((x) => x.toFixed(digits)).join(', ')}]`);
+    console.log(`  ${name.padEnd(40)} ${medians[name]!.toFixed(digits).padStart(8)}  [${xs.map((x) => x.toFixed(digits)).join(', ')}]`);
   }
   return medians;
 }
