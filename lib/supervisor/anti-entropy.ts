@@ -1,15 +1,14 @@
 /**
  * Drives Merkle anti-entropy (lib/antientropy) with the node's replica store and its peers:
- * the initiator side (scheduled exchanges, `repair` on demand) and the responder side (answers
- * to other replicas' ae-* rpcs). Owned by the supervisor (main thread).
+ * the initiator side (scheduled exchanges, `repair` on demand, `cleanup`) and, through
+ * anti-entropy-responder.ts, the responder side (answers to other replicas' ae-* rpcs). Owned by
+ * the supervisor (main thread).
  *
- * Trees are built on demand from a partition scan (`snapshot`), as Cassandra's repair builds
- * its validation trees, rather than kept per shard: the wire traffic is what the issue bounds
- * (it grows with the differences, not the data), and a scan of one partition is a short,
- * paged range read over the shard mailboxes. A snapshot holds the partition's tree and its
- * entries in leaf order; merges made by an exchange update it incrementally. The initiator
- * builds a fresh snapshot per exchange; a responder keeps a few (`antiEntropySnapshotsMax`,
- * each for `antiEntropySnapshotTtlMs`) so the requests of one exchange see one tree.
+ * Trees are built on demand from a partition scan (partition-snapshots.ts), not kept per
+ * shard: the wire traffic is what the issue bounds (it grows with the differences, not the
+ * data). A snapshot holds the partition's tree and its entries in leaf order; merges made by an
+ * exchange update it incrementally. The initiator builds a fresh snapshot per exchange; a
+ * responder reuses a cached one so the requests of one exchange see one tree.
  *
  * Schedule: every `intervalMs` one exchange: the next partition this node replicates
  * (round-robin) with its next up peer replica (rotating), so over time every replica starts
@@ -27,32 +26,18 @@
  * - a purge pass runs over one partition every `limits.tombstonePurgeEveryTicks` scheduled
  *   exchanges (rotating), and over every repaired partition after `repair`.
  * - a merge never stores a tombstone-only object past its grace for a key this node does not
- *   hold (`isExpiredTombstone`): absence already means deleted, and storing it would re-seed a
- *   purged tombstone forever.
+ *   hold (partition-snapshots.ts): storing it would re-seed a purged tombstone forever.
  */
 
-import { ErrorCode, RingkvError } from '../base/errors.js';
-import { tokenOf } from '../base/hash.js';
+import { ErrorCode } from '../base/errors.js';
 import type { Clock } from '../base/clock.js';
 import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
-import {
-  Exchange,
-  ExchangeResponder,
-  isExpiredTombstone,
-  objectHashOf,
-  PartitionTree,
-  PurgeLedger,
-  TokenBucket,
-  type ExchangeAction,
-  type ExchangeResult,
-  type LeafEntry,
-  type ResponderAction,
-} from '../antientropy/index.js';
-import { decodeObject } from '../causality/index.js';
+import { Exchange, PurgeLedger, TokenBucket, type ExchangeAction, type ExchangeResult } from '../antientropy/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { CleanupOutcome } from './auto-cleanup.js';
-import { serveDigests } from './partition-digest.js';
+import { AntiEntropyResponder } from './anti-entropy-responder.js';
+import { PartitionSnapshots } from './partition-snapshots.js';
 import { TombstonePurger } from './purge.js';
 
 export interface AntiEntropyOptions {
@@ -79,14 +64,6 @@ export interface AntiEntropyOptions {
   readonly onExchange?: (partition: number, peer: string, result: ExchangeResult) => void;
 }
 
-interface Snapshot {
-  readonly partition: number;
-  readonly tree: PartitionTree;
-  /** Entries per leaf, in the engine's (token, key) order. */
-  readonly leaves: Map<number, LeafEntry[]>;
-  readonly builtAtMs: number;
-}
-
 export interface AntiEntropyStats {
   exchanges: number;
   failed: number;
@@ -108,8 +85,8 @@ export interface CleanupResult {
 export class AntiEntropy {
   readonly #options: AntiEntropyOptions;
   readonly #bucket: TokenBucket;
-  readonly #responder: ExchangeResponder;
-  readonly #snapshots = new Map<number, Snapshot>();
+  readonly #responder: AntiEntropyResponder;
+  readonly #snapshots: PartitionSnapshots;
   readonly #ledger: PurgeLedger | undefined;
   readonly #purger: TombstonePurger | undefined;
   readonly #graceMs: number;
@@ -135,7 +112,6 @@ export class AntiEntropy {
     this.#options = options;
     const bytesPerSecond = options.bytesPerSecond ?? limits.antiEntropyBytesPerSecondDefault;
     this.#bucket = new TokenBucket({ bytesPerSecond, burstBytes: limits.antiEntropyBurstBytesDefault, nowMs: options.clock.monotonicMs() });
-    this.#responder = new ExchangeResponder({ treeOf: (p) => this.#snapshots.get(p)?.tree });
     this.#graceMs = options.tombstoneGraceMs ?? limits.tombstoneGraceMsDefault;
     if (!(this.#graceMs >= 0)) throw new RangeError('tombstoneGraceMs must be a non-negative number');
     const { selfId, replicasOf } = options;
@@ -144,6 +120,10 @@ export class AntiEntropy {
       this.#ledger = new PurgeLedger({ self: selfId, clockSkewMarginMs: 0 });
       this.#purger = new TombstonePurger({ store: options.store, ledger: this.#ledger, clock: options.clock, graceMs: this.#graceMs, replicasOf });
     }
+    // Merges skip expired tombstones only while purging is on (the purger exists).
+    const tombstoneGraceMs = this.#purger === undefined ? undefined : this.#graceMs;
+    this.#snapshots = new PartitionSnapshots({ store: options.store, partitionBits: options.partitionBits, clock: options.clock, tombstoneGraceMs });
+    this.#responder = new AntiEntropyResponder({ store: options.store, partitionBits: options.partitionBits, snapshots: this.#snapshots, myPartitions: options.myPartitions });
   }
 
   stats(): AntiEntropyStats {
@@ -183,7 +163,7 @@ export class AntiEntropy {
       const result = await this.#purger.purgePartition(partition);
       if (result.purged > 0) {
         this.#stats.tombstonesPurged = (this.#stats.tombstonesPurged ?? 0) + result.purged;
-        this.#snapshots.delete(partition);
+        this.#snapshots.forget(partition);
         this.#options.logger.info({ partition, purged: result.purged, tombstones: result.tombstones }, 'purged tombstones');
       }
       return result.purged;
@@ -258,7 +238,7 @@ export class AntiEntropy {
     // The ring may have moved during the exchanges: drop only what is still not ours.
     if (this.#options.myPartitions().includes(partition)) return { outcome: 'mine' };
     const entries = await store.dropPartition(partition);
-    this.#snapshots.delete(partition);
+    this.#snapshots.forget(partition);
     this.#ledger?.forgetPartition(partition);
     this.#purger?.forgetPartition(partition);
     return { outcome: 'dropped', entries };
@@ -269,7 +249,7 @@ export class AntiEntropy {
     const clock = this.#options.clock;
     // Before the snapshot scan: whatever the scan sees was stored by then (purge-ledger.ts).
     const startedAtMs = clock.monotonicMs();
-    const snapshot = await this.#snapshot(partition, true);
+    const snapshot = await this.#snapshots.snapshot(partition, true);
     const x = new Exchange({ exchangeId: this.#nextExchangeId++, peer, tree: snapshot.tree, bucket: this.#bucket });
     let queue: ExchangeAction[] = x.start(clock.monotonicMs());
     let result: ExchangeResult | undefined;
@@ -301,7 +281,7 @@ export class AntiEntropy {
           break;
         }
         case 'merge-local':
-          await this.#merge(snapshot, action.key, action.object);
+          await this.#snapshots.merge(snapshot, action.key, action.object);
           break;
         case 'set-timer':
           timerAtMs = action.atMs;
@@ -332,126 +312,17 @@ export class AntiEntropy {
     }
   }
 
-  /** Answers one ae-* rpc from `from`; resolves with the reply body. */
-  async serve(from: string, body: unknown): Promise<unknown> {
-    if ((body as { t?: unknown } | null)?.t === 'ae-digests') return serveDigests(this.#options.store, body, 2 ** this.#options.partitionBits);
-    const partition = (body as { partition?: unknown } | null)?.partition;
-    if (typeof partition === 'number' && Number.isInteger(partition) && this.#options.myPartitions().includes(partition)) {
-      await this.#snapshot(partition, false);
-    }
-    let actions: ResponderAction[] = this.#responder.onRequest(from, body);
-    for (;;) {
-      const action = actions.shift();
-      if (action === undefined) return { t: 'ae-error', code: ErrorCode.unavailable, message: 'no reply' };
-      switch (action.type) {
-        case 'reply':
-          return action.message;
-        case 'list-local': {
-          const snapshot = this.#snapshots.get(action.request.partition);
-          const entries = action.request.leaves.flatMap((leaf) => snapshot?.leaves.get(leaf) ?? []);
-          actions = [this.#responder.listReply(action.request, entries)];
-          break;
-        }
-        case 'read-local': {
-          const objects = await Promise.all(action.request.keys.map((key) => this.#options.store.readObject(key)));
-          actions = [this.#responder.fetchReply(action.request, objects)];
-          break;
-        }
-        case 'merge-local': {
-          const snapshot = this.#snapshots.get(action.partition);
-          if (snapshot !== undefined) await this.#merge(snapshot, action.key, action.object);
-          else if (!(await this.#skipsExpired(action.key, action.object))) await this.#options.store.mergeObject(action.key, action.object);
-          break;
-        }
-      }
-    }
-  }
-
-  /** Merges a replica's object here and moves the snapshot's tree by the change. */
-  async #merge(snapshot: Snapshot, key: Uint8Array, object: Uint8Array): Promise<void> {
-    const store = this.#options.store;
-    if (this.#isExpired(object) && (await store.readObject(key)) === undefined) return;
-    await store.mergeObject(key, object);
-    const after = await store.readObject(key);
-    if (after === undefined) return;
-    // The tree moves from what the snapshot holds for the key (not the store's state just
-    // before the merge, which a client write after the scan may have changed) to the merge.
-    const newHash = objectHashOf(after);
-    const leaf = snapshot.tree.leafOfToken(tokenOf(key));
-    const entries = snapshot.leaves.get(leaf) ?? [];
-    const at = entries.findIndex((e) => Buffer.compare(e.key, key) === 0);
-    snapshot.tree.update(key, at >= 0 ? entries[at]!.objectHash : undefined, newHash);
-    if (at >= 0) entries[at] = { key, objectHash: newHash };
-    else {
-      entries.push({ key, objectHash: newHash });
-      entries.sort((a, b) => tokenOf(a.key) - tokenOf(b.key) || Buffer.compare(a.key, b.key));
-    }
-    snapshot.leaves.set(leaf, entries);
-  }
-
-  /** Whether `object` is an expired tombstone for a key not held here (so it is not stored). */
-  async #skipsExpired(key: Uint8Array, object: Uint8Array): Promise<boolean> {
-    return this.#isExpired(object) && (await this.#options.store.readObject(key)) === undefined;
-  }
-
-  #isExpired(object: Uint8Array): boolean {
-    if (this.#purger === undefined) return false;
-    let decoded;
-    try {
-      decoded = decodeObject(object);
-    } catch (error) {
-      // Malformed: not ours to judge here; mergeObject rejects it with KV_BAD_REQUEST.
-      if (error instanceof RingkvError) return false;
-      throw error;
-    }
-    return isExpiredTombstone(decoded, this.#options.clock.wallMs(), this.#graceMs);
+  /** Answers one ae-* rpc from `from` (anti-entropy-responder.ts); resolves with the reply body. */
+  serve(from: string, body: unknown): Promise<unknown> {
+    return this.#responder.serve(from, body);
   }
 
   /**
    * Each partition's Merkle root over this node's data now (read-only, for `GET /merkle`):
    * built from a fresh scan and not cached, so exchanges in flight keep their trees.
    */
-  async merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
-    const out: { partition: number; root: string; keys: number }[] = [];
-    for (const partition of partitions) {
-      const { tree, leaves } = await this.#build(partition, this.#options.clock.monotonicMs());
-      let keys = 0;
-      for (const entries of leaves.values()) keys += entries.length;
-      out.push({ partition, root: Buffer.from(tree.rootHash()).toString('hex'), keys });
-    }
-    return out;
-  }
-
-  /** The partition's snapshot: built fresh, or a cached one still within its time to live. */
-  async #snapshot(partition: number, fresh: boolean): Promise<Snapshot> {
-    const nowMs = this.#options.clock.monotonicMs();
-    const cached = this.#snapshots.get(partition);
-    if (!fresh && cached !== undefined && nowMs - cached.builtAtMs < limits.antiEntropySnapshotTtlMs) return cached;
-    const snapshot = await this.#build(partition, nowMs);
-    this.#snapshots.delete(partition);
-    this.#snapshots.set(partition, snapshot);
-    while (this.#snapshots.size > limits.antiEntropySnapshotsMax) this.#snapshots.delete(this.#snapshots.keys().next().value!);
-    return snapshot;
-  }
-
-  /** A tree and leaf listing of one partition from a paged scan of the store. */
-  async #build(partition: number, nowMs: number): Promise<Snapshot> {
-    const tree = new PartitionTree({ partition, partitionBits: this.#options.partitionBits });
-    const leaves = new Map<number, LeafEntry[]>();
-    let afterKey: Uint8Array | undefined;
-    do {
-      const page = await this.#options.store.scanPartition(partition, { limit: limits.antiEntropyScanPageEntries, ...(afterKey ? { afterKey } : {}) });
-      for (const { key, value } of page.entries) {
-        const objectHash = objectHashOf(value);
-        tree.insert(key, objectHash);
-        const leaf = tree.leafOfToken(tokenOf(key));
-        const list = leaves.get(leaf);
-        if (list === undefined) leaves.set(leaf, [{ key, objectHash }]);
-        else list.push({ key, objectHash });
-      }
-      afterKey = page.nextAfterKey;
-    } while (afterKey !== undefined);
-    return { partition, tree, leaves, builtAtMs: nowMs };
+  merkleRoots(partitions: readonly number[]): Promise<{ partition: number; root: string; keys: number }[]> {
+    return this.#snapshots.roots(partitions);
   }
 }
 

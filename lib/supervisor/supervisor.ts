@@ -1,53 +1,49 @@
 /**
  * The supervisor actor: the main thread of a cluster node. It owns the peer network, the
  * membership driver (gossip + ring), the coordinator driver (quorums over the local shards and
- * the peers) and the client service, and routes every message a link delivers to one of them.
- * It never blocks: shard work goes through the replica store's mailboxes, network work through
- * the transport, and every wait is a timer.
+ * the peers) and the client service, and routes every message a link delivers to one of them
+ * (peer-router.ts). It never blocks: shard work goes through the replica store's mailboxes,
+ * network work through the transport, and every wait is a timer (shard-stats.ts refreshes the
+ * per-shard status figures).
  *
- * Peer messages (after the transport's mutual authentication):
- *   {t:'gossip', from: address, msg}   → membership (from: where the sender is reached)
- *   {t:'rpc', id, body}                → the replica side of the coordinator; reply on this link
- *   {t:'rpc-reply', id, body}          → the coordinator; the replier is the link's peer id
- * Anything else is counted and logged (rate-limited), never thrown.
- *
- * Placement: a key's replicas are its preference list in the current ring, each marked up or
- * down by this node's failure detector, plus the owners after it (walk order) as sloppy-quorum
- * stand-ins. With `quorum: 'sloppy'` (the default) a write whose replica is down goes to a
+ * Placement (replica-placement.ts): a key's replicas are its preference list in the current
+ * ring, each marked up or down by this node's failure detector, plus the owners after it (walk
+ * order) as sloppy-quorum stand-ins. With `quorum: 'sloppy'` (the default) a write whose replica is down goes to a
  * stand-in as a hint (hint-store.ts); `'strict'` refuses instead.
  *
- * Hinted handoff: every `hintDeliveryIntervalMs`, for each target with hints that gossip shows
- * up, the hints are sent as replica-writes in batches of `hintDeliveryBatch`, one batch at a
- * time (the throttle), each hint deleted only after the owner acknowledged it (durable there).
+ * Hinted handoff (hint-delivery.ts): with a hint store, hints are sent to their targets once
+ * gossip shows them up, each deleted only after the owner acknowledged it (durable there).
  *
  * Membership changes (handoff.ts): join streaming, `leave()`, `removeNode(id)`; handoff-* rpcs
  * are served by the handoff. Hooks marked "handoff:" below.
  */
 
-import { isRingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import type { Rng } from '../base/rng.js';
 import { Gossip } from '../membership/index.js';
 import type { RingView } from '../protocol/client-messages.js';
-import { Coordinator, sloppyTargets, strictTargets, type Placement, type ReplicaInfo } from '../replication/index.js';
+import { Coordinator, sloppyTargets, strictTargets } from '../replication/index.js';
 import type { Replication } from '../ring/index.js';
 import type { ReplicaStore } from '../store/index.js';
-import type { Link, WireMessage } from '../transport/index.js';
+import type { Link } from '../transport/index.js';
 import { ClientService, type RequestObserver } from './client-service.js';
-import type { Hint, HintStore } from './hint-store.js';
-import { AntiEntropy, isAntiEntropyMessage, type AntiEntropyStats, type CleanupResult } from './anti-entropy.js';
+import type { HintStore } from './hint-store.js';
+import { HintDelivery } from './hint-delivery.js';
+import { AntiEntropy, type AntiEntropyStats, type CleanupResult } from './anti-entropy.js';
 import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
-import { Handoff, isHandoffMessage } from './handoff.js';
+import { Handoff } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 import { PeerNetwork } from './peer-network.js';
+import { PeerRouter } from './peer-router.js';
+import { ShardStats } from './shard-stats.js';
 import { Resync } from './resync.js';
 import { AutoCleanup } from './auto-cleanup.js';
-import { PendingReplicas } from './pending-replicas.js';
+import { ReplicaPlacement } from './replica-placement.js';
 import { matchingPartitions } from './partition-digest.js';
-import { buildStatus, type StatusJson, type StatusShard } from './status.js';
+import { buildStatus, type StatusJson } from './status.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -88,8 +84,6 @@ export interface SupervisorOptions {
   readonly onLeft?: () => void;
 }
 
-const statsRefreshMs = 2_000;
-
 export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #network: PeerNetwork;
@@ -102,24 +96,18 @@ export class Supervisor {
   readonly #resync: Resync;
   /** Drops partitions this node no longer replicates once their replicas have them (auto-cleanup.ts). */
   readonly #autoCleanup: AutoCleanup;
-  /** Nodes gaining a partition in a join or leave in progress: they get its writes too. */
-  readonly #pending: PendingReplicas;
+  /** Preference lists, stand-ins and pending replicas of a key (replica-placement.ts). */
+  readonly #placement: ReplicaPlacement;
+  /** Hinted handoff delivery; only with a hint store. */
+  readonly #hintDelivery: HintDelivery | undefined;
+  readonly #router: PeerRouter;
+  readonly #shardStats: ShardStats;
   readonly #startedMs: number;
-  #shards: StatusShard[] = [];
-  #loadBytes: number | undefined;
-  #statsTimer: NodeJS.Timeout | undefined;
-  #hintTimer: NodeJS.Timeout | undefined;
-  readonly #delivering = new Set<string>();
-  #hintsDelivered = 0;
-  #badPeerMessages = 0;
-  #droppedReplies = 0;
-  #lastBadLogMs = Number.NEGATIVE_INFINITY;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
     const { identity, logger, clock, rng } = options;
     this.#startedMs = clock.monotonicMs();
-    this.#pending = new PendingReplicas(options.partitionBits, options.replication);
     this.#network = new PeerNetwork({
       nodeId: identity.id,
       secret: options.secret,
@@ -127,7 +115,7 @@ export class Supervisor {
       logger,
       rng,
       ...(options.caFile ? { caFile: options.caFile } : {}),
-      onMessage: (link, message) => this.#onPeerMessage(link, message),
+      onMessage: (link, message) => this.#router.route(link, message),
     });
     const gossip = new Gossip({
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
@@ -157,10 +145,12 @@ export class Supervisor {
       onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
     });
     for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
+    const { partitionBits, replication } = options;
+    this.#placement = new ReplicaPlacement({ membership: this.#membership, partitionBits, replication, hinted: options.hints !== undefined });
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
     const coordinator = new Coordinator({
       self: { id: identity.id, dc: options.dc },
-      placementOf: (key) => this.#placementOf(key),
+      placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
     const hints = options.hints;
@@ -244,6 +234,10 @@ export class Supervisor {
       logger,
       ...(options.observer ? { observer: options.observer } : {}),
     });
+    this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff });
+    this.#shardStats = new ShardStats({ store: options.store, logger, myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [] });
+    const reachable = (target: string): boolean => this.#membership.isUp(target) && this.#membership.addressOf(target) !== undefined;
+    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs) });
   }
 
   get id(): string {
@@ -254,45 +248,15 @@ export class Supervisor {
     this.#membership.start();
     this.#resync.start();
     if (this.#options.autoCleanupIntervalMs !== 0) this.#autoCleanup.start();
-    void this.#refreshStats();
-    this.#statsTimer = setInterval(() => void this.#refreshStats(), statsRefreshMs);
-    this.#statsTimer.unref();
+    this.#shardStats.start();
     if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
-    if (this.#options.hints !== undefined) {
-      this.#hintTimer = setInterval(() => this.#deliverHints(), limits.hintDeliveryIntervalMs);
-      this.#hintTimer.unref();
-    }
+    this.#hintDelivery?.start();
   }
 
   /** No membership change in progress: a ring, every member normal or gone, no transfer of ours running. */
   #settled(): boolean {
     if (this.#membership.ring === undefined || this.#handoff.stats().phase !== 'idle') return false;
     return this.#membership.members().every((m) => m.status === 'normal' || m.status === 'left');
-  }
-
-  /** Starts delivery to every target with hints that is up now (one delivery per target at a time). */
-  #deliverHints(): void {
-    const hints = this.#options.hints!;
-    for (const target of hints.targetsWithHints()) {
-      if (this.#delivering.has(target) || !this.#membership.isUp(target) || this.#membership.addressOf(target) === undefined) continue;
-      this.#delivering.add(target);
-      void hints
-        .deliver(target, limits.hintDeliveryBatch, (batch) => this.#sendHints(target, batch))
-        .then(
-          ({ delivered, complete }) => {
-            this.#hintsDelivered += delivered;
-            if (delivered > 0) this.#options.logger.info({ target, delivered, complete }, 'hints delivered');
-          },
-          (error: unknown) => this.#options.logger.error({ target, err: error }, 'hint delivery failed'),
-        )
-        .finally(() => this.#delivering.delete(target));
-    }
-  }
-
-  async #sendHints(target: string, batch: Hint[]): Promise<boolean> {
-    const timeoutMs = limits.coordinatorTimeoutMsDefault;
-    const replies = await Promise.all(batch.map((hint) => this.#driver.call(target, { t: 'replica-write', key: hint.key, object: hint.object }, timeoutMs)));
-    return replies.every((reply) => typeof reply === 'object' && reply !== null && (reply as { t?: unknown }).t === 'replica-write-reply');
   }
 
   addPeerLink(link: Link): void {
@@ -326,10 +290,10 @@ export class Supervisor {
       replication: this.#options.replication,
       members: this.#membership.members(),
       isUp: (id: string) => this.#membership.isUp(id),
-      shards: this.#shards,
-      selfLoadBytes: this.#loadBytes,
+      shards: this.#shardStats.shards,
+      selfLoadBytes: this.#shardStats.loadBytes,
       hints: this.#options.hints?.summaries() ?? [],
-      hintsDelivered: this.#hintsDelivered,
+      hintsDelivered: this.#hintDelivery?.delivered ?? 0,
       antiEntropy: this.#antiEntropy.stats(),
       transfers: this.#handoff.stats(),
       resync: this.#resync.status(),
@@ -372,91 +336,11 @@ export class Supervisor {
     this.#resync.close();
     this.#autoCleanup.close();
     this.#handoff.close();
-    if (this.#statsTimer !== undefined) clearInterval(this.#statsTimer);
-    if (this.#hintTimer !== undefined) clearInterval(this.#hintTimer);
+    this.#shardStats.close();
+    this.#hintDelivery?.close();
     this.#membership.stop();
     this.#clients.closeAll();
     this.#driver.close();
     this.#network.close();
-  }
-
-  #placementOf(key: Uint8Array): Placement {
-    const ring = this.#membership.ring;
-    if (ring === undefined) return { replication: this.#options.replication, replicas: [] };
-    const gossip = this.#membership.gossip;
-    const info = (id: string): ReplicaInfo => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: this.#membership.isUp(id) });
-    const partition = ring.partitionOfKey(key);
-    const listed = ring.replicasOf(partition);
-    const replicas = listed.map(info);
-    const gaining = this.#pending.of(partition, ring, this.#membership.members());
-    const pending = gaining.length === 0 ? {} : { pending: gaining.map(info) };
-    if (this.#options.hints === undefined || replicas.every((r) => r.up)) return { replication: ring.replication, replicas, ...pending };
-    const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
-    return { replication: ring.replication, replicas, fallbacks, ...pending };
-  }
-
-  #onPeerMessage(link: Link, message: WireMessage): void {
-    switch (message.t) {
-      case 'gossip':
-        if (typeof message.from === 'string' && message.from.length > 0 && message.from.length <= limits.memberAddressBytesMax) {
-          this.#membership.receive(message.from, message.msg);
-          return;
-        }
-        break;
-      case 'rpc': {
-        const id = message.id;
-        if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) break;
-        const peer = link.peerId;
-        const serving =
-          peer === undefined ? this.#driver.serve(message.body)
-          : isAntiEntropyMessage(message.body) ? this.#antiEntropy.serve(peer, message.body)
-          : isHandoffMessage(message.body) ? this.#handoff.serve(peer, message.body) // handoff
-          : this.#driver.serve(message.body);
-        void serving.then((body) => {
-          if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });
-        });
-        return;
-      }
-      case 'rpc-reply':
-        if (link.peerId !== undefined) {
-          this.#driver.onReply(message.id, link.peerId, message.body);
-          return;
-        }
-        break;
-    }
-    this.#badPeerMessages++;
-    const nowMs = this.#options.clock.monotonicMs();
-    if (nowMs - this.#lastBadLogMs > 10_000) {
-      this.#lastBadLogMs = nowMs;
-      this.#options.logger.warn({ peer: link.peerId, t: String(message.t).slice(0, 32), count: this.#badPeerMessages }, 'malformed peer message ignored');
-    }
-  }
-
-  #sendQuietly(link: Link, message: WireMessage): void {
-    try {
-      link.send(message);
-    } catch (error) {
-      // The link is full or closed: the requester times out, as with any lost message.
-      if (!isRingkvError(error)) throw error;
-      this.#droppedReplies++;
-    }
-  }
-
-  async #refreshStats(): Promise<void> {
-    try {
-      const stats = await this.#options.store.stats();
-      const ring = this.#membership.ring;
-      const mine = ring?.replicaPartitionsOf(this.id) ?? [];
-      const count = stats.shards.length;
-      this.#shards = stats.shards.map((s, index) => ({
-        index,
-        partitions: mine.filter((p) => p % count === index).length,
-        liveBytes: s.liveTableBytes + s.walBytes,
-        restarts: s.restarts,
-      }));
-      this.#loadBytes = this.#shards.reduce((sum, s) => sum + s.liveBytes, 0);
-    } catch (error) {
-      this.#options.logger.debug({ err: error }, 'shard stats unavailable');
-    }
   }
 }
