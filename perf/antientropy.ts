@@ -9,79 +9,11 @@
  *
  *   npx tsc -p tsconfig.json && node build/perf/antientropy.js [--keys 1000000] [--leaf-bits 12]
  */
-import { Buffer } from 'node:buffer';
 import { tokenOf } from '../lib/base/hash.js';
 import { SeededRng } from '../lib/base/rng.js';
-import { Exchange, ExchangeResponder, keyId, objectHashOf, PartitionTree, type LeafEntry, type ObjectHash, type ResponderAction } from '../lib/antientropy/index.js';
+import { Exchange, objectHashOf, PartitionTree } from '../lib/antientropy/index.js';
 import { keyBytes, printMachine, recordResult } from './harness.js';
-
-interface Entry {
-  readonly key: Uint8Array;
-  readonly token: number;
-  object: Uint8Array;
-  hash: ObjectHash;
-}
-
-class Replica {
-  readonly tree: PartitionTree;
-  readonly responder: ExchangeResponder;
-  readonly leaves = new Map<number, Map<string, Entry>>();
-
-  constructor(leafBits: number) {
-    this.tree = new PartitionTree({ partition: 0, partitionBits: 0, leafBits });
-    this.responder = new ExchangeResponder({ treeOf: () => this.tree });
-  }
-
-  load(entries: readonly Entry[]): void {
-    for (const entry of entries) this.#set(entry.key, { ...entry });
-  }
-
-  #set(key: Uint8Array, entry: Entry): void {
-    const leaf = this.tree.leafOfToken(entry.token);
-    let map = this.leaves.get(leaf);
-    if (map === undefined) this.leaves.set(leaf, (map = new Map()));
-    const old = map.get(keyId(key));
-    this.tree.update(key, old?.hash, entry.hash);
-    map.set(keyId(key), entry);
-  }
-
-  get(key: Uint8Array): Uint8Array | undefined {
-    return this.leaves.get(this.tree.leafOfToken(tokenOf(key)))?.get(keyId(key))?.object;
-  }
-
-  /** The synthetic join: the bytewise larger object wins on both sides. */
-  merge(key: Uint8Array, object: Uint8Array): void {
-    const local = this.get(key);
-    if (local === undefined || Buffer.compare(local, object) < 0) this.replace(key, object);
-  }
-
-  replace(key: Uint8Array, object: Uint8Array): void {
-    this.#set(key, { key, token: tokenOf(key), object, hash: objectHashOf(object) });
-  }
-
-  list(leaves: readonly number[]): LeafEntry[] {
-    const out: LeafEntry[] = [];
-    for (const leaf of leaves) {
-      const entries = [...(this.leaves.get(leaf)?.values() ?? [])].sort((x, y) => x.token - y.token || Buffer.compare(x.key, y.key));
-      for (const e of entries) out.push({ key: e.key, objectHash: e.hash });
-    }
-    return out;
-  }
-
-  answer(body: unknown): unknown[] {
-    const replies: unknown[] = [];
-    const reply = (action: ResponderAction): void => {
-      if (action.type === 'reply') replies.push(action.message);
-    };
-    for (const action of this.responder.onRequest('a', body)) {
-      if (action.type === 'merge-local') this.merge(action.key, action.object);
-      else if (action.type === 'list-local') reply(this.responder.listReply(action.request, this.list(action.request.leaves)));
-      else if (action.type === 'read-local') reply(this.responder.fetchReply(action.request, action.request.keys.map((k) => this.get(k))));
-      else reply(action);
-    }
-    return replies;
-  }
-}
+import { largerBytesMerge, Replica, type Entry } from '../test/fixtures/ae-replica.js';
 
 function exchange(a: Replica, b: Replica): { bytes: number; requests: number; keys: number; ms: number } {
   const started = performance.now();
@@ -90,10 +22,10 @@ function exchange(a: Replica, b: Replica): { bytes: number; requests: number; ke
   while (!x.done) {
     const next = [];
     for (const action of actions) {
-      if (action.type === 'send') for (const reply of b.answer(action.message)) next.push(...x.onReply(reply, 0));
+      if (action.type === 'send') for (const reply of b.answer('a', action.message)) next.push(...x.onReply(reply, 0));
       else if (action.type === 'list-local') next.push(...x.onLocalList(a.list(action.leaves), action.leaves.length, 0));
       else if (action.type === 'read-local') next.push(...x.onLocalRead(action.keys.map((k) => a.get(k)), 0));
-      else if (action.type === 'merge-local') a.merge(action.key, action.object);
+      else if (action.type === 'merge-local') a.mergeIn(action.key, action.object);
     }
     actions = next;
   }
@@ -125,11 +57,12 @@ const buildMs = performance.now() - started;
 console.log(`tree build: ${keyCount} keys (object hash + insert) in ${buildMs.toFixed(0)} ms, ${leafBits} leaf bits`);
 const rows: Record<string, unknown>[] = [];
 for (const differing of [1, 1_000, 100_000]) {
-  const a = new Replica(leafBits);
-  const b = new Replica(leafBits);
+  const shape = { partition: 0, partitionBits: 0, leafBits };
+  const a = new Replica('a', shape, largerBytesMerge);
+  const b = new Replica('b', shape, largerBytesMerge);
   a.load(entries);
   b.load(entries);
-  for (let d = 0; d < differing; d++) b.replace(entries[rng.int(keyCount)]!.key, rng.bytes(138));
+  for (let d = 0; d < differing; d++) b.put(entries[rng.int(keyCount)]!.key, rng.bytes(138));
   started = performance.now();
   const run = exchange(a, b);
   const again = exchange(a, b);

@@ -13,25 +13,22 @@ import { setInvariantsEnabled } from '../lib/base/assert.js';
 import { ErrorCode } from '../lib/base/errors.js';
 import { partitionOfToken, tokenOf } from '../lib/base/hash.js';
 import { SeededRng, seedFromEnvironment } from '../lib/base/rng.js';
-import { applyClientWrite, decodeObject, encodeObject, join, mergeReplicas, type StoredObject } from '../lib/causality/index.js';
+import { applyClientWrite, decodeObject, encodeObject, join, type StoredObject } from '../lib/causality/index.js';
 import {
   Exchange,
   ExchangeResponder,
-  keyId,
   messageBytes,
   objectHashOf,
   parseExchangeMessage,
-  PartitionTree,
   TokenBucket,
   treeHashVersion,
   type ExchangeAction,
   type ExchangeMessage,
   type ExchangeOptions,
   type ExchangeResult,
-  type LeafEntry,
-  type ObjectHash,
-  type ResponderAction,
 } from '../lib/antientropy/index.js';
+
+import { dvvMerge, largerBytesMerge, Replica, type Entry } from './fixtures/ae-replica.js';
 
 setInvariantsEnabled(true);
 const seed = seedFromEnvironment();
@@ -39,99 +36,6 @@ t.comment(`seed ${seed}`);
 
 const text = new TextEncoder();
 const bytes = (s: string): Uint8Array => text.encode(s);
-
-type Merge = (local: Uint8Array | undefined, incoming: Uint8Array) => Uint8Array;
-const dvvMerge: Merge = (local, incoming) => encodeObject(mergeReplicas(local === undefined ? undefined : decodeObject(local), decodeObject(incoming)));
-
-interface Entry {
-  readonly key: Uint8Array;
-  readonly token: number;
-  object: Uint8Array;
-  hash: ObjectHash;
-}
-
-/** One replica of one partition: objects indexed by leaf, its tree fed on every write. */
-class Replica {
-  readonly tree: PartitionTree;
-  readonly responder: ExchangeResponder;
-  readonly #leaves = new Map<number, Map<string, Entry>>();
-
-  constructor(
-    readonly id: string,
-    shape: { partition: number; partitionBits: number; leafBits?: number; fanoutBits?: number },
-    readonly merge: Merge = dvvMerge,
-    responderOptions: { listEntriesMax?: number; messageBytesSoft?: number } = {},
-  ) {
-    this.tree = new PartitionTree(shape);
-    this.responder = new ExchangeResponder({ treeOf: (p) => (p === shape.partition ? this.tree : undefined), ...responderOptions });
-  }
-
-  get(key: Uint8Array): Uint8Array | undefined {
-    const token = tokenOf(key);
-    return this.#leaves.get(this.tree.leafOfToken(token))?.get(keyId(key))?.object;
-  }
-
-  put(key: Uint8Array, object: Uint8Array, hash = objectHashOf(object)): void {
-    const token = tokenOf(key);
-    const leaf = this.tree.leafOfToken(token);
-    let entries = this.#leaves.get(leaf);
-    if (entries === undefined) this.#leaves.set(leaf, (entries = new Map()));
-    const id = keyId(key);
-    const old = entries.get(id);
-    this.tree.update(key, old?.hash, hash);
-    if (old === undefined) entries.set(id, { key, token, object, hash });
-    else Object.assign(old, { object, hash });
-  }
-
-  /** Bulk load of precomputed entries (copied: the replica updates its own). */
-  load(entries: readonly Entry[]): void {
-    for (const entry of entries) {
-      const leaf = this.tree.leafOfToken(entry.token);
-      let map = this.#leaves.get(leaf);
-      if (map === undefined) this.#leaves.set(leaf, (map = new Map()));
-      map.set(keyId(entry.key), { ...entry });
-      this.tree.insert(entry.key, entry.hash);
-    }
-  }
-
-  mergeIn(key: Uint8Array, incoming: Uint8Array): void {
-    this.put(key, this.merge(this.get(key), incoming));
-  }
-
-  /** The entries of the first `count` leaves, in (token, key) order. */
-  list(leaves: readonly number[], count = leaves.length): LeafEntry[] {
-    const out: LeafEntry[] = [];
-    for (const leaf of leaves.slice(0, count)) {
-      const entries = [...(this.#leaves.get(leaf)?.values() ?? [])];
-      entries.sort((x, y) => x.token - y.token || Buffer.compare(x.key, y.key));
-      for (const e of entries) out.push({ key: e.key, objectHash: e.hash });
-    }
-    return out;
-  }
-
-  keys(): string[] {
-    const out: string[] = [];
-    for (const entries of this.#leaves.values()) out.push(...entries.keys());
-    return out;
-  }
-
-  /** The responder's side: answers a request, performing its local actions at once. */
-  answer(from: string, body: unknown): unknown[] {
-    const replies: unknown[] = [];
-    for (const action of this.responder.onRequest(from, body)) {
-      if (action.type === 'reply') replies.push(action.message);
-      else if (action.type === 'merge-local') this.mergeIn(action.key, action.object);
-      else if (action.type === 'list-local') replies.push(messageOf(this.responder.listReply(action.request, this.list(action.request.leaves))));
-      else replies.push(messageOf(this.responder.fetchReply(action.request, action.request.keys.map((k) => this.get(k)))));
-    }
-    return replies;
-  }
-}
-
-function messageOf(action: ResponderAction): unknown {
-  if (action.type !== 'reply') throw new Error(`expected a reply, got ${action.type}`);
-  return action.message;
-}
 
 interface RunOptions extends Partial<ExchangeOptions> {
   /** How many of the asked leaves the initiator's store lists per list-local (default all). */
@@ -298,10 +202,8 @@ function syntheticEntries(count: number): Entry[] {
 /** Replicas of one partition holding `count` synthetic keys; b differs in `differing` of them. */
 function syntheticPair(count: number, differing: number, rng: SeededRng): { a: Replica; b: Replica } {
   const shape = { partition: 0, partitionBits: 0 };
-  // A join for the synthetic objects: the bytewise larger wins, on both sides.
-  const larger: Merge = (local, incoming) => (local !== undefined && Buffer.compare(local, incoming) >= 0 ? local : incoming);
-  const a = new Replica('a', shape, larger);
-  const b = new Replica('b', shape, larger);
+  const a = new Replica('a', shape, largerBytesMerge);
+  const b = new Replica('b', shape, largerBytesMerge);
   const entries = syntheticEntries(count);
   a.load(entries);
   b.load(entries);
