@@ -27,34 +27,12 @@ import {
 } from '../lib/protocol/shard-frames.js';
 import { exposeBackgroundRunner, FrameArena, FrameSender, Overlay, ShardActor } from '../lib/shard/index.js';
 import { Engine } from '../lib/storage/engine.js';
-import type { FileHandle } from '../lib/storage/file-system.js';
-import { MemoryFileSystem } from '../lib/storage/memory-file-system.js';
+import { CountingFileSystem } from './fixtures/counting-file-system.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const b = (s: string): Uint8Array => enc.encode(s);
 const texts = (r: ShardReply): string[] => (r.kind === 'read' ? r.values.map((v) => dec.decode(v)).sort() : []);
-
-/** Counts fdatasyncs of commit logs. */
-class CountingFileSystem extends MemoryFileSystem {
-  syncs = 0;
-  override openAppend(path: string): FileHandle {
-    return this.#count(path, super.openAppend(path));
-  }
-
-  override createExclusive(path: string): FileHandle {
-    return this.#count(path, super.createExclusive(path));
-  }
-
-  #count(path: string, handle: FileHandle): FileHandle {
-    const sync = handle.sync.bind(handle);
-    handle.sync = () => {
-      if (path.endsWith('.wal')) this.syncs++;
-      sync();
-    };
-    return handle;
-  }
-}
 
 function setup(extra: { policy?: 'siblings' | 'lww'; siblingsMax?: number } = {}) {
   const fs = new CountingFileSystem();

@@ -13,33 +13,11 @@ import { applyClientWrite, decodeObject, encodeObject, readView, type StoredObje
 import type { ShardReply, ShardRequest } from '../lib/protocol/shard-frames.js';
 import { ShardActor } from '../lib/shard/index.js';
 import { Engine } from '../lib/storage/engine.js';
-import type { FileHandle } from '../lib/storage/file-system.js';
-import { MemoryFileSystem } from '../lib/storage/memory-file-system.js';
+import { CountingFileSystem } from './fixtures/counting-file-system.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 const b = (s: string): Uint8Array => enc.encode(s);
-
-/** Counts fdatasyncs of commit logs: one per engine write that reached the log. */
-class CountingFileSystem extends MemoryFileSystem {
-  syncs = 0;
-  override openAppend(path: string): FileHandle {
-    return this.#count(path, super.openAppend(path));
-  }
-
-  override createExclusive(path: string): FileHandle {
-    return this.#count(path, super.createExclusive(path));
-  }
-
-  #count(path: string, handle: FileHandle): FileHandle {
-    const sync = handle.sync.bind(handle);
-    handle.sync = () => {
-      if (path.endsWith('.wal')) this.syncs++;
-      sync();
-    };
-    return handle;
-  }
-}
 
 function setup(siblingsMax: number = limits.siblingsMax) {
   const fs = new CountingFileSystem();

@@ -70,7 +70,10 @@ export interface StatusJson {
   cleanup?: AutoCleanupStats;
 }
 
-export interface StatusInput {
+/** The sections of the status that its owners hand over as they are. */
+type PassedThrough = Pick<StatusJson, 'shards' | 'hints' | 'hintsDelivered' | 'antiEntropy' | 'transfers' | 'resync' | 'cleanup'>;
+
+export interface StatusInput extends PassedThrough {
   selfId: string;
   version: string;
   uptimeMs: number;
@@ -81,15 +84,8 @@ export interface StatusInput {
   replication: Replication;
   members: readonly MemberState[];
   isUp: (id: string) => boolean;
-  shards: StatusShard[];
   /** Bytes this node stores, when known (other members' loads are not gossiped yet). */
   selfLoadBytes: number | undefined;
-  hints: HintSummary[];
-  hintsDelivered: number;
-  antiEntropy: AntiEntropyStats;
-  transfers?: TransferStats;
-  resync?: ResyncStatus;
-  cleanup?: AutoCleanupStats;
 }
 
 export function buildStatus(input: StatusInput): StatusJson {
