@@ -7,9 +7,9 @@
  * stays the guarantee for writes that miss them (a dropped message, gossip still spreading).
  * Owned by the supervisor's main thread.
  *
- * Cost: nothing while every member is `normal`; otherwise one target ring per distinct
- * (current ring, joining/leaving members) state, cached, and two preference-list lookups per
- * write.
+ * Cost per write: one identity check of the ring. The membership driver builds a new Ring on
+ * every membership change (a status change included), so the target ring is recomputed only
+ * when the ring object changes, and only while a member is joining or leaving.
  */
 
 import type { MemberState } from '../membership/index.js';
@@ -18,7 +18,7 @@ import { computeTargetRing, type Replication, type Ring } from '../ring/index.js
 export class PendingReplicas {
   readonly #partitionBits: number;
   readonly #replication: Replication;
-  #stateKey = '';
+  #ring: Ring | undefined;
   #target: Ring | undefined;
 
   constructor(partitionBits: number, replication: Replication) {
@@ -27,28 +27,24 @@ export class PendingReplicas {
   }
 
   /** The ids that gain `partition` in the change in progress (empty when none is). */
-  of(partition: number, ring: Ring, members: readonly MemberState[]): string[] {
-    const target = this.#targetOf(ring, members);
-    if (target === undefined) return [];
-    const current = ring.replicasOf(partition);
-    return target.replicasOf(partition).filter((id) => !current.includes(id));
-  }
-
-  #targetOf(ring: Ring, members: readonly MemberState[]): Ring | undefined {
-    let changing = '';
-    for (const m of members) if (m.status === 'joining' || m.status === 'leaving') changing += `${m.id}:${m.status},`;
-    if (changing === '') return undefined;
-    const stateKey = `${ring.version}|${changing}`;
-    if (stateKey !== this.#stateKey) {
-      this.#stateKey = stateKey;
-      try {
-        this.#target = computeTargetRing(members.filter((m) => m.status !== 'left'), { partitionBits: this.#partitionBits, replication: this.#replication });
-      } catch (error) {
-        // Every owner leaving: no target ring, so no pending replicas.
-        if (!(error instanceof RangeError)) throw error;
-        this.#target = undefined;
-      }
+  of(partition: number, ring: Ring, members: () => readonly MemberState[]): string[] {
+    if (ring !== this.#ring) {
+      this.#ring = ring;
+      this.#target = targetRingOf(members(), this.#partitionBits, this.#replication);
     }
-    return this.#target;
+    if (this.#target === undefined) return [];
+    const current = ring.replicasOf(partition);
+    return this.#target.replicasOf(partition).filter((id) => !current.includes(id));
+  }
+}
+
+/** The ring the change in progress heads to; undefined when no member joins or leaves, or every owner leaves. */
+function targetRingOf(members: readonly MemberState[], partitionBits: number, replication: Replication): Ring | undefined {
+  if (!members.some((m) => m.status === 'joining' || m.status === 'leaving')) return undefined;
+  try {
+    return computeTargetRing(members.filter((m) => m.status !== 'left'), { partitionBits, replication });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return undefined;
   }
 }

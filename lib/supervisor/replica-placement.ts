@@ -42,7 +42,7 @@ export class ReplicaPlacement {
     const partition = ring.partitionOfKey(key);
     const listed = ring.replicasOf(partition);
     const replicas = listed.map(info);
-    const gaining = this.#pending.of(partition, ring, membership.members());
+    const gaining = this.#pending.of(partition, ring, () => membership.members());
     const pending = gaining.length === 0 ? {} : { pending: gaining.map(info) };
     if (!this.#options.hinted || replicas.every((r) => r.up)) return { replication: ring.replication, replicas, ...pending };
     const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
