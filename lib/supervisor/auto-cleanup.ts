@@ -92,7 +92,7 @@ export class AutoCleanup {
 
   /** One pass (the timer calls it): cleans up pending partitions while the cluster is settled. */
   async tick(): Promise<void> {
-    if (this.#running || this.#closed || !this.#ready()) return;
+    if (this.#running || this.#closed || this.#o.myPartitions().length === 0 || !this.#ready()) return;
     this.#running = true;
     try {
       if (!this.#swept) {
@@ -122,8 +122,8 @@ export class AutoCleanup {
     }
   }
 
+  /** Settled, and for long enough (checked before each partition: a change stops the pass). */
   #ready(): boolean {
-    if (!this.#o.settled() || this.#o.myPartitions().length === 0) return false;
-    return this.#o.clock.monotonicMs() - this.#changedAtMs >= this.#o.settleMs;
+    return this.#o.settled() && this.#o.clock.monotonicMs() - this.#changedAtMs >= this.#o.settleMs;
   }
 }
