@@ -256,7 +256,10 @@ t.test('the in-flight cap holds requests in a bounded queue; overflow is KV_OVER
   const pending = Array.from({ length: 5 }, (_, i) => client.get(`c${i}`));
   const overflow = client.get('c5');
   await t.rejects(overflow, { code: 'KV_OVERLOADED' });
-  await settle();
+  // Delivery to the fake node takes a few timer turns on a busy machine: wait for the first
+  // two, then a little longer, so that a third one (the bug) would have arrived too.
+  for (let i = 0; i < 100 && held.length < 2; i++) await settle(5);
+  await settle(20);
   t.equal(held.length, 2, 'only two in flight');
   node.behaviour = undefined;
   held.splice(0).forEach((release) => release());
