@@ -68,7 +68,7 @@ t.test('an owner restarted alone is an owner at once, whatever its seeds', async
   const status = await cluster.status(1);
   t.equal(status.members.find((m) => m.id === status.node)?.status, 'normal', 'normal at once, with its peers down');
   t.equal(status.members.length, 3, 'it remembers every member');
-  t.same(status.ring.owners.slice().sort(), cluster.nodes.map((n) => n.id).sort(), 'the ring is the one it had');
+  t.same([...new Set(status.ring.owners)].sort(), cluster.nodes.map((n) => n.id).sort(), 'the ring is the one it had');
   const alone = await connect([cluster.urls[1]!]);
   t.teardown(() => alone.close());
   const read = await alone.get('alone', { r: 1 });
