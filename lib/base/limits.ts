@@ -231,6 +231,18 @@ export const limits = {
   /** Objects of one pulled page merged at once. */
   handoffMergesInFlight: 16,
 
+  // --- node lifecycle: restarts, founding, the start check (lib/supervisor/lifecycle) ---
+  /** Longest the start check asks the seeds and remembered members before starting anyway (a whole cluster restarting at once). */
+  startCheckWindowMs: 3_000,
+  /** One start-check hello rpc not answered within this counts as no answer. */
+  startCheckRpcTimeoutMs: 1_000,
+  /** Pause between start-check rounds while nobody answers. */
+  startCheckRetryMs: 200,
+  /** Longest a founder (its address in its seeds) waits to meet the other seeds before founding without them. */
+  foundingWaitMs: 10_000,
+  /** Longest `--replace` looks for a seed that knows the member to replace. */
+  replaceLookupMs: 30_000,
+
   // --- hinted handoff (lib/supervisor/hint-store.ts) ---
   /** Most bytes of undelivered hints kept for one target node; past it the node stops hinting for it. */
   hintBytesMaxPerTarget: 256 * MiB,
