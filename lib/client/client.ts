@@ -10,15 +10,21 @@
  * the request straight to the first up replica, pipelined with every other request on that
  * connection (node-connection.ts).
  *
- * Retries and outcomes (RELIABILITY.md §0 "three-valued outcomes"): a request is tried on
- * at most limits.clientAttemptsMax nodes, each once.
- *  - get: retried on the next node when the link was down or died, and when a node answers
- *    KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT (another coordinator may reach R replicas;
- *    a read has no side effect, so retrying it is always safe).
- *  - put/delete: carry a 16-byte random `rid` chosen once; retried, with the same rid, only
- *    when nothing was sent or the link died before any reply (the node dedupes the rid). Any
- *    reply stands: KV_INDETERMINATE is surfaced, never turned into success or failure. A
- *    write whose link died and that could not be retried elsewhere is KV_INDETERMINATE.
+ * Retries, hedges and outcomes (RELIABILITY.md §0 "three-valued outcomes"; the rules in
+ * detail in hedged-request.ts): a request is tried on at most limits.clientAttemptsMax
+ * nodes, each once. A node that has not answered within its hedge delay (near its observed
+ * p99, clamped to [limits.hedgeDelayMsMin, limits.hedgeDelayMsMax]) gets company: the
+ * request also goes to the next node, and the first good answer wins. A node silent past its
+ * attempt timeout, or on a ping, is suspect and routed last until it answers again.
+ *  - get: also retried on the next node at once when the link was down or died, and when a
+ *    node answers KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT (another coordinator may reach
+ *    R replicas; a read has no side effect, so retrying it is always safe).
+ *  - put/delete: carry a 16-byte random `rid` chosen once, the same on every attempt; nodes
+ *    remember it wherever the write was applied, so a hedged or retried write is applied
+ *    once. Retried at once only when nothing was sent or the link died before any reply; an
+ *    error reply stands once no other attempt is in flight: KV_INDETERMINATE is surfaced,
+ *    never turned into success or failure. A write whose link died and that could not be
+ *    retried elsewhere is KV_INDETERMINATE.
  *  - timeoutMs (default limits.clientRequestTimeoutMs) bounds the whole request, retries
  *    included: past it the request fails with KV_TIMEOUT. For a write KV_TIMEOUT is
  *    indeterminate (details.indeterminate = true): it may have been applied.
@@ -79,6 +85,8 @@ export interface ClientSeams {
   reconnectMaxMs?: number;
   inflightMax?: number;
   queueMax?: number;
+  pingIdleMs?: number;
+  pingTimeoutMs?: number;
 }
 
 interface Prepared {
@@ -107,6 +115,8 @@ export async function connect(urls: string | readonly string[], options?: Client
     ringRefreshMs: o.ringRefreshMs ?? limits.clientRingRefreshMs,
     localDc: o.localDc,
     requestTimeoutMs: o.timeoutMs ?? limits.clientRequestTimeoutMs,
+    pingIdleMs: o.pingIdleMs ?? limits.clientPingIdleMs,
+    pingTimeoutMs: o.pingTimeoutMs ?? limits.clientPingTimeoutMs,
   });
   try {
     await cluster.start();

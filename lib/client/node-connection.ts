@@ -19,6 +19,12 @@
  *    requests in flight on this link;
  *  - while a connection is 'down' calls fail at once with 'not-sent', so a request fails
  *    over instead of waiting for a node that is away; the reconnect timer keeps trying.
+ *
+ * Suspicion (tail at scale): a node can stop answering with its TCP connection open (a GC
+ * pause, SIGSTOP, a stalled VM). The connection is then `suspect` — routed after the others,
+ * still open — when the client's attempt timeout passes on one of its requests
+ * (markSuspect) or when a `ping`, sent by `probe` after `idleMs` without any message from the
+ * node, gets no answer within `timeoutMs`. Any message from the node clears it.
  */
 
 import { ErrorCode, RingkvError, isRingkvError } from '../base/errors.js';
@@ -80,6 +86,9 @@ export class NodeConnection {
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #lastError: RingkvError | undefined;
+  #suspect = false;
+  #lastHeardMs = 0;
+  #ping: { sentMs: number; call: Call } | undefined;
 
   constructor(url: string, settings: ConnectionSettings) {
     this.url = url;
@@ -97,6 +106,37 @@ export class NodeConnection {
 
   get inflight(): number {
     return this.#inflight.size;
+  }
+
+  /** Open, but the node left a request or a ping unanswered past its timeout (see the header). */
+  get isSuspect(): boolean {
+    return this.#suspect && this.#state === 'open';
+  }
+
+  /** The node let a request go unanswered past its attempt timeout. */
+  markSuspect(reason: string): void {
+    if (this.#suspect || this.#state !== 'open') return;
+    this.#suspect = true;
+    this.#s.logger.info({ url: this.url, node: this.nodeId, reason }, 'node suspect: routing requests to others first');
+  }
+
+  /** Liveness probe, called periodically: pings a connection silent for `idleMs`; no answer within `timeoutMs` makes it suspect. */
+  probe(nowMs: number, idleMs: number, timeoutMs: number): void {
+    if (this.#state !== 'open') return;
+    const ping = this.#ping;
+    if (ping !== undefined) {
+      if (nowMs - ping.sentMs < timeoutMs) return;
+      ping.call.cancel();
+      this.#ping = undefined;
+      this.markSuspect(`no pong within ${timeoutMs} ms`);
+      return;
+    }
+    if (nowMs - this.#lastHeardMs < idleMs) return;
+    const call = this.call({ t: 'ping' });
+    this.#ping = { sentMs: nowMs, call };
+    void call.outcome.then(() => {
+      if (this.#ping?.call === call) this.#ping = undefined;
+    });
   }
 
   /** Starts connecting now if idle (calls do this too). */
@@ -211,6 +251,8 @@ export class NodeConnection {
     }
     this.#state = 'open';
     this.#link = link;
+    this.#suspect = false;
+    this.#lastHeardMs = performance.now();
     this.#failures = 0;
     this.#lastError = undefined;
     this.nodeId = link.peerId;
@@ -260,6 +302,11 @@ export class NodeConnection {
   }
 
   #onMessage(message: WireMessage): void {
+    this.#lastHeardMs = performance.now();
+    if (this.#suspect) {
+      this.#suspect = false;
+      this.#s.logger.info({ url: this.url, node: this.nodeId }, 'node answering again');
+    }
     const id = message.id;
     if (typeof id === 'number' && id !== 0) {
       const pending = this.#inflight.get(id);
