@@ -40,6 +40,7 @@ import { silentLogger } from '../base/log.js';
 import { type Rng, SeededRng } from '../base/rng.js';
 import { connectClient, type WireMessage } from '../transport/index.js';
 import { ClientCluster } from './client-cluster.js';
+import { latencyKey } from './hedged-request.js';
 import type { ConnectFn } from './node-connection.js';
 import { getResultOf, type GetResult, type WriteResult, writeResultOf } from './replies.js';
 import {
@@ -62,6 +63,15 @@ export type BatchOp =
 
 export type BatchResult = GetResult | WriteResult;
 
+export interface NodeHealth {
+  url: string;
+  node: string | undefined;
+  state: 'idle' | 'connecting' | 'open' | 'down' | 'closed';
+  suspect: boolean;
+  readHedgeDelayMs: number;
+  writeHedgeDelayMs: number;
+}
+
 export interface Client {
   get(key: Key, options?: RequestOptions): Promise<GetResult>;
   put(key: Key, value: Value, options?: RequestOptions): Promise<WriteResult>;
@@ -71,6 +81,8 @@ export interface Client {
   ringView(): RingView | undefined;
   /** Re-reads the ring from a node now. */
   refreshRing(): Promise<void>;
+  /** The client's connections as it sees them: state, whether suspect, and the hedge delays it uses (tools, tests). */
+  nodeHealth(): NodeHealth[];
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -180,6 +192,18 @@ class RemoteClient implements Client {
 
   refreshRing(): Promise<void> {
     return this.#cluster.refreshRing();
+  }
+
+  nodeHealth(): NodeHealth[] {
+    const latency = this.#cluster.latency;
+    return [...this.#cluster.connections.values()].map((c) => ({
+      url: c.url,
+      node: c.nodeId,
+      state: c.state,
+      suspect: c.isSuspect,
+      readHedgeDelayMs: latency.hedgeDelayMs(latencyKey(false, c.url)),
+      writeHedgeDelayMs: latency.hedgeDelayMs(latencyKey(true, c.url)),
+    }));
   }
 
   async close(): Promise<void> {

@@ -33,6 +33,11 @@ import { errorOfReply } from './replies.js';
 
 export const timedOut = Symbol('timed out');
 
+/** Reads and writes of one node are estimated apart (writes wait for W fsyncs). */
+export function latencyKey(write: boolean, url: string): string {
+  return `${write ? 'w' : 'r'} ${url}`;
+}
+
 /** Reply codes after which a get may be tried on another node. */
 const retryableReadCodes = new Set<string>([ErrorCode.unavailable, ErrorCode.overloaded, ErrorCode.timeout]);
 
@@ -101,8 +106,13 @@ class HedgedRun {
     this.#wake();
   }
 
+  /** The request is over: attempts still in flight are dropped, and watched until their attempt timeout. */
   cancelAll(): void {
-    for (const attempt of this.#live) attempt.call.cancel();
+    const nowMs = performance.now();
+    for (const a of this.#live) {
+      if (a.suspected) a.call.cancel();
+      else a.call.abandon(a.startedMs + this.#host.latency.attemptTimeoutMs(this.#latencyKey(a)) - nowMs);
+    }
     this.#live.clear();
   }
 
@@ -150,7 +160,7 @@ class HedgedRun {
   }
 
   #latencyKey(attempt: Attempt): string {
-    return `${this.#write ? 'w' : 'r'} ${attempt.connection.url}`;
+    return latencyKey(this.#write, attempt.connection.url);
   }
 
   async #next(delayMs: number): Promise<Event> {

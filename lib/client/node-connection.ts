@@ -46,6 +46,11 @@ export interface Call {
   readonly outcome: Promise<CallOutcome>;
   /** Stops waiting: the call never resolves and a late reply is dropped. */
   cancel(): void;
+  /**
+   * Stops waiting like cancel, but keeps watching: if no reply comes within `suspectAfterMs`
+   * the node is marked suspect (a hedge won the race, and the loser may be paused).
+   */
+  abandon(suspectAfterMs: number): void;
 }
 
 export interface ConnectionSettings {
@@ -149,6 +154,7 @@ export class NodeConnection {
     const outcome = new Promise<CallOutcome>((r) => (resolve = r));
     const pending: Pending = { message, resolve, done: false, id: 0 };
     const cancel = (): void => this.#cancel(pending);
+    const abandon = (suspectAfterMs: number): void => this.#abandon(pending, suspectAfterMs);
     if (this.#state === 'closed') {
       this.#finish(pending, { kind: 'not-sent', error: new RingkvError(ErrorCode.closed, 'the client is closed', {}) });
     } else if (this.#state === 'down') {
@@ -162,7 +168,7 @@ export class NodeConnection {
       this.#queue.push(pending);
       this.open();
     }
-    return { outcome, cancel };
+    return { outcome, cancel, abandon };
   }
 
   close(): void {
@@ -199,6 +205,19 @@ export class NodeConnection {
       this.#inflight.delete(pending.id);
       this.#pump();
     }
+  }
+
+  #abandon(pending: Pending, suspectAfterMs: number): void {
+    if (pending.done) return;
+    if (pending.id === 0 || this.#inflight.get(pending.id) !== pending) return this.#cancel(pending);
+    pending.done = true;
+    const timer = setTimeout(() => {
+      if (this.#inflight.get(pending.id) !== pending) return;
+      this.#inflight.delete(pending.id);
+      this.markSuspect(`no answer to a ${pending.message.t} within ${Math.round(suspectAfterMs)} ms`);
+      this.#pump();
+    }, Math.max(0, suspectAfterMs));
+    timer.unref();
   }
 
   #nextId(): number {
