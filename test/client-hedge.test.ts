@@ -120,7 +120,7 @@ t.test('a read abandons silent nodes at their attempt timeouts; a hedge never go
   t.ok(cluster.nodes.every((n) => suspect(client, n)), 'and each is suspect now');
 
   // One node answers again (it is trusted again); the other two stay silent and suspect.
-  const [a, b] = cluster.nodes;
+  const [a] = cluster.nodes;
   a!.behaviour = undefined;
   await client.refreshRing();
   await until('a answered and is trusted again', () => !suspect(client, a!));
