@@ -206,8 +206,12 @@ export const limits = {
   resyncRingPollMs: 100,
 
   // --- mailbox ---
-  /** Data capacity of one mailbox (one direction of one shard); a power of two. */
-  mailboxBytesDefault: 4 * MiB,
+  /**
+   * Data capacity of one mailbox (one direction of one shard); a power of two. 16 MiB holds a
+   * thousand 10 KiB requests or replies in flight: with less, frames wait in a backlog (an
+   * allocation and a copy each, and a wake-up per batch of space) — the Store's 10 KiB stall.
+   */
+  mailboxBytesDefault: 16 * MiB,
   mailboxBytesMin: 64,
   mailboxBytesMax: 1024 * MiB,
   /** Longest an async mailbox write waits for space before failing with KV_OVERLOADED. */

@@ -60,6 +60,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableReader } from './table-reader.js';
 import { recoverWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
+import { walRecordHeaderBytes } from './wal-format.js';
 import { ValueLog } from './value-log.js';
 import { ValueLogGc, type ValueLogGcHost } from './value-log-gc-runner.js';
 import { pointerNames } from './value-pointer.js';
@@ -152,7 +153,9 @@ export interface EngineStats {
 }
 
 export interface PendingWrite {
-  /** The encoded write batch: the commit-log record's payload, and what the memtable keeps. */
+  /** The commit-log record: [header room][payload], framed in place at commit (no copy). */
+  record: Uint8Array;
+  /** The encoded write batch: the record's payload (a view of it), and what the memtable keeps. */
   payload: Uint8Array;
   /** User key and value bytes, for stats. */
   bytes: number;
@@ -411,7 +414,7 @@ export class Engine {
       return Promise.reject(new RingkvError(ErrorCode.overloaded, 'too many writes waiting for the commit log', {}));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ payload: pending.payload, bytes: pending.bytes, resolve, reject });
+      this.#pending.push({ record: pending.record, payload: pending.payload, bytes: pending.bytes, resolve, reject });
       this.#scheduleCommit();
     });
   }
@@ -436,7 +439,8 @@ export class Engine {
     if (bytes > limits.batchBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${bytes} bytes is over ${limits.batchBytesMax}`, {});
     }
-    const payload = new Uint8Array(payloadBytes);
+    const record = new Uint8Array(walRecordHeaderBytes + payloadBytes);
+    const payload = record.subarray(walRecordHeaderBytes);
     writeBatchHeader(payload, ops.length);
     let pos = BATCH_HEADER_BYTES;
     for (const op of ops) {
@@ -444,7 +448,7 @@ export class Engine {
       pos = writeUserKeyEntry(payload, pos, kind, tokenOf(op.key), op.key, op.type === 'put' ? op.value : EMPTY);
     }
     assert(pos === payloadBytes, 'write batch size mismatch');
-    return { payload, bytes };
+    return { record, payload, bytes };
   }
 
   /** Checks one op; returns its value (empty for a delete). */
@@ -499,7 +503,7 @@ export class Engine {
   #commitGroup(group: PendingWrite[]): void {
     try {
       this.#checkWritable();
-      this.#wal.appendRecords(group.map((w) => w.payload));
+      this.#wal.appendFramed(group.map((w) => w.record));
       if (this.#settings.sync === 'fsync') this.#wal.sync();
     } catch (error) {
       const failure = this.#writeFailure(error);

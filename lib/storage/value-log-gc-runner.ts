@@ -112,7 +112,7 @@ export class ValueLogGc {
       const encoded = this.#host.encode(ops);
       this.stats.gcBytesRewritten += encoded.bytes;
       // bytes 0: rewrites are not user bytes (write amplification counts them as rewritten).
-      writes.push({ payload: encoded.payload, bytes: 0, resolve: r.resolve, reject: r.reject });
+      writes.push({ record: encoded.record, payload: encoded.payload, bytes: 0, resolve: r.resolve, reject: r.reject });
     }
     return writes.length === 0 ? group : [...writes, ...group];
   }
