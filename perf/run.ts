@@ -32,8 +32,8 @@ if (name === 'storage') {
 } else if (name === 'store') {
   const { runStoreBench, storeSubjects } = await import('./store.js');
   const valueBytes = num('value', 100);
-  // --subjects s1,s2,leveldb,lmdb (default all): s1/s2 are the Store with 1 or 2 shards.
-  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb' };
+  // --subjects s1,s2,leveldb,lmdb,raw (default all): s1/s2 are the Store with 1 or 2 shards.
+  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb', raw: 'raw' };
   const subjects = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : undefined;
   if (subjects?.some((s) => !storeSubjects.includes(s))) throw new RangeError(`--subjects takes a list of ${Object.keys(subjectNames).join(', ')}`);
   await runStoreBench({
