@@ -19,6 +19,8 @@ import { ReplicaPlacement } from '../lib/supervisor/replica-placement.js';
 import { MEMBERS_FILE_NAME, MembershipRecorder, readMembershipFile, type MembershipView } from '../lib/supervisor/lifecycle/membership-file.js';
 import { judgeStart, parseHelloView, runStartCheck, type HelloMember, type StartFacts } from '../lib/supervisor/lifecycle/start-check.js';
 import { resolveReplaceTarget } from '../lib/supervisor/lifecycle/replace-target.js';
+import { StartGate } from '../lib/supervisor/lifecycle/start-gate.js';
+import type { RingkvError } from '../lib/base/errors.js';
 
 const member = (id: string, status: MemberState['status'] = 'normal', generation = 10): MemberState => ({
   id, address: `10.0.0.${id.charCodeAt(0) % 200}:7070`, generation, heartbeat: 0, statusVersion: 0, status, weight: 1, dc: 'dc1', rack: 'rack1',
@@ -227,3 +229,50 @@ t.test('placement lists a replacing member as down for quorums and as a pending 
   const ring = computeRing([{ id: 'a' }, { id: 'b', status: 'replacing' }], { partitionBits: 4, replication: 2 });
   t.same(ring.replicaPartitionsOf('b').length, 16, 'a replacing member owns partitions in the ring');
 });
+
+t.test('the start gate releases when answered, holds new nodes until a peer answers, and stops nodes refused late', async (t) => {
+  let nowMs = 0;
+  const clock = { wallMs: () => 0, monotonicMs: () => (nowMs += 1_000) }; // every look at the clock: a second later
+  const ok = { t: 'handoff-hello-reply', removals: [], members: [hello('a', { up: true })] };
+  const gate = (factsFields: Partial<StartFacts>, reply: () => unknown, founder = false) => {
+    const state = { released: 0, refused: undefined as RingkvError | undefined };
+    const g = new StartGate({
+      facts: facts(factsFields), founder, candidates: ['a:7070'], hello: async () => reply(), clock, logger: silentLogger,
+      release: () => state.released++, onRefused: (error) => (state.refused = error),
+    });
+    return { g, state };
+  };
+  const answered = gate({}, () => ok);
+  await answered.g.check();
+  t.equal(answered.state.released, 1, 'answered: released at once');
+
+  let answer: unknown;
+  const owner = gate({}, () => answer);
+  await owner.g.check();
+  t.equal(owner.state.released, 1, 'an owner nobody answered starts anyway');
+  answer = { ...ok, removals: [{ id: 'me', generation: 1 }] };
+  await until(() => owner.state.refused !== undefined);
+  t.match(owner.state.refused, { code: 'KV_INCOMPATIBLE', message: /was removed/ }, 'and is refused once a peer answers');
+
+  let later: unknown;
+  const fresh = gate({ fresh: true, previousGeneration: undefined }, () => later);
+  await fresh.g.check();
+  t.equal(fresh.state.released, 0, 'a new node nobody answered does not join yet');
+  later = ok;
+  await until(() => fresh.state.released === 1);
+  t.pass('it joins once a peer answered');
+
+  const founder = gate({ fresh: true, previousGeneration: undefined }, () => undefined, true);
+  await founder.g.check();
+  t.equal(founder.state.released, 1, 'a founder nobody answered starts (it may found alone)');
+  founder.g.close();
+  const closed = gate({ fresh: true }, () => undefined);
+  closed.g.close();
+  await closed.g.check();
+  t.equal(closed.state.released, 0, 'a closed gate releases nothing');
+});
+
+async function until(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  if (!check()) throw new Error('condition not reached');
+}
