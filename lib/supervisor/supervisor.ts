@@ -42,7 +42,7 @@ import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { Handoff } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
-import { PeerNetwork } from './peer-network.js';
+import { PeerNetwork, type DialFunction } from './peer-network.js';
 import { PeerRouter } from './peer-router.js';
 import { ShardStats } from './shard-stats.js';
 import { Resync } from './resync.js';
@@ -99,6 +99,8 @@ export interface SupervisorOptions {
   readonly replacing?: boolean;
   /** lifecycle: what the start check compares with the cluster (start-check.ts). */
   readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  /** How peer links are dialed (default the WebSocket transport; the whole-node simulation passes its own). */
+  readonly dial?: DialFunction;
   /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
   readonly onRefused?: (error: RingkvError) => void;
 }
@@ -143,6 +145,7 @@ export class Supervisor {
       logger,
       rng,
       ...(options.caFile ? { caFile: options.caFile } : {}),
+      ...(options.dial ? { dial: options.dial } : {}),
       onMessage: (link, message) => this.#router.route(link, message),
     });
     const recorder = new MembershipRecorder(options.dir);
