@@ -98,7 +98,7 @@ export interface SupervisorOptions {
   /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
   readonly replacing?: boolean;
   /** lifecycle: what the start check compares with the cluster (start-check.ts). */
-  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing' | 'generation'>;
   /** How peer links are dialed (default the WebSocket transport; the whole-node simulation passes its own). */
   readonly dial?: DialFunction;
   /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
@@ -306,7 +306,7 @@ export class Supervisor {
 
   #buildStartGate(): StartGate {
     const o = this.#options;
-    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
+    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, generation: o.identity.generation, replacing: startStatus(o) === 'replacing' };
     return new StartGate({
       facts,
       founder: o.seeds.includes(o.address),
