@@ -129,3 +129,26 @@ t.test('a wiped node given its old id is refused too, naming --replace', async (
   const refused = await cluster.startNode(1, { id, port: 0 }).then(() => undefined, (error: Error) => error);
   t.match(refused?.message ?? '', new RegExp(`--replace ${id}`), 'its message names --replace and the id');
 });
+
+t.test('a dead node replaced elsewhere is refused when its old disk comes back', async (t) => {
+  const cluster = new Cluster({ nodes: 2, secret: 'replaced', replication: 2 });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const old = cluster.nodes[1]!;
+  const oldAddress = old.address;
+  await cluster.kill(1);
+  await waitDown(cluster, [0], old.id);
+  // The replacement runs on another port and directory (another machine), found by address.
+  const replacement = await cluster.startNode(2, { replace: oldAddress, seeds: [cluster.nodes[0]!.address], port: 0 });
+  t.equal(replacement.id, old.id, 'it took the dead member\'s id');
+  t.not(replacement.address, oldAddress, 'at its own address');
+  await until('node 0 sees the replacement normal at its address', async () => {
+    const member = (await cluster.status(0)).members.find((m) => m.id === old.id);
+    return member?.status === 'normal' && member.up && member.address === replacement.address;
+  }, 60_000);
+  const refused = await cluster.startNode(1).then(() => undefined, (error: Error) => error);
+  t.match(refused?.message ?? '', /exited with 1/, 'the old disk does not start');
+  t.match(refused?.message ?? '', new RegExp(`was replaced: the cluster knows it at ${replacement.address.replace('.', '\\.')}`), 'saying where its replacement runs');
+  const member = (await cluster.status(0)).members.find((m) => m.id === old.id);
+  t.equal(member?.address, replacement.address, 'the cluster still knows the replacement');
+});
