@@ -141,6 +141,19 @@ export interface EngineStats {
   /** (flush + compaction bytes written) / user bytes written. */
   writeAmplification: number;
   failed: string | undefined;
+  /**
+   * Memory against its budgets: memtables (at most two of memtableBudgetBytes, plus the groups
+   * in flight), the block cache, and what every open table keeps resident (bloom filters and
+   * indexes, which grow with the data: about 10 bits and one index entry per 4 KiB block per key).
+   */
+  memory: {
+    memtableBytes: number;
+    memtableBudgetBytes: number;
+    blockCacheBytes: number;
+    blockCacheBudgetBytes: number;
+    filterBytes: number;
+    indexBytes: number;
+  };
   /** Key-value separation: value-log files, their bytes, pointer reads and GC work. */
   valueLog: {
     files: number;
@@ -1006,6 +1019,13 @@ export class Engine {
       bloom.falsePositives += s.bloomFalsePositives;
     }
     const levels = this.#levels.map((ts) => ({ tables: ts.length, bytes: ts.reduce((sum, t) => sum + t.fileBytes, 0) }));
+    let filterBytes = 0;
+    let indexBytes = 0;
+    for (const r of this.#readers.values()) {
+      const resident = r.residentBytes;
+      filterBytes += resident.filterBytes;
+      indexBytes += resident.indexBytes;
+    }
     const s = this.#stats;
     const cache = this.#cache.stats;
     return {
@@ -1025,6 +1045,14 @@ export class Engine {
       flushBytesWritten: s.flushBytesWritten,
       writeAmplification: (s.flushBytesWritten + s.compactionBytesWritten) / Math.max(1, s.userBytesWritten),
       failed: this.#failure?.message,
+      memory: {
+        memtableBytes: this.#mem.approximateBytes + (this.#imm?.approximateBytes ?? 0),
+        memtableBudgetBytes: 2 * this.#settings.memtableBytes,
+        blockCacheBytes: cache.usedBytes,
+        blockCacheBudgetBytes: this.#cache.capacityBytes,
+        filterBytes,
+        indexBytes,
+      },
       valueLog: {
         files: this.#valueLog.list().length,
         bytes: this.#valueLog.sizeBytes(),
