@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, scale, mailbox, cluster, handoff (see each file's header for its flags).
+ * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -62,7 +62,13 @@ if (name === 'storage') {
 } else if (name === 'handoff') {
   const { runHandoffBench } = await import('./handoff.js');
   await runHandoffBench(rest);
+} else if (name === 'nemesis') {
+  const { runNemesisBench } = await import('./nemesis.js');
+  await runNemesisBench(rest);
+} else if (name === 'failover') {
+  const { runFailoverBench } = await import('./failover.js');
+  await runFailoverBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, failover`);
   process.exitCode = 2;
 }
