@@ -131,10 +131,9 @@ t.test('a coordinator that holds a rid from a replica write replicates that writ
 t.test('a hedged write asks the other replicas about its rid, then is also sent, unawaited, to the replicas marked down', async (t) => {
   const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), down('c')] }) });
   const asked = c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), hedged: true }, 0);
-  t.same(ofType(asked, 'send').map((s) => [s.to, s.message.t]), [['b', 'rid-query'], ['c', 'rid-query']], 'every other replica is asked, down ones included');
+  t.same(ofType(asked, 'send').map((s) => [s.to, s.message.t, s.requestId]), [['b', 'rid-query', 1], ['c', 'rid-query', undefined]], 'every other replica is asked; the down one is not waited for');
   t.same(ofType(asked, 'local'), [], 'nothing minted yet');
-  t.same(c.onReply(1, 'b', { t: 'rid-query-reply', state: 'unknown' }, 1), [], 'one answer of two');
-  const minted = c.onSendFailed(1, 'c', 2);
+  const minted = c.onReply(1, 'b', { t: 'rid-query-reply', state: 'unknown' }, 1);
   t.same(ofType(minted, 'local').map((a) => a.op), ['coordinate-write'], 'nobody else has it: minted here');
   const fanOut = c.onLocalResult(1, { ok: true, context: encodeContext([]), object: objectOf('a', 'v') }, 3);
   t.same(ofType(fanOut, 'send').map((s) => [s.to, s.requestId]), [['b', 1], ['c', undefined]], 'c, down, gets the write with its rid and no request id');
@@ -214,6 +213,15 @@ t.test('tied hedges: a replica that coordinates or holds the rid gets the write;
   const minted = b.onTimeout(5, waitAt);
   t.same(ofType(minted, 'local').map((x) => x.op), ['coordinate-write']);
   t.same(ofType(minted, 'set-timer').map((x) => x.atMs), [1_100]);
+
+  // A waited-for replica whose link is gone counts as 'unknown'; with every other replica down, nothing is waited for.
+  b.startPut(7, { key, value, rid: rid(7), hedged: true }, 200);
+  t.same(b.onSendFailed(7, 'a', 201), []);
+  t.same(ofType(b.onReply(7, 'c', { t: 'rid-query-reply', state: 'unknown' }, 202), 'local').map((x) => x.op), ['coordinate-write']);
+  const lonely = new Coordinator({ self: { id: 'b', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [down('a'), up('b'), down('c')] }) });
+  const alone = lonely.startPut(1, { key, value, rid: rid(8), hedged: true, w: 1 }, 0);
+  t.same(ofType(alone, 'local').map((x) => x.op), ['coordinate-write'], 'minted at once');
+  t.equal(ofType(alone, 'send').filter((x) => x.message.t === 'rid-query').length, 2, 'the down replicas still hear the claim');
 
   // Too many hops: the holder cannot be reached through forwarding any more.
   t.equal(a.ridQuery(rid(6), key, 'c', 30), 'unknown');

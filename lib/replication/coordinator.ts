@@ -456,7 +456,7 @@ export class Coordinator {
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
     const peers = resolved.placement.replicas.filter((r) => r.id !== this.#self.id);
     if (request.hedged === true) for (const r of peers) if (!r.up) pending.push(r.id);
-    const tie = { peers: request.hedged === true ? peers.map((r) => r.id) : [], pending };
+    const tie = { peers: request.hedged === true ? peers : [], pending };
     return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, tie, nowMs);
   }
 
@@ -465,7 +465,7 @@ export class Coordinator {
     request: PutRequest,
     requirement: Requirement,
     targets: readonly ReplicaInfo[],
-    tie: { peers: readonly string[]; pending: readonly string[] },
+    tie: { peers: readonly ReplicaInfo[]; pending: readonly string[] },
     nowMs: number,
   ): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
@@ -496,28 +496,34 @@ export class Coordinator {
     // this one replicates what it holds instead of minting a second sibling.
     const adopted = known !== undefined;
     const tally = new QuorumTally(requirement, targets);
-    const asked = new Set(adopted ? [] : tie.peers);
-    const phase = asked.size > 0 ? 'query' : 'local';
+    const asked = new Set<string>();
+    const phase = !adopted && tie.peers.length > 0 ? 'query' : 'local';
     const { pending } = tie;
     const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
-    if (phase === 'query') return this.#askAboutRid(state, nowMs);
+    if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
       : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context };
     return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
   }
 
-  /** A tied hedge: asks the other replicas about the rid, for at most their hedge delay. */
-  #askAboutRid(state: PutState, nowMs: number): CoordinatorAction[] {
+  /**
+   * A tied hedge: asks every other replica about the rid (so each keeps the claim), and waits
+   * for the up ones not known to be slow, at most their hedge delay; none to wait for: mint.
+   */
+  #askAboutRid(state: PutState, peers: readonly ReplicaInfo[], nowMs: number): CoordinatorAction[] {
     const { requestId, rid, key } = state;
     let waitMs = 0;
     const actions: CoordinatorAction[] = [];
-    for (const id of state.asked) {
-      waitMs = Math.max(waitMs, this.#latency.hedgeDelayMs(id));
-      actions.push({ type: 'send', to: id, requestId, message: { t: 'rid-query', rid, key } });
+    for (const peer of peers) {
+      const wait = peer.up && !this.#slow.has(peer.id);
+      if (wait) state.asked.add(peer.id);
+      if (wait) waitMs = Math.max(waitMs, this.#latency.hedgeDelayMs(peer.id));
+      actions.push({ type: 'send', to: peer.id, requestId: wait ? requestId : undefined, message: { t: 'rid-query', rid, key } });
     }
+    if (state.asked.size === 0) return actions.concat(this.#mint(state));
     actions.push({ type: 'set-timer', requestId, atMs: Math.min(state.deadlineMs, nowMs + waitMs) });
     return actions;
   }
