@@ -12,7 +12,8 @@
  * also reach the joiner directly (pending replicas, pending-replicas.ts); the exchange carries
  * over those that did not: made while gossip was still spreading the `joining` status, or
  * whose unacknowledged copy to the joiner was lost.
- * A node that restarts (marker, or known as an owner) goes `normal` at once, as before.
+ * A node that restarts goes `normal` at once: from its persisted view (lifecycle/membership-file.ts),
+ * or, without one, when it has the marker or a peer knows it as an owner.
  *
  * Side effects. A change can also hand partitions to nodes other than the one joining (a
  * preference list walks past the newcomer) or leaving. Every node watches its ring: for each
