@@ -79,6 +79,8 @@ t.test('the start check refuses removed, replaced and wiped nodes, and judges --
   t.match(judgeStart(facts(), view([hello('me', { generation: 31, address: 'x:1' })])), { message: /was replaced/ }, 'one at another address, whatever its generation');
   t.equal(judgeStart(facts(), view([hello('me', { generation: 30, address: '10.0.0.9:7070' })])), undefined, 'its own current incarnation, already gossiped: not a replacement');
   t.equal(judgeStart(facts(), view([hello('me', { generation: 32, address: '10.0.0.9:7070' })])), undefined, 'or one it moved to by refuting a stale claim');
+  t.equal(judgeStart(facts({ generation: 25 }), view([hello('me', { generation: 25, up: true, address: '10.0.0.9:7070' })])), undefined, 'a late answer that carries our own current record is us, not a replacement');
+  t.equal(judgeStart(facts({ replacing: true, generation: 25 }), view([hello('me', { generation: 25, up: true, status: 'replacing', address: '10.0.0.9:7070' })])), undefined, 'a replacement already announced (a late answer) is not judged again');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me')])), { message: /--replace me/ }, 'an empty directory under an owner\'s id names --replace');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me', { up: true })])), { message: /in use/ }, 'the id of a running member');
   t.match(judgeStart(facts({ fresh: true }), view([hello('old', { address: '10.0.0.9:7070' })])), { message: /--replace 10\.0\.0\.9:7070.*--replace old/s }, 'an empty directory at a down owner\'s address names --replace');
