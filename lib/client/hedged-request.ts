@@ -203,7 +203,8 @@ class HedgedRun {
     if (outcome.kind === 'reply') {
       const code = outcome.message.t === 'error' ? outcome.message.code : undefined;
       if (code === undefined) {
-        this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
+        // Karn's rule: an attempt that was hedged past is no clean sample of its node.
+        if (attempt === this.#newest) this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
         return { message: outcome.message, node };
       }
       if (this.#write) {
