@@ -52,7 +52,7 @@ export interface CoordinatorDriverOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Sends an rpc to a node id; false when it could not be handed to an open link. */
-  readonly sendToNode: (nodeId: string, message: WireMessage) => boolean;
+  readonly sendToNode: (nodeId: string, message: WireMessage, address?: string) => boolean;
   /** Stores a sloppy-quorum hint durably (replica-write with hintFor naming another node). */
   readonly storeHint?: (target: string, key: Uint8Array, object: Uint8Array) => Promise<void>;
   readonly selfId?: string;
@@ -157,9 +157,10 @@ export class CoordinatorDriver {
 
   /**
    * One rpc of our own to `nodeId` (not a coordinated request): resolves with the reply body,
-   * or undefined when it could not be sent or no reply came within `timeoutMs`.
+   * or undefined when it could not be sent or no reply came within `timeoutMs`. With `address`,
+   * sent there (a node not yet known by id: the start check).
    */
-  call(nodeId: string, body: object, timeoutMs: number): Promise<unknown> {
+  call(nodeId: string, body: object, timeoutMs: number, address?: string): Promise<unknown> {
     if (this.#closed) return Promise.resolve(undefined);
     const id = this.#allocateId();
     return new Promise((resolve) => {
@@ -168,7 +169,7 @@ export class CoordinatorDriver {
         resolve(undefined);
       }, timeoutMs);
       this.#calls.set(id, { resolve, timer });
-      if (!this.#options.sendToNode(nodeId, { t: 'rpc', id, body })) {
+      if (!this.#options.sendToNode(nodeId, { t: 'rpc', id, body }, address)) {
         clearTimeout(timer);
         this.#calls.delete(id);
         resolve(undefined);
