@@ -167,7 +167,7 @@ export const limits = {
   hedgeDelayMsInitial: 100,
   /** An attempt unanswered for `attemptTimeoutFactor` hedge delays, clamped to [min, max], marks its node suspect. */
   attemptTimeoutFactor: 4,
-  attemptTimeoutMsMin: 250,
+  attemptTimeoutMsMin: 500,
   attemptTimeoutMsMax: 2_000,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
