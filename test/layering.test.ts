@@ -19,6 +19,8 @@ export const layers: Record<string, number> = {
   membership: 2,
   antientropy: 2,
   replication: 2,
+  plan: 2,
+  autoscale: 2,
   protocol: 3,
   transport: 4,
   shard: 4,
