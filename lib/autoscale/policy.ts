@@ -30,7 +30,7 @@
  * normal member other than the leader (fewest ops/s, then fewest bytes).
  */
 
-import type { Replication } from '../ring/index.js';
+import type { MemberStatus, Replication } from '../ring/index.js';
 import type { DecisionAction, DecisionRecord, LoadReport } from './load-report.js';
 
 export interface PolicyConfig {
@@ -56,7 +56,7 @@ export interface PolicyConfig {
 export interface PolicyMember {
   readonly id: string;
   readonly dc: string;
-  readonly status: 'joining' | 'normal' | 'leaving' | 'left';
+  readonly status: MemberStatus;
   readonly up: boolean;
   /** Its latest report when fresh; undefined when missing or stale. */
   readonly report?: LoadReport;
@@ -134,7 +134,7 @@ export function healthGate(input: PolicyInput): string | undefined {
   const live = input.members.filter((m) => m.status !== 'left');
   const down = live.find((m) => !m.up);
   if (down) return `${down.id} is down`;
-  const moving = live.find((m) => m.status === 'leaving' || (m.status === 'joining' && m.report?.held !== true));
+  const moving = live.find((m) => m.status === 'leaving' || m.status === 'replacing' || (m.status === 'joining' && m.report?.held !== true));
   if (moving) return `${moving.id} is ${moving.status}`;
   const normal = live.filter((m) => m.status === 'normal');
   const silent = normal.find((m) => m.report === undefined);

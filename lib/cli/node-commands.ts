@@ -26,6 +26,10 @@ export interface StartFlags extends ScalingFlags {
   host?: string;
   dir: string;
   seeds?: string[];
+  /** host:port peers and clients use (behind NAT or in a pod); matched against --seeds. */
+  advertise?: string;
+  /** host:port or node id of a dead member to replace. */
+  replace?: string;
   dc?: string;
   rack?: string;
   weight?: number;
@@ -42,6 +46,8 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   const options: NodeOptions = { port: flags.port, dir: flags.dir };
   if (flags.host !== undefined) options.host = flags.host;
   if (flags.seeds !== undefined && flags.seeds.length > 0) options.seeds = flags.seeds;
+  if (flags.advertise !== undefined) options.advertise = flags.advertise;
+  if (flags.replace !== undefined) options.replace = flags.replace;
   if (flags.dc !== undefined) options.dc = flags.dc;
   if (flags.rack !== undefined) options.rack = flags.rack;
   if (flags.weight !== undefined) options.weight = flags.weight;

@@ -6,7 +6,7 @@
  *
  * The current ring is the one the membership driver computes: every member that is not `left`,
  * `normal` and `leaving` members owning. The planned ring is the settled ring after the plan:
- * today's `normal` members, minus those the plan removes (leave, the dead side of replace),
+ * today's `normal` (and `replacing`: they end normal in the same place) members, minus those the plan removes (leave, the dead side of replace),
  * plus the nodes it adds (join, the new side of replace) as `normal`. Members leaving or
  * joining outside the plan are left out of the planned ring (a plan is only committed on a
  * settled cluster; see plan-safety.ts and the executor in lib/supervisor/scaling).
@@ -17,7 +17,7 @@
  * for a leave, else the first up one) sends it.
  */
 
-import { computeRing, type MemberInput, type Replication, type Ring } from '../ring/index.js';
+import { computeRing, type MemberInput, type MemberStatus, type Replication, type Ring } from '../ring/index.js';
 import { planProblems } from './plan-safety.js';
 
 /** A node as a plan sees it: gossip's record plus liveness, hold and load. */
@@ -27,7 +27,7 @@ export interface PlanMember {
   readonly weight: number;
   readonly dc: string;
   readonly rack: string;
-  readonly status: 'joining' | 'normal' | 'leaving' | 'left';
+  readonly status: MemberStatus;
   readonly up: boolean;
   /** A joining node that waits for a committed plan (`ringkv start --staged-join`). */
   readonly held?: boolean;
@@ -101,7 +101,7 @@ export function currentRingOf(input: Omit<PlanInput, 'changes'>): Ring | undefin
 export function plannedRingOf(input: PlanInput): Ring | undefined {
   const removed = removedBy(input.changes);
   const added = addedBy(input.changes);
-  const members = input.members.filter((m) => (m.status === 'normal' && !removed.has(m.id)) || added.has(m.id));
+  const members = input.members.filter((m) => ((m.status === 'normal' || m.status === 'replacing') && !removed.has(m.id)) || added.has(m.id));
   if (members.length === 0) return undefined;
   return computeRing(members.map((m) => asInput(m, 'normal')), { partitionBits: input.partitionBits, replication: input.replication });
 }

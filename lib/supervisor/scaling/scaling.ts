@@ -184,7 +184,7 @@ export class Scaling {
     for (const m of this.planMembers()) {
       if (m.status === 'left') continue;
       if (!m.up) return `${m.id} is down`;
-      if (m.status === 'leaving' || (m.status === 'joining' && !m.held)) return `${m.id} is ${m.status}`;
+      if (m.status === 'leaving' || m.status === 'replacing' || (m.status === 'joining' && !m.held)) return `${m.id} is ${m.status}`;
       const report = reports.get(m.id);
       if (m.status === 'normal' && report === undefined) return `no load report from ${m.id} yet`;
       if (report !== undefined && report.transfers > 0) return `${m.id} is moving ${report.transfers} partition(s)`;
