@@ -59,8 +59,8 @@ t.test('plan, commit, re-plan and refusal on real nodes', async (t) => {
   const leaver = cluster.nodes[1]!;
   t.equal((await cli('plan', 'leave', leaver.id)).code, 0);
   const leaveShown = JSON.parse((await cli('plan', '--json')).out) as { report: PlanReport };
-  const second = await cli('commit');
-  t.equal(second.code, 0, second.err);
+  const secondDone = cli('commit', '--wait');
+  await until('the second plan is committed', async () => (JSON.parse((await cli('plan', '--json')).out) as { status: PlanStatus }).status.plans.length === 2);
   const early = (JSON.parse((await cli('plan', '--json')).out) as { status: PlanStatus }).status.plans;
   t.equal(early.length, 2);
   t.equal(early[1]!.state, 'queued', 'the second plan waits while the first executes');
@@ -75,6 +75,9 @@ t.test('plan, commit, re-plan and refusal on real nodes', async (t) => {
     return plans.every((p) => p.state === 'done' || p.state === 'failed');
   }, 240_000);
   t.notOk(interleaved, 'the leave started only once the join had completed');
+  const second = await secondDone;
+  t.equal(second.code, 0, second.err);
+  t.match(second.out, /committed: leave \S+;[\s\S]*plan done; ring [0-9a-f]{12}/);
   const plans = (JSON.parse((await cli('plan', '--json')).out) as { status: PlanStatus }).status.plans;
   t.same(plans.map((p) => p.state), ['done', 'done'], JSON.stringify(plans));
   t.equal(plans[0]!.plannedVersion, joinPlan.plannedVersion);

@@ -22,6 +22,8 @@ export interface StartFlags extends ScalingFlags {
   /** log2 of the partition count, fixed at cluster creation. */
   partitionBits?: number;
   gossipIntervalMs?: number;
+  /** The id of a new data directory (default n-<random hex>). */
+  id?: string;
   port: number;
   host?: string;
   dir: string;
@@ -56,6 +58,7 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
+  if (flags.id !== undefined) options.id = flags.id;
   if (flags.gossipIntervalMs !== undefined) options.gossipIntervalMs = flags.gossipIntervalMs;
   Object.assign(options, scalingNodeOptions(flags as StartFlags & Record<string, unknown>));
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;

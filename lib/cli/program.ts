@@ -143,6 +143,7 @@ function addScalingStartFlags(start: Command): void {
   start
     .option('--partition-bits <b>', 'log2 of the partition count, fixed when the cluster is created (default 10)', integer(1, 16))
     .option('--gossip-interval-ms <ms>', 'gossip round interval (default 1000)', integer(10, 60_000))
+    .option('--id <id>', 'the node id of a new data directory (default n-<8 random hex digits>)')
     .option('--staged-join', 'join only when a committed plan names this node (ringkv plan join <host:port>; ringkv commit)')
     .option('--capacity-gib <n>', 'bytes this node may store, GiB; the autoscaler scales out past 80% of it', positive)
     .option('--autoscale <provisioner>', "run the autoscaler: 'local' (ringkv processes on this machine) or 'command:<program>'")

@@ -54,15 +54,21 @@ export class CommandProvisioner implements Provisioner {
   #run(args: string[], env: Record<string, string>): Promise<void> {
     const { program, logger } = this.#o;
     return new Promise((resolve, reject) => {
-      const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: this.#o.timeoutMs ?? limits.provisionerCommandTimeoutMs });
+      const child = spawn(program, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      // Our own timer, not spawn's `timeout`: that one outlives a program that never started.
+      const timer = setTimeout(() => child.kill('SIGTERM'), this.#o.timeoutMs ?? limits.provisionerCommandTimeoutMs);
       let output = '';
       const keep = (chunk: Buffer): void => {
         if (output.length < limits.provisionerOutputBytesMax) output += chunk.toString('utf8').slice(0, limits.provisionerOutputBytesMax - output.length);
       };
       child.stdout.on('data', keep);
       child.stderr.on('data', keep);
-      child.once('error', (error) => reject(new Error(`${program}: ${error.message}`)));
+      child.once('error', (error) => {
+        clearTimeout(timer);
+        reject(new Error(`${program}: ${error.message}`));
+      });
       child.once('close', (code, signal) => {
+        clearTimeout(timer);
         logger.info({ program, args, code, signal, output: output.trim() }, 'provisioner command finished');
         if (code === 0) resolve();
         else reject(new Error(`${program} ${args.join(' ')} exited with ${code ?? signal}: ${output.trim().slice(-500)}`));

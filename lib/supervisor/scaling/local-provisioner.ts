@@ -3,13 +3,16 @@
  * process on this machine (loopback, a free port, its own data directory under `dir`, seeded
  * with this node, the same flags this node was started with: `args`); release waits for the
  * decommissioned node's process to exit (it exits by itself after leaving) and deletes its
- * data directory when this provisioner created it. Nodes it started get
+ * data directory when this provisioner created it. New nodes are named `scaled-<8 hex digits>`,
+ * which sorts after the default `n-<hex>` ids, so they lead the autoscaler (lowest id) only
+ * when no original member can, and rarely start nodes of their own. Nodes it started get
  * RINGKV_EXIT_WITH_PARENT=1, so they stop when this node's process goes away, and this node's
  * close stops them (SIGTERM, then SIGKILL after cliChildStopTimeoutMs): a development cluster
  * never leaks processes. Owned by the supervisor (main thread).
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -51,20 +54,20 @@ export class LocalProvisioner implements Provisioner {
   async scaleOut(_targetNodes: number): Promise<void> {
     const dir = join(this.#o.dir, `auto-${Date.now().toString(36)}-${this.#counter++}`);
     const [program, ...prefix] = this.#o.command ?? defaultCommand();
-    const args = [...prefix, 'start', '--host', '127.0.0.1', '--port', '0', '--dir', dir, '--seeds', this.#o.seed, ...(this.#o.args ?? [])];
+    const id = `scaled-${randomBytes(4).toString('hex')}`;
+    const args = [...prefix, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--dir', dir, '--seeds', this.#o.seed, ...(this.#o.args ?? [])];
     const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGKV_EXIT_WITH_PARENT: '1' } });
     const entry: Child = { process: child, dir, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
     this.#children.push(entry);
     let stderr = '';
     child.stderr!.on('data', (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4096)));
     const lines = createInterface({ input: child.stdout! });
-    const id = await new Promise<string>((resolve, reject) => {
+    await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the new node did not start within ${limits.provisionerStartTimeoutMs} ms: ${stderr}`)), limits.provisionerStartTimeoutMs);
       lines.on('line', (line) => {
-        const match = /^ringkv node (\S+) listening on /.exec(line);
-        if (match) {
+        if (line.startsWith(`ringkv node ${id} listening on `)) {
           clearTimeout(timer);
-          resolve(match[1]!);
+          resolve();
         }
       });
       void entry.exited.then(() => {
