@@ -43,6 +43,7 @@ export const seams: Record<string, RegExp> = {
   ws: /^lib\/transport\/websocket\.ts$/,
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
+  yaml: /^lib\/cli\/start-config\.ts$/,
 };
 
 function walk(dir: string): string[] {

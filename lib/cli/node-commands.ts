@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { limits } from '../base/limits.js';
 import type { LogLevel } from '../base/log.js';
 import type { NodeOptions } from '../server/index.js';
-import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
+import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf, UsageError } from './cli-io.js';
 import { scalingNodeOptions, type ScalingFlags } from './scaling-flags.js';
 
 export interface StartFlags extends ScalingFlags {
@@ -24,6 +24,11 @@ export interface StartFlags extends ScalingFlags {
   gossipIntervalMs?: number;
   /** The id of a new data directory (default n-<random hex>). */
   id?: string;
+  config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecureClients?: boolean;
   port: number;
   host?: string;
   dir: string;
@@ -59,6 +64,9 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
   if (flags.id !== undefined) options.id = flags.id;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (flags.tlsCert !== undefined) options.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey!, ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}) };
+  if (flags.insecureClients === true) options.insecureClients = true;
   if (flags.gossipIntervalMs !== undefined) options.gossipIntervalMs = flags.gossipIntervalMs;
   Object.assign(options, scalingNodeOptions(flags as StartFlags & Record<string, unknown>));
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;

@@ -20,6 +20,7 @@ import { cleanupCommand, endpointsCommand, hintsCommand, leaveCommand, removeNod
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
 import { autoscaleStatusCommand, commitCommand, planCommand, type PlanAction } from './plan-commands.js';
+import { envNameOf, resolveStartFlags, type StartOptionSpec } from './start-config.js';
 
 function integer(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -138,8 +139,39 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .action(async (key: string, _flags: unknown, command: Command) => done(await endpointsCommand(io, connectionOf(io, command), key)));
 }
 
+/** The start flags as start-config.ts sees them (env names, file keys, parsers). */
+function startSpecs(start: Command): StartOptionSpec[] {
+  return start.options.map((o) => ({
+    attr: o.attributeName(),
+    long: o.long!,
+    takesValue: o.required || o.optional,
+    ...(o.parseArg ? { parse: (value: string) => o.parseArg!(value, undefined) } : {}),
+  }));
+}
+
+function startHelp(start: Command): string {
+  const names = start.options.filter((o) => o.long !== '--config').map((o) => envNameOf(o.long!));
+  return `
+Settings come from, highest first: flags, RINGKV_* environment variables, the --config YAML
+file (keys as the flags without dashes: "min-nodes: 3" or "minNodes: 3"), then the defaults.
+Environment variables: ${names.join(', ')}, RINGKV_CONFIG.
+Secrets never come from flags or the file: RINGKV_SECRET (or --secret-file), RINGKV_CLIENT_TOKEN.
+A node listening beyond loopback requires RINGKV_CLIENT_TOKEN unless --insecure-clients.`;
+}
+
+/** The deployment flags of `start`: config file, TLS, client protection. */
+function addDeploymentStartFlags(start: Command): void {
+  start
+    .option('--config <file>', 'YAML file of start settings (below flags and RINGKV_* variables)')
+    .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (peers too)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-ca <file>', 'PEM CA to trust when dialing peers over TLS')
+    .option('--insecure-clients', 'allow clients without a token on a non-loopback address (default: refuse to start)');
+}
+
 /** The staged-join and autoscaling flags of `start` (lib/cli/scaling-flags.ts). */
 function addScalingStartFlags(start: Command): void {
+  addDeploymentStartFlags(start);
   start
     .option('--partition-bits <b>', 'log2 of the partition count, fixed when the cluster is created (default 10)', integer(1, 16))
     .option('--gossip-interval-ms <ms>', 'gossip round interval (default 1000)', integer(10, 60_000))
@@ -210,7 +242,8 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400));
   addScalingStartFlags(start);
-  start.action(async (flags: StartFlags) => done(await startCommand(io, flags)));
+  start.action(async (flags: StartFlags, command: Command) => done(await startCommand(io, resolveStartFlags(startSpecs(command), flags, (a) => command.getOptionValueSource(a), io.env, io.readFile))));
+  start.addHelpText('after', startHelp(start));
   program
     .command('dev-cluster')
     .description('run N nodes as child processes on loopback ports base-port.. (data under <dir>/node-<i>) until Ctrl-C')

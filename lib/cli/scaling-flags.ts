@@ -25,7 +25,7 @@ export interface ScalingFlags {
 const inherited = [
   'autoscale', 'minNodes', 'maxNodes', 'targetOpsPerNode', 'scaleOutAbove', 'scaleInBelow', 'scaleOutWindowSeconds', 'scaleInWindowSeconds',
   'cooldownSeconds', 'capacityGib', 'autoscaleIntervalMs', 'shards', 'logLevel', 'secretFile', 'streamMibPerSecond', 'tombstoneGraceSeconds',
-  'partitionBits', 'gossipIntervalMs', 'dc', 'rack', 'weight',
+  'partitionBits', 'gossipIntervalMs', 'dc', 'rack', 'weight', 'tlsCert', 'tlsKey', 'tlsCa', 'insecureClients',
 ] as const;
 
 const kebab = (name: string): string => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -35,7 +35,8 @@ export function inheritedArgs(flags: Record<string, unknown>): string[] {
   const args: string[] = [];
   for (const name of inherited) {
     const value = flags[name];
-    if (value !== undefined && value !== false) args.push(kebab(name), String(value));
+    if (value === true) args.push(kebab(name));
+    else if (value !== undefined && value !== false) args.push(kebab(name), String(value));
   }
   return args;
 }

@@ -33,6 +33,8 @@ export interface ScalingNodeOptions {
   autoscale?: AutoscaleNodeOptions;
   /** Load report interval (tests shorten it); default limits.scaleReportIntervalMs. */
   scaleReportIntervalMs?: number;
+  /** Allow clients without a token on a non-loopback host (default: such a node refuses to start). */
+  insecureClients?: boolean;
 }
 
 /** Checks the scaling options (TypeError/RangeError naming the field) and builds the supervisor's. */

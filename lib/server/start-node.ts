@@ -180,6 +180,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   if (!secret) {
     if (!isLoopbackHost(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
   }
+  // Protected mode (as Redis's): beyond loopback, clients need a token unless told otherwise.
+  if (!isLoopbackHost(host) && options.clientToken === undefined && options.insecureClients !== true) {
+    throw new RangeError(`host ${host} is not loopback: clients would need no token; set RINGKV_CLIENT_TOKEN (clientToken), or pass --insecure-clients (insecureClients: true) to allow them`);
+  }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
   const previous = readNodeIdentity(dir);

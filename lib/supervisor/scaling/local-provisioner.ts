@@ -39,6 +39,13 @@ interface Child {
   exited: Promise<void>;
 }
 
+/** This process's environment without the RINGKV_* settings (the new node gets its flags explicitly), secrets kept. */
+function childEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('RINGKV_') || name === 'RINGKV_SECRET' || name === 'RINGKV_CLIENT_TOKEN') env[name] = value;
+  return { ...env, RINGKV_EXIT_WITH_PARENT: '1' };
+}
+
 const defaultCommand = (): string[] => [process.execPath, new URL('../../cli/main.js', import.meta.url).pathname];
 
 export class LocalProvisioner implements Provisioner {
@@ -56,7 +63,7 @@ export class LocalProvisioner implements Provisioner {
     const [program, ...prefix] = this.#o.command ?? defaultCommand();
     const id = `scaled-${randomBytes(4).toString('hex')}`;
     const args = [...prefix, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--dir', dir, '--seeds', this.#o.seed, ...(this.#o.args ?? [])];
-    const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGKV_EXIT_WITH_PARENT: '1' } });
+    const child = spawn(program!, args, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnv() });
     const entry: Child = { process: child, dir, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
     this.#children.push(entry);
     let stderr = '';
