@@ -96,6 +96,19 @@ t.test('sustained low load scales in after the longer window, never under minNod
   t.same(run(Array.from({ length: 120 }, () => 500), { nodes: 5 }), [], 'at maxNodes: no scale-out');
 });
 
+t.test('with scaleInVictim provisioner the decision names no victim and resolves by count', async (t) => {
+  const cfg = { ...config, scaleInVictim: 'provisioner' as const };
+  const decisions = run(Array.from({ length: 200 }, () => 10), { nodes: 4, cfg });
+  t.equal(decisions.length, 1);
+  t.equal(decisions[0]!.result.decision!.victim, undefined, 'the platform picks the node');
+  const record: DecisionRecord = { seq: 2, leader: 'n0', action: 'scale-in', fromNodes: 4, targetNodes: 3, atMs: 0, state: 'pending', reason: 'r' };
+  const input = (m: PolicyMember[]): PolicyInput => ({ nowMs: 1000, selfId: 'n0', members: m, replication: 3, lastDecision: record });
+  t.equal(evaluatePolicy(cfg, {}, input(members(4, 1))).resolved, undefined, 'four normal: not yet');
+  t.equal(evaluatePolicy(cfg, {}, input(members(4, 1, (i) => (i === 3 ? { status: 'leaving' } : {})))).resolved, undefined, 'one leaving: not yet');
+  t.equal(evaluatePolicy(cfg, {}, input(members(4, 1, (i) => (i === 3 ? { status: 'left' } : {})))).resolved?.state, 'done');
+  t.throws(() => validatePolicyConfig({ ...config, scaleInVictim: 'random' as 'provisioner' }), /scaleInVictim/);
+});
+
 t.test('scale-in needs the load after removal to stay at or under the target', async (t) => {
   // 4 nodes at 39 ops/s: below 40, but 3 nodes would carry 52+ each: fine (<= 100). At 2 nodes' worth it would not be.
   const cfg = { ...config, scaleInBelow: 0.9, minNodes: 1 };

@@ -51,6 +51,13 @@ export interface PolicyConfig {
   readonly capacityHigh: number;
   /** A coordinator p99 above this counts as above; 0: not used. */
   readonly p99HighMs: number;
+  /**
+   * Who picks a scale-in's victim: 'least-loaded' (the policy; the autoscaler decommissions it
+   * through a plan, then the provisioner releases it) or 'provisioner' (the provisioner's
+   * platform picks it, as a Kubernetes StatefulSet removes its highest ordinal, and the node
+   * decommissions itself in its shutdown hook: `ringkv autoscale prestop`). Default least-loaded.
+   */
+  readonly scaleInVictim?: 'least-loaded' | 'provisioner';
 }
 
 export interface PolicyMember {
@@ -114,8 +121,10 @@ export function leaderOf(members: readonly PolicyMember[]): string | undefined {
 
 function resolve(config: PolicyConfig, input: PolicyInput, record: DecisionRecord): DecisionRecord | undefined {
   const normal = input.members.filter((m) => m.status === 'normal' && m.up).length;
+  const leaving = input.members.some((m) => m.status === 'leaving');
   const done =
     record.action === 'scale-out' ? normal >= record.targetNodes
+    : record.victim === undefined ? normal <= record.targetNodes && !leaving
     : !input.members.some((m) => m.id === record.victim && m.status !== 'left');
   if (done) return { ...record, state: 'done', resolvedAtMs: input.nowMs };
   if (input.nowMs - record.atMs > config.decisionTimeoutMs) {
@@ -236,7 +245,8 @@ export function evaluatePolicy(config: PolicyConfig, state: PolicyState, input: 
     if (forMs < config.scaleInWindowMs) return { state: next, leader, reason: `below for ${Math.round(forMs / 1000)} s of ${config.scaleInWindowMs / 1000} s: ${below}`, figures };
     const victim = victimOf(input, leader);
     if (victim === undefined) return { state: next, leader, reason: `below (${below}) but no node can leave without under-replicating`, figures };
-    return { state: {}, leader, reason: `scale in: ${below}`, figures, decision: { action: 'scale-in', fromNodes: n, targetNodes: n - 1, victim, reason: `${below} for ${Math.round(forMs / 1000)} s` } };
+    const chosen = config.scaleInVictim === 'provisioner' ? {} : { victim };
+    return { state: {}, leader, reason: `scale in: ${below}`, figures, decision: { action: 'scale-in', fromNodes: n, targetNodes: n - 1, ...chosen, reason: `${below} for ${Math.round(forMs / 1000)} s` } };
   }
   return { state: next, leader, reason: `steady: ${round(figures.opsPerNode)} ops/s per node, target ${config.targetOpsPerNode}`, figures };
 }
@@ -253,6 +263,7 @@ export function validatePolicyConfig(config: PolicyConfig): PolicyConfig {
   if (!(config.targetOpsPerNode > 0)) throw new RangeError('autoscale.targetOpsPerNode must be positive');
   if (config.maxNodes < config.minNodes) throw new RangeError('autoscale.maxNodes must be at least minNodes');
   if (!(config.scaleInBelow > 0 && config.scaleInBelow < config.scaleOutAbove)) throw new RangeError('autoscale.scaleInBelow must be positive and below scaleOutAbove');
+  if (config.scaleInVictim !== undefined && config.scaleInVictim !== 'least-loaded' && config.scaleInVictim !== 'provisioner') throw new RangeError("autoscale.scaleInVictim must be 'least-loaded' or 'provisioner'");
   if (!(config.eluHigh > 0 && config.eluHigh <= 1) || !(config.capacityHigh > 0 && config.capacityHigh <= 1)) throw new RangeError('autoscale.eluHigh and capacityHigh must be within (0, 1]');
   return config;
 }

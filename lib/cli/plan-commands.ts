@@ -135,3 +135,40 @@ export async function autoscaleStatusCommand(io: CliIo, conn: ConnectionFlags, j
   io.out(json ? `${JSON.stringify(reply.body, null, 2)}\n` : formatAutoscale(reply.body as AutoscaleStatus));
   return exitOk;
 }
+
+/** The StatefulSet ordinal of a pod name (`ringkv-3` → 3), or undefined. */
+export function ordinalOf(name: string | undefined): number | undefined {
+  const match = /-(\d+)$/.exec(name ?? '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * `ringkv autoscale prestop` (a Kubernetes preStop hook): decommissions the local node only
+ * when the cluster's last autoscaling decision is a scale-in left to the platform (no victim
+ * named) down to fewer nodes than this pod's ordinal + 1, the pod a StatefulSet scale-down
+ * removes. Any other stop (a rolling restart, an eviction, a node drain) keeps the node's
+ * place and data. The decommission goes through a plan (`plan leave` + `commit`); the hook
+ * returns once the node has left (its process then exits).
+ */
+export async function prestopCommand(io: CliIo, conn: ConnectionFlags, ordinal: number | undefined): Promise<number> {
+  const own = ordinal ?? ordinalOf(io.env.HOSTNAME ?? io.env.POD_NAME);
+  const status = await io.fetchStatus(statusUrlOf(conn.url), { ...(conn.token !== undefined ? { token: conn.token } : {}), timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs });
+  const d = status.scaling?.autoscale?.lastDecision;
+  const scaleIn = d !== undefined && d.action === 'scale-in' && d.state === 'pending' && d.victim === undefined;
+  if (own === undefined || !scaleIn || own < d.targetNodes) {
+    io.out(`not a scale-in of this pod (ordinal ${own ?? '?'}; last decision ${d ? `#${d.seq} ${d.action} to ${d.targetNodes} ${d.state}` : 'none'}): keeping its place\n`);
+    return exitOk;
+  }
+  io.out(`scale-in to ${d.targetNodes} nodes removes this pod (ordinal ${own}): decommissioning ${status.node}\n`);
+  const staged = await request(io, conn, 'POST', `/plan/leave?node=${encodeURIComponent(status.node)}`);
+  if (staged.status !== 200) return failure(io, staged);
+  const committed = await request(io, conn, 'POST', '/commit');
+  if (committed.status !== 202) return failure(io, committed);
+  for (;;) {
+    await io.sleep(1_000);
+    const now = await io.fetchStatus(statusUrlOf(conn.url), { timeoutMs: 5_000, ...(conn.token !== undefined ? { token: conn.token } : {}) }).catch(() => undefined);
+    if (now === undefined || now.members.find((m) => m.id === status.node)?.status === 'left') break;
+  }
+  io.out(`${status.node} left the cluster\n`);
+  return exitOk;
+}

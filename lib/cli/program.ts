@@ -19,7 +19,7 @@ import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from
 import { cleanupCommand, endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
-import { autoscaleStatusCommand, commitCommand, planCommand, type PlanAction } from './plan-commands.js';
+import { autoscaleStatusCommand, commitCommand, planCommand, prestopCommand, type PlanAction } from './plan-commands.js';
 import { envNameOf, resolveStartFlags, type StartOptionSpec } from './start-config.js';
 
 function integer(min: number, max: number): (value: string) => number {
@@ -37,6 +37,11 @@ function positive(value: string): number {
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function victimChoice(value: string): 'least-loaded' | 'provisioner' {
+  if (value !== 'least-loaded' && value !== 'provisioner') throw new InvalidArgumentError("must be 'least-loaded' or 'provisioner'");
+  return value;
+}
 
 function logLevel(value: string): LogLevel {
   if (!(logLevels as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${logLevels.join(', ')}`);
@@ -187,6 +192,7 @@ function addScalingStartFlags(start: Command): void {
     .option('--scale-out-window-seconds <s>', 'autoscale: load above the high watermark this long scales out (default 60)', positive)
     .option('--scale-in-window-seconds <s>', 'autoscale: load below the low watermark this long scales in (default 150)', positive)
     .option('--cooldown-seconds <s>', 'autoscale: no decision this long after the last one completed (default 60)', positive)
+    .option('--scale-in-victim <who>', "autoscale: 'least-loaded' (default) or 'provisioner' (the platform picks it; its preStop runs ringkv autoscale prestop)", victimChoice)
     .option('--autoscale-interval-ms <ms>', 'autoscale: load report and evaluation interval (default 1000)', integer(10, 60_000));
 }
 
@@ -214,13 +220,17 @@ function addPlanCommands(program: Command, io: CliIo, done: (code: number) => vo
     .description('apply the staged plan as one change (refused when unsafe); steps run one at a time on a settled cluster')
     .option('--wait', 'wait until the plan is done or failed')
     .action(async (flags: { wait?: boolean }, command: Command) => done(await commitCommand(io, connectionOf(io, command), flags.wait === true)));
-  program
-    .command('autoscale')
-    .description('the autoscaler: ringkv autoscale status')
+  const autoscale = program.command('autoscale').description('the autoscaler: ringkv autoscale status | prestop');
+  autoscale
     .command('status')
     .description('the autoscaler leader, the load it sees, what it waits for, its last decision')
     .option('--json', 'print the raw JSON')
     .action(async (flags: { json?: boolean }, command: Command) => done(await autoscaleStatusCommand(io, connectionOf(io, command), flags.json === true)));
+  autoscale
+    .command('prestop')
+    .description('a Kubernetes preStop hook: decommission this node only when a scale-in removes this pod')
+    .option('--ordinal <n>', "this pod's StatefulSet ordinal (default: from HOSTNAME, ringkv-<n>)", integer(0, 100_000))
+    .action(async (flags: { ordinal?: number }, command: Command) => done(await prestopCommand(io, connectionOf(io, command), flags.ordinal)));
 }
 
 function addNodeCommands(program: Command, io: CliIo, done: (code: number) => void): void {

@@ -19,12 +19,13 @@ export interface ScalingFlags {
   cooldownSeconds?: number;
   capacityGib?: number;
   autoscaleIntervalMs?: number;
+  scaleInVictim?: 'least-loaded' | 'provisioner';
 }
 
 /** Flags (commander's camelCase name → --kebab-case) inherited by nodes the local provisioner starts. */
 const inherited = [
   'autoscale', 'minNodes', 'maxNodes', 'targetOpsPerNode', 'scaleOutAbove', 'scaleInBelow', 'scaleOutWindowSeconds', 'scaleInWindowSeconds',
-  'cooldownSeconds', 'capacityGib', 'autoscaleIntervalMs', 'shards', 'logLevel', 'secretFile', 'streamMibPerSecond', 'tombstoneGraceSeconds',
+  'cooldownSeconds', 'scaleInVictim', 'capacityGib', 'autoscaleIntervalMs', 'shards', 'logLevel', 'secretFile', 'streamMibPerSecond', 'tombstoneGraceSeconds',
   'partitionBits', 'gossipIntervalMs', 'dc', 'rack', 'weight', 'tlsCert', 'tlsKey', 'tlsCa', 'insecureClients',
 ] as const;
 
@@ -59,6 +60,7 @@ export function scalingNodeOptions(flags: ScalingFlags & Record<string, unknown>
     scaleInWindowMs: seconds(flags.scaleInWindowSeconds),
     cooldownMs: seconds(flags.cooldownSeconds),
     evaluateIntervalMs: flags.autoscaleIntervalMs,
+    scaleInVictim: flags.scaleInVictim,
   };
   const defined = Object.fromEntries(Object.entries(policy).filter(([, v]) => v !== undefined));
   out.autoscale = { provisioner: flags.autoscale, ...defined, localArgs: inheritedArgs(flags) };

@@ -121,7 +121,12 @@ export class Autoscaler {
         await o.provisioner.scaleOut(record.targetNodes);
         return; // the policy resolves it once the new node is normal
       }
-      const victim = record.victim!;
+      const victim = record.victim;
+      if (victim === undefined) {
+        // The platform picks the node and its shutdown hook decommissions it (`ringkv autoscale prestop`).
+        await o.provisioner.release(undefined, record.targetNodes);
+        return;
+      }
       const address = o.addressOf(victim) ?? '';
       const { plan } = o.plans.commit([{ type: 'leave', id: victim }]);
       while (plan.state === 'queued' || plan.state === 'executing') await new Promise((r) => setTimeout(r, limits.planPollMs));

@@ -4,6 +4,8 @@
  *
  *   <program> scale-out <targetNodes>
  *   <program> scale-in <targetNodes> <victimId> <victimAddress>
+ *   <program> scale-in <targetNodes>           (with --scale-in-victim provisioner: the platform
+ *                                              picks the node, whose preStop hook decommissions it)
  *   RINGKV_AUTOSCALE_ACTION, RINGKV_AUTOSCALE_TARGET, RINGKV_AUTOSCALE_VICTIM, RINGKV_AUTOSCALE_VICTIM_ADDRESS
  *
  * scale-in runs after the victim has left the cluster (through a committed plan) and exited,
@@ -36,13 +38,9 @@ export class CommandProvisioner implements Provisioner {
     return this.#run(['scale-out', String(targetNodes)], { RINGKV_AUTOSCALE_ACTION: 'scale-out', RINGKV_AUTOSCALE_TARGET: String(targetNodes) });
   }
 
-  release(victim: { id: string; address: string }, targetNodes: number): Promise<void> {
-    return this.#run(['scale-in', String(targetNodes), victim.id, victim.address], {
-      RINGKV_AUTOSCALE_ACTION: 'scale-in',
-      RINGKV_AUTOSCALE_TARGET: String(targetNodes),
-      RINGKV_AUTOSCALE_VICTIM: victim.id,
-      RINGKV_AUTOSCALE_VICTIM_ADDRESS: victim.address,
-    });
+  release(victim: { id: string; address: string } | undefined, targetNodes: number): Promise<void> {
+    const named: Record<string, string> = victim === undefined ? {} : { RINGKV_AUTOSCALE_VICTIM: victim.id, RINGKV_AUTOSCALE_VICTIM_ADDRESS: victim.address };
+    return this.#run(['scale-in', String(targetNodes), ...(victim ? [victim.id, victim.address] : [])], { RINGKV_AUTOSCALE_ACTION: 'scale-in', RINGKV_AUTOSCALE_TARGET: String(targetNodes), ...named });
   }
 
   nodes(): readonly ProvisionedNode[] {

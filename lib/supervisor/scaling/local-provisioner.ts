@@ -86,9 +86,9 @@ export class LocalProvisioner implements Provisioner {
     this.#o.logger.info({ node: id, pid: child.pid, dir }, 'local provisioner started a node');
   }
 
-  async release(victim: { id: string }): Promise<void> {
-    const entry = this.#children.find((c) => c.id === victim.id);
-    if (entry === undefined) return; // not ours: it exits by itself after leaving
+  async release(victim: { id: string } | undefined): Promise<void> {
+    const entry = victim === undefined ? undefined : this.#children.find((c) => c.id === victim.id);
+    if (victim === undefined || entry === undefined) return; // not ours: it exits by itself after leaving
     const timer = setTimeout(() => entry.process.kill('SIGTERM'), limits.cliChildStopTimeoutMs);
     await entry.exited;
     clearTimeout(timer);

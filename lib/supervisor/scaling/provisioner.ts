@@ -23,7 +23,8 @@ export interface ProvisionedNode {
 export interface Provisioner {
   readonly name: string;
   scaleOut(targetNodes: number): Promise<void>;
-  release(victim: { id: string; address: string }, targetNodes: number): Promise<void>;
+  /** Frees the victim once it left; with no victim (scaleInVictim 'provisioner') the platform picks one and it decommissions itself. */
+  release(victim: { id: string; address: string } | undefined, targetNodes: number): Promise<void>;
   /** Nodes this provisioner runs (for status). */
   nodes(): readonly ProvisionedNode[];
   close(): Promise<void>;
