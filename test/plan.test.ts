@@ -71,12 +71,13 @@ t.test('refusals: bad changes, a datacenter losing its copies, nobody left', asy
   const rackGone = computePlan({ members: racks, changes: [{ type: 'leave', id: 'n2' }], partitionBits, replication: 2 });
   t.match(rackGone.warnings.join('\n'), /rack dc1\/r2 would have no node left/);
 
-  const members = [member('n1'), member('n2', { up: false }), member('n3', { status: 'leaving' }), member('n4', { status: 'joining' })];
+  const members = [member('n1'), member('n2', { up: false }), member('n3', { status: 'leaving' }), member('n4', { status: 'joining', held: false }), member('n5', { status: 'joining' })];
   const bad = computePlan({
     members,
     changes: [
       { type: 'join', id: 'n9' },
       { type: 'join', id: 'n4' },
+      { type: 'join', id: 'n5' },
       { type: 'leave', id: 'n2' },
       { type: 'leave', id: 'n3' },
       { type: 'leave', id: 'n1' },
@@ -89,6 +90,7 @@ t.test('refusals: bad changes, a datacenter losing its copies, nobody left', asy
   const text = bad.refusals.join('\n');
   t.match(text, /join n9: no such node/);
   t.match(text, /join n4: it is joining, not waiting for a plan/);
+  t.match(text, /join n5: no load report from it yet/);
   t.match(text, /leave n2: it is down/);
   t.match(text, /leave n3: it is leaving/);
   t.match(text, /n1 appears in more than one change/);

@@ -41,6 +41,7 @@ function changeProblems(input: PlanInput): string[] {
   const waiting = (id: string, what: string): void => {
     const m = byId.get(id);
     if (m === undefined) refusals.push(`${what} ${id}: no such node (start it with --seeds <a member> --staged-join)`);
+    else if (m.status === 'joining' && m.held === undefined) refusals.push(`${what} ${id}: no load report from it yet (is it waiting for a plan?); try again in a moment`);
     else if (m.status !== 'joining' || m.held !== true) refusals.push(`${what} ${id}: it is ${m.status}, not waiting for a plan (start it with --staged-join)`);
     else if (!m.up) refusals.push(`${what} ${id}: it is down`);
   };

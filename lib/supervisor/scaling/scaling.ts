@@ -168,8 +168,8 @@ export class Scaling {
     const reports = this.#gossip.fresh();
     return this.#o.members().map((m) => {
       const report = reports.get(m.id);
-      const held = m.id === this.#o.selfId ? this.#held : report?.held === true;
-      return { id: m.id, address: m.address, weight: m.weight, dc: m.dc, rack: m.rack, status: m.status, up: this.#o.isUp(m.id), held, ...(report ? { loadBytes: report.bytesStored } : {}) };
+      const held = m.id === this.#o.selfId ? this.#held : report?.held;
+      return { id: m.id, address: m.address, weight: m.weight, dc: m.dc, rack: m.rack, status: m.status, up: this.#o.isUp(m.id), ...(held !== undefined ? { held } : {}), ...(report ? { loadBytes: report.bytesStored } : {}) };
     });
   }
 
