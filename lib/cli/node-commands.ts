@@ -92,7 +92,15 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
-  const signal = await (node.left === undefined ? io.waitForSignal() : Promise.race([io.waitForSignal(), node.left.then(() => 'left')]));
+  const endings: Promise<string>[] = [io.waitForSignal()];
+  if (node.left !== undefined) endings.push(node.left.then(() => 'left'));
+  let refusal = '';
+  if (node.refused !== undefined) endings.push(node.refused.then((error) => ((refusal = `error ${error.code}: ${error.message}\n`), 'refused')));
+  const signal = await Promise.race(endings);
+  if (signal === 'refused') {
+    io.err(refusal);
+    return exitError;
+  }
   if (signal === 'left') {
     io.out(`${node.id} left the cluster\n`);
     return exitOk;
