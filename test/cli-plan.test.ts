@@ -7,6 +7,7 @@
 import t from 'tap';
 import type { CliIo } from '../lib/cli/cli-io.js';
 import { formatPlan, ordinalOf } from '../lib/cli/plan-commands.js';
+import { devNodeArgs } from '../lib/cli/node-commands.js';
 import { runCli } from '../lib/cli/program.js';
 import type { StatusJson } from '../lib/supervisor/index.js';
 import type { DecisionRecord } from '../lib/autoscale/index.js';
@@ -90,4 +91,10 @@ t.test('plan commands print the node\'s refusals and errors', async (t) => {
   t.equal(await runCli(['plan'], noHttp), 1);
   const empty = formatPlan({ changes: [], currentVersion: 'a', plannedVersion: 'a', partitionCount: 64, partitionsMoving: 0, copiesToStream: 0, nodes: [], warnings: ['n2 is down'], refusals: [] });
   t.match(empty, /No changes staged[\s\S]*WARNING: n2 is down/);
+});
+
+t.test('dev-cluster --autoscale local gives every node the autoscaler, min = --nodes', async (t) => {
+  const args = devNodeArgs({ nodes: 3, basePort: 7070, dir: 'd', autoscale: 'local' }, 1);
+  t.same(args.slice(-6), ['--autoscale', 'local', '--min-nodes', '3', '--max-nodes', '5']);
+  t.notOk(devNodeArgs({ nodes: 3, basePort: 7070, dir: 'd' }, 1).includes('--autoscale'));
 });

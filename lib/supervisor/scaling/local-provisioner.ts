@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { limits } from '../../base/limits.js';
 import type { Logger } from '../../base/log.js';
 import type { ProvisionedNode, Provisioner } from './provisioner.js';
@@ -46,7 +47,7 @@ function childEnv(): NodeJS.ProcessEnv {
   return { ...env, RINGKV_EXIT_WITH_PARENT: '1' };
 }
 
-const defaultCommand = (): string[] => [process.execPath, new URL('../../cli/main.js', import.meta.url).pathname];
+const defaultCommand = (): string[] => [process.execPath, fileURLToPath(new URL('../../cli/main.js', import.meta.url))];
 
 export class LocalProvisioner implements Provisioner {
   readonly name = 'local';
