@@ -75,6 +75,8 @@ t.test('the start check refuses removed, replaced and wiped nodes, and judges --
   t.equal(judgeStart(facts({ fresh: true, previousGeneration: undefined }), view([hello('a', { up: true })])), undefined, 'a new node at a new address passes');
   t.match(judgeStart(facts(), view([], [{ id: 'me', generation: 20 }])), { code: 'KV_INCOMPATIBLE', message: /was removed/ }, 'removed');
   t.match(judgeStart(facts(), view([hello('me', { generation: 25, address: 'x:1' })])), { message: /was replaced.*x:1/ }, 'a later incarnation it never was: replaced');
+  t.equal(judgeStart(facts({ currentGeneration: 25 }), view([hello('me', { generation: 25, up: true })])), undefined, 'a late answer that carries our own current record is us, not a replacement');
+  t.equal(judgeStart(facts({ replacing: true, currentGeneration: 25 }), view([hello('me', { generation: 25, up: true, status: 'replacing' })])), undefined, 'a replacement already announced (a late answer) is not judged again');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me')])), { message: /--replace me/ }, 'an empty directory under an owner\'s id names --replace');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me', { up: true })])), { message: /in use/ }, 'the id of a running member');
   t.match(judgeStart(facts({ fresh: true }), view([hello('old', { address: '10.0.0.9:7070' })])), { message: /--replace 10\.0\.0\.9:7070.*--replace old/s }, 'an empty directory at a down owner\'s address names --replace');

@@ -336,7 +336,7 @@ export class Supervisor {
 
   #buildStartGate(): StartGate {
     const o = this.#options;
-    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
+    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing', currentGeneration: o.identity.generation };
     return new StartGate({
       facts,
       founder: o.seeds.includes(o.address),

@@ -47,6 +47,11 @@ export interface StartFacts {
   readonly previousGeneration: number | undefined;
   /** Started with --replace (or resuming one). */
   readonly replacing: boolean;
+  /**
+   * This start's own generation, once it may be gossiping: a late answer (after the window)
+   * already carries our own record, which is us, not a replacement. Undefined before.
+   */
+  readonly currentGeneration?: number;
 }
 
 function isHelloMember(value: unknown): value is HelloMember {
@@ -78,8 +83,12 @@ export function judgeStart(facts: StartFacts, view: HelloView): RingkvError | un
       { id, reason: 'removed' },
     );
   }
-  const me = view.members.find((m) => m.id === id && m.status !== 'left');
-  if (facts.replacing) return judgeReplace(facts, me);
+  // Our own current record (a late answer heard our gossip) is us, not another incarnation.
+  const me = view.members.find((m) => m.id === id && m.status !== 'left' && m.generation !== facts.currentGeneration);
+  if (facts.replacing) {
+    const announced = view.members.some((m) => m.id === id && m.generation === facts.currentGeneration);
+    return announced ? undefined : judgeReplace(facts, me);
+  }
   if (!facts.fresh) {
     if (me !== undefined && me.generation > (facts.previousGeneration ?? 0)) {
       return refuse(
