@@ -280,6 +280,9 @@ t.test('status prints one nodetool-style row per node, grouped by datacenter', a
   const warn = harness({ status: { ...statusDoc(), underReplicated: true, warnings: [] } });
   await runCli(['status'], warn.io);
   t.match(warn.out(), /WARNING: fewer nodes/);
+  const moving = harness({ status: { ...statusDoc(), transfers: { phase: 'replacing', done: 3, total: 10, keys: 42, bytes: 2048, partitions: [] } } });
+  await runCli(['status'], moving.io);
+  t.match(moving.out(), /Transfers: replacing, 3\/10 partitions, 42 keys, 2\.00 KiB/, 'a replace in progress shows its progress');
   const told = harness({ status: { ...statusDoc(), underReplicated: true, warnings: ['only 1 node'], replication: { dc1: 2, dc2: 1 } } });
   await runCli(['status'], told.io);
   t.match(told.out(), /WARNING: only 1 node/);
@@ -334,6 +337,18 @@ t.test('start passes its flags to startNode, reads the secret from a file, and s
   };
   t.equal(await runCli(['start'], failing.io), 1);
   t.equal(failing.err(), 'error KV_LOCKED: the data directory is locked\n');
+});
+
+t.test('start passes --advertise and --replace, and exits 1 when the cluster refuses the node later', async (t) => {
+  const h = harness();
+  t.equal(await runCli(['start', '--advertise', 'pod-0.svc:7070', '--replace', '10.0.0.3:7070'], h.io), 0);
+  t.same(h.started[0], { port: 7070, dir: './data', advertise: 'pod-0.svc:7070', replace: '10.0.0.3:7070' });
+  const refused = harness();
+  const start = refused.io.startNode;
+  refused.io.startNode = async (o) => ({ ...(await start(o)), refused: Promise.resolve(new RingkvError(ErrorCode.incompatible, 'node node-x was removed')) });
+  refused.io.waitForSignal = () => new Promise(() => undefined);
+  t.equal(await runCli(['start'], refused.io), 1);
+  t.match(refused.err(), /error KV_INCOMPATIBLE: node node-x was removed/);
 });
 
 t.test('dev-cluster starts N loopback nodes seeded by the first and stops them all', async (t) => {

@@ -10,8 +10,18 @@ import { Buffer } from 'node:buffer';
 import { ManualClock } from '../lib/base/clock.js';
 import { silentLogger } from '../lib/base/log.js';
 import { limits } from '../lib/base/limits.js';
-import { applyClientWrite, decodeObject, encodeContext, encodeObject, join } from '../lib/causality/index.js';
-import { Coordinator, LatencyEstimator, parseReplicaRequest, ReplicaRids, type CoordinatorAction, type CoordinatorResult, type ReplicaInfo } from '../lib/replication/index.js';
+import { applyClientWrite, decodeObject, encodeContext, encodeObject, join, mergeReplicas, readView, type DvvSet } from '../lib/causality/index.js';
+import {
+  Coordinator,
+  dropDuplicateDots,
+  LatencyEstimator,
+  parseReplicaRequest,
+  ReplicaRids,
+  winnerOf,
+  type CoordinatorAction,
+  type CoordinatorResult,
+  type ReplicaInfo,
+} from '../lib/replication/index.js';
 import type { ReplicaStore } from '../lib/store/index.js';
 import { CoordinatorDriver } from '../lib/supervisor/coordinator-driver.js';
 import type { PutRequest as ClientPut } from '../lib/protocol/client-messages.js';
@@ -55,12 +65,12 @@ t.test('replica rids: bounded, expiring, bound to the key they came with', async
   const rids = new ReplicaRids({ entriesMax: 2, retentionMs: 100 });
   rids.note(rid(1), 11, 0);
   rids.note(rid(2), 22, 10);
-  t.equal(rids.keyHashOf(rid(1), 50), 11);
+  t.match(rids.lookup(rid(1), 50), { keyHash: 11, claimedBy: undefined, expiresAtMs: 100, dots: [] });
   rids.note(rid(3), 33, 20);
   t.equal(rids.size, 2);
-  t.equal(rids.keyHashOf(rid(1), 50), undefined, 'the oldest is forgotten beyond the bound');
-  t.equal(rids.keyHashOf(rid(3), 119), 33);
-  t.equal(rids.keyHashOf(rid(3), 120), undefined, 'and each expires after the retention');
+  t.equal(rids.lookup(rid(1), 50), undefined, 'the oldest is forgotten beyond the bound');
+  t.equal(rids.lookup(rid(3), 119)?.keyHash, 33);
+  t.equal(rids.lookup(rid(3), 120), undefined, 'and each expires after the retention');
   t.equal(rids.size, 0, 'expired entries are swept');
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1) }), { ok: true, value: { rid: rid(1) } });
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: new Uint8Array(3) }), { ok: false, reason: /rid/ });
@@ -128,10 +138,14 @@ t.test('a coordinator that holds a rid from a replica write replicates that writ
   t.same(codes(c.onLocalResult(5, { ok: true, object: new Uint8Array([9, 9]) }, 16)), ['KV_INDETERMINATE'], 'an unreadable object: indeterminate');
 });
 
-t.test('a hedged write is also sent, unawaited, to the replicas marked down', async (t) => {
+t.test('a hedged write asks the other replicas about its rid, then is also sent, unawaited, to the replicas marked down', async (t) => {
   const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), down('c')] }) });
-  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), hedged: true }, 0);
-  const fanOut = c.onLocalResult(1, { ok: true, context: encodeContext([]), object: objectOf('a', 'v') }, 1);
+  const asked = c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), hedged: true }, 0);
+  t.same(ofType(asked, 'send').map((s) => [s.to, s.message.t, s.requestId]), [['b', 'rid-query', 1], ['c', 'rid-query', undefined]], 'every other replica is asked; the down one is not waited for');
+  t.same(ofType(asked, 'local'), [], 'nothing minted yet');
+  const minted = c.onReply(1, 'b', { t: 'rid-query-reply', state: 'unknown' }, 1);
+  t.same(ofType(minted, 'local').map((a) => a.op), ['coordinate-write'], 'nobody else has it: minted here');
+  const fanOut = c.onLocalResult(1, { ok: true, context: encodeContext([]), object: objectOf('a', 'v') }, 3);
   t.same(ofType(fanOut, 'send').map((s) => [s.to, s.requestId]), [['b', 1], ['c', undefined]], 'c, down, gets the write with its rid and no request id');
   c.startPut(2, { key, value: enc.encode('w'), rid: rid(2) }, 0);
   t.same(sendsTo(c.onLocalResult(2, { ok: true, context: encodeContext([]), object: objectOf('a', 'w') }, 1)), ['b'], 'a first attempt is not');
@@ -167,4 +181,137 @@ t.test('driver: a replica write with a rid is noted on receipt, and coordinating
   t.same(Buffer.from(written.context), Buffer.from(encodeContext(join(decodeObject(held)))), 'then answers with the context of the merged object');
   t.same(calls, ['merge', 'read'], 'read after the merge; nothing minted');
   t.ok(sent.length === 1, 'and re-replicated it to a');
+  t.same(await driver.serve({ t: 'rid-query', rid: rid(5), key }, 'a'), { t: 'rid-query-reply', state: 'coordinating' }, 'asked about it, this node says it coordinated it');
+  t.same(await driver.serve({ t: 'rid-query', rid: rid(6), key }, 'a'), { t: 'rid-query-reply', state: 'unknown' });
+});
+
+t.test('tied hedges: a replica that coordinates or holds the rid gets the write; one that knows nothing keeps the claim', async (t) => {
+  const placementOf = () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] });
+  const a = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf });
+  const b = new Coordinator({ self: { id: 'b', dc: 'dc1' }, placementOf });
+  const value = enc.encode('v');
+
+  // a coordinates rid 1 (its disk is slow); b gets the hedge, asks, and forwards to a.
+  a.startPut(1, { key, value, rid: rid(1) }, 0);
+  t.equal(a.ridQuery(rid(1), key, 'b', 1), 'coordinating');
+  t.equal(a.ridQuery(rid(1), enc.encode('other'), 'b', 1), 'unknown', 'a rid of another key is not this write');
+  b.startPut(1, { key, value, rid: rid(1), hedged: true }, 0);
+  const tied = b.onReply(1, 'a', { t: 'rid-query-reply', state: 'coordinating' }, 5);
+  t.same(ofType(tied, 'send').map((s) => [s.to, s.message.t, (s.message as { hops?: number }).hops]), [['a', 'forward-put', 1]], 'forwarded to a, one hop');
+  t.same(b.onReply(1, 'c', { t: 'rid-query-reply', state: 'unknown' }, 6), [], 'later answers are ignored');
+  const context = encodeContext([]);
+  t.same(codes(b.onReply(1, 'a', { t: 'forward-put-reply', context }, 7)), ['written'], 'a\'s outcome is b\'s');
+  t.equal(b.stats().tiedWrites, 1);
+  t.same(codes(b.startPut(2, { key, value, rid: rid(1), hedged: true }, 8)), ['written'], 'a retry at b replays it');
+
+  // c asks b about rid 2 before minting a hedge: b keeps c's claim and forwards its own copy to c.
+  t.equal(b.ridQuery(rid(2), key, 'c', 10), 'unknown');
+  const forwarded = b.startPut(3, { key, value, rid: rid(2) }, 11);
+  t.same(ofType(forwarded, 'send').map((s) => [s.to, s.message.t]), [['c', 'forward-put']], 'the first copy goes to the claimer, not minted');
+  t.same(codes(b.onSendFailed(3, 'c', 12)), ['KV_INDETERMINATE'], 'the claimer unreachable: it may have applied it, so indeterminate');
+
+  // A held rid is 'held'; a claim never replaces it.
+  b.noteReplicaWrite(rid(4), key, 20);
+  t.equal(b.ridQuery(rid(4), key, 'c', 21), 'held');
+  t.equal(b.ridQuery(rid(4), enc.encode('other'), 'c', 21), 'unknown');
+  t.same(ofType(b.startPut(4, { key, value, rid: rid(4) }, 22), 'local').map((x) => x.op), ['read-rid-object'], 'still adopted, not forwarded');
+
+  // Nobody answers before the wait ends: minted; the deadline still holds afterwards.
+  const start = b.startPut(5, { key, value, rid: rid(5), hedged: true, timeoutMs: 1_000 }, 100);
+  const waitAt = ofType(start, 'set-timer')[0]!.atMs;
+  t.ok(waitAt < 1_100, 'the wait is shorter than the deadline');
+  const minted = b.onTimeout(5, waitAt);
+  t.same(ofType(minted, 'local').map((x) => x.op), ['coordinate-write']);
+  t.same(ofType(minted, 'set-timer').map((x) => x.atMs), [1_100]);
+
+  // A waited-for replica whose link is gone counts as 'unknown'; with every other replica down, nothing is waited for.
+  b.startPut(7, { key, value, rid: rid(7), hedged: true }, 200);
+  t.same(b.onSendFailed(7, 'a', 201), []);
+  t.same(ofType(b.onReply(7, 'c', { t: 'rid-query-reply', state: 'unknown' }, 202), 'local').map((x) => x.op), ['coordinate-write']);
+  const lonely = new Coordinator({ self: { id: 'b', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [down('a'), up('b'), down('c')] }) });
+  const alone = lonely.startPut(1, { key, value, rid: rid(8), hedged: true, w: 1 }, 0);
+  t.same(ofType(alone, 'local').map((x) => x.op), ['coordinate-write'], 'minted at once');
+  t.equal(ofType(alone, 'send').filter((x) => x.message.t === 'rid-query').length, 2, 'the down replicas still hear the claim');
+
+  // Too many hops: the holder cannot be reached through forwarding any more.
+  t.equal(a.ridQuery(rid(6), key, 'c', 30), 'unknown');
+  t.same(codes(a.startPut(6, { key, value, rid: rid(6), hops: 2 }, 31)), ['KV_INDETERMINATE']);
+  t.match(parseReplicaRequest({ t: 'rid-query', key, rid: rid(1) }), { ok: true });
+  t.match(parseReplicaRequest({ t: 'rid-query', key, rid: new Uint8Array(2) }), { ok: false });
+});
+
+t.test('a client write minted by two coordinators: the losing mint is dropped, and merging the result drops it everywhere', async (t) => {
+  const v = enc.encode('v');
+  const mint = (before: DvvSet | undefined, actor: string, value = v): DvvSet =>
+    applyClientWrite(before, { value, context: undefined, actor, timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  const both = mergeReplicas(mint(undefined, 'a'), mint(undefined, 'b'));
+  t.equal(readView(both).values.length, 2, 'two siblings of one write');
+  const at = (set: DvvSet, actor: string): number => set.find((e) => e.actor === actor)!.counter;
+  const dots = [{ actor: 'a', counter: at(both, 'a'), attempt: 0 }, { actor: 'b', counter: at(both, 'b'), attempt: 1 }];
+  t.same(winnerOf(dots), dots[1], 'the latest attempt wins');
+  t.same(winnerOf([{ actor: 'a', counter: 1, attempt: 1 }, { actor: 'b', counter: 3, attempt: 1 }]).actor, 'b', 'ties go to the larger actor');
+  const edited = dropDuplicateDots(encodeObject(both), dots)!;
+  t.same(readView(decodeObject(edited)).values.map((x) => Buffer.from(x!).toString()), ['v'], 'one sibling left');
+  const elsewhere = mint(undefined, 'a');
+  const merged = mergeReplicas(elsewhere, decodeObject(edited));
+  t.same(readView(merged).values.length, 1, 'a replica still holding the loser drops it when the result arrives');
+  t.same(readView(mergeReplicas(decodeObject(edited), elsewhere)).values.length, 1, 'in either merge order');
+  t.same(join(decodeObject(edited)), join(both), 'the history is kept: both events stay seen');
+
+  t.equal(dropDuplicateDots(encodeObject(mint(undefined, 'a')), dots), undefined, 'the winner not here yet: nothing dropped');
+  t.equal(dropDuplicateDots(encodeObject(mergeReplicas(mint(undefined, 'a'), mint(undefined, 'b', enc.encode('other')))), dots), undefined, 'different values are never dropped');
+  const older = mint(undefined, 'a');
+  const newer = mergeReplicas(mint(older, 'a', enc.encode('w')), mint(undefined, 'b'));
+  const loserFirst = [{ actor: 'a', counter: at(older, 'a'), attempt: 0 }, { actor: 'b', counter: at(newer, 'b'), attempt: 1 }];
+  t.equal(readView(newer).values.length, 3, 'a holds two siblings: the loser and a newer concurrent write');
+  t.ok(dropDuplicateDots(encodeObject(newer), loserFirst) !== undefined, 'a loser that is its entry\'s oldest sibling goes');
+  const loserNewest = [{ actor: 'a', counter: at(newer, 'a'), attempt: 0 }, { actor: 'b', counter: at(newer, 'b'), attempt: 1 }];
+  t.equal(dropDuplicateDots(encodeObject(mergeReplicas(mint(older, 'a'), mint(undefined, 'b'))), loserNewest), undefined, 'a loser that is not its entry\'s oldest sibling stays');
+  t.equal(dropDuplicateDots(edited, dots), undefined, 'dropping twice changes nothing');
+});
+
+t.test('a replica that hears of two mints of one rid asks once to drop the loser', async (t) => {
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1) }, 0);
+  const minted = c.onLocalResult(1, { ok: true, context: encodeContext([{ actor: 'a', counter: 1 }]), object: objectOf('a', 'v') }, 1);
+  const sent = ofType(minted, 'send').map((s) => s.message as { dot?: unknown });
+  t.same(sent.map((m) => m.dot), [{ actor: 'a', counter: 1, attempt: 0 }, { actor: 'a', counter: 1, attempt: 0 }], 'replica writes name the mint');
+  const found = c.noteReplicaWrite(rid(1), key, 2, { actor: 'b', counter: 4, attempt: 1 });
+  t.same(found, [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid: rid(1), dots: [{ actor: 'a', counter: 1, attempt: 0 }, { actor: 'b', counter: 4, attempt: 1 }] }]);
+  t.same(c.noteReplicaWrite(rid(1), key, 3, { actor: 'b', counter: 4, attempt: 1 }), [], 'reported once');
+  t.equal(c.stats().duplicateMints, 1);
+  t.same(sendsTo(c.spread(key, objectOf('a', 'v'))), ['b', 'c'], 'the result goes to the other replicas');
+
+  // The other order: the other mint is heard of while this coordinator's own write is in flight.
+  c.startPut(2, { key, value: enc.encode('w'), rid: rid(2), attempt: 1 }, 10);
+  t.same(c.noteReplicaWrite(rid(2), key, 11, { actor: 'c', counter: 2, attempt: 0 }), []);
+  const late = c.onLocalResult(2, { ok: true, context: encodeContext([{ actor: 'a', counter: 2 }]), object: objectOf('a', 'w') }, 12);
+  t.same(ofType(late, 'local').map((x) => x.op), ['drop-duplicates'], 'found when its own mint completes');
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: true, value: { dot: { actor: 'a' } } });
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: false }, 'a dot needs a rid');
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1), dot: { actor: 'a', counter: 0, attempt: 0 } }), { ok: false });
+});
+
+t.test('driver: a duplicate mint is dropped from the store once the replica write is merged, and the result is spread', async (t) => {
+  const v = enc.encode('v');
+  const mine = applyClientWrite(undefined, { value: v, context: undefined, actor: 'a', timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  const theirs = applyClientWrite(undefined, { value: v, context: undefined, actor: 'b', timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  let stored: DvvSet = mine;
+  const store = {
+    mergeObject: async (_key: Uint8Array, object: Uint8Array) => void (stored = mergeReplicas(stored, decodeObject(object))),
+    readObject: async () => encodeObject(stored),
+    coordinateWrite: async () => ({ context: encodeContext(join(mine)), object: encodeObject(mine) }),
+  } as unknown as ReplicaStore;
+  const sent: { to: string; body: { t: string } }[] = [];
+  const coordinator = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 2, replicas: [up('a'), up('b')] }) });
+  const driver = new CoordinatorDriver({ coordinator, store, clock: new ManualClock(), logger: silentLogger, selfId: 'a', sendToNode: (to, m) => (sent.push({ to, body: m.body as { t: string } }), true) });
+  t.teardown(() => driver.close());
+  const put = driver.write({ t: 'put', id: 1, key, value: v, rid: rid(3), w: 1 } as ClientPut);
+  await new Promise((resolve) => setImmediate(resolve));
+  await put;
+  const dot = { actor: 'b', counter: theirs[0]!.counter, attempt: 1 };
+  t.same(await driver.serve({ t: 'replica-write', key, object: encodeObject(theirs), rid: rid(3), dot }, 'b'), { t: 'replica-write-reply' });
+  for (let i = 0; i < 20 && readView(stored).values.length > 1; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.same(readView(stored).values.length, 1, 'one sibling left in the store');
+  t.ok(sent.some((s) => s.to === 'b' && s.body.t === 'replica-write'), 'and the result went to b');
 });

@@ -6,17 +6,23 @@
  *
  *   request                                                 reply (or replica-error)
  *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
- *   {t:'replica-write', key, object, hintFor?, rid?}      →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'replica-write', key, object, hintFor?, rid?, dot?} → {t:'replica-write-reply'}           after it is durable
  *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
  *                       w?, consistency?, dc?, hops, timeoutMs}
+ *   {t:'rid-query',     rid, key}                         →  {t:'rid-query-reply', state}        'coordinating' | 'held' | 'unknown'
  *   any of them                                           →  {t:'replica-error', code, message}  code: an ErrorCode
  *
  * `object` is a stored object (lib/causality encodeObject) — the key's whole state on the
  * sender, merged by the receiver with mergeReplicas; `rid` (the client write that made it, when
  * a coordinator replicates a client write) is remembered by the receiver (rid-table.ts
- * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new. `forward-put` is a client write a
+ * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new;
+ * `dot` ({actor, counter, attempt}) names the event the minting coordinator created for it
+ * (duplicate-dots.ts). `forward-put` is a client write a
  * non-replica hands to a replica of the key: `value: null` is a delete, `dc` the datacenter
  * LOCAL_QUORUM refers to (the node the client reached), `hops` how often it was forwarded.
+ * `rid-query` asks a replica, before a hedged write is minted, whether it coordinates that
+ * write ('coordinating') or holds it ('held'); 'unknown' also records the asker's claim on
+ * the rid there (coordinator.ts, "tied hedges").
  *
  * Bounds (RELIABILITY.md §2.5): replica paths carry whatever a replica holds, so keys are held
  * to the hard ceiling `keyBytesCeiling` and objects to `entryBytesMax`; the forwarded client
@@ -32,6 +38,7 @@ import { isBytesWithin, isIntegerIn } from '../base/guards.js';
 import { isErrorCode, type ErrorCode } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { consistencyLevels, isConsistencyLevel, type ConsistencyLevel } from './consistency-level.js';
+import type { MintDot } from './duplicate-dots.js';
 
 /** Frozen: a client write id is 16 random bytes. */
 export const ridBytes = 16;
@@ -51,6 +58,8 @@ export interface ReplicaWrite {
   readonly hintFor?: string;
   /** The client write this object carries, when a coordinator replicates one. */
   readonly rid?: Uint8Array;
+  /** The event minted for that write, sent by the coordinator that minted it. */
+  readonly dot?: MintDot;
 }
 
 export interface ForwardPut {
@@ -66,7 +75,13 @@ export interface ForwardPut {
   readonly timeoutMs: number;
 }
 
-export type ReplicaRequest = ReplicaRead | ReplicaWrite | ForwardPut;
+export interface RidQuery {
+  readonly t: 'rid-query';
+  readonly rid: Uint8Array;
+  readonly key: Uint8Array;
+}
+
+export type ReplicaRequest = ReplicaRead | ReplicaWrite | ForwardPut | RidQuery;
 
 export interface ReplicaReadReply {
   readonly t: 'replica-read-reply';
@@ -88,12 +103,21 @@ export interface ReplicaError {
   readonly message: string;
 }
 
-export type ReplicaReply = ReplicaReadReply | ReplicaWriteReply | ForwardPutReply | ReplicaError;
+/** Frozen: what a replica knows of a rid. */
+export const ridStates = ['coordinating', 'held', 'unknown'] as const;
+export type RidState = (typeof ridStates)[number];
+
+export interface RidQueryReply {
+  readonly t: 'rid-query-reply';
+  readonly state: RidState;
+}
+
+export type ReplicaReply = ReplicaReadReply | ReplicaWriteReply | ForwardPutReply | RidQueryReply | ReplicaError;
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-export const replicaRequestTypes = ['replica-read', 'replica-write', 'forward-put'] as const;
-export const replicaReplyTypes = ['replica-read-reply', 'replica-write-reply', 'forward-put-reply', 'replica-error'] as const;
+export const replicaRequestTypes = ['replica-read', 'replica-write', 'forward-put', 'rid-query'] as const;
+export const replicaReplyTypes = ['replica-read-reply', 'replica-write-reply', 'forward-put-reply', 'rid-query-reply', 'replica-error'] as const;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
@@ -109,6 +133,11 @@ function isMemberId(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberIdBytesMax;
 }
 
+function isMintDot(value: unknown): value is MintDot {
+  if (!isRecord(value)) return false;
+  return isMemberId(value.actor) && isIntegerIn(value.counter, 1, Number.MAX_SAFE_INTEGER) && isIntegerIn(value.attempt, 0, limits.clientAttemptsMax);
+}
+
 const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
 /** Checks an untrusted request body and returns a fresh, well-formed copy. Never throws. */
@@ -122,6 +151,7 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
       if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
       if (raw.hintFor !== undefined && !isMemberId(raw.hintFor)) return refuse('hintFor must be a member id');
       if (raw.rid !== undefined && !isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      if (raw.dot !== undefined && (raw.rid === undefined || !isMintDot(raw.dot))) return refuse('dot must be {actor, counter, attempt} with a rid');
       return {
         ok: true,
         value: {
@@ -130,10 +160,14 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
           object: raw.object,
           ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }),
           ...(raw.rid === undefined ? {} : { rid: raw.rid }),
+          ...(raw.dot === undefined ? {} : { dot: { actor: raw.dot.actor, counter: raw.dot.counter, attempt: raw.dot.attempt } }),
         },
       };
     case 'forward-put':
       return parseForwardPut(raw, raw.key);
+    case 'rid-query':
+      if (!isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      return { ok: true, value: { t: 'rid-query', rid: raw.rid, key: raw.key } };
     default:
       return refuse(`unknown request type (expected one of ${replicaRequestTypes.join(', ')})`);
   }
@@ -178,6 +212,9 @@ export function parseReplicaReply(raw: unknown): Parsed<ReplicaReply> {
     case 'forward-put-reply':
       if (!isBytes(raw.context, 0, contextBytesMax)) return refuse('context must be bytes within contextBytesMax');
       return { ok: true, value: { t: 'forward-put-reply', context: raw.context } };
+    case 'rid-query-reply':
+      if (!(ridStates as readonly unknown[]).includes(raw.state)) return refuse(`state must be one of ${ridStates.join(', ')}`);
+      return { ok: true, value: { t: 'rid-query-reply', state: raw.state as RidState } };
     case 'replica-error':
       if (!isErrorCode(raw.code)) return refuse('code is not an ErrorCode');
       if (typeof raw.message !== 'string' || raw.message.length > limits.replicaMessageCharsMax) return refuse('message must be a short string');
