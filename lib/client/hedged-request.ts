@@ -12,8 +12,8 @@
  * Outcome rules (client.ts states them; RELIABILITY.md §0 "three-valued outcomes"):
  *  - get: the first `read` reply wins. KV_UNAVAILABLE, KV_OVERLOADED and KV_TIMEOUT replies,
  *    links that died and requests that could not be sent move on to the next node at once; an
- *    attempt past its attempt timeout is abandoned (a read has no side effect); any other reply
- *    stands.
+ *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
+ *    no side effect), or else still waited for; any other reply stands.
  *  - put/delete: every attempt carries the same rid, so a write applied by several
  *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
@@ -184,11 +184,10 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
-      if (this.#write) continue;
-      // A read has no side effect: stop waiting for this node.
+      // A read has no side effect: stop waiting for this node if a trusted one can take over.
+      if (this.#write || !this.#start(true)) continue;
       a.call.cancel();
       this.#live.delete(a);
-      this.#lastError = new RingkvError(ErrorCode.timeout, `${a.connection.nodeId ?? a.connection.url} did not answer within ${Math.round(limitMs)} ms`, {});
     }
     const newest = this.#newest;
     if (this.#canHedge && newest !== undefined && this.#live.has(newest) && nowMs - newest.startedMs >= latency.hedgeDelayMs(this.#latencyKey(newest))) {
@@ -203,7 +202,8 @@ class HedgedRun {
     if (outcome.kind === 'reply') {
       const code = outcome.message.t === 'error' ? outcome.message.code : undefined;
       if (code === undefined) {
-        this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
+        // Karn's rule: an attempt that was hedged past is no clean sample of its node.
+        if (attempt === this.#newest) this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
         return { message: outcome.message, node };
       }
       if (this.#write) {

@@ -42,7 +42,7 @@ import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { Handoff } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
-import { PeerNetwork } from './peer-network.js';
+import { PeerNetwork, type DialFunction } from './peer-network.js';
 import { PeerRouter } from './peer-router.js';
 import { ShardStats } from './shard-stats.js';
 import { Resync } from './resync.js';
@@ -53,10 +53,7 @@ import { buildStatus, type StatusJson } from './status.js';
 import { Scaling, type ScalingOptions } from './scaling/scaling.js';
 import { teeObserver } from './scaling/load-sampler.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
-import type { MemberStatus } from '../membership/index.js';
-import { isOwnerStatus, MembershipRecorder, type MembershipView } from './lifecycle/membership-file.js';
-import type { StartFacts } from './lifecycle/start-check.js';
-import { StartGate } from './lifecycle/start-gate.js';
+import { MembershipRecorder, StartGate, startCandidates, startGateFor, startStatus, type MembershipView, type StartFacts } from './lifecycle/index.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -102,16 +99,11 @@ export interface SupervisorOptions {
   /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
   readonly replacing?: boolean;
   /** lifecycle: what the start check compares with the cluster (start-check.ts). */
-  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing' | 'generation'>;
+  /** How peer links are dialed (default the WebSocket transport; the whole-node simulation passes its own). */
+  readonly dial?: DialFunction;
   /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
   readonly onRefused?: (error: RingkvError) => void;
-}
-
-/** lifecycle: the status this start gossips first (see the header). */
-function startStatus(options: SupervisorOptions): MemberStatus {
-  const previous = options.restored?.self;
-  if (options.replacing === true || previous === 'replacing') return 'replacing';
-  return previous !== undefined && isOwnerStatus(previous) ? 'normal' : 'joining';
 }
 
 export class Supervisor {
@@ -149,13 +141,14 @@ export class Supervisor {
       logger,
       rng,
       ...(options.caFile ? { caFile: options.caFile } : {}),
+      ...(options.dial ? { dial: options.dial } : {}),
       onMessage: (link, message) => this.#router.route(link, message),
     });
     const recorder = new MembershipRecorder(options.dir);
     const gossip = new Gossip({
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
       generation: identity.generation,
-      status: startStatus(options), // lifecycle
+      status: startStatus(options.restored, options.replacing === true), // lifecycle
       seeds: options.seeds,
       config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
     });
@@ -188,7 +181,7 @@ export class Supervisor {
       onJoinable: () => (this.#scaling.holdsJoin() ? undefined : this.#handoff.onJoinable()),
     });
     if (options.restored !== undefined) this.#membership.restore(options.restored); // lifecycle
-    for (const address of this.#checkCandidates()) this.#network.connect(address);
+    for (const address of startCandidates(options.seeds, options.address, options.restored)) this.#network.connect(address);
     const { partitionBits, replication } = options;
     this.#placement = new ReplicaPlacement({ membership: this.#membership, partitionBits, replication, hinted: options.hints !== undefined });
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
@@ -197,7 +190,10 @@ export class Supervisor {
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
-    this.#startGate = this.#buildStartGate(); // lifecycle
+    this.#startGate = startGateFor(options, {
+      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: identity.id }, limits.startCheckRpcTimeoutMs, address),
+      release: () => this.#membership.release(),
+    }); // lifecycle
     const hints = options.hints;
     // resync: a finite tombstone grace is the outage bound; with purging off, the default grace.
     const graceMs = Number.isFinite(options.tombstoneGraceMs ?? Infinity) ? options.tombstoneGraceMs! : limits.tombstoneGraceMsDefault;
@@ -332,30 +328,6 @@ export class Supervisor {
   #founding(): Promise<never> | undefined {
     if (!this.#membership.founding()) return undefined;
     return Promise.reject(new RingkvError(ErrorCode.unavailable, 'this node is founding the cluster: waiting for the other seeds to found it too', {}));
-  }
-
-  #buildStartGate(): StartGate {
-    const o = this.#options;
-    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing', currentGeneration: o.identity.generation };
-    return new StartGate({
-      facts,
-      founder: o.seeds.includes(o.address),
-      candidates: this.#checkCandidates(),
-      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
-      clock: o.clock,
-      logger: o.logger,
-      release: () => {
-        writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
-        this.#membership.release();
-      },
-      ...(o.onRefused ? { onRefused: o.onRefused } : {}),
-    });
-  }
-
-  /** lifecycle: the addresses the start check asks: seeds and remembered members, not ourselves. */
-  #checkCandidates(): string[] {
-    const remembered = (this.#options.restored?.members ?? []).map((m) => m.address);
-    return [...new Set([...this.#options.seeds, ...remembered])].filter((address) => address !== this.#options.address);
   }
 
   /**
