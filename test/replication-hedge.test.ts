@@ -14,6 +14,7 @@ import { applyClientWrite, decodeObject, encodeContext, encodeObject, join, merg
 import {
   Coordinator,
   dropDuplicateDots,
+  HedgeBudget,
   LatencyEstimator,
   parseReplicaRequest,
   ReplicaRids,
@@ -99,6 +100,23 @@ t.test('a read asks R replicas and hedges to a spare after the hedge delay; the 
   t.same(codes(c.onReply(4, 'b', { t: 'replica-read-reply', object: valid }, 2_002)), ['read']);
   t.equal(c.inflight, 2, 'reads 2 and 3 still wait for their answers; 4 is settled and gone');
   t.ok(c.hedgeDelayMs('b') >= limits.hedgeDelayMsMin, 'the hedge delay stays within its bounds');
+});
+
+t.test('hedges are rationed: out of budget, a read waits for its replicas', async (t) => {
+  const budget = new HedgeBudget(0.5, 1);
+  t.ok(budget.spend(), 'the saved hedge');
+  t.notOk(budget.spend(), 'then none');
+  budget.earn();
+  t.notOk(budget.spend(), 'half a hedge is not one');
+  budget.earn();
+  t.ok(budget.spend(), 'two requests earn one');
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  let hedged = 0;
+  for (let id = 1; id <= 20; id++) {
+    c.startGet(id, { key }, 0);
+    hedged += sendsTo(c.onTimeout(id, limits.hedgeDelayMsInitial)).length;
+  }
+  t.ok(hedged >= limits.hedgeBudgetBurst && hedged < 20, `every read ran late; ${hedged} of 20 were hedged`);
 });
 
 t.test('a hedge that comes due after the read completed only re-arms the deadline', async (t) => {
@@ -271,13 +289,13 @@ t.test('a client write minted by two coordinators: the losing mint is dropped, a
 });
 
 t.test('a replica that hears of two mints of one rid asks once to drop the loser', async (t) => {
-  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, actor: 'a~1', placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
   c.startPut(1, { key, value: enc.encode('v'), rid: rid(1) }, 0);
-  const minted = c.onLocalResult(1, { ok: true, context: encodeContext([{ actor: 'a', counter: 1 }]), object: objectOf('a', 'v') }, 1);
+  const minted = c.onLocalResult(1, { ok: true, context: encodeContext([{ actor: 'a~1', counter: 1 }]), object: objectOf('a~1', 'v') }, 1);
   const sent = ofType(minted, 'send').map((s) => s.message as { dot?: unknown });
-  t.same(sent.map((m) => m.dot), [{ actor: 'a', counter: 1, attempt: 0 }, { actor: 'a', counter: 1, attempt: 0 }], 'replica writes name the mint');
+  t.same(sent.map((m) => m.dot), [{ actor: 'a~1', counter: 1, attempt: 0 }, { actor: 'a~1', counter: 1, attempt: 0 }], 'replica writes name the mint, by the store\'s actor');
   const found = c.noteReplicaWrite(rid(1), key, 2, { actor: 'b', counter: 4, attempt: 1 });
-  t.same(found, [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid: rid(1), dots: [{ actor: 'a', counter: 1, attempt: 0 }, { actor: 'b', counter: 4, attempt: 1 }] }]);
+  t.same(found, [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid: rid(1), dots: [{ actor: 'a~1', counter: 1, attempt: 0 }, { actor: 'b', counter: 4, attempt: 1 }] }]);
   t.same(c.noteReplicaWrite(rid(1), key, 3, { actor: 'b', counter: 4, attempt: 1 }), [], 'reported once');
   t.equal(c.stats().duplicateMints, 1);
   t.same(sendsTo(c.spread(key, objectOf('a', 'v'))), ['b', 'c'], 'the result goes to the other replicas');
@@ -285,7 +303,7 @@ t.test('a replica that hears of two mints of one rid asks once to drop the loser
   // The other order: the other mint is heard of while this coordinator's own write is in flight.
   c.startPut(2, { key, value: enc.encode('w'), rid: rid(2), attempt: 1 }, 10);
   t.same(c.noteReplicaWrite(rid(2), key, 11, { actor: 'c', counter: 2, attempt: 0 }), []);
-  const late = c.onLocalResult(2, { ok: true, context: encodeContext([{ actor: 'a', counter: 2 }]), object: objectOf('a', 'w') }, 12);
+  const late = c.onLocalResult(2, { ok: true, context: encodeContext([{ actor: 'a~1', counter: 2 }]), object: objectOf('a~1', 'w') }, 12);
   t.same(ofType(late, 'local').map((x) => x.op), ['drop-duplicates'], 'found when its own mint completes');
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: true, value: { dot: { actor: 'a' } } });
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: false }, 'a dot needs a rid');

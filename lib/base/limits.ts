@@ -169,6 +169,13 @@ export const limits = {
   attemptTimeoutFactor: 4,
   attemptTimeoutMsMin: 500,
   attemptTimeoutMsMax: 2_000,
+  /**
+   * Hedges are rationed so that an overloaded cluster is not sent twice the work: each request
+   * earns `hedgeBudgetRatio` of a hedge, at most `hedgeBudgetBurst` saved (Dean and Barroso
+   * hedge a few percent of requests).
+   */
+  hedgeBudgetRatio: 0.1,
+  hedgeBudgetBurst: 10,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,

@@ -26,7 +26,7 @@
  */
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
-import type { LatencyEstimator } from '../replication/index.js';
+import type { HedgeBudget, LatencyEstimator } from '../replication/index.js';
 import type { WireMessage } from '../transport/index.js';
 import type { Call, CallOutcome, NodeConnection } from './node-connection.js';
 import { errorOfReply } from './replies.js';
@@ -45,6 +45,8 @@ export interface HedgeHost {
   /** Connections in the order this request tries them, as of now. */
   route(): NodeConnection[];
   readonly latency: LatencyEstimator;
+  /** Rations hedges (not failovers): a hedge goes out only if the budget allows. */
+  readonly budget: HedgeBudget;
   readonly attemptsMax: number;
   /** A link failed: re-read the ring soon. */
   refreshSoon(): void;
@@ -117,6 +119,7 @@ class HedgedRun {
   }
 
   async loop(timeoutMs: number): Promise<HedgedReply> {
+    this.#host.budget.earn();
     this.#start(false);
     for (;;) {
       if (this.#live.size === 0 && (this.#standing !== undefined || !this.#start(false))) return this.#settle();
@@ -191,7 +194,7 @@ class HedgedRun {
     }
     const newest = this.#newest;
     if (this.#canHedge && newest !== undefined && this.#live.has(newest) && nowMs - newest.startedMs >= latency.hedgeDelayMs(this.#latencyKey(newest))) {
-      this.#canHedge = this.#start(true);
+      this.#canHedge = this.#host.budget.spend() && this.#start(true);
     }
   }
 

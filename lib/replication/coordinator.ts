@@ -89,7 +89,7 @@ import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
 import type { MintDot } from './duplicate-dots.js';
-import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
+import { HedgeBudget, LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
 import { ReplicaRids, RidTable } from './rid-table.js';
 
 export interface GetRequest {
@@ -178,6 +178,8 @@ export const sloppyTargets: TargetSelector = (placement, selfId) => {
 
 export interface CoordinatorOptions {
   readonly self: { readonly id: string; readonly dc: string };
+  /** The version-vector actor of this node's replica store (the event counters it mints); default self.id. */
+  readonly actor?: string;
   /** The key's placement in the current ring and membership view. */
   readonly placementOf: (key: Uint8Array) => Placement;
   readonly targetsOf?: TargetSelector;
@@ -284,6 +286,7 @@ const failure = (code: Code, message: string): CoordinatorResult => ({ type: 'er
 
 export class Coordinator {
   readonly #self: { readonly id: string; readonly dc: string };
+  readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
@@ -294,6 +297,7 @@ export class Coordinator {
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #replicaRids: ReplicaRids;
   readonly #latency: LatencyEstimator;
+  readonly #hedges = new HedgeBudget();
   /** Peers that let a hedge delay pass without answering, until they answer anything. */
   readonly #slow = new Set<string>();
   readonly #stats: CoordinatorStats = {
@@ -316,6 +320,7 @@ export class Coordinator {
 
   constructor(options: CoordinatorOptions) {
     this.#self = { id: options.self.id, dc: options.self.dc };
+    this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
@@ -365,6 +370,7 @@ export class Coordinator {
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
     const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
     this.#requests.set(requestId, state);
@@ -397,6 +403,8 @@ export class Coordinator {
         state.hedgedPast.add(id);
         if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
       }
+      // Out of hedges (overload): wait for the asked replicas until the deadline.
+      if (!this.#hedges.spend()) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: state.deadlineMs }];
       const spare = state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) {
         this.#stats.hedgedReads++;
@@ -626,12 +634,12 @@ export class Coordinator {
   #mintOf(state: PutState, context: Uint8Array, nowMs: number): MintDot | undefined {
     let counter: number | undefined;
     try {
-      counter = decodeContext(context).find((e) => e.actor === this.#self.id)?.counter;
+      counter = decodeContext(context).find((e) => e.actor === this.#actor)?.counter;
     } catch {
       counter = undefined; // a context we cannot read names no mint; the write itself stands
     }
     if (counter === undefined) return undefined;
-    const dot: MintDot = { actor: this.#self.id, counter, attempt: state.request.attempt ?? 0 };
+    const dot: MintDot = { actor: this.#actor, counter, attempt: state.request.attempt ?? 0 };
     this.#replicaRids.note(state.rid, murmur3(state.key), nowMs, { dot });
     return dot;
   }

@@ -135,7 +135,9 @@ function isMemberId(value: unknown): value is string {
 
 function isMintDot(value: unknown): value is MintDot {
   if (!isRecord(value)) return false;
-  return isMemberId(value.actor) && isIntegerIn(value.counter, 1, Number.MAX_SAFE_INTEGER) && isIntegerIn(value.attempt, 0, limits.clientAttemptsMax);
+  const actor = value.actor;
+  const actorOk = typeof actor === 'string' && actor.length >= 1 && Buffer.byteLength(actor, 'utf8') <= limits.actorIdBytesMax;
+  return actorOk && isIntegerIn(value.counter, 1, Number.MAX_SAFE_INTEGER) && isIntegerIn(value.attempt, 0, limits.clientAttemptsMax);
 }
 
 const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });

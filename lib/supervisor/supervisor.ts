@@ -187,6 +187,7 @@ export class Supervisor {
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
     const coordinator = new Coordinator({
       self: { id: identity.id, dc: options.dc },
+      actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
