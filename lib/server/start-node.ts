@@ -27,6 +27,8 @@ import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { isLoopbackHost, startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
+import { LiveFeed } from '../http/dashboard-feed.js';
+import { dashboardRoutes } from '../http/dashboard-routes.js';
 
 export type { StatusJson } from '../supervisor/index.js';
 
@@ -190,7 +192,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     const scheme = options.tls ? 'wss' : 'ws';
     let supervisor: Supervisor | undefined;
     const status = (): StatusJson => supervisor!.status();
-    const metrics = new NodeMetrics(status);
+    const metrics = new NodeMetrics(status, () => supervisor!.telemetry());
+    // The dashboard at / and its live feed (lib/http/dashboard-*.ts).
+    const feed = new LiveFeed({ status, requests: () => metrics.requests.snapshot(), logger, ...(options.clientToken ? { token: options.clientToken } : {}) });
+    cleanups.push(() => feed.close());
     const tls = options.tls ? { certFile: options.tls.certFile, keyFile: options.tls.keyFile } : undefined;
     const server = await startTransportServer({
       host,
@@ -209,7 +214,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
         leave: () => supervisor!.leave(),
         removeNode: (id) => supervisor!.removeNode(id),
         ...(options.clientToken ? { token: options.clientToken } : {}),
-      }),
+      }, dashboardRoutes(feed)),
     });
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
@@ -251,6 +256,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
+        feed.close();
         await sup.close();
         await server.close();
         hints.close();

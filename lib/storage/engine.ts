@@ -41,6 +41,7 @@ import { BlockCache } from './block-cache.js';
 import { type CompactionConfig, type CompactionPlan, pickCompaction, planFullCompaction } from './compaction-picker.js';
 import { type FileSystem, joinPath } from './file-system.js';
 import { InlineRunner } from './inline-runner.js';
+import { CommitMetrics, pendingCompactionBytes, type HistogramSnapshot } from './engine-metrics.js';
 import { tokenOf } from '../base/hash.js';
 import { bloomHash } from './bloom-filter.js';
 import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, userKeyOf } from './internal-key.js';
@@ -127,6 +128,10 @@ export interface EngineStats {
   /** (flush + compaction bytes written) / user bytes written. */
   writeAmplification: number;
   failed: string | undefined;
+  /** Bytes compaction must rewrite before the tree is in shape (engine-metrics.ts). */
+  pendingCompactionBytes: number;
+  /** Group commit: writes per commit-log append, and the seconds each fsync took. */
+  commits: { batchWrites: HistogramSnapshot; fsyncSeconds: HistogramSnapshot };
 }
 
 interface PendingWrite {
@@ -216,6 +221,7 @@ export class Engine {
   #failure: RingkvError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #commitMetrics = new CommitMetrics();
   #stats = {
     slowdowns: 0,
     stops: 0,
@@ -454,7 +460,12 @@ export class Engine {
     try {
       this.#checkWritable();
       this.#wal.appendRecords(group.map((w) => w.payload));
-      if (this.#settings.sync === 'fsync') this.#wal.sync();
+      this.#commitMetrics.batchWrites.observe(group.length);
+      if (this.#settings.sync === 'fsync') {
+        const started = this.#clock.monotonicMs();
+        this.#wal.sync();
+        this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - started) / 1000);
+      }
     } catch (error) {
       const failure = this.#writeFailure(error);
       for (const w of group) w.reject(failure);
@@ -863,6 +874,8 @@ export class Engine {
       flushBytesWritten: s.flushBytesWritten,
       writeAmplification: (s.flushBytesWritten + s.compactionBytesWritten) / Math.max(1, s.userBytesWritten),
       failed: this.#failure?.message,
+      pendingCompactionBytes: pendingCompactionBytes(this.#levels, this.#settings.compaction),
+      commits: { batchWrites: this.#commitMetrics.batchWrites.snapshot(), fsyncSeconds: this.#commitMetrics.fsyncSeconds.snapshot() },
     };
   }
 

@@ -4,6 +4,7 @@
  */
 export { startIdentity, writeNodeIdentity, type NodeIdentity } from './node-identity.js';
 export { Supervisor, type SupervisorOptions } from './supervisor.js';
+export type { HintCounts, PeerTelemetry, TelemetrySnapshot } from './telemetry.js';
 export { buildStatus, type StatusJson, type StatusMember, type StatusShard } from './status.js';
 export { type ClientOperations, type ReadResult, type RequestObserver } from './client-service.js';
 export { HintStore, decodeHint, encodeHint, hintRecordVersion, type Hint, type HintStoreOptions, type HintSummary } from './hint-store.js';

@@ -44,6 +44,7 @@ import { AutoCleanup } from './auto-cleanup.js';
 import { ReplicaPlacement } from './replica-placement.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
+import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -103,6 +104,9 @@ export class Supervisor {
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
+  /** metrics: the coordinator's counters and per-target hint counts (telemetry.ts). */
+  readonly #coordinator: Coordinator;
+  readonly #hintCounts = new HintCounters();
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -153,6 +157,7 @@ export class Supervisor {
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
+    this.#coordinator = coordinator;
     const hints = options.hints;
     // resync: a finite tombstone grace is the outage bound; with purging off, the default grace.
     const graceMs = Number.isFinite(options.tombstoneGraceMs ?? Infinity) ? options.tombstoneGraceMs! : limits.tombstoneGraceMsDefault;
@@ -175,7 +180,7 @@ export class Supervisor {
       clock,
       logger,
       selfId: identity.id,
-      ...(hints ? { storeHint: (target: string, key: Uint8Array, object: Uint8Array) => hints.add(target, key, object) } : {}),
+      ...(hints ? { storeHint: this.#hintCounts.counting((target, key, object) => hints.add(target, key, object)) } : {}),
       sendToNode: (nodeId, message) => {
         const address = this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
@@ -237,7 +242,7 @@ export class Supervisor {
     this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff });
     this.#shardStats = new ShardStats({ store: options.store, logger, myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [] });
     const reachable = (target: string): boolean => this.#membership.isUp(target) && this.#membership.addressOf(target) !== undefined;
-    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs) });
+    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs), onDelivered: (target, n) => this.#hintCounts.delivered(target, n) });
   }
 
   get id(): string {
@@ -299,6 +304,16 @@ export class Supervisor {
       resync: this.#resync.status(),
       cleanup: this.#autoCleanup.stats(),
     });
+  }
+
+  /** metrics: figures beyond the status document, taken now (telemetry.ts). */
+  telemetry(): TelemetrySnapshot {
+    const now = this.#options.clock.monotonicMs();
+    const peers = this.#membership
+      .members()
+      .filter((m) => m.id !== this.id && m.status !== 'left')
+      .map((m) => ({ id: m.id, up: this.#membership.isUp(m.id), phi: this.#membership.gossip.phi(m.id, now), rttMs: this.#network.rttMsOf(m.address) }));
+    return { engines: this.#shardStats.engines, coordinator: this.#coordinator.stats(), peers, hints: this.#hintCounts.byTarget };
   }
 
   /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */
