@@ -75,8 +75,8 @@ const nodeMetrics: MetricSpec[] = [
 ];
 
 const clusterWorkMetrics: MetricSpec[] = [
-  { name: 'ringkv_hints_pending', type: 'gauge', help: 'Undelivered hints this node holds, per target', labels: ['target'], read: ({ status }) => status.hints.map((h) => ({ labels: { target: h.target }, value: h.hints })) },
-  { name: 'ringkv_hints_pending_bytes', type: 'gauge', help: 'Bytes of undelivered hints this node holds, per target', labels: ['target'], read: ({ status }) => status.hints.map((h) => ({ labels: { target: h.target }, value: h.bytes })) },
+  { name: 'ringkv_hints_pending', type: 'gauge', help: 'Undelivered hints this node holds, per target', labels: ['target'], read: (sources) => pendingHints(sources, 'hints') },
+  { name: 'ringkv_hints_pending_bytes', type: 'gauge', help: 'Bytes of undelivered hints this node holds, per target', labels: ['target'], read: (sources) => pendingHints(sources, 'bytes') },
   { name: 'ringkv_hints_stored_total', type: 'counter', help: 'Hints stored for a down replica, per target', labels: ['target'], read: ({ telemetry }) => perTarget(telemetry, 'stored') },
   { name: 'ringkv_hints_delivered_total', type: 'counter', help: 'Hints delivered to and acknowledged by their target', labels: ['target'], read: ({ telemetry }) => perTarget(telemetry, 'delivered') },
   { name: 'ringkv_hints_dropped_total', type: 'counter', help: 'Hints refused past the target bound (left to anti-entropy), per target', labels: ['target'], read: ({ telemetry }) => perTarget(telemetry, 'dropped') },
@@ -110,8 +110,18 @@ function ratio(done: number, total: number): number {
   return total === 0 ? 1 : done / total;
 }
 
+/** Every peer is a potential hint target: each gets a sample (0 until it has hints), so rate() and alerts see the series from the start. */
+function targetsOf(telemetry: TelemetrySnapshot): string[] {
+  return [...new Set([...telemetry.peers.map((p) => p.id), ...telemetry.hints.keys()])].sort();
+}
+
 function perTarget(telemetry: TelemetrySnapshot, field: 'stored' | 'delivered' | 'dropped'): Sample[] {
-  return [...telemetry.hints].map(([target, counts]) => ({ labels: { target }, value: counts[field] }));
+  return targetsOf(telemetry).map((target) => ({ labels: { target }, value: telemetry.hints.get(target)?.[field] ?? 0 }));
+}
+
+function pendingHints({ status, telemetry }: MetricSources, field: 'hints' | 'bytes'): Sample[] {
+  const held = new Map(status.hints.map((h) => [h.target, h]));
+  return [...new Set([...targetsOf(telemetry), ...held.keys()])].sort().map((target) => ({ labels: { target }, value: held.get(target)?.[field] ?? 0 }));
 }
 
 /** Every ringkv series, in the order /metrics lists them. */

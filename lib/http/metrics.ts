@@ -83,6 +83,8 @@ export class NodeMetrics implements RequestObserver {
     this.#latency = histogram('ringkv_request_seconds');
     this.#failures = counter('ringkv_coordinator_failures_total');
     this.#siblings = histogram('ringkv_read_siblings');
+    // Series exist from the start at 0, so rate() and alerts see them before the first failure.
+    for (const op of ['get', 'put', 'delete']) for (const reason of Object.values(failureReasons)) this.#failures.inc({ op, reason }, 0);
     const sources = (): MetricSources => ({ status: status(), telemetry: telemetry() });
     for (const spec of metricCatalog) if (!spec.pushed) this.registry.registerMetric(new PulledMetric(spec, sources) as never);
   }
