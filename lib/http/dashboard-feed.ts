@@ -92,7 +92,7 @@ export class LiveFeed {
       const frame = `event: frame\ndata: ${JSON.stringify(buildFrame(status, samples, point))}\n\n`;
       for (const response of this.#subscribers) response.write(frame);
     } catch (error) {
-      this.#options.logger.debug({ err: error }, 'dashboard tick failed');
+      this.#options.logger.warn({ err: error }, 'dashboard tick failed');
     } finally {
       this.#ticking = false;
     }
@@ -100,10 +100,11 @@ export class LiveFeed {
 
   #fetchSample(nodeUrl: string): Promise<LocalSample | undefined> {
     const base = nodeUrl.replace(/^ws(s?):/, 'http$1:');
-    if (this.#options.fetchSample) return this.#options.fetchSample(base);
     const headers: Record<string, string> = this.#options.token ? { authorization: `Bearer ${this.#options.token}` } : {};
-    return fetch(`${base}/feed/local`, { headers, signal: AbortSignal.timeout(limits.dashboardPeerTimeoutMs) })
-      .then((r) => (r.ok ? (r.json() as Promise<LocalSample>) : undefined))
+    const fetchSample = this.#options.fetchSample ?? ((b: string) => fetch(`${b}/feed/local`, { headers, signal: AbortSignal.timeout(limits.dashboardPeerTimeoutMs) }).then((r) => (r.ok ? (r.json() as Promise<LocalSample>) : undefined)));
+    // A peer that fails only loses its chart point; the frame still goes out.
+    return Promise.resolve()
+      .then(() => fetchSample(base))
       .catch((error: unknown) => {
         this.#options.logger.debug({ err: error, peer: base }, 'no live sample from peer');
         return undefined;

@@ -64,5 +64,5 @@ export const engineMetrics: MetricSpec[] = [
         { labels: { shard: String(shard), direction: 'written' }, value: e.compactionBytesWritten },
       ]),
   },
-  { name: 'ringkv_engine_user_bytes_written_total', type: 'counter', help: 'Key and value bytes written by users (the write-amplification denominator)', labels: ['shard'], read: perShard((e) => e.userBytesWritten) },
+  { name: 'ringkv_engine_user_written_bytes_total', type: 'counter', help: 'Key and value bytes written by users (the write-amplification denominator)', labels: ['shard'], read: perShard((e) => e.userBytesWritten) },
 ];
