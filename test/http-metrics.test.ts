@@ -160,12 +160,12 @@ t.test('the dashboard frame: rows with state letters, ring owners and moves, tra
   t.same(frame.ring.owners, [0, 1, 0, 1]);
   t.same(frame.ring.moves, [{ partition: 1, from: 'b', to: 'd', state: 'streaming' }], 'moving partitions, done ones left out');
   t.same(frame.transfers.map((r) => [r.node, r.what, r.done, r.total]), [
-    ['a', 'repair (2 keys repaired)', 1, 4],
-    ['a', 'hint delivery to c', 0, 3],
-    ['b', 'repair (2 keys repaired)', 1, 4],
-    ['b', 'cleanup', 0, 2],
+    ['a', 'repair (2 keys)', 1, 4],
+    ['a', 'hints for c', 0, 3],
+    ['b', 'repair (2 keys)', 1, 4],
+    ['b', 'auto-cleanup', 0, 2],
     ['d', 'joining (10 keys)', 1, 2],
-    ['d', 'repair (2 keys repaired)', 1, 4],
+    ['d', 'repair (2 keys)', 1, 4],
   ]);
   t.same(frame.hints, [{ holder: 'a', target: 'c', hints: 3, bytes: '300 B', oldest: '1m 5s' }]);
   t.same(frame.warnings, ['down: c', 'b: w', 'd: w']);

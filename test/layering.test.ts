@@ -33,6 +33,7 @@ export const layers: Record<string, number> = {
 /** Package → the files (relative to the repo root) allowed to import it. */
 export const seams: Record<string, RegExp> = {
   pino: /^lib\/base\/log\.ts$/,
+  'pino-pretty': /^lib\/base\/log\.ts$/,
   piscina: /^lib\/storage\/compaction-pool\.ts$/,
   'lz4-napi': /^lib\/storage\/compression\.ts$/,
   comlink: /^(lib\/shard\/control-channel\.ts|workers\/shard-worker\.ts)$/,
@@ -40,6 +41,7 @@ export const seams: Record<string, RegExp> = {
   ws: /^lib\/transport\/websocket\.ts$/,
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
+  'cli-progress': /^lib\/cli\/progress\.ts$/,
 };
 
 function walk(dir: string): string[] {

@@ -13,7 +13,7 @@
 
 import { join } from 'node:path';
 import { limits } from '../base/limits.js';
-import type { LogLevel } from '../base/log.js';
+import type { LogFormat, LogLevel } from '../base/log.js';
 import type { NodeOptions } from '../server/index.js';
 import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
 
@@ -27,6 +27,7 @@ export interface StartFlags {
   weight?: number;
   shards?: number;
   logLevel?: LogLevel;
+  logFormat?: LogFormat;
   secretFile?: string;
   /** Tombstones are purged no sooner than this after their delete (Cassandra's gc_grace_seconds). */
   tombstoneGraceSeconds?: number;
@@ -43,6 +44,7 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.weight !== undefined) options.weight = flags.weight;
   if (flags.shards !== undefined) options.shards = flags.shards;
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
+  if (flags.logFormat !== undefined) options.logFormat = flags.logFormat;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
@@ -75,6 +77,7 @@ export interface DevClusterFlags {
   dir: string;
   shards?: number;
   logLevel?: string;
+  logFormat?: string;
 }
 
 /** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, seeds → node 0. */
@@ -83,6 +86,7 @@ export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
   if (i > 0) args.push('--seeds', `127.0.0.1:${flags.basePort}`);
   if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
   if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
+  if (flags.logFormat !== undefined) args.push('--log-format', flags.logFormat);
   return args;
 }
 

@@ -9,6 +9,7 @@
 
 import { formatBytes } from '../cli/cli-io.js';
 import { stateOf } from '../cli/cluster-commands.js';
+import { workItems } from '../cli/work-items.js';
 import type { StatusJson } from '../supervisor/index.js';
 import { difference, quantileMs, type RequestSnapshot, sum } from './request-totals.js';
 
@@ -24,6 +25,7 @@ export interface LocalSample {
   warnings: string[];
   transfers: StatusJson['transfers'];
   repair: StatusJson['antiEntropy']['repair'];
+  cleanupRun?: StatusJson['antiEntropy']['cleanup'];
   hints: StatusJson['hints'];
   cleanupPending: number;
 }
@@ -87,6 +89,7 @@ export function localSample(status: StatusJson, requests: RequestSnapshot, nowMs
     warnings: status.warnings,
     transfers: status.transfers,
     repair: status.antiEntropy.repair,
+    ...(status.antiEntropy.cleanup ? { cleanupRun: status.antiEntropy.cleanup } : {}),
     hints: status.hints,
     cleanupPending: status.cleanup?.pending ?? 0,
   };
@@ -115,16 +118,9 @@ export function chartPoint(nowMs: number, samples: readonly LocalSample[], previ
   return { t: nowMs, nodes, cluster: figures(sum(deltas), clusterSeconds || 1) };
 }
 
+/** Each member's work in progress (the CLI's work items: the same list `status --watch` draws). */
 function transferRows(samples: readonly LocalSample[]): TransferRow[] {
-  const rows: TransferRow[] = [];
-  for (const s of samples) {
-    const t = s.transfers;
-    if (t !== undefined && t.phase !== 'idle' && t.phase !== 'left') rows.push({ node: s.node, what: `${t.phase} (${t.keys} keys)`, done: t.done, total: t.total });
-    if (s.repair.running) rows.push({ node: s.node, what: `repair (${s.repair.keysRepaired} keys repaired)`, done: s.repair.done, total: s.repair.total });
-    for (const h of s.hints) if (h.hints > 0) rows.push({ node: s.node, what: `hint delivery to ${h.target}`, done: 0, total: h.hints });
-    if (s.cleanupPending > 0) rows.push({ node: s.node, what: 'cleanup', done: 0, total: s.cleanupPending });
-  }
-  return rows;
+  return samples.flatMap((s) => workItems(s).map((item) => ({ node: s.node, what: item.what, done: item.done, total: item.total })));
 }
 
 /** The frame the page draws, from this node's status and every reachable member's sample. */

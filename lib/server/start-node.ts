@@ -16,7 +16,7 @@ import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
-import { createLogger, type Logger, type LogLevel } from '../base/log.js';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '../base/log.js';
 import { limits } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
 import { validateReplication, type Replication } from '../ring/index.js';
@@ -57,6 +57,8 @@ export interface NodeOptions {
   /** log2 of the partition count; the same on every node (default limits.partitionBitsDefault). */
   partitionBits?: number;
   logLevel?: LogLevel;
+  /** 'pretty' or 'json' log lines; default pretty when stderr is a terminal (lib/base/log.ts). */
+  logFormat?: LogFormat;
   logger?: Logger;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   sync?: 'fsync' | 'none';
@@ -163,7 +165,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const secret = secretBytes(options.secret);
   const replication = validateReplication(options.replication ?? limits.replicationDefault, 'replication');
   const host = options.host ?? (secret ? '0.0.0.0' : '127.0.0.1');
-  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
+  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info', ...(options.logFormat ? { format: options.logFormat } : {}) });
   if (!secret) {
     if (!isLoopbackHost(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
   }
