@@ -67,6 +67,8 @@ export class Progress {
       new cliProgress.MultiBar({
         stream: this.#terminal,
         format: (_options, params, payload: { what: string; text: string }) => `${payload.what.padEnd(18)} ${cliProgress.Format.BarFormat(params.progress, _options)} ${payload.text}`,
+        barCompleteChar: cliProgress.Presets.shades_classic.barCompleteChar,
+        barIncompleteChar: cliProgress.Presets.shades_classic.barIncompleteChar,
         barsize: 24,
         hideCursor: true,
         clearOnComplete: false,
@@ -81,8 +83,11 @@ export class Progress {
 
   /** Prints text above the bars (terminal) or as is (elsewhere), on stderr. */
   log(text: string): void {
-    if (this.#multi) this.#multi.log(text.endsWith('\n') ? text : `${text}\n`);
-    else this.#io.err(text.endsWith('\n') ? text : `${text}\n`);
+    const line = text.endsWith('\n') ? text : `${text}\n`;
+    // MultiBar.log prints on its next redraw, and it redraws only while it has bars.
+    if (this.#multi && [...this.#tracks.values()].some((track) => track.bar)) this.#multi.log(line);
+    else if (this.#terminal) this.#terminal.write(line);
+    else this.#io.err(line);
   }
 
   /** Shows the items now; items gone since the last call end (their last line printed). */
