@@ -6,9 +6,10 @@
  */
 
 import t from 'tap';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../lib/base/log.js';
 import { connect } from '../lib/client/index.js';
 import { metricCatalog, type MetricSpec } from '../lib/http/metric-catalog.js';
@@ -18,6 +19,8 @@ import { difference, latencyBoundsMs, quantileMs, RequestTotals, sum } from '../
 import { startNode } from '../lib/server/index.js';
 import type { StatusJson } from '../lib/supervisor/index.js';
 import { parsePrometheusText } from './fixtures/prometheus-text.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Problems of one family's name, type, labels and help (https://prometheus.io/docs/practices/naming/). */
 function namingProblems(name: string, type: string, labels: readonly string[], help: string, ours: boolean): string[] {
@@ -66,6 +69,10 @@ t.test('a live node: /metrics parses, names follow the conventions, pushed serie
   t.equal(siblings.find((s) => s.name === 'ringkv_read_siblings_count')?.value, 2, 'two reads observed');
   t.equal(siblings.find((s) => s.name === 'ringkv_read_siblings_bucket' && s.labels.le === '0')?.value, 1, 'one of them found nothing');
   t.equal(families.get('ringkv_coordinator_failures_total')!.samples.length, 9, 'failure series exist at 0 for each op and reason');
+  const grafana = readFileSync(join(root, 'deploy', 'grafana', 'ringkv-dashboard.json'), 'utf8');
+  const used = [...new Set(grafana.match(/ringkv_[a-z0-9_]+/g) ?? [])].filter((name) => name !== 'ringkv_dashboard');
+  const unknown = used.filter((name) => !families.has(name) && !families.has(name.replace(/_(bucket|sum|count)$/, '')));
+  t.same(unknown, [], `the Grafana dashboard uses only series a node serves (${used.length} used)`);
 
   t.equal((await fetch(`${http}/feed/local`)).status, 401, 'the feed needs the token');
   const local = (await (await fetch(`${http}/feed/local?token=tok`)).json()) as LocalSample;
