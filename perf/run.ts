@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster, handoff (see each file's header for its flags).
+ * Names: storage, store, mailbox, cluster, handoff, nemesis, failover (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -32,8 +32,8 @@ if (name === 'storage') {
 } else if (name === 'store') {
   const { runStoreBench, storeSubjects } = await import('./store.js');
   const valueBytes = num('value', 100);
-  // --subjects s1,s2,leveldb,lmdb (default all): s1/s2 are the Store with 1 or 2 shards.
-  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb' };
+  // --subjects s1,s2,leveldb,lmdb,raw (default all): s1/s2 are the Store with 1 or 2 shards.
+  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb', raw: 'raw' };
   const subjects = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : undefined;
   if (subjects?.some((s) => !storeSubjects.includes(s))) throw new RangeError(`--subjects takes a list of ${Object.keys(subjectNames).join(', ')}`);
   await runStoreBench({
@@ -54,7 +54,13 @@ if (name === 'storage') {
 } else if (name === 'handoff') {
   const { runHandoffBench } = await import('./handoff.js');
   await runHandoffBench(rest);
+} else if (name === 'nemesis') {
+  const { runNemesisBench } = await import('./nemesis.js');
+  await runNemesisBench(rest);
+} else if (name === 'failover') {
+  const { runFailoverBench } = await import('./failover.js');
+  await runFailoverBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, failover`);
   process.exitCode = 2;
 }

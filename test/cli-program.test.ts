@@ -44,6 +44,7 @@ function fakeClient(rec: Recorded, getResult: GetResult | Error): Client {
     batch: async () => [],
     ringView: () => undefined,
     refreshRing: async () => undefined,
+    nodeHealth: () => [],
     close: async () => {
       rec.closed++;
     },

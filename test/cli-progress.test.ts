@@ -188,3 +188,24 @@ t.test('the real CLI against two real nodes: plain lines when piped, bars under 
   t.match(watch.stdout, /Cluster seen from/, 'status --watch prints the table on a terminal');
   t.match(watch.stdout, /UN\s+127\.0\.0\.1/);
 });
+
+t.test('start --replace shows the replacement streaming until the node is normal', async (t) => {
+  const clock = { ms: 0 };
+  const replacing = (done: number) => doc({ transfers: { phase: 'replacing', done, total: 6, keys: done * 10, bytes: 0, partitions: [] }, members: [{ ...doc().members[0]!, status: 'replacing' }] });
+  const sequence = [doc({ members: [{ ...doc().members[0]!, status: 'replacing' }] }), replacing(0), replacing(3), doc()];
+  let stop!: (signal: string) => void;
+  const io = fakeIo([], clock, {
+    readFile: () => '',
+    startNode: async () => ({ id: 'n1', url: 'ws://127.0.0.1:1', status: () => (sequence.length > 1 ? sequence.shift()! : sequence[0]!), close: async () => undefined }) as never,
+    waitForSignal: () => new Promise<string>((resolve) => (stop = resolve)),
+    sleep: async (ms: number) => {
+      clock.ms += ms;
+      if (sequence.length === 1) setTimeout(() => stop('SIGTERM'), 10);
+    },
+  });
+  const { startCommand } = await import('../lib/cli/node-commands.js');
+  t.equal(await startCommand(io, { port: 1, dir: '/tmp/x', replace: 'n-dead' }), 0);
+  t.match(io.text(), /^replacing \(0 keys\): 0\/6 partitions/m);
+  t.match(io.text(), /^replacing \(30 keys\): 6\/6 partitions \(100%\)/m, 'the last line says all partitions are in');
+  t.match(io.text(), /replacement done: 6 partitions streamed; the node is normal/);
+});

@@ -14,7 +14,8 @@
 import { join } from 'node:path';
 import { limits } from '../base/limits.js';
 import type { LogFormat, LogLevel } from '../base/log.js';
-import type { NodeOptions } from '../server/index.js';
+import type { NodeOptions, RingkvNode } from '../server/index.js';
+import { Progress, type ProgressItem } from './progress.js';
 import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
 
 export interface StartFlags {
@@ -22,6 +23,10 @@ export interface StartFlags {
   host?: string;
   dir: string;
   seeds?: string[];
+  /** host:port peers and clients use (behind NAT or in a pod); matched against --seeds. */
+  advertise?: string;
+  /** host:port or node id of a dead member to replace. */
+  replace?: string;
   dc?: string;
   rack?: string;
   weight?: number;
@@ -39,6 +44,8 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   const options: NodeOptions = { port: flags.port, dir: flags.dir };
   if (flags.host !== undefined) options.host = flags.host;
   if (flags.seeds !== undefined && flags.seeds.length > 0) options.seeds = flags.seeds;
+  if (flags.advertise !== undefined) options.advertise = flags.advertise;
+  if (flags.replace !== undefined) options.replace = flags.replace;
   if (flags.dc !== undefined) options.dc = flags.dc;
   if (flags.rack !== undefined) options.rack = flags.rack;
   if (flags.weight !== undefined) options.weight = flags.weight;
@@ -60,6 +67,7 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
+  if (flags.replace !== undefined) void followReplacement(io, node);
   const signal = await (node.left === undefined ? io.waitForSignal() : Promise.race([io.waitForSignal(), node.left.then(() => 'left')]));
   if (signal === 'left') {
     io.out(`${node.id} left the cluster\n`);
@@ -69,6 +77,38 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   await node.close();
   io.out('stopped\n');
   return exitOk;
+}
+
+/**
+ * `start --replace`: the dead member's partitions stream in from the surviving replicas;
+ * their progress goes to stderr (bars on a terminal, plain lines elsewhere) until the
+ * replacement is done and the node is normal.
+ */
+async function followReplacement(io: CliIo, node: RingkvNode): Promise<void> {
+  const progress = new Progress(io);
+  let last: ProgressItem | undefined;
+  let finished = false;
+  try {
+    for (;;) {
+      const status = node.status();
+      const transfers = status.transfers;
+      const replacing = transfers !== undefined && transfers.phase === 'replacing';
+      if (replacing) last = { key: 'replace', what: `replacing (${transfers.keys} keys)`, done: transfers.done, total: transfers.total, unit: 'partitions' };
+      else if (last !== undefined || status.members.find((m) => m.id === node.id)?.status === 'normal') {
+        finished = true;
+        break;
+      }
+      progress.update(replacing && last ? [last] : []);
+      await io.sleep(limits.cliProgressPollMs);
+    }
+  } catch (error) {
+    // The node closed under us (Ctrl-C during the replacement): its own shutdown says so.
+    io.err(`replacement progress stopped: ${(error as Error).message}\n`);
+  } finally {
+    // The phase leaves 'replacing' only once every partition is in (a failed attempt retries).
+    progress.stop(last ? [{ ...last, done: finished ? last.total : last.done }] : []);
+  }
+  if (last !== undefined && finished) io.err(`replacement done: ${last.total} partitions streamed; the node is normal\n`);
 }
 
 export interface DevClusterFlags {

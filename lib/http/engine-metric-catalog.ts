@@ -64,5 +64,12 @@ export const engineMetrics: MetricSpec[] = [
         { labels: { shard: String(shard), direction: 'written' }, value: e.compactionBytesWritten },
       ]),
   },
+  { name: 'ringkv_engine_value_log_files', type: 'gauge', help: 'Value-log files (values of 1 KiB and more live there; tables hold pointers)', labels: ['shard'], read: perShard((e) => e.valueLog?.files ?? 0) },
+  { name: 'ringkv_engine_value_log_bytes', type: 'gauge', help: 'Bytes in value-log files', labels: ['shard'], read: perShard((e) => e.valueLog?.bytes ?? 0) },
+  { name: 'ringkv_engine_value_log_reads_total', type: 'counter', help: 'Values read through a value-log pointer', labels: ['shard'], read: perShard((e) => e.valueLog?.reads ?? 0) },
+  { name: 'ringkv_engine_value_log_gc_checks_total', type: 'counter', help: 'Value-log files checked by GC for their live ratio', labels: ['shard'], read: perShard((e) => e.valueLog?.gcChecks ?? 0) },
+  { name: 'ringkv_engine_value_log_gc_collections_total', type: 'counter', help: 'Value-log files collected by GC', labels: ['shard'], read: perShard((e) => e.valueLog?.gcCollections ?? 0) },
+  { name: 'ringkv_engine_value_log_gc_rewritten_bytes_total', type: 'counter', help: 'Live value bytes GC rewrote to collect a file', labels: ['shard'], read: perShard((e) => e.valueLog?.gcBytesRewritten ?? 0) },
+  { name: 'ringkv_engine_value_log_gc_freed_bytes_total', type: 'counter', help: 'Bytes freed by value-log GC', labels: ['shard'], read: perShard((e) => e.valueLog?.gcBytesFreed ?? 0) },
   { name: 'ringkv_engine_user_written_bytes_total', type: 'counter', help: 'Key and value bytes written by users (the write-amplification denominator)', labels: ['shard'], read: perShard((e) => e.userBytesWritten) },
 ];

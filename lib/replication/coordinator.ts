@@ -26,6 +26,8 @@
  *   {type:'local', requestId, op, ...}      on this node's replica store: 'coordinate-write'
  *                                           (ReplicaStore.coordinateWrite → onLocalResult
  *                                           {ok, context, object}), 'read-object' (readObject →
+ *                                           {ok, object?}), 'read-rid-object' (readObject once
+ *                                           the replica write with that rid is merged →
  *                                           {ok, object?}), 'merge-object' (mergeObject; no answer
  *                                           wanted). A failure answers {ok:false, code, message}.
  *   {type:'set-timer', requestId, atMs} / {type:'clear-timer', requestId}
@@ -47,12 +49,21 @@
  *   KV_UNAVAILABLE    fewer than W targets up, decided before anything is sent or applied;
  *   KV_INDETERMINATE  something was sent or applied but W was not reached (timeout, nacks);
  *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
- * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
+ * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome. Replica
+ * writes of a client write carry its rid and every replica remembers it (ReplicaRids), so a
+ * hedged or retried copy that reaches another coordinator after the write was applied there
+ * mints no second sibling: that coordinator reads the object it holds ('read-rid-object', once
+ * the replica write that brought the rid is merged), replicates it to the targets like a new
+ * write and answers with its context.
  *
- * Reads: replica-read to every up replica (`readFanout: 'quorum'` asks only R, this node first,
- * and one more for each that fails; per-datacenter levels always ask all); R answers
- * merged (read-merge.ts) and returned; the request stays until every asked replica answered
- * or the deadline, then read-repairs the stale among them (anti-entropy covers the others).
+ * Reads (default `readFanout: 'quorum'`): replica-read to R replicas — this node first, then
+ * the others, replicas that recently missed a hedge deadline last — and, when the read is not
+ * complete after the hedge delay (latency-estimator.ts: near the asked replicas' observed
+ * p99), to one more spare per hedge delay (speculative retry); a failed replica is replaced by
+ * a spare at once. `readFanout: 'all'` and per-datacenter levels ask every up replica. R
+ * answers are merged (read-merge.ts) and returned; the request stays until every asked
+ * replica answered or the deadline, then read-repairs the stale among them (anti-entropy
+ * covers the others).
  *
  * Bounds: `requestsMax` requests in flight (KV_OVERLOADED beyond), each holding at most one
  * answer per replica; the rid table is bounded (rid-table.ts).
@@ -62,12 +73,13 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import type { ConflictPolicy } from '../causality/index.js';
+import { decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest } from './replica-message.js';
-import { RidTable } from './rid-table.js';
+import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
+import { ReplicaRids, RidTable } from './rid-table.js';
 
 export interface GetRequest {
   readonly key: Uint8Array;
@@ -89,6 +101,12 @@ export interface PutRequest {
   readonly hops?: number;
   /** The datacenter LOCAL_QUORUM refers to; default this node's. */
   readonly dc?: string;
+  /**
+   * The client may have sent this write to another coordinator too (a hedge or a retry): the
+   * replica write also goes, unawaited, to the key's replicas marked down, so that a copy
+   * queued at a paused one finds the rid there when it resumes instead of minting it again.
+   */
+  readonly hedged?: boolean;
 }
 
 export type CoordinatorResult =
@@ -99,6 +117,8 @@ export type CoordinatorResult =
 export type LocalOp =
   | { readonly op: 'coordinate-write'; readonly key: Uint8Array; readonly value: Uint8Array | null; readonly context: Uint8Array | undefined }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
+  /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
+  | { readonly op: 'read-rid-object'; readonly key: Uint8Array; readonly rid: Uint8Array }
   | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
 
 export type CoordinatorAction =
@@ -148,12 +168,15 @@ export interface CoordinatorOptions {
   readonly ridRetentionMs?: number;
   readonly forwardHopsMax?: number;
   /**
-   * 'all' (default): a read asks every up replica and completes with the first R answers, so a
-   * replica that stops answering costs nothing; 'quorum': it asks R (this node first) and one
-   * more only when one fails — cheaper, but a silent replica holds the read to its deadline
-   * until speculative retry exists.
+   * 'quorum' (default): a read asks R replicas (this node first) and one more per hedge delay
+   * while it is incomplete, or at once when one fails; 'all': it asks every up replica and
+   * completes with the first R answers (more messages, no hedge needed).
    */
   readonly readFanout?: 'quorum' | 'all';
+  /** Hedge delay and attempt timeout bounds (default from limits). */
+  readonly latency?: Partial<LatencyBounds>;
+  readonly replicaRidEntriesMax?: number;
+  readonly replicaRidRetentionMs?: number;
 }
 
 export interface CoordinatorStats {
@@ -169,6 +192,10 @@ export interface CoordinatorStats {
   rejectedReplies: number;
   /** Writes sent to a stand-in as a hint (sloppy quorum). */
   hinted: number;
+  /** Reads sent to one more replica because the asked ones were slow (speculative retry). */
+  hedgedReads: number;
+  /** Client writes another coordinator had minted: replicated again, no new sibling. */
+  adoptedWrites: number;
 }
 
 type PutState = {
@@ -181,8 +208,14 @@ type PutState = {
   context: Uint8Array | undefined;
   /** Stand-in id → the down replica it holds a hint for. */
   readonly hints: ReadonlyMap<string, string>;
-  /** Up nodes gaining the key's partition (placement.pending): sent the write, never waited for. */
+  /**
+   * Up nodes gaining the key's partition (placement.pending), and for a hedged write the
+   * replicas marked down: sent the write, never waited for.
+   */
   readonly pending: readonly string[];
+  /** The write was minted by another coordinator; this one replicates what it holds. */
+  readonly adopted: boolean;
+  sentAtMs: number;
 };
 type GetState = {
   readonly kind: 'get';
@@ -191,8 +224,11 @@ type GetState = {
   readonly tally: QuorumTally;
   readonly merge: ReadMerge;
   completed: boolean;
-  /** Up replicas not asked yet: each is asked when an asked one fails. */
+  /** Up replicas not asked yet: each is asked when an asked one fails or a hedge delay passes. */
   readonly spares: ReplicaInfo[];
+  /** When each asked replica was asked. */
+  readonly sentAtMs: Map<string, number>;
+  readonly deadlineMs: number;
 };
 type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
 type RequestState = PutState | GetState | ForwardState;
@@ -218,6 +254,10 @@ export class Coordinator {
   readonly #readFanout: 'quorum' | 'all';
   readonly #requests = new Map<number, RequestState>();
   readonly #rids: RidTable<CoordinatorResult>;
+  readonly #replicaRids: ReplicaRids;
+  readonly #latency: LatencyEstimator;
+  /** Peers that let a hedge delay pass without answering, until they answer anything. */
+  readonly #slow = new Set<string>();
   readonly #stats: CoordinatorStats = {
     started: 0,
     written: 0,
@@ -230,6 +270,8 @@ export class Coordinator {
     readRepairs: 0,
     rejectedReplies: 0,
     hinted: 0,
+    hedgedReads: 0,
+    adoptedWrites: 0,
   };
 
   constructor(options: CoordinatorOptions) {
@@ -239,7 +281,12 @@ export class Coordinator {
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
     this.#forwardHopsMax = options.forwardHopsMax ?? limits.forwardHopsMax;
-    this.#readFanout = options.readFanout ?? 'all';
+    this.#readFanout = options.readFanout ?? 'quorum';
+    this.#latency = new LatencyEstimator(options.latency);
+    this.#replicaRids = new ReplicaRids({
+      entriesMax: options.replicaRidEntriesMax ?? limits.replicaRidEntriesMax,
+      retentionMs: options.replicaRidRetentionMs ?? limits.replicaRidRetentionMs,
+    });
     const entriesMax = options.ridEntriesMax ?? limits.ridEntriesMax;
     if (!(entriesMax > this.#requestsMax)) throw new RangeError('ridEntriesMax must exceed requestsMax');
     this.#rids = new RidTable({ entriesMax, retentionMs: options.ridRetentionMs ?? limits.ridRetentionMs, waitersMax: limits.ridWaitersMax });
@@ -266,16 +313,56 @@ export class Coordinator {
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
     if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
-    // 'quorum' fan-out asks only as many replicas as the read needs (this node first), keeping
-    // the rest as spares; 'all' (Dynamo's choice) asks every one. Per-datacenter levels ask all.
-    const ordered = [...targets.filter((r) => r.id === this.#self.id), ...targets.filter((r) => r.id !== this.#self.id)];
+    // 'quorum' fan-out asks only as many replicas as the read needs (this node first, slow
+    // peers last), keeping the rest as spares for hedges; 'all' (Dynamo's choice) asks every
+    // one. Per-datacenter levels ask all.
+    const ordered = [
+      ...targets.filter((r) => r.id === this.#self.id),
+      ...targets.filter((r) => r.id !== this.#self.id && !this.#slow.has(r.id)),
+      ...targets.filter((r) => r.id !== this.#self.id && this.#slow.has(r.id)),
+    ];
     const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, asked), merge: new ReadMerge(), completed: false, spares };
+    const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    const tally = new QuorumTally(requirement, asked);
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), deadlineMs };
     this.#requests.set(requestId, state);
-    const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
-    actions.push({ type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) });
+    const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
+    actions.push(this.#readTimer(state));
+    return actions;
+  }
+
+  #askRead(state: GetState, id: string, nowMs: number): CoordinatorAction {
+    state.sentAtMs.set(id, nowMs);
+    return this.#readAction(state.requestId, id, state.key);
+  }
+
+  /** The read's next wake-up: the hedge time of the slowest pending replica while spares remain, else the deadline. */
+  #readTimer(state: GetState): CoordinatorAction {
+    let atMs = state.deadlineMs;
+    if (!state.completed && state.spares.length > 0) {
+      let hedgeAtMs = 0;
+      for (const id of state.tally.pendingTargets()) hedgeAtMs = Math.max(hedgeAtMs, state.sentAtMs.get(id)! + this.#latency.hedgeDelayMs(id));
+      if (hedgeAtMs > 0) atMs = Math.min(atMs, hedgeAtMs);
+    }
+    return { type: 'set-timer', requestId: state.requestId, atMs };
+  }
+
+  /** A hedge delay passed with the read incomplete: the silent replicas are slow; ask a spare. */
+  #hedgeRead(state: GetState, nowMs: number): CoordinatorAction[] {
+    const actions: CoordinatorAction[] = [];
+    if (!state.completed) {
+      for (const id of state.tally.pendingTargets()) {
+        if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
+      }
+      const spare = state.spares.shift();
+      if (spare !== undefined && state.tally.add(spare)) {
+        this.#stats.hedgedReads++;
+        actions.push(this.#askRead(state, spare.id, nowMs));
+      }
+    }
+    actions.push(this.#readTimer(state));
     return actions;
   }
 
@@ -284,15 +371,16 @@ export class Coordinator {
     return { type: 'send', to: id, requestId, message: { t: 'replica-read', key } };
   }
 
-  #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error): CoordinatorAction[] {
+  #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error, nowMs: number): CoordinatorAction[] {
     if (!state.tally.isPending(from)) return [];
     const actions: CoordinatorAction[] = [];
     if (object instanceof Error || !state.merge.add(from, object)) {
       if (!(object instanceof Error)) this.#stats.rejectedReplies++;
       state.tally.fail(from);
       const spare = state.completed ? undefined : state.spares.shift();
-      if (spare !== undefined && state.tally.add(spare)) actions.push(this.#readAction(state.requestId, spare.id, state.key));
+      if (spare !== undefined && state.tally.add(spare)) actions.push(this.#askRead(state, spare.id, nowMs));
     } else {
+      this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
       state.tally.ack(from);
     }
     return actions.concat(this.#advanceRead(state));
@@ -340,6 +428,7 @@ export class Coordinator {
       return this.#forward(requestId, request, resolved.placement, nowMs);
     }
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
+    if (request.hedged === true) for (const r of resolved.placement.replicas) if (!r.up && r.id !== this.#self.id) pending.push(r.id);
     return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, nowMs);
   }
 
@@ -354,6 +443,8 @@ export class Coordinator {
       // The write itself is still in flight: this retry cannot say it failed.
       return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
     }
+    const heldHash = this.#replicaRids.keyHashOf(request.rid, nowMs);
+    if (heldHash !== undefined && heldHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
       this.#requests.size >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
@@ -363,16 +454,33 @@ export class Coordinator {
       return [complete(requestId, refused)];
     }
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints, pending };
+    // A replica write already brought this rid here: another coordinator minted the write, so
+    // this one replicates what it holds instead of minting a second sibling.
+    const adopted = heldHash !== undefined;
+    const tally = new QuorumTally(requirement, targets);
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase: 'local', context: undefined, hints, pending, adopted, sentAtMs: nowMs };
     this.#requests.set(requestId, state);
-    return [
-      { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
-      { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) },
-    ];
+    if (adopted) this.#stats.adoptedWrites++;
+    const local: CoordinatorAction = adopted
+      ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context };
+    return [local, { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) }];
   }
 
-  #onLocalWrite(state: PutState, result: LocalResult, nowMs: number): CoordinatorAction[] {
+  /** The local result of an adopted write: the object held, with its context. */
+  #adoptedResult(result: LocalResult): LocalResult {
+    if (!result.ok || 'context' in result) return result;
+    if (result.object === undefined) return { ok: false, code: ErrorCode.indeterminate, message: 'the replica write that brought this rid left nothing to read' };
+    try {
+      return { ok: true, object: result.object, context: encodeContext(join(decodeObject(result.object))) };
+    } catch (error) {
+      return { ok: false, code: ErrorCode.indeterminate, message: `the object holding this rid is unreadable: ${String(error)}` };
+    }
+  }
+
+  #onLocalWrite(state: PutState, answer: LocalResult, nowMs: number): CoordinatorAction[] {
     if (state.phase !== 'local') return [];
+    const result = state.adopted ? this.#adoptedResult(answer) : answer;
     if (!result.ok) {
       const definite = definiteLocalCodes.has(result.code);
       const outcome = definite ? failure(result.code, result.message) : failure(ErrorCode.indeterminate, `local write failed (${result.code}): ${result.message}`);
@@ -381,15 +489,17 @@ export class Coordinator {
     if (!('context' in result)) return this.#finishPut(state, failure(ErrorCode.indeterminate, 'local write answered as a read'), nowMs);
     state.phase = 'replicating';
     state.context = result.context;
+    state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
     const actions: CoordinatorAction[] = [];
+    const { key, rid } = state;
     for (const id of state.tally.pendingTargets()) {
       const hintFor = state.hints.get(id);
-      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key: state.key, object: result.object } : { t: 'replica-write', key: state.key, object: result.object, hintFor };
+      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key, object: result.object, rid } : { t: 'replica-write', key, object: result.object, hintFor, rid };
       if (hintFor !== undefined) this.#stats.hinted++;
       actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
-    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key: state.key, object: result.object } });
+    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key, object: result.object, rid } });
     return actions.concat(this.#advancePut(state, nowMs));
   }
 
@@ -463,8 +573,8 @@ export class Coordinator {
       case 'put':
         return this.#onLocalWrite(state, result, nowMs);
       case 'get':
-        if (!result.ok) return this.#onReadAnswer(state, this.#self.id, new Error(result.message));
-        return this.#onReadAnswer(state, this.#self.id, result.object);
+        if (!result.ok) return this.#onReadAnswer(state, this.#self.id, new Error(result.message), nowMs);
+        return this.#onReadAnswer(state, this.#self.id, result.object, nowMs);
       case 'forward':
         return [];
       default:
@@ -473,6 +583,8 @@ export class Coordinator {
   }
 
   onReply(requestId: number, from: string, body: unknown, nowMs: number): CoordinatorAction[] {
+    // Any answer, even to a request that is gone, shows the peer is answering again.
+    this.#slow.delete(from);
     const state = this.#requests.get(requestId);
     if (state === undefined) return [];
     const parsed = parseReplicaReply(body);
@@ -480,8 +592,8 @@ export class Coordinator {
     const reply = parsed.ok ? parsed.value : undefined;
     switch (state.kind) {
       case 'get':
-        if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object);
-        return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'));
+        if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object, nowMs);
+        return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'), nowMs);
       case 'put':
         if (state.phase !== 'replicating') return [];
         if (reply?.t === 'replica-write-reply') state.tally.ack(from);
@@ -499,7 +611,7 @@ export class Coordinator {
     if (state === undefined) return [];
     switch (state.kind) {
       case 'get':
-        return this.#onReadAnswer(state, to, new Error('send failed'));
+        return this.#onReadAnswer(state, to, new Error('send failed'), nowMs);
       case 'put':
         if (state.phase !== 'replicating') return [];
         state.tally.fail(to);
@@ -522,6 +634,7 @@ export class Coordinator {
     if (state === undefined) return [];
     switch (state.kind) {
       case 'get': {
+        if (nowMs < state.deadlineMs) return this.#hedgeRead(state, nowMs);
         const actions: CoordinatorAction[] = [];
         if (!state.completed) actions.push(complete(requestId, failure(ErrorCode.timeout, `read at ${state.tally.requirement.level} timed out`)));
         return actions.concat(this.#finishRead(state));
@@ -536,6 +649,20 @@ export class Coordinator {
       default:
         return assertNever(state, 'request state');
     }
+  }
+
+  /**
+   * A replica write carrying client write `rid` for `key` arrived (on receipt, before it is
+   * merged): from now on this replica holds that write, and coordinating the same rid here
+   * replicates it instead of minting it again.
+   */
+  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number): void {
+    this.#replicaRids.note(rid, murmur3(key), nowMs);
+  }
+
+  /** The hedge delay this coordinator uses for a peer now (status, tests). */
+  hedgeDelayMs(peer: string): number {
+    return this.#latency.hedgeDelayMs(peer);
   }
 
   // --- helpers ---

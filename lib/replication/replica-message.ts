@@ -6,13 +6,15 @@
  *
  *   request                                                 reply (or replica-error)
  *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
- *   {t:'replica-write', key, object, hintFor?}            →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'replica-write', key, object, hintFor?, rid?}      →  {t:'replica-write-reply'}           after it is durable
  *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
  *                       w?, consistency?, dc?, hops, timeoutMs}
  *   any of them                                           →  {t:'replica-error', code, message}  code: an ErrorCode
  *
  * `object` is a stored object (lib/causality encodeObject) — the key's whole state on the
- * sender, merged by the receiver with mergeReplicas. `forward-put` is a client write a
+ * sender, merged by the receiver with mergeReplicas; `rid` (the client write that made it, when
+ * a coordinator replicates a client write) is remembered by the receiver (rid-table.ts
+ * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new. `forward-put` is a client write a
  * non-replica hands to a replica of the key: `value: null` is a delete, `dc` the datacenter
  * LOCAL_QUORUM refers to (the node the client reached), `hops` how often it was forwarded.
  *
@@ -47,6 +49,8 @@ export interface ReplicaWrite {
   readonly object: Uint8Array;
   /** Sloppy quorum: the receiver is a stand-in and keeps this as a hint for that node. */
   readonly hintFor?: string;
+  /** The client write this object carries, when a coordinator replicates one. */
+  readonly rid?: Uint8Array;
 }
 
 export interface ForwardPut {
@@ -117,7 +121,17 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
     case 'replica-write':
       if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
       if (raw.hintFor !== undefined && !isMemberId(raw.hintFor)) return refuse('hintFor must be a member id');
-      return { ok: true, value: { t: 'replica-write', key: raw.key, object: raw.object, ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }) } };
+      if (raw.rid !== undefined && !isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      return {
+        ok: true,
+        value: {
+          t: 'replica-write',
+          key: raw.key,
+          object: raw.object,
+          ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }),
+          ...(raw.rid === undefined ? {} : { rid: raw.rid }),
+        },
+      };
     case 'forward-put':
       return parseForwardPut(raw, raw.key);
     default:

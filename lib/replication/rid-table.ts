@@ -117,3 +117,52 @@ export class RidTable<R> {
 function nameOf(rid: Uint8Array): string {
   return Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
 }
+
+/**
+ * The rids this node holds as a replica: every client write it applied, whichever coordinator
+ * minted it (the coordinator's own writes and the replica writes of others, which carry the
+ * rid). A coordinator that is handed a rid found here (a hedged or retried write that reached
+ * another coordinator first) must not mint a second event for it: it re-replicates what it
+ * holds instead (coordinator.ts), so a write applied on two coordinators stays one sibling.
+ *
+ * Bounds: at most `entriesMax` rids (the oldest recorded is forgotten first), each for
+ * `retentionMs`. Cost: O(1) amortized per call, as RidTable.
+ */
+export class ReplicaRids {
+  readonly #entries = new Map<string, { keyHash: number; expiresAtMs: number }>();
+  readonly #entriesMax: number;
+  readonly #retentionMs: number;
+
+  constructor(options: { entriesMax: number; retentionMs: number }) {
+    this.#entriesMax = options.entriesMax;
+    this.#retentionMs = options.retentionMs;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records that the write `rid` of the key with hash `keyHash` is (being) applied here. */
+  note(rid: Uint8Array, keyHash: number, nowMs: number): void {
+    const name = nameOf(rid);
+    this.#entries.delete(name);
+    this.#sweep(nowMs);
+    if (this.#entries.size >= this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs });
+  }
+
+  /** The key hash `rid` was applied with here, if it is remembered. */
+  keyHashOf(rid: Uint8Array, nowMs: number): number | undefined {
+    this.#sweep(nowMs);
+    const entry = this.#entries.get(nameOf(rid));
+    return entry === undefined || entry.expiresAtMs <= nowMs ? undefined : entry.keyHash;
+  }
+
+  #sweep(nowMs: number): void {
+    let steps = 0;
+    for (const [name, entry] of this.#entries) {
+      if (++steps > sweepStepsMax || entry.expiresAtMs > nowMs) return;
+      this.#entries.delete(name);
+    }
+  }
+}

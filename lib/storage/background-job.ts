@@ -18,6 +18,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
 import { EntryKind } from './write-batch.js';
+import { encodeValuePointer } from './value-pointer.js';
 
 export interface TableOptions {
   blockBytes: number;
@@ -42,6 +43,8 @@ export type BackgroundJob =
        */
       walFileNumbers: number[];
       table: TableOptions;
+      /** Values of at least this many bytes become pointers into their commit log (Infinity: none). */
+      valueSeparationBytes: number;
     }
   | {
       kind: 'compact';
@@ -69,27 +72,49 @@ export interface JobResult {
   bytesRead: number;
   bytesWritten: number;
   entriesDropped: number;
+  /** Flush only: the commit logs that the new tables point into (they become value-log files). */
+  valueLogFiles?: number[];
 }
 
 export function runBackgroundJob(fs: FileSystem, job: BackgroundJob): JobResult {
   return job.kind === 'flush' ? runFlush(fs, job) : runCompaction(fs, job);
 }
 
+/**
+ * Rebuilds the frozen memtable from its commit logs and writes it as one level-0 table. Values
+ * of at least `valueSeparationBytes` are written as pointers to where they lie in their commit
+ * log (value-pointer.ts): each memtable value is a view into the bytes read from its log, so
+ * its offset in the file is its offset in those bytes.
+ */
 function runFlush(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'flush' }>): JobResult {
   const memtable = new Memtable();
+  const logs: { fileNumber: number; bytes: Uint8Array }[] = [];
   for (const n of job.walFileNumbers) {
     const path = joinPath(job.dir, walFileName(n));
-    for (const payload of scanWal(fs.readFile(path), path).payloads) {
+    const bytes = fs.readFile(path);
+    logs.push({ fileNumber: n, bytes });
+    for (const payload of scanWal(bytes, path).payloads) {
       memtable.addBatch(payload);
     }
   }
   const entries = memtable.sortedEntries();
   assert(entries.length > 0, 'flush of an empty memtable');
   const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumber, job.fileNumber + 1, Infinity);
+  const referenced = new Set<number>();
   const cursor = new ArrayCursor(entries);
-  for (cursor.seekToFirst(); cursor.valid; cursor.next()) writer.add(cursor.key, cursor.kind, cursor.value);
+  for (cursor.seekToFirst(); cursor.valid; cursor.next()) {
+    const value = cursor.value;
+    if (cursor.kind !== EntryKind.value || value.length < job.valueSeparationBytes) {
+      writer.add(cursor.key, cursor.kind, value);
+      continue;
+    }
+    const log = logs.find((l) => l.bytes.buffer === value.buffer && value.byteOffset >= l.bytes.byteOffset && value.byteOffset < l.bytes.byteOffset + l.bytes.length);
+    assert(log !== undefined, 'a memtable value outside the commit logs it was read from');
+    referenced.add(log.fileNumber);
+    writer.add(cursor.key, EntryKind.pointer, encodeValuePointer(log.fileNumber, value.byteOffset - log.bytes.byteOffset, value));
+  }
   const outputs = writer.finish();
-  return { outputs, bytesRead: 0, bytesWritten: sumBytes(outputs), entriesDropped: 0 };
+  return { outputs, bytesRead: 0, bytesWritten: sumBytes(outputs), entriesDropped: 0, valueLogFiles: [...referenced].sort((a, b) => a - b) };
 }
 
 function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'compact' }>): JobResult {

@@ -61,6 +61,10 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableReader } from './table-reader.js';
 import { recoverWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
+import { walRecordHeaderBytes } from './wal-format.js';
+import { ValueLog } from './value-log.js';
+import { ValueLogGc, type ValueLogGcHost } from './value-log-gc-runner.js';
+import { pointerNames } from './value-pointer.js';
 import { BATCH_HEADER_BYTES, batchEntryBytes, EntryKind, writeBatchHeader, writeUserKeyEntry } from './write-batch.js';
 
 export type SyncMode = 'fsync' | 'none';
@@ -87,6 +91,15 @@ export interface EngineOptions {
   level1BytesMax?: number;
   keyBytesMax?: number;
   valueBytesMax?: number;
+  /**
+   * Values of at least this many bytes live in the value log and tables hold pointers to them
+   * (value-pointer.ts); default limits.valueSeparationBytesDefault, Infinity turns it off.
+   */
+  valueSeparationBytes?: number;
+  /** Value-log GC collects a file once at most this share of it is live (default 0.5). */
+  valueLogGcLiveRatio?: number;
+  /** Value-log GC pace (default limits.valueLogGcBytesPerSecondDefault); 0 turns GC off. */
+  valueLogGcBytesPerSecond?: number;
   /** Start compactions on their own when a level is over its bound (default true). */
   autoCompact?: boolean;
   runner?: BackgroundRunner;
@@ -132,10 +145,22 @@ export interface EngineStats {
   pendingCompactionBytes: number;
   /** Group commit: writes per commit-log append, and the seconds each fsync took. */
   commits: { batchWrites: HistogramSnapshot; fsyncSeconds: HistogramSnapshot };
+  /** Key-value separation: value-log files, their bytes, pointer reads and GC work. */
+  valueLog: {
+    files: number;
+    bytes: number;
+    reads: number;
+    gcChecks: number;
+    gcCollections: number;
+    gcBytesRewritten: number;
+    gcBytesFreed: number;
+  };
 }
 
-interface PendingWrite {
-  /** The encoded write batch: the commit-log record's payload, and what the memtable keeps. */
+export interface PendingWrite {
+  /** The commit-log record: [header room][payload], framed in place at commit (no copy). */
+  record: Uint8Array;
+  /** The encoded write batch: the record's payload (a view of it), and what the memtable keeps. */
   payload: Uint8Array;
   /** User key and value bytes, for stats. */
   bytes: number;
@@ -155,6 +180,9 @@ interface Settings {
   keyBytesMax: number;
   valueBytesMax: number;
   autoCompact: boolean;
+  valueSeparationBytes: number;
+  valueLogGcLiveRatio: number;
+  valueLogGcBytesPerSecond: number;
 }
 
 function settingsOf(o: EngineOptions): Settings {
@@ -189,7 +217,18 @@ function settingsOf(o: EngineOptions): Settings {
     keyBytesMax: Math.min(o.keyBytesMax ?? limits.keyBytesMax, limits.keyBytesCeiling),
     valueBytesMax: Math.min(o.valueBytesMax ?? limits.valueBytesMax, limits.entryBytesMax - limits.keyBytesCeiling),
     autoCompact: o.autoCompact ?? true,
+    ...valueLogSettingsOf(o),
   };
+}
+
+function valueLogSettingsOf(o: EngineOptions): Pick<Settings, 'valueSeparationBytes' | 'valueLogGcLiveRatio' | 'valueLogGcBytesPerSecond'> {
+  const valueSeparationBytes = o.valueSeparationBytes ?? limits.valueSeparationBytesDefault;
+  if (!(valueSeparationBytes >= 1)) throw new RangeError('valueSeparationBytes must be at least 1 (Infinity: off)');
+  const valueLogGcLiveRatio = o.valueLogGcLiveRatio ?? limits.valueLogGcLiveRatioDefault;
+  if (!(valueLogGcLiveRatio > 0 && valueLogGcLiveRatio < 1)) throw new RangeError('valueLogGcLiveRatio must be within (0, 1)');
+  const valueLogGcBytesPerSecond = o.valueLogGcBytesPerSecond ?? limits.valueLogGcBytesPerSecondDefault;
+  if (!(valueLogGcBytesPerSecond >= 0)) throw new RangeError('valueLogGcBytesPerSecond must be >= 0');
+  return { valueSeparationBytes, valueLogGcLiveRatio, valueLogGcBytesPerSecond };
 }
 
 export class Engine {
@@ -218,6 +257,8 @@ export class Engine {
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   #waiters: (() => void)[] = [];
+  #valueLog: ValueLog;
+  readonly #valueLogGc: ValueLogGc;
   #failure: RingkvError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -250,6 +291,8 @@ export class Engine {
     this.#logNumber = 0;
     this.#walNumber = 0;
     this.#wal = undefined as unknown as WalWriter;
+    this.#valueLog = new ValueLog(options.fs, options.dir, []);
+    this.#valueLogGc = new ValueLogGc(this.#valueLogGcHost());
   }
 
   /** Opens (creating if needed) and recovers the engine in `dir`. */
@@ -307,6 +350,7 @@ export class Engine {
   }
 
   #loadTables(state: ManifestState): void {
+    this.#valueLog = new ValueLog(this.#fs, this.dir, state.valueLogFiles ?? []);
     this.#logNumber = state.logNumber;
     this.#nextFileNumber = state.nextFileNumber;
     for (const t of state.tables) {
@@ -326,11 +370,12 @@ export class Engine {
       if (name === MANIFEST_TEMP_NAME) this.#fs.remove(joinPath(this.dir, name));
       if (!parsed) continue;
       this.#nextFileNumber = Math.max(this.#nextFileNumber, parsed.fileNumber + 1);
-      const orphan = parsed.kind === 'table' ? !live.has(parsed.fileNumber) : parsed.fileNumber < state.logNumber;
+      const orphan =
+        parsed.kind === 'table' ? !live.has(parsed.fileNumber) : parsed.fileNumber < state.logNumber && !this.#valueLog.has(parsed.fileNumber);
       if (orphan) {
         this.#logger.info({ file: name }, 'removing orphan file');
         this.#fs.remove(joinPath(this.dir, name));
-      } else if (parsed.kind === 'wal') {
+      } else if (parsed.kind === 'wal' && parsed.fileNumber >= state.logNumber) {
         wals.push(parsed.fileNumber);
       }
     }
@@ -375,7 +420,7 @@ export class Engine {
       return Promise.reject(new RingkvError(ErrorCode.overloaded, 'too many writes waiting for the commit log', {}));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ payload: pending.payload, bytes: pending.bytes, resolve, reject });
+      this.#pending.push({ record: pending.record, payload: pending.payload, bytes: pending.bytes, resolve, reject });
       this.#scheduleCommit();
     });
   }
@@ -400,7 +445,8 @@ export class Engine {
     if (bytes > limits.batchBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${bytes} bytes is over ${limits.batchBytesMax}`, {});
     }
-    const payload = new Uint8Array(payloadBytes);
+    const record = new Uint8Array(walRecordHeaderBytes + payloadBytes);
+    const payload = record.subarray(walRecordHeaderBytes);
     writeBatchHeader(payload, ops.length);
     let pos = BATCH_HEADER_BYTES;
     for (const op of ops) {
@@ -408,7 +454,7 @@ export class Engine {
       pos = writeUserKeyEntry(payload, pos, kind, tokenOf(op.key), op.key, op.type === 'put' ? op.value : EMPTY);
     }
     assert(pos === payloadBytes, 'write batch size mismatch');
-    return { payload, bytes };
+    return { record, payload, bytes };
   }
 
   /** Checks one op; returns its value (empty for a delete). */
@@ -440,14 +486,18 @@ export class Engine {
     if (this.#committing) return;
     this.#committing = true;
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 || this.#valueLogGc.rewritesWaiting()) {
         try {
           await this.#makeRoomForWrite();
         } catch (error) {
           this.#rejectPending(error as Error);
+          this.#valueLogGc.rejectRewrites(error as Error);
           break;
         }
-        this.#commitGroup(this.#pending.splice(0, this.#pending.length));
+        const group = this.#pending.splice(0, this.#pending.length);
+        // GC rewrites go first, checked for liveness now: every earlier write is applied and
+        // every later one follows them, so a user's newer value always wins.
+        this.#commitGroup(this.#valueLogGc.takeRewrites(group));
       }
     } finally {
       this.#committing = false;
@@ -459,7 +509,7 @@ export class Engine {
   #commitGroup(group: PendingWrite[]): void {
     try {
       this.#checkWritable();
-      this.#wal.appendRecords(group.map((w) => w.payload));
+      this.#wal.appendFramed(group.map((w) => w.record));
       this.#commitMetrics.batchWrites.observe(group.length);
       if (this.#settings.sync === 'fsync') {
         const started = this.#clock.monotonicMs();
@@ -582,10 +632,12 @@ export class Engine {
         fileNumber,
         walFileNumbers,
         table: this.#settings.table,
+        valueSeparationBytes: this.#settings.valueSeparationBytes,
       });
       this.#checkOpenForInstall();
       this.#fs.syncDir(this.dir);
       for (const o of result.outputs) this.#addTable({ level: 0, ...o });
+      for (const n of result.valueLogFiles ?? []) this.#valueLog.add(n);
       this.#logNumber = logNumber;
       this.#liveWals = this.#liveWals.filter((n) => n >= logNumber);
       this.#installManifest();
@@ -598,12 +650,15 @@ export class Engine {
       return;
     }
     this.#maybeCompact();
+    this.#valueLogGc.maybeStart(this.#stats.flushes);
   }
 
   #removeObsoleteLogs(): void {
     for (const name of this.#fs.list(this.dir)) {
       const parsed = parseFileName(name);
-      if (parsed?.kind === 'wal' && parsed.fileNumber < this.#logNumber) this.#fs.remove(joinPath(this.dir, name));
+      if (parsed?.kind === 'wal' && parsed.fileNumber < this.#logNumber && !this.#valueLog.has(parsed.fileNumber)) {
+        this.#fs.remove(joinPath(this.dir, name));
+      }
     }
   }
 
@@ -744,6 +799,7 @@ export class Engine {
       partitionBits: this.#settings.partitionBits,
       levelCount: this.#settings.compaction.levelCount,
       tables: this.#levels.flat(),
+      valueLogFiles: this.#valueLog.list(),
     });
   }
 
@@ -773,17 +829,70 @@ export class Engine {
     for (const t of this.#levels[0]!) {
       if (compareBytes(internal, t.smallest) < 0 || compareBytes(internal, t.largest) > 0) continue;
       if (hash < 0) hash = bloomHash(internal);
-      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
-      if (found !== undefined) return found ?? undefined;
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found !== undefined) return found === null ? undefined : reader.lastKind === EntryKind.pointer ? this.#valueLog.read(found) : found;
     }
     for (let level = 1; level < this.#levels.length; level++) {
       const t = findTable(this.#levels[level]!, internal);
       if (!t) continue;
       if (hash < 0) hash = bloomHash(internal);
-      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
-      if (found !== undefined) return found ?? undefined;
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found !== undefined) return found === null ? undefined : reader.lastKind === EntryKind.pointer ? this.#valueLog.read(found) : found;
     }
     return undefined;
+  }
+
+  /**
+   * Whether the newest entry of `internal` is a pointer to `offset` of value-log file
+   * `fileNumber` (value-log GC's liveness test). Any memtable entry is newer than every table.
+   */
+  #namesPointer(internal: Uint8Array, fileNumber: number, offset: number): boolean {
+    const token = ((internal[0]! << 24) | (internal[1]! << 16) | (internal[2]! << 8) | internal[3]!) >>> 0;
+    const userKey = userKeyOf(internal);
+    if (this.#mem.getByToken(token, userKey) !== undefined) return false;
+    if (this.#imm !== undefined && this.#imm.getByToken(token, userKey) !== undefined) return false;
+    const hash = bloomHash(internal);
+    const probe = (t: TableMeta): boolean | undefined => {
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found === undefined) return undefined;
+      return found !== null && reader.lastKind === EntryKind.pointer && pointerNames(found, fileNumber, offset);
+    };
+    for (const t of this.#levels[0]!) {
+      if (compareBytes(internal, t.smallest) < 0 || compareBytes(internal, t.largest) > 0) continue;
+      const answer = probe(t);
+      if (answer !== undefined) return answer;
+    }
+    for (let level = 1; level < this.#levels.length; level++) {
+      const t = findTable(this.#levels[level]!, internal);
+      const answer = t === undefined ? undefined : probe(t);
+      if (answer !== undefined) return answer;
+    }
+    return false;
+  }
+
+  /** What value-log GC (value-log-gc-runner.ts) may do to this engine. */
+  #valueLogGcHost(): ValueLogGcHost {
+    return {
+      settings: () => this.#settings,
+      logger: this.#logger,
+      valueLog: () => this.#valueLog,
+      readFile: (path) => this.#fs.readFile(path),
+      namesPointer: (internal, fileNumber, offset) => this.#namesPointer(internal, fileNumber, offset),
+      encode: (ops) => this.#encode(ops),
+      scheduleCommit: () => this.#scheduleCommit(),
+      usable: () => !this.#closed && this.#closing === undefined && this.#failure === undefined,
+      beforeDrop: () => {
+        this.#checkOpenForInstall();
+        // Without per-commit fsync, make the rewrites durable before the file goes.
+        if (this.#settings.sync === 'none') this.#wal.sync();
+      },
+      installManifest: () => this.#installManifest(),
+      removeFile: (path) => this.#fs.remove(path),
+      fail: (error) => this.#fail(error),
+    };
   }
 
   /** One page of a partition's live entries, in (token, key) order. */
@@ -803,9 +912,11 @@ export class Engine {
     const entries: ScanPage['entries'] = [];
     for (; cursor.valid; cursor.next()) {
       if (range.end && compareBytes(cursor.key, range.end) >= 0) return { entries, nextAfterKey: undefined };
-      if (cursor.kind !== EntryKind.value) continue;
+      const kind = cursor.kind;
+      if (kind === EntryKind.tombstone) continue;
       if (entries.length === limit) return { entries, nextAfterKey: entries[entries.length - 1]!.key };
-      entries.push({ key: userKeyOf(cursor.key).slice(), value: cursor.value.slice() });
+      const value = kind === EntryKind.pointer ? this.#valueLog.read(cursor.value) : cursor.value.slice();
+      entries.push({ key: userKeyOf(cursor.key).slice(), value });
     }
     return { entries, nextAfterKey: undefined };
   }
@@ -876,7 +987,22 @@ export class Engine {
       failed: this.#failure?.message,
       pendingCompactionBytes: pendingCompactionBytes(this.#levels, this.#settings.compaction),
       commits: { batchWrites: this.#commitMetrics.batchWrites.snapshot(), fsyncSeconds: this.#commitMetrics.fsyncSeconds.snapshot() },
+      valueLog: {
+        files: this.#valueLog.list().length,
+        bytes: this.#valueLog.sizeBytes(),
+        reads: this.#valueLog.reads,
+        ...this.#valueLogGc.stats,
+      },
     };
+  }
+
+  /**
+   * Runs value-log GC now over every value-log file (not only those due): collects each whose
+   * live share is at most the configured ratio. Resolves with the number of files collected.
+   */
+  async collectValueLog(): Promise<number> {
+    this.#checkWritable();
+    return this.#valueLogGc.collectAll();
   }
 
   /** Waits for queued writes and background work, then closes files and releases the lock. */
@@ -886,6 +1012,7 @@ export class Engine {
   }
 
   async #close(): Promise<void> {
+    await this.#valueLogGc.stop();
     await this.#idleCommits();
     while (this.#flushing || this.#compacting) await Promise.allSettled([this.#flushing, this.#compacting]);
     this.#closed = true;
@@ -897,6 +1024,7 @@ export class Engine {
   #closeFiles(): void {
     for (const r of this.#readers.values()) r.close();
     this.#readers.clear();
+    this.#valueLog.close();
     this.#wal?.close();
   }
 

@@ -21,6 +21,8 @@ export interface FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** Appends `data` at the end of the file (the only way the engine writes). */
   append(data: Uint8Array): void;
+  /** Optional: appends `chunks` in order as one write (writev), as `append` of their concatenation. */
+  appendv?(chunks: readonly Uint8Array[]): void;
   /** Makes every appended byte durable (fdatasync). Throws on EIO: the caller must not retry. */
   sync(): void;
   /** Current size in bytes, durable or not. */

@@ -16,6 +16,12 @@
  *
  * Membership changes (handoff.ts): join streaming, `leave()`, `removeNode(id)`; handoff-* rpcs
  * are served by the handoff. Hooks marked "handoff:" below.
+ *
+ * Lifecycle (lifecycle/, issue 10; hooks marked "lifecycle:"): the membership view is persisted
+ * (membership-file.ts) and a node that owned partitions starts `normal` with it, whatever its
+ * seeds; `--replace` starts `replacing` under the dead member's id; gossip stays quiet until
+ * `checkStart()` (start-check.ts) has compared this data directory with the cluster's view;
+ * a founder refuses client requests until the seeds it met have all founded with it.
  */
 
 import { limits } from '../base/limits.js';
@@ -45,6 +51,10 @@ import { ReplicaPlacement } from './replica-placement.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
 import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
+import { ErrorCode, RingkvError } from '../base/errors.js';
+import type { MemberStatus } from '../membership/index.js';
+import { isOwnerStatus, MembershipRecorder, type MembershipView } from './lifecycle/membership-file.js';
+import { runStartCheck, type StartFacts } from './lifecycle/start-check.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -83,6 +93,19 @@ export interface SupervisorOptions {
   readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
+  /** lifecycle: the view a previous run persisted (MEMBERS), if any. */
+  readonly restored?: MembershipView;
+  /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
+  readonly replacing?: boolean;
+  /** lifecycle: what the start check compares with the cluster (start-check.ts). */
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+}
+
+/** lifecycle: the status this start gossips first (see the header). */
+function startStatus(options: SupervisorOptions): MemberStatus {
+  const previous = options.restored?.self;
+  if (options.replacing === true || previous === 'replacing') return 'replacing';
+  return previous !== undefined && isOwnerStatus(previous) ? 'normal' : 'joining';
 }
 
 export class Supervisor {
@@ -121,9 +144,11 @@ export class Supervisor {
       ...(options.caFile ? { caFile: options.caFile } : {}),
       onMessage: (link, message) => this.#router.route(link, message),
     });
+    const recorder = new MembershipRecorder(options.dir);
     const gossip = new Gossip({
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
       generation: identity.generation,
+      status: startStatus(options), // lifecycle
       seeds: options.seeds,
       config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
     });
@@ -135,6 +160,12 @@ export class Supervisor {
       partitionBits: options.partitionBits,
       replication: options.replication,
       hasSeeds: options.seeds.some((seed) => seed !== options.address),
+      // lifecycle: founding, the quiet start, and the persisted view.
+      founder: options.seeds.includes(options.address),
+      seeds: options.seeds.filter((seed) => seed !== options.address),
+      quiet: true,
+      persist: (view) => recorder.record(view),
+      onReplaceable: () => this.#handoff.onReplaceable(),
       send: (address, message) => this.#network.send(address, message),
       persistGeneration: (generation) => writeNodeIdentity(options.dir, { id: identity.id, generation }),
       // Dial every member we learn of now, so its link is up before the first rpc to it.
@@ -148,7 +179,8 @@ export class Supervisor {
       onForget: (address) => this.#network.forget(address),
       onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
     });
-    for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
+    if (options.restored !== undefined) this.#membership.restore(options.restored); // lifecycle
+    for (const address of this.#checkCandidates()) this.#network.connect(address);
     const { partitionBits, replication } = options;
     this.#placement = new ReplicaPlacement({ membership: this.#membership, partitionBits, replication, hinted: options.hints !== undefined });
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
@@ -181,8 +213,8 @@ export class Supervisor {
       logger,
       selfId: identity.id,
       ...(hints ? { storeHint: this.#hintCounts.counting((target, key, object) => hints.add(target, key, object)) } : {}),
-      sendToNode: (nodeId, message) => {
-        const address = this.#membership.addressOf(nodeId);
+      sendToNode: (nodeId, message, to) => {
+        const address = to ?? this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
       },
     });
@@ -234,7 +266,11 @@ export class Supervisor {
       settleMs: options.autoCleanupSettleMs ?? limits.autoCleanupSettleMsDefault,
     });
     this.#clients = new ClientService({
-      operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
+      operations: {
+        get: (r) => this.#founding() ?? this.#driver.get(r),
+        write: (r) => this.#founding() ?? this.#driver.write(r),
+        ringView: () => this.ringView(),
+      },
       clock,
       logger,
       ...(options.observer ? { observer: options.observer } : {}),
@@ -256,6 +292,37 @@ export class Supervisor {
     this.#shardStats.start();
     if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
     this.#hintDelivery?.start();
+  }
+
+  /** lifecycle: a refusal while this founder waits for the seeds it met (membership-driver.ts). */
+  #founding(): Promise<never> | undefined {
+    if (!this.#membership.founding()) return undefined;
+    return Promise.reject(new RingkvError(ErrorCode.unavailable, 'this node is founding the cluster: waiting for the other seeds to found it too', {}));
+  }
+
+  /** lifecycle: the addresses the start check asks: seeds and remembered members, not ourselves. */
+  #checkCandidates(): string[] {
+    const remembered = (this.#options.restored?.members ?? []).map((m) => m.address);
+    return [...new Set([...this.#options.seeds, ...remembered])].filter((address) => address !== this.#options.address);
+  }
+
+  /**
+   * lifecycle: compares this data directory with the cluster's view before gossiping our
+   * record (start-check.ts); rejects with the refusal, else releases gossip.
+   */
+  async checkStart(): Promise<void> {
+    const o = this.#options;
+    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
+    await runStartCheck({
+      facts,
+      candidates: this.#checkCandidates(),
+      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
+      clock: o.clock,
+      windowMs: limits.startCheckWindowMs,
+      retryMs: limits.startCheckRetryMs,
+    });
+    writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
+    this.#membership.release();
   }
 
   /** No membership change in progress: a ring, every member normal or gone, no transfer of ours running. */
