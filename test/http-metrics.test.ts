@@ -42,6 +42,8 @@ t.test('the catalog follows Prometheus naming conventions', async (t) => {
   const problems = metricCatalog.flatMap((m: MetricSpec) => namingProblems(m.name, m.type, m.labels, m.help, true));
   t.same(problems, []);
   t.equal(new Set(metricCatalog.map((m) => m.name)).size, metricCatalog.length, 'names are unique');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  t.same(metricCatalog.filter((m) => !readme.includes(`| \`${m.name}\` | ${m.type} |`)).map((m) => m.name), [], "the README's Operating section lists every series");
   t.ok(metricCatalog.every((m) => m.pushed || m.read || m.readHistograms), 'every series is pushed or read');
   t.match(namingProblems('ringkv_x_ms', 'gauge', ['le'], '', true), [/base units/, /bad label le/, /no help/]);
   t.match(namingProblems('ringkv_hits', 'counter', [], 'h', true), [/without _total/]);
