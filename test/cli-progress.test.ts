@@ -184,7 +184,7 @@ t.test('the real CLI against two real nodes: plain lines when piped, bars under 
   t.match(tty.stdout, /\x1b\[\?25l/, 'cursor hidden while drawing');
   t.match(tty.stdout, /repair done: 1 exchanges/);
 
-  const watch = await run(script, ['-qfec', `timeout -s INT 3 ${process.execPath} ${cli} status --watch`, '/dev/null'], { env }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
+  const watch = await run(script, ['-qfec', `timeout -s INT 8 ${process.execPath} ${cli} status --watch`, '/dev/null'], { env }).catch((error: { stdout?: string }) => ({ stdout: error.stdout ?? '' }));
   t.match(watch.stdout, /Cluster seen from/, 'status --watch prints the table on a terminal');
   t.match(watch.stdout, /UN\s+127\.0\.0\.1/);
 });

@@ -220,3 +220,27 @@ t.test('the live feed: ticks only while watched, asks peers, survives a failing 
   }
   t.equal(refused, 8, 'past dashboardSubscribersMax, 503');
 });
+
+t.test('hint counters per target, fixed histograms and the pending compaction estimate', async (t) => {
+  const { HintCounters } = await import('../lib/supervisor/telemetry.js');
+  const { FixedHistogram, pendingCompactionBytes } = await import('../lib/storage/engine-metrics.js');
+  const counters = new HintCounters();
+  let fail = false;
+  const add = counters.counting(async () => {
+    if (fail) throw new Error('past its bound');
+  });
+  await add('b', new Uint8Array(), new Uint8Array());
+  fail = true;
+  await t.rejects(add('b', new Uint8Array(), new Uint8Array()), /past its bound/, 'the refusal still reaches the caller');
+  counters.delivered('c', 3);
+  t.same([...counters.byTarget], [['b', { stored: 1, dropped: 1, delivered: 0 }], ['c', { stored: 0, dropped: 0, delivered: 3 }]]);
+
+  const histogram = new FixedHistogram([1, 10]);
+  for (const v of [0.5, 1, 5, 50]) histogram.observe(v);
+  t.same(histogram.snapshot(), { bounds: [1, 10], counts: [2, 1, 1], sum: 56.5, count: 4 });
+
+  const table = (fileBytes: number) => ({ fileBytes }) as never;
+  const config = { level0CompactionTrigger: 2, level1BytesMax: 100, levelSizeMultiplier: 10, levelCount: 3 };
+  t.equal(pendingCompactionBytes([[table(5)], [table(150)], [table(5000)]], config), 50, 'L0 under its trigger: only L1 over its target; the last level never counts');
+  t.equal(pendingCompactionBytes([[table(5), table(7)], [table(50)], []], config), 12, 'L0 at its trigger: all of it');
+});
