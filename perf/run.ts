@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster, handoff, nemesis, failover (see each file's header for its flags).
+ * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -44,6 +44,14 @@ if (name === 'storage') {
     ...(f.has('inflight') ? { inFlight: num('inflight', 1000) } : {}),
     ...(f.has('reads') ? { reads: num('reads', 0) } : {}),
     sync: f.get('sync') === 'none' ? 'none' : 'fsync',
+  });
+} else if (name === 'scale') {
+  const { runScaleBench } = await import('./scale.js');
+  await runScaleBench({
+    keys: (f.get('keys') ?? '1000000,10000000').split(',').map(Number),
+    reads: num('reads', 200_000),
+    rounds: num('rounds', 1),
+    valueBytes: num('value', 100),
   });
 } else if (name === 'mailbox') {
   const { runMailboxBench } = await import('./mailbox.js');

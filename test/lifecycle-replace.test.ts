@@ -99,6 +99,21 @@ t.test('a node removed with removenode is refused when it comes back with its ol
   t.match(refused?.message ?? '', /was removed from the cluster/, 'saying it was removed');
   const view = await cluster.status(0);
   t.notOk(view.ring.owners.includes(removed.id), 'it never re-entered the ring');
+
+  // Its peers paused: nobody answers the start check in its window, so it starts; once they
+  // answer it is refused all the same, and exits 1.
+  cluster.pause(0);
+  cluster.pause(1);
+  await cluster.startNode(2);
+  const child = cluster.nodes[2]!.child!;
+  const exited = new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  cluster.resume(0);
+  cluster.resume(1);
+  t.equal(await exited, 1, 'started unchecked, it exits 1 once a peer answers');
+  t.match(cluster.nodes[2]!.stderr, /was removed from the cluster/, 'saying it was removed');
+  cluster.nodes[2]!.child = undefined;
+  const after = await cluster.status(1);
+  t.notOk(after.ring.owners.includes(removed.id), 'and it never re-entered the ring meanwhile');
 });
 
 t.test('a wiped node given its old id is refused too, naming --replace', async (t) => {

@@ -72,7 +72,7 @@ t.test('an owner restarted alone is an owner at once, whatever its seeds', async
   const alone = await connect([cluster.urls[1]!]);
   t.teardown(() => alone.close());
   const read = await alone.get('alone', { r: 1 });
-  t.same(read.values.map(text), ['before'], 'it serves what it holds at R=1');
+  t.same([...new Set(read.values.map(text))], ['before'], 'it serves what it holds at R=1');
   await t.rejects(alone.put('alone', 'w2', { w: 2, context: read.context }), { code: /KV_UNAVAILABLE|KV_INDETERMINATE|KV_TIMEOUT/ }, 'W=2 fails with its peers down');
   await cluster.startNode(0, { seeds: [cluster.nodes[1]!.address] });
   await cluster.startNode(2, { seeds: [cluster.nodes[0]!.address] });

@@ -55,12 +55,12 @@ t.test('replica rids: bounded, expiring, bound to the key they came with', async
   const rids = new ReplicaRids({ entriesMax: 2, retentionMs: 100 });
   rids.note(rid(1), 11, 0);
   rids.note(rid(2), 22, 10);
-  t.equal(rids.keyHashOf(rid(1), 50), 11);
+  t.same(rids.lookup(rid(1), 50), { keyHash: 11, claimedBy: undefined, expiresAtMs: 100 });
   rids.note(rid(3), 33, 20);
   t.equal(rids.size, 2);
-  t.equal(rids.keyHashOf(rid(1), 50), undefined, 'the oldest is forgotten beyond the bound');
-  t.equal(rids.keyHashOf(rid(3), 119), 33);
-  t.equal(rids.keyHashOf(rid(3), 120), undefined, 'and each expires after the retention');
+  t.equal(rids.lookup(rid(1), 50), undefined, 'the oldest is forgotten beyond the bound');
+  t.equal(rids.lookup(rid(3), 119)?.keyHash, 33);
+  t.equal(rids.lookup(rid(3), 120), undefined, 'and each expires after the retention');
   t.equal(rids.size, 0, 'expired entries are swept');
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1) }), { ok: true, value: { rid: rid(1) } });
   t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: new Uint8Array(3) }), { ok: false, reason: /rid/ });
@@ -128,10 +128,14 @@ t.test('a coordinator that holds a rid from a replica write replicates that writ
   t.same(codes(c.onLocalResult(5, { ok: true, object: new Uint8Array([9, 9]) }, 16)), ['KV_INDETERMINATE'], 'an unreadable object: indeterminate');
 });
 
-t.test('a hedged write is also sent, unawaited, to the replicas marked down', async (t) => {
+t.test('a hedged write asks the other replicas about its rid, then is also sent, unawaited, to the replicas marked down', async (t) => {
   const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), down('c')] }) });
-  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), hedged: true }, 0);
-  const fanOut = c.onLocalResult(1, { ok: true, context: encodeContext([]), object: objectOf('a', 'v') }, 1);
+  const asked = c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), hedged: true }, 0);
+  t.same(ofType(asked, 'send').map((s) => [s.to, s.message.t, s.requestId]), [['b', 'rid-query', 1], ['c', 'rid-query', undefined]], 'every other replica is asked; the down one is not waited for');
+  t.same(ofType(asked, 'local'), [], 'nothing minted yet');
+  const minted = c.onReply(1, 'b', { t: 'rid-query-reply', state: 'unknown' }, 1);
+  t.same(ofType(minted, 'local').map((a) => a.op), ['coordinate-write'], 'nobody else has it: minted here');
+  const fanOut = c.onLocalResult(1, { ok: true, context: encodeContext([]), object: objectOf('a', 'v') }, 3);
   t.same(ofType(fanOut, 'send').map((s) => [s.to, s.requestId]), [['b', 1], ['c', undefined]], 'c, down, gets the write with its rid and no request id');
   c.startPut(2, { key, value: enc.encode('w'), rid: rid(2) }, 0);
   t.same(sendsTo(c.onLocalResult(2, { ok: true, context: encodeContext([]), object: objectOf('a', 'w') }, 1)), ['b'], 'a first attempt is not');
@@ -167,4 +171,61 @@ t.test('driver: a replica write with a rid is noted on receipt, and coordinating
   t.same(Buffer.from(written.context), Buffer.from(encodeContext(join(decodeObject(held)))), 'then answers with the context of the merged object');
   t.same(calls, ['merge', 'read'], 'read after the merge; nothing minted');
   t.ok(sent.length === 1, 'and re-replicated it to a');
+  t.same(await driver.serve({ t: 'rid-query', rid: rid(5), key }, 'a'), { t: 'rid-query-reply', state: 'coordinating' }, 'asked about it, this node says it coordinated it');
+  t.same(await driver.serve({ t: 'rid-query', rid: rid(6), key }, 'a'), { t: 'rid-query-reply', state: 'unknown' });
+});
+
+t.test('tied hedges: a replica that coordinates or holds the rid gets the write; one that knows nothing keeps the claim', async (t) => {
+  const placementOf = () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] });
+  const a = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf });
+  const b = new Coordinator({ self: { id: 'b', dc: 'dc1' }, placementOf });
+  const value = enc.encode('v');
+
+  // a coordinates rid 1 (its disk is slow); b gets the hedge, asks, and forwards to a.
+  a.startPut(1, { key, value, rid: rid(1) }, 0);
+  t.equal(a.ridQuery(rid(1), key, 'b', 1), 'coordinating');
+  t.equal(a.ridQuery(rid(1), enc.encode('other'), 'b', 1), 'unknown', 'a rid of another key is not this write');
+  b.startPut(1, { key, value, rid: rid(1), hedged: true }, 0);
+  const tied = b.onReply(1, 'a', { t: 'rid-query-reply', state: 'coordinating' }, 5);
+  t.same(ofType(tied, 'send').map((s) => [s.to, s.message.t, (s.message as { hops?: number }).hops]), [['a', 'forward-put', 1]], 'forwarded to a, one hop');
+  t.same(b.onReply(1, 'c', { t: 'rid-query-reply', state: 'unknown' }, 6), [], 'later answers are ignored');
+  const context = encodeContext([]);
+  t.same(codes(b.onReply(1, 'a', { t: 'forward-put-reply', context }, 7)), ['written'], 'a\'s outcome is b\'s');
+  t.equal(b.stats().tiedWrites, 1);
+  t.same(codes(b.startPut(2, { key, value, rid: rid(1), hedged: true }, 8)), ['written'], 'a retry at b replays it');
+
+  // c asks b about rid 2 before minting a hedge: b keeps c's claim and forwards its own copy to c.
+  t.equal(b.ridQuery(rid(2), key, 'c', 10), 'unknown');
+  const forwarded = b.startPut(3, { key, value, rid: rid(2) }, 11);
+  t.same(ofType(forwarded, 'send').map((s) => [s.to, s.message.t]), [['c', 'forward-put']], 'the first copy goes to the claimer, not minted');
+  t.same(codes(b.onSendFailed(3, 'c', 12)), ['KV_INDETERMINATE'], 'the claimer unreachable: it may have applied it, so indeterminate');
+
+  // A held rid is 'held'; a claim never replaces it.
+  b.noteReplicaWrite(rid(4), key, 20);
+  t.equal(b.ridQuery(rid(4), key, 'c', 21), 'held');
+  t.equal(b.ridQuery(rid(4), enc.encode('other'), 'c', 21), 'unknown');
+  t.same(ofType(b.startPut(4, { key, value, rid: rid(4) }, 22), 'local').map((x) => x.op), ['read-rid-object'], 'still adopted, not forwarded');
+
+  // Nobody answers before the wait ends: minted; the deadline still holds afterwards.
+  const start = b.startPut(5, { key, value, rid: rid(5), hedged: true, timeoutMs: 1_000 }, 100);
+  const waitAt = ofType(start, 'set-timer')[0]!.atMs;
+  t.ok(waitAt < 1_100, 'the wait is shorter than the deadline');
+  const minted = b.onTimeout(5, waitAt);
+  t.same(ofType(minted, 'local').map((x) => x.op), ['coordinate-write']);
+  t.same(ofType(minted, 'set-timer').map((x) => x.atMs), [1_100]);
+
+  // A waited-for replica whose link is gone counts as 'unknown'; with every other replica down, nothing is waited for.
+  b.startPut(7, { key, value, rid: rid(7), hedged: true }, 200);
+  t.same(b.onSendFailed(7, 'a', 201), []);
+  t.same(ofType(b.onReply(7, 'c', { t: 'rid-query-reply', state: 'unknown' }, 202), 'local').map((x) => x.op), ['coordinate-write']);
+  const lonely = new Coordinator({ self: { id: 'b', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [down('a'), up('b'), down('c')] }) });
+  const alone = lonely.startPut(1, { key, value, rid: rid(8), hedged: true, w: 1 }, 0);
+  t.same(ofType(alone, 'local').map((x) => x.op), ['coordinate-write'], 'minted at once');
+  t.equal(ofType(alone, 'send').filter((x) => x.message.t === 'rid-query').length, 2, 'the down replicas still hear the claim');
+
+  // Too many hops: the holder cannot be reached through forwarding any more.
+  t.equal(a.ridQuery(rid(6), key, 'c', 30), 'unknown');
+  t.same(codes(a.startPut(6, { key, value, rid: rid(6), hops: 2 }, 31)), ['KV_INDETERMINATE']);
+  t.match(parseReplicaRequest({ t: 'rid-query', key, rid: rid(1) }), { ok: true });
+  t.match(parseReplicaRequest({ t: 'rid-query', key, rid: new Uint8Array(2) }), { ok: false });
 });

@@ -102,6 +102,10 @@ t.test('large values become pointers at flush; compaction moves pointers; reads,
   s = db.stats();
   t.ok(s.compactionBytesWritten < 100 * 2000, `compaction rewrote ${s.compactionBytesWritten} bytes, not the values`);
   await expectAll(t, db, model, 'after compaction');
+  const memory = db.stats().memory;
+  t.ok(memory.filterBytes > 0 && memory.indexBytes > 0, `resident filter ${memory.filterBytes} B and index ${memory.indexBytes} B are reported`);
+  t.ok(memory.memtableBytes <= memory.memtableBudgetBytes, 'memtables within their budget');
+  t.ok(memory.blockCacheBytes <= memory.blockCacheBudgetBytes, 'block cache within its budget');
   let scanned = 0;
   for (let p = 0; p < 2 ** limits.partitionBitsDefault; p++) {
     for (const e of db.scanPartition(p).entries) {

@@ -270,6 +270,8 @@ export const limits = {
   startCheckRpcTimeoutMs: 1_000,
   /** Pause between start-check rounds while nobody answers. */
   startCheckRetryMs: 200,
+  /** ...and after the window, while the node waits (or runs) until a peer answers. */
+  startCheckLateRetryMs: 1_000,
   /** Longest a founder (its address in its seeds) waits to meet the other seeds before founding without them. */
   foundingWaitMs: 10_000,
   /** Longest `--replace` looks for a seed that knows the member to replace. */

@@ -68,7 +68,15 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
   if (flags.replace !== undefined) void followReplacement(io, node);
-  const signal = await (node.left === undefined ? io.waitForSignal() : Promise.race([io.waitForSignal(), node.left.then(() => 'left')]));
+  const endings: Promise<string>[] = [io.waitForSignal()];
+  if (node.left !== undefined) endings.push(node.left.then(() => 'left'));
+  let refusal = '';
+  if (node.refused !== undefined) endings.push(node.refused.then((error) => ((refusal = `error ${error.code}: ${error.message}\n`), 'refused')));
+  const signal = await Promise.race(endings);
+  if (signal === 'refused') {
+    io.err(refusal);
+    return exitError;
+  }
   if (signal === 'left') {
     io.out(`${node.id} left the cluster\n`);
     return exitOk;
@@ -89,15 +97,16 @@ async function followReplacement(io: CliIo, node: RingkvNode): Promise<void> {
   let last: ProgressItem | undefined;
   let finished = false;
   try {
-    for (;;) {
+    // Until the streaming starts the node may still be checking its start (bounded wait).
+    for (let idle = 0; idle < replaceStartPollsMax; ) {
       const status = node.status();
       const transfers = status.transfers;
       const replacing = transfers !== undefined && transfers.phase === 'replacing';
       if (replacing) last = { key: 'replace', what: `replacing (${transfers.keys} keys)`, done: transfers.done, total: transfers.total, unit: 'partitions' };
       else if (last !== undefined || status.members.find((m) => m.id === node.id)?.status === 'normal') {
-        finished = true;
+        finished = last !== undefined;
         break;
-      }
+      } else idle++;
       progress.update(replacing && last ? [last] : []);
       await io.sleep(limits.cliProgressPollMs);
     }
@@ -108,8 +117,11 @@ async function followReplacement(io: CliIo, node: RingkvNode): Promise<void> {
     // The phase leaves 'replacing' only once every partition is in (a failed attempt retries).
     progress.stop(last ? [{ ...last, done: finished ? last.total : last.done }] : []);
   }
-  if (last !== undefined && finished) io.err(`replacement done: ${last.total} partitions streamed; the node is normal\n`);
+  if (finished) io.err(`replacement done: ${last!.total} partitions streamed; the node is normal\n`);
 }
+
+/** How many polls `start --replace` waits for the streaming to begin before it stops watching (2 minutes). */
+const replaceStartPollsMax = 240;
 
 export interface DevClusterFlags {
   nodes: number;

@@ -64,6 +64,33 @@ export const engineMetrics: MetricSpec[] = [
         { labels: { shard: String(shard), direction: 'written' }, value: e.compactionBytesWritten },
       ]),
   },
+  {
+    name: 'ringkv_engine_memory_bytes',
+    type: 'gauge',
+    help: 'Memory held by the engine, by kind: memtables, block cache, resident bloom filters and table indexes',
+    labels: ['shard', 'kind'],
+    read: ({ telemetry }) =>
+      telemetry.engines.flatMap((e, shard) =>
+        e.memory === undefined
+          ? []
+          : Object.entries({ memtable: e.memory.memtableBytes, block_cache: e.memory.blockCacheBytes, filters: e.memory.filterBytes, indexes: e.memory.indexBytes }).map(([kind, value]) => ({ labels: { shard: String(shard), kind }, value })),
+      ),
+  },
+  {
+    name: 'ringkv_engine_memory_budget_bytes',
+    type: 'gauge',
+    help: 'Memory budgets of the engine, by kind: memtables (two of memtableBytes) and block cache',
+    labels: ['shard', 'kind'],
+    read: ({ telemetry }) =>
+      telemetry.engines.flatMap((e, shard) =>
+        e.memory === undefined
+          ? []
+          : [
+              { labels: { shard: String(shard), kind: 'memtable' }, value: e.memory.memtableBudgetBytes },
+              { labels: { shard: String(shard), kind: 'block_cache' }, value: e.memory.blockCacheBudgetBytes },
+            ],
+      ),
+  },
   { name: 'ringkv_engine_value_log_files', type: 'gauge', help: 'Value-log files (values of 1 KiB and more live there; tables hold pointers)', labels: ['shard'], read: perShard((e) => e.valueLog?.files ?? 0) },
   { name: 'ringkv_engine_value_log_bytes', type: 'gauge', help: 'Bytes in value-log files', labels: ['shard'], read: perShard((e) => e.valueLog?.bytes ?? 0) },
   { name: 'ringkv_engine_value_log_reads_total', type: 'counter', help: 'Values read through a value-log pointer', labels: ['shard'], read: perShard((e) => e.valueLog?.reads ?? 0) },

@@ -56,6 +56,16 @@
  * the replica write that brought the rid is merged), replicates it to the targets like a new
  * write and answers with its context.
  *
+ * Tied hedges (Dean and Barroso's "tied requests"): a write the client marks as a hedge or
+ * retry (`hedged`) may be in flight at another coordinator that has not replicated it yet
+ * (its disk is slow), so before minting it the coordinator asks the key's other replicas
+ * (`rid-query`) and waits for them at most a hedge delay: one that coordinates the rid or
+ * holds it gets the write forwarded (it joins or replays it); when every one says 'unknown'
+ * or the wait ends (a paused replica never answers), it mints. A replica that said 'unknown'
+ * keeps the asker's claim on the rid, so the client's copy reaching it later is forwarded to
+ * the claimer instead of being minted. Two coordinators can still both mint only if one had
+ * begun and then stalled for longer than the other's wait before answering.
+ *
  * Reads (default `readFanout: 'quorum'`): replica-read to R replicas — this node first, then
  * the others, replicas that recently missed a hedge deadline last — and, when the read is not
  * complete after the hedge delay (latency-estimator.ts: near the asked replicas' observed
@@ -77,7 +87,7 @@ import { decodeObject, encodeContext, join, type ConflictPolicy } from '../causa
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
-import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest } from './replica-message.js';
+import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
 import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
 import { ReplicaRids, RidTable } from './rid-table.js';
 
@@ -196,6 +206,8 @@ export interface CoordinatorStats {
   hedgedReads: number;
   /** Client writes another coordinator had minted: replicated again, no new sibling. */
   adoptedWrites: number;
+  /** Hedged writes handed to the coordinator that already had them (tied hedges). */
+  tiedWrites: number;
 }
 
 type PutState = {
@@ -204,7 +216,12 @@ type PutState = {
   readonly key: Uint8Array;
   readonly rid: Uint8Array;
   readonly tally: QuorumTally;
-  phase: 'local' | 'replicating';
+  phase: 'query' | 'local' | 'replicating';
+  /** The client's request (a tied hedge may forward it). */
+  readonly request: PutRequest;
+  /** Replicas asked about the rid that have not answered (phase 'query'). */
+  readonly asked: Set<string>;
+  readonly deadlineMs: number;
   context: Uint8Array | undefined;
   /** Stand-in id → the down replica it holds a hint for. */
   readonly hints: ReadonlyMap<string, string>;
@@ -230,7 +247,15 @@ type GetState = {
   readonly sentAtMs: Map<string, number>;
   readonly deadlineMs: number;
 };
-type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
+type ForwardState = {
+  readonly kind: 'forward';
+  readonly requestId: number;
+  readonly message: ForwardPut;
+  readonly candidates: string[];
+  to: string;
+  /** A tied write: forwarded to the node that has its rid; its rid entry here ends with the forward. */
+  readonly rid?: Uint8Array;
+};
 type RequestState = PutState | GetState | ForwardState;
 
 /** Local failures that happen before anything is stored: the write definitely did not apply. */
@@ -272,6 +297,7 @@ export class Coordinator {
     hinted: 0,
     hedgedReads: 0,
     adoptedWrites: 0,
+    tiedWrites: 0,
   };
 
   constructor(options: CoordinatorOptions) {
@@ -428,11 +454,20 @@ export class Coordinator {
       return this.#forward(requestId, request, resolved.placement, nowMs);
     }
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
-    if (request.hedged === true) for (const r of resolved.placement.replicas) if (!r.up && r.id !== this.#self.id) pending.push(r.id);
-    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, nowMs);
+    const peers = resolved.placement.replicas.filter((r) => r.id !== this.#self.id);
+    if (request.hedged === true) for (const r of peers) if (!r.up) pending.push(r.id);
+    const tie = { peers: request.hedged === true ? peers : [], pending };
+    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, tie, nowMs);
   }
 
-  #coordinatePut(requestId: number, request: PutRequest, requirement: Requirement, targets: readonly ReplicaInfo[], pending: readonly string[], nowMs: number): CoordinatorAction[] {
+  #coordinatePut(
+    requestId: number,
+    request: PutRequest,
+    requirement: Requirement,
+    targets: readonly ReplicaInfo[],
+    tie: { peers: readonly ReplicaInfo[]; pending: readonly string[] },
+    nowMs: number,
+  ): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
     const entry = this.#rids.get(request.rid, nowMs);
     if (entry !== undefined) {
@@ -443,8 +478,8 @@ export class Coordinator {
       // The write itself is still in flight: this retry cannot say it failed.
       return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
     }
-    const heldHash = this.#replicaRids.keyHashOf(request.rid, nowMs);
-    if (heldHash !== undefined && heldHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
+    const known = this.#replicaRids.lookup(request.rid, nowMs);
+    if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
       this.#requests.size >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
@@ -453,18 +488,84 @@ export class Coordinator {
       this.#rids.finish(request.rid, refused, nowMs);
       return [complete(requestId, refused)];
     }
+    const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
+    if (known?.claimedBy !== undefined && known.claimedBy !== this.#self.id) return this.#tie(requestId, request, known.claimedBy, deadlineMs, nowMs);
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
     // A replica write already brought this rid here: another coordinator minted the write, so
     // this one replicates what it holds instead of minting a second sibling.
-    const adopted = heldHash !== undefined;
+    const adopted = known !== undefined;
     const tally = new QuorumTally(requirement, targets);
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase: 'local', context: undefined, hints, pending, adopted, sentAtMs: nowMs };
+    const asked = new Set<string>();
+    const phase = !adopted && tie.peers.length > 0 ? 'query' : 'local';
+    const { pending } = tie;
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
+    if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
       : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context };
-    return [local, { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) }];
+    return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
+  }
+
+  /**
+   * A tied hedge: asks every other replica about the rid (so each keeps the claim), and waits
+   * for the up ones not known to be slow, at most their hedge delay; none to wait for: mint.
+   */
+  #askAboutRid(state: PutState, peers: readonly ReplicaInfo[], nowMs: number): CoordinatorAction[] {
+    const { requestId, rid, key } = state;
+    let waitMs = 0;
+    const actions: CoordinatorAction[] = [];
+    for (const peer of peers) {
+      const wait = peer.up && !this.#slow.has(peer.id);
+      if (wait) state.asked.add(peer.id);
+      if (wait) waitMs = Math.max(waitMs, this.#latency.hedgeDelayMs(peer.id));
+      actions.push({ type: 'send', to: peer.id, requestId: wait ? requestId : undefined, message: { t: 'rid-query', rid, key } });
+    }
+    if (state.asked.size === 0) return actions.concat(this.#mint(state));
+    actions.push({ type: 'set-timer', requestId, atMs: Math.min(state.deadlineMs, nowMs + waitMs) });
+    return actions;
+  }
+
+  /** Nobody else has the rid (or the wait ended): mint the write here. */
+  #mint(state: PutState): CoordinatorAction[] {
+    state.phase = 'local';
+    state.asked.clear();
+    const { requestId, key, request } = state;
+    return [
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context },
+      { type: 'set-timer', requestId, atMs: state.deadlineMs },
+    ];
+  }
+
+  #onRidAnswer(state: PutState, from: string, reply: ReplicaReply | undefined, nowMs: number): CoordinatorAction[] {
+    if (!state.asked.delete(from)) return [];
+    if (reply?.t === 'rid-query-reply' && reply.state !== 'unknown') {
+      this.#stats.tiedWrites++;
+      return this.#tie(state.requestId, state.request, from, state.deadlineMs, nowMs);
+    }
+    return state.asked.size === 0 ? this.#mint(state) : [];
+  }
+
+  /**
+   * Hands the write to `to`, which coordinates, holds or claimed its rid; the rid entry begun
+   * here ends with the forward's outcome. The request state is replaced.
+   */
+  #tie(requestId: number, request: PutRequest, to: string, deadlineMs: number, nowMs: number): CoordinatorAction[] {
+    const hops = (request.hops ?? 0) + 1;
+    if (hops > this.#forwardHopsMax) {
+      const result = failure(ErrorCode.indeterminate, `another coordinator (${to}) has this write, but it was forwarded ${hops - 1} times already`);
+      this.#requests.delete(requestId);
+      return [{ type: 'clear-timer', requestId }, complete(requestId, result), ...this.#rids.finish(request.rid, result, nowMs).map((w) => complete(w, result))];
+    }
+    const message = forwardMessage(request, hops, Math.max(1, deadlineMs - nowMs - limits.forwardTimeoutMarginMs), this.#self.dc);
+    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid });
+    this.#stats.forwarded++;
+    return [
+      { type: 'send', to, requestId, message },
+      { type: 'set-timer', requestId, atMs: deadlineMs },
+    ];
   }
 
   /** The local result of an adopted write: the object held, with its context. */
@@ -530,18 +631,7 @@ export class Coordinator {
     if (candidates.length === 0) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, 'no replica of the key is up')))];
     if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
     const timeoutMs = request.timeoutMs ?? limits.coordinatorTimeoutMsDefault;
-    const message: ForwardPut = {
-      t: 'forward-put',
-      rid: request.rid,
-      key: request.key,
-      value: request.value,
-      ...(request.context === undefined ? {} : { context: request.context }),
-      ...(request.w === undefined ? {} : { w: request.w }),
-      ...(request.consistency === undefined ? {} : { consistency: request.consistency as ForwardPut['consistency'] }),
-      dc: request.dc ?? this.#self.dc,
-      hops: hops + 1,
-      timeoutMs: Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs),
-    };
+    const message = forwardMessage(request, hops + 1, Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs), this.#self.dc);
     const to = candidates.shift()!;
     this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates, to });
     this.#stats.forwarded++;
@@ -551,17 +641,19 @@ export class Coordinator {
     ];
   }
 
-  #onForwardReply(state: ForwardState, from: string, reply: ReplicaReply | undefined): CoordinatorAction[] {
+  #onForwardReply(state: ForwardState, from: string, reply: ReplicaReply | undefined, nowMs: number): CoordinatorAction[] {
     if (from !== state.to) return [];
-    if (reply?.t === 'forward-put-reply') return this.#finishForward(state, { type: 'written', context: reply.context });
-    if (reply?.t === 'replica-error') return this.#finishForward(state, failure(reply.code, reply.message));
-    return this.#finishForward(state, failure(ErrorCode.indeterminate, `replica ${from} answered the forwarded write with garbage`));
+    if (reply?.t === 'forward-put-reply') return this.#finishForward(state, { type: 'written', context: reply.context }, nowMs);
+    if (reply?.t === 'replica-error') return this.#finishForward(state, failure(reply.code, reply.message), nowMs);
+    return this.#finishForward(state, failure(ErrorCode.indeterminate, `replica ${from} answered the forwarded write with garbage`), nowMs);
   }
 
-  #finishForward(state: ForwardState, result: CoordinatorResult): CoordinatorAction[] {
+  #finishForward(state: ForwardState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
     this.#requests.delete(state.requestId);
     this.#count(result);
-    return [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    if (state.rid !== undefined) for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    return actions;
   }
 
   // --- answers from the outside ---
@@ -595,12 +687,13 @@ export class Coordinator {
         if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object, nowMs);
         return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'), nowMs);
       case 'put':
+        if (state.phase === 'query') return this.#onRidAnswer(state, from, reply, nowMs);
         if (state.phase !== 'replicating') return [];
         if (reply?.t === 'replica-write-reply') state.tally.ack(from);
         else state.tally.fail(from);
         return this.#advancePut(state, nowMs);
       case 'forward':
-        return this.#onForwardReply(state, from, reply);
+        return this.#onForwardReply(state, from, reply, nowMs);
       default:
         return assertNever(state, 'request state');
     }
@@ -613,14 +706,17 @@ export class Coordinator {
       case 'get':
         return this.#onReadAnswer(state, to, new Error('send failed'), nowMs);
       case 'put':
+        if (state.phase === 'query') return this.#onRidAnswer(state, to, undefined, nowMs);
         if (state.phase !== 'replicating') return [];
         state.tally.fail(to);
         return this.#advancePut(state, nowMs);
       case 'forward': {
         if (to !== state.to) return [];
+        // A tied write's holder may have applied it: never a definite failure.
+        if (state.rid !== undefined) return this.#finishForward(state, failure(ErrorCode.indeterminate, `${to}, which has this write, could not be reached`), nowMs);
         // Nothing left this node: try the next replica, or fail definitely.
         const next = state.candidates.shift();
-        if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'));
+        if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'), nowMs);
         state.to = next;
         return [{ type: 'send', to: next, requestId, message: state.message }];
       }
@@ -640,12 +736,13 @@ export class Coordinator {
         return actions.concat(this.#finishRead(state));
       }
       case 'put': {
+        if (state.phase === 'query' && nowMs < state.deadlineMs) return this.#mint(state);
         const { acked } = state.tally;
         const message = `write timed out with ${acked.size} of ${state.tally.requirement.total} acks; it may be applied on some replicas`;
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
       }
       case 'forward':
-        return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`));
+        return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`), nowMs);
       default:
         return assertNever(state, 'request state');
     }
@@ -658,6 +755,20 @@ export class Coordinator {
    */
   noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number): void {
     this.#replicaRids.note(rid, murmur3(key), nowMs);
+  }
+
+  /**
+   * Another coordinator (`from`) asks, before minting a hedged write, whether this node
+   * coordinates or holds `rid`; if neither, `from`'s claim on it is kept here (see the header).
+   */
+  ridQuery(rid: Uint8Array, key: Uint8Array, from: string | undefined, nowMs: number): RidState {
+    const keyHash = murmur3(key);
+    const entry = this.#rids.get(rid, nowMs);
+    if (entry !== undefined) return entry.keyHash === keyHash ? 'coordinating' : 'unknown';
+    const known = this.#replicaRids.lookup(rid, nowMs);
+    if (known !== undefined && known.claimedBy === undefined) return known.keyHash === keyHash ? 'held' : 'unknown';
+    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, from);
+    return 'unknown';
   }
 
   /** The hedge delay this coordinator uses for a peer now (status, tests). */
@@ -744,6 +855,21 @@ function checkPut(request: PutRequest, hopsMax: number): CoordinatorResult | und
   if (hops !== undefined && (!Number.isInteger(hops) || hops < 0 || hops > hopsMax)) return failure(ErrorCode.badRequest, 'hops out of range');
   if (dc !== undefined && (typeof dc !== 'string' || dc.length === 0)) return failure(ErrorCode.badRequest, 'dc must be a non-empty string');
   return undefined;
+}
+
+function forwardMessage(request: PutRequest, hops: number, timeoutMs: number, selfDc: string): ForwardPut {
+  return {
+    t: 'forward-put',
+    rid: request.rid,
+    key: request.key,
+    value: request.value,
+    ...(request.context === undefined ? {} : { context: request.context }),
+    ...(request.w === undefined ? {} : { w: request.w }),
+    ...(request.consistency === undefined ? {} : { consistency: request.consistency as ForwardPut['consistency'] }),
+    dc: request.dc ?? selfDc,
+    hops,
+    timeoutMs,
+  };
 }
 
 /** The forward-put reply for a coordinated write's result. */

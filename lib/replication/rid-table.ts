@@ -124,12 +124,15 @@ function nameOf(rid: Uint8Array): string {
  * rid). A coordinator that is handed a rid found here (a hedged or retried write that reached
  * another coordinator first) must not mint a second event for it: it re-replicates what it
  * holds instead (coordinator.ts), so a write applied on two coordinators stays one sibling.
+ * A rid may also be claimed (`claimedBy`): another coordinator asked about it before minting
+ * a hedge (rid-query), so this node forwards that write to it instead of minting. A claim
+ * never replaces a held rid; a held rid replaces a claim.
  *
  * Bounds: at most `entriesMax` rids (the oldest recorded is forgotten first), each for
  * `retentionMs`. Cost: O(1) amortized per call, as RidTable.
  */
 export class ReplicaRids {
-  readonly #entries = new Map<string, { keyHash: number; expiresAtMs: number }>();
+  readonly #entries = new Map<string, { keyHash: number; expiresAtMs: number; claimedBy: string | undefined }>();
   readonly #entriesMax: number;
   readonly #retentionMs: number;
 
@@ -142,20 +145,21 @@ export class ReplicaRids {
     return this.#entries.size;
   }
 
-  /** Records that the write `rid` of the key with hash `keyHash` is (being) applied here. */
-  note(rid: Uint8Array, keyHash: number, nowMs: number): void {
+  /** Records that the write `rid` of the key with hash `keyHash` is (being) applied here, or claimed by node `claimedBy`. */
+  note(rid: Uint8Array, keyHash: number, nowMs: number, claimedBy?: string): void {
     const name = nameOf(rid);
+    const known = this.lookup(rid, nowMs);
+    if (claimedBy !== undefined && known !== undefined && known.claimedBy === undefined) return;
     this.#entries.delete(name);
-    this.#sweep(nowMs);
     if (this.#entries.size >= this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs });
+    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy });
   }
 
-  /** The key hash `rid` was applied with here, if it is remembered. */
-  keyHashOf(rid: Uint8Array, nowMs: number): number | undefined {
+  /** What this node knows of `rid`: its key hash, and the claiming node unless the write is held here. */
+  lookup(rid: Uint8Array, nowMs: number): { keyHash: number; claimedBy: string | undefined } | undefined {
     this.#sweep(nowMs);
     const entry = this.#entries.get(nameOf(rid));
-    return entry === undefined || entry.expiresAtMs <= nowMs ? undefined : entry.keyHash;
+    return entry === undefined || entry.expiresAtMs <= nowMs ? undefined : entry;
   }
 
   #sweep(nowMs: number): void {

@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
+import type { RingkvError } from '../base/errors.js';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../base/log.js';
 import { limits } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
@@ -113,6 +114,12 @@ export interface RingkvNode {
   status(): StatusJson;
   /** Resolves once the node has left the cluster (`ringkv leave`) and closed itself. */
   readonly left?: Promise<void>;
+  /**
+   * Resolves (with the refusal) if the cluster refuses this node after it started, once it
+   * closed itself: the start check had no answer in time, and a peer later said this node was
+   * removed or replaced (`ringkv start` then exits 1).
+   */
+  readonly refused?: Promise<RingkvError>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -237,10 +244,13 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
     const address = options.advertise ?? `${advertiseHost}:${server.port}`;
+    let onRefused: (error: RingkvError) => void = () => undefined;
+    const refused = new Promise<RingkvError>((resolve) => (onRefused = resolve));
     let onLeft: () => void = () => undefined;
     const left = new Promise<void>((resolve) => (onLeft = resolve));
     supervisor = new Supervisor({
       onLeft: () => onLeft(),
+      onRefused: (error) => onRefused(error),
       ...(restored ? { restored } : {}),
       ...(replacing !== undefined ? { replacing: true } : {}),
       startFacts: { fresh: previous === undefined || replacing !== undefined, previousGeneration: previous?.generation },
@@ -288,9 +298,11 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       })());
     // A node that left the cluster closes itself (the CLI's `start` then exits 0).
     const leftAndClosed = left.then(() => close());
+    const refusedAndClosed = refused.then(async (error) => (await close(), error));
     return {
       id: identity.id,
       left: leftAndClosed,
+      refused: refusedAndClosed,
       port: server.port,
       address,
       url: `${scheme}://${address}`,

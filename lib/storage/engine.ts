@@ -31,6 +31,7 @@
  * is a contiguous range for scans and drops. Reads are synchronous: a shard owns its thread.
  */
 
+import { Buffer } from 'node:buffer';
 import { assert } from '../base/assert.js';
 import { type Clock, systemClock } from '../base/clock.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
@@ -145,6 +146,19 @@ export interface EngineStats {
   pendingCompactionBytes: number;
   /** Group commit: writes per commit-log append, and the seconds each fsync took. */
   commits: { batchWrites: HistogramSnapshot; fsyncSeconds: HistogramSnapshot };
+  /**
+   * Memory against its budgets: memtables (at most two of memtableBudgetBytes, plus the groups
+   * in flight), the block cache, and what every open table keeps resident (bloom filters and
+   * indexes, which grow with the data: about 10 bits and one index entry per 4 KiB block per key).
+   */
+  memory: {
+    memtableBytes: number;
+    memtableBudgetBytes: number;
+    blockCacheBytes: number;
+    blockCacheBudgetBytes: number;
+    filterBytes: number;
+    indexBytes: number;
+  };
   /** Key-value separation: value-log files, their bytes, pointer reads and GC work. */
   valueLog: {
     files: number;
@@ -252,6 +266,8 @@ export class Engine {
   /** Commit logs whose records are in the memtables, oldest first (all >= logNumber). */
   #liveWals: number[] = [];
   #pending: PendingWrite[] = [];
+  /** Groups appended and syncing, oldest first; each settles once applied (or failed), never rejects. */
+  #syncing: Promise<void>[] = [];
   #commitScheduled = false;
   #committing = false;
   #flushing: Promise<void> | undefined;
@@ -445,7 +461,9 @@ export class Engine {
     if (bytes > limits.batchBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${bytes} bytes is over ${limits.batchBytesMax}`, {});
     }
-    const record = new Uint8Array(walRecordHeaderBytes + payloadBytes);
+    // Not zero-filled: every byte is written below (header by frameWalRecord at commit).
+    const pooled = Buffer.allocUnsafe(walRecordHeaderBytes + payloadBytes);
+    const record = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
     const payload = record.subarray(walRecordHeaderBytes);
     writeBatchHeader(payload, ops.length);
     let pos = BATCH_HEADER_BYTES;
@@ -494,10 +512,20 @@ export class Engine {
           this.#valueLogGc.rejectRewrites(error as Error);
           break;
         }
+        if (this.#syncing.length >= COMMIT_PIPELINE_DEPTH) {
+          await this.#syncing[0];
+          continue;
+        }
         const group = this.#pending.splice(0, this.#pending.length);
-        // GC rewrites go first, checked for liveness now: every earlier write is applied and
-        // every later one follows them, so a user's newer value always wins.
-        this.#commitGroup(this.#valueLogGc.takeRewrites(group));
+        // GC rewrites go first, checked for liveness now — only with no group in flight, so
+        // every earlier write is applied and every later one follows them: a user's newer
+        // value always wins.
+        const writes = this.#syncing.length === 0 ? this.#valueLogGc.takeRewrites(group) : group;
+        if (writes.length === 0) {
+          await this.#syncing[0];
+          continue;
+        }
+        this.#commitGroup(writes);
       }
     } finally {
       this.#committing = false;
@@ -505,13 +533,19 @@ export class Engine {
     }
   }
 
-  /** One group commit: one append, one fsync, then apply and acknowledge. */
+  /**
+   * One group commit: one append, one fdatasync, then apply and acknowledge. Where the file
+   * system syncs asynchronously (a libuv thread), the sync runs while the next group is
+   * encoded and appended (COMMIT_PIPELINE_DEPTH groups at most); groups are applied to the
+   * memtable and acknowledged strictly in log order, each only after its own sync, and a group
+   * behind a failed sync fails too (the engine stops on a failed sync anyway).
+   */
   #commitGroup(group: PendingWrite[]): void {
     try {
       this.#checkWritable();
       this.#wal.appendFramed(group.map((w) => w.record));
       this.#commitMetrics.batchWrites.observe(group.length);
-      if (this.#settings.sync === 'fsync') {
+      if (this.#settings.sync === 'fsync' && !this.#wal.canSyncAsync) {
         const started = this.#clock.monotonicMs();
         this.#wal.sync();
         this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - started) / 1000);
@@ -521,6 +555,32 @@ export class Engine {
       for (const w of group) w.reject(failure);
       return;
     }
+    if (this.#settings.sync === 'none' || !this.#wal.canSyncAsync) {
+      this.#apply(group);
+      return;
+    }
+    const previous = this.#syncing[this.#syncing.length - 1];
+    const syncStarted = this.#clock.monotonicMs();
+    const synced = this.#wal.syncAsync().then(
+      () => void this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - syncStarted) / 1000),
+      (error: unknown) => error ?? new Error('fdatasync failed'),
+    );
+    const done = (async (): Promise<void> => {
+      const error = await synced;
+      if (previous !== undefined) await previous;
+      if (error === undefined && this.#failure === undefined) {
+        this.#apply(group);
+      } else {
+        const failure = this.#writeFailure(error ?? this.#failure);
+        for (const w of group) w.reject(failure);
+      }
+      this.#syncing.shift();
+      this.#wake();
+    })();
+    this.#syncing.push(done);
+  }
+
+  #apply(group: PendingWrite[]): void {
     for (const w of group) {
       this.#mem.addBatch(w.payload);
       this.#stats.userBytesWritten += w.bytes;
@@ -568,6 +628,9 @@ export class Engine {
         this.#stats.stops++;
         this.#maybeCompact();
         await this.#stall('level-0 stop', this.#nextWake(), deadline);
+      } else if (this.#syncing.length > 0) {
+        // The log is about to change: its groups in flight finish first.
+        await this.#syncing[this.#syncing.length - 1];
       } else {
         this.#freezeMemtable();
       }
@@ -638,6 +701,7 @@ export class Engine {
       this.#fs.syncDir(this.dir);
       for (const o of result.outputs) this.#addTable({ level: 0, ...o });
       for (const n of result.valueLogFiles ?? []) this.#valueLog.add(n);
+      for (const [n, bytes] of result.valueLogBytes ?? []) this.#valueLogGc.noteLive(n, bytes);
       this.#logNumber = logNumber;
       this.#liveWals = this.#liveWals.filter((n) => n >= logNumber);
       this.#installManifest();
@@ -676,7 +740,7 @@ export class Engine {
   }
 
   async #idleCommits(): Promise<void> {
-    while (this.#committing || this.#commitScheduled || this.#pending.length > 0) await this.#nextWakeOrTick();
+    while (this.#committing || this.#commitScheduled || this.#pending.length > 0 || this.#syncing.length > 0) await this.#nextWakeOrTick();
   }
 
   #nextWakeOrTick(): Promise<void> {
@@ -752,6 +816,7 @@ export class Engine {
     this.#compactPointers[upperLevel] = plan.inputs.find((t) => t.level === upperLevel)?.largest;
     this.#installManifest();
     for (const t of plan.inputs) this.#dropTableFile(t.fileNumber);
+    for (const [n, bytes] of result.valueLogBytes ?? []) this.#valueLogGc.noteDead(n, bytes);
     this.#stats.compactions++;
     this.#stats.compactionBytesRead += result.bytesRead;
     this.#stats.compactionBytesWritten += result.bytesWritten;
@@ -966,6 +1031,13 @@ export class Engine {
       bloom.falsePositives += s.bloomFalsePositives;
     }
     const levels = this.#levels.map((ts) => ({ tables: ts.length, bytes: ts.reduce((sum, t) => sum + t.fileBytes, 0) }));
+    let filterBytes = 0;
+    let indexBytes = 0;
+    for (const r of this.#readers.values()) {
+      const resident = r.residentBytes;
+      filterBytes += resident.filterBytes;
+      indexBytes += resident.indexBytes;
+    }
     const s = this.#stats;
     const cache = this.#cache.stats;
     return {
@@ -987,6 +1059,14 @@ export class Engine {
       failed: this.#failure?.message,
       pendingCompactionBytes: pendingCompactionBytes(this.#levels, this.#settings.compaction),
       commits: { batchWrites: this.#commitMetrics.batchWrites.snapshot(), fsyncSeconds: this.#commitMetrics.fsyncSeconds.snapshot() },
+      memory: {
+        memtableBytes: this.#mem.approximateBytes + (this.#imm?.approximateBytes ?? 0),
+        memtableBudgetBytes: 2 * this.#settings.memtableBytes,
+        blockCacheBytes: cache.usedBytes,
+        blockCacheBudgetBytes: this.#cache.capacityBytes,
+        filterBytes,
+        indexBytes,
+      },
       valueLog: {
         files: this.#valueLog.list().length,
         bytes: this.#valueLog.sizeBytes(),
@@ -1075,6 +1155,8 @@ function findTable(tables: readonly TableMeta[], key: Uint8Array): TableMeta | u
 }
 
 const EMPTY = new Uint8Array(0);
+/** Group commits in flight at once: one syncing while the next is appended. */
+const COMMIT_PIPELINE_DEPTH = 2;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

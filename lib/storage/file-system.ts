@@ -25,6 +25,8 @@ export interface FileHandle {
   appendv?(chunks: readonly Uint8Array[]): void;
   /** Makes every appended byte durable (fdatasync). Throws on EIO: the caller must not retry. */
   sync(): void;
+  /** Optional: `sync` off the calling thread; rejects where `sync` throws. */
+  syncAsync?(): Promise<void>;
   /** Current size in bytes, durable or not. */
   size(): number;
   /** Cuts the file to `length` bytes (used to drop a torn log tail). */

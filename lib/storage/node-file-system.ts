@@ -17,6 +17,7 @@ import {
   closeSync,
   existsSync,
   fdatasyncSync,
+  fdatasync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -71,6 +72,11 @@ class NodeFileHandle implements FileHandle {
 
   sync(): void {
     fdatasyncSync(this.#open('fdatasync'));
+  }
+
+  syncAsync(): Promise<void> {
+    const fd = this.#open('fdatasync');
+    return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
   }
 
   size(): number {

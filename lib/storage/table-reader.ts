@@ -242,6 +242,13 @@ export class TableReader {
     }
   }
 
+  /** Memory this reader holds outside the block cache: its bloom filter and its index. */
+  get residentBytes(): { filterBytes: number; indexBytes: number } {
+    let indexBytes = this.#indexPrefixes.byteLength + this.#blockOffsets.byteLength + this.#blockSizes.byteLength;
+    for (const k of this.#indexKeys) indexBytes += k.length;
+    return { filterBytes: this.#filter?.bytes.length ?? 0, indexBytes };
+  }
+
   get blockCount(): number {
     return this.#indexKeys.length;
   }

@@ -3,6 +3,13 @@
  * (value-log-gc.ts), and collects it when that share is at most the configured ratio. Owned
  * by the engine's thread; it acts on the engine only through `ValueLogGcHost`.
  *
+ * Which files to read: an estimate of each file's live bytes, kept without IO — the value bytes
+ * its flush pointed at, less the pointers compactions dropped as shadowed (Titan's discardable
+ * size). Only a file whose estimate is at most the ratio (or that has no estimate: after a
+ * reopen, checked once) is read and measured exactly; the exact figure replaces the estimate.
+ * The estimate only errs high (a shadowed pointer not yet compacted away still counts), so GC
+ * may start late, never early on a live file — and liveness is exact anyway.
+ *
  * One file at a time, paced: live values are rewritten in slices of limits.valueLogGcSliceBytes,
  * each slice one write batch that the engine's commit loop puts at the head of the next group
  * commit after re-checking each value's liveness there (engine.ts #commitLoop), then a pause
@@ -54,15 +61,40 @@ export class ValueLogGc {
   /** File → the flush count when it was last found mostly live (Infinity: never again). */
   readonly #checkedAt = new Map<number, number>();
   #rewrites: Rewrite[] = [];
+  /** File → estimated live value bytes (see above). */
+  readonly #liveBytes = new Map<number, number>();
 
   constructor(host: ValueLogGcHost) {
     this.#host = host;
   }
 
+  /** A flush pointed `bytes` of values into `fileNumber`. */
+  noteLive(fileNumber: number, bytes: number): void {
+    this.#liveBytes.set(fileNumber, (this.#liveBytes.get(fileNumber) ?? 0) + bytes);
+  }
+
+  /** A compaction dropped pointers to `bytes` of values in `fileNumber`. */
+  noteDead(fileNumber: number, bytes: number): void {
+    const live = this.#liveBytes.get(fileNumber);
+    if (live !== undefined) this.#liveBytes.set(fileNumber, Math.max(0, live - bytes));
+  }
+
+  /** Whether a file is worth reading: estimated mostly dead, or never measured, and not checked lately. */
+  #due(n: number, flushes: number): boolean {
+    if ((this.#checkedAt.get(n) ?? -Infinity) + limits.valueLogGcRecheckFlushes > flushes) return false;
+    const live = this.#liveBytes.get(n);
+    if (live === undefined) return !this.#checkedAt.has(n);
+    return live <= this.#host.valueLog().sizeOf(n) * this.#host.settings().valueLogGcLiveRatio;
+  }
+
   /** Starts a pass over the files that are due, unless one runs or GC is off. */
   maybeStart(flushes: number): void {
     if (this.#running || this.#stopped || this.#host.settings().valueLogGcBytesPerSecond === 0) return;
-    const due = this.#host.valueLog().list().filter((n) => (this.#checkedAt.get(n) ?? -Infinity) + limits.valueLogGcRecheckFlushes <= flushes);
+    // At most one never-measured file per pass: after a reopen, files are measured one by one.
+    const files = this.#host.valueLog().list();
+    const unmeasured = files.find((n) => !this.#liveBytes.has(n) && this.#due(n, flushes));
+    const due = files.filter((n) => this.#liveBytes.has(n) && this.#due(n, flushes));
+    if (unmeasured !== undefined) due.push(unmeasured);
     if (due.length === 0) return;
     this.#running = this.#pass(due, flushes).finally(() => {
       this.#running = undefined;
@@ -146,6 +178,7 @@ export class ValueLogGc {
     const path = host.valueLog().pathOf(fileNumber);
     const scan = liveValuesOf(host.readFile(path), path, settings.valueSeparationBytes, (key, offset) => host.namesPointer(key, fileNumber, offset));
     this.stats.gcChecks++;
+    this.#liveBytes.set(fileNumber, scan.liveBytes);
     if (scan.liveBytes > scan.fileBytes * settings.valueLogGcLiveRatio) {
       this.#checkedAt.set(fileNumber, flushes);
       return;
@@ -166,6 +199,7 @@ export class ValueLogGc {
     host.installManifest();
     host.removeFile(path);
     this.#checkedAt.delete(fileNumber);
+    this.#liveBytes.delete(fileNumber);
     this.stats.gcCollections++;
     this.stats.gcBytesFreed += scan.fileBytes;
     host.logger.info({ file: path, liveBytes: scan.liveBytes, fileBytes: scan.fileBytes }, 'value-log file collected');

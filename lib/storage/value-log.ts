@@ -83,17 +83,20 @@ export class ValueLog {
     return value;
   }
 
+  /** Bytes on disk of one value-log file. */
+  sizeOf(fileNumber: number): number {
+    let handle = this.#handles.get(fileNumber);
+    if (handle === undefined) {
+      handle = this.#fs.openRead(this.pathOf(fileNumber));
+      this.#handles.set(fileNumber, handle);
+    }
+    return handle.size();
+  }
+
   /** Bytes on disk of every value-log file (stats; one fstat per file). */
   sizeBytes(): number {
     let sum = 0;
-    for (const n of this.#files) {
-      let handle = this.#handles.get(n);
-      if (handle === undefined) {
-        handle = this.#fs.openRead(this.pathOf(n));
-        this.#handles.set(n, handle);
-      }
-      sum += handle.size();
-    }
+    for (const n of this.#files) sum += this.sizeOf(n);
     return sum;
   }
 

@@ -135,6 +135,26 @@ export class WalWriter {
     }
   }
 
+  /** Whether `syncAsync` runs off this thread (the file system offers an asynchronous fdatasync). */
+  get canSyncAsync(): boolean {
+    return this.#file.syncAsync !== undefined;
+  }
+
+  /** `sync` on a libuv thread: the caller's thread keeps working while the disk flushes. */
+  async syncAsync(): Promise<void> {
+    this.#checkUsable();
+    try {
+      await this.#file.syncAsync!();
+      if (!this.#dirSynced) {
+        this.#fs.syncDir(parentDir(this.path));
+        this.#dirSynced = true;
+      }
+    } catch (error) {
+      this.#poison = error;
+      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
+    }
+  }
+
   /** Closes the file. Safe to call on a poisoned writer, and more than once. */
   close(): void {
     if (this.#closed) return;

@@ -119,8 +119,8 @@ export class CoordinatorDriver {
     throw toError(result);
   }
 
-  /** Serves one replica rpc from another node; resolves with the reply body. */
-  async serve(raw: unknown): Promise<ReplicaReply> {
+  /** Serves one replica rpc from another node (`from`: its authenticated id); resolves with the reply body. */
+  async serve(raw: unknown, from?: string): Promise<ReplicaReply> {
     const parsed = parseReplicaRequest(raw);
     if (!parsed.ok) return replicaError(ErrorCode.badRequest, parsed.reason);
     const request: ReplicaRequest = parsed.value;
@@ -142,6 +142,8 @@ export class CoordinatorDriver {
           return { t: 'replica-write-reply' };
         case 'forward-put':
           return forwardReply(await this.#start((id, now) => this.#coordinator.startPut(id, request, now)));
+        case 'rid-query':
+          return { t: 'rid-query-reply', state: this.#coordinator.ridQuery(request.rid, request.key, from, this.#options.clock.monotonicMs()) };
       }
     } catch (error) {
       if (isRingkvError(error)) return replicaError(error.code, error.message);

@@ -54,7 +54,8 @@ import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import type { MemberStatus } from '../membership/index.js';
 import { isOwnerStatus, MembershipRecorder, type MembershipView } from './lifecycle/membership-file.js';
-import { runStartCheck, type StartFacts } from './lifecycle/start-check.js';
+import type { StartFacts } from './lifecycle/start-check.js';
+import { StartGate } from './lifecycle/start-gate.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -99,6 +100,8 @@ export interface SupervisorOptions {
   readonly replacing?: boolean;
   /** lifecycle: what the start check compares with the cluster (start-check.ts). */
   readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
+  readonly onRefused?: (error: RingkvError) => void;
 }
 
 /** lifecycle: the status this start gossips first (see the header). */
@@ -130,6 +133,8 @@ export class Supervisor {
   /** metrics: the coordinator's counters and per-target hint counts (telemetry.ts). */
   readonly #coordinator: Coordinator;
   readonly #hintCounts = new HintCounters();
+  /** lifecycle: holds our gossip until the start check allows it (start-gate.ts). */
+  readonly #startGate: StartGate;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -190,6 +195,7 @@ export class Supervisor {
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
     this.#coordinator = coordinator;
+    this.#startGate = this.#buildStartGate(); // lifecycle
     const hints = options.hints;
     // resync: a finite tombstone grace is the outage bound; with purging off, the default grace.
     const graceMs = Number.isFinite(options.tombstoneGraceMs ?? Infinity) ? options.tombstoneGraceMs! : limits.tombstoneGraceMsDefault;
@@ -300,6 +306,24 @@ export class Supervisor {
     return Promise.reject(new RingkvError(ErrorCode.unavailable, 'this node is founding the cluster: waiting for the other seeds to found it too', {}));
   }
 
+  #buildStartGate(): StartGate {
+    const o = this.#options;
+    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
+    return new StartGate({
+      facts,
+      founder: o.seeds.includes(o.address),
+      candidates: this.#checkCandidates(),
+      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
+      clock: o.clock,
+      logger: o.logger,
+      release: () => {
+        writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
+        this.#membership.release();
+      },
+      ...(o.onRefused ? { onRefused: o.onRefused } : {}),
+    });
+  }
+
   /** lifecycle: the addresses the start check asks: seeds and remembered members, not ourselves. */
   #checkCandidates(): string[] {
     const remembered = (this.#options.restored?.members ?? []).map((m) => m.address);
@@ -308,21 +332,10 @@ export class Supervisor {
 
   /**
    * lifecycle: compares this data directory with the cluster's view before gossiping our
-   * record (start-check.ts); rejects with the refusal, else releases gossip.
+   * record (start-gate.ts); rejects with the refusal.
    */
-  async checkStart(): Promise<void> {
-    const o = this.#options;
-    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
-    await runStartCheck({
-      facts,
-      candidates: this.#checkCandidates(),
-      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
-      clock: o.clock,
-      windowMs: limits.startCheckWindowMs,
-      retryMs: limits.startCheckRetryMs,
-    });
-    writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
-    this.#membership.release();
+  checkStart(): Promise<void> {
+    return this.#startGate.check();
   }
 
   /** No membership change in progress: a ring, every member normal or gone, no transfer of ours running. */
@@ -414,6 +427,7 @@ export class Supervisor {
   }
 
   async close(): Promise<void> {
+    this.#startGate.close();
     this.#antiEntropy.close();
     this.#resync.close();
     this.#autoCleanup.close();

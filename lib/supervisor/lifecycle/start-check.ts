@@ -126,8 +126,11 @@ export interface StartCheckOptions {
   /** One `handoff-hello` rpc to an address; undefined when it could not be sent or timed out. */
   readonly hello: (address: string) => Promise<unknown>;
   readonly clock: Clock;
+  /** Infinity: until someone answers (or `stopped`). */
   readonly windowMs: number;
   readonly retryMs: number;
+  /** Checked each round: true ends the check unanswered (the node is closing). */
+  readonly stopped?: () => boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -148,7 +151,7 @@ export async function runStartCheck(options: StartCheckOptions): Promise<HelloVi
       if (refusal !== undefined) throw refusal;
       return view;
     }
-    if (clock.monotonicMs() >= deadline) return undefined;
+    if (clock.monotonicMs() >= deadline || options.stopped?.() === true) return undefined;
     await sleep(options.retryMs);
   }
 }
