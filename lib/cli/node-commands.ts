@@ -16,9 +16,20 @@ import { limits } from '../base/limits.js';
 import type { LogFormat, LogLevel } from '../base/log.js';
 import type { NodeOptions, RingkvNode } from '../server/index.js';
 import { Progress, type ProgressItem } from './progress.js';
-import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
+import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf, UsageError } from './cli-io.js';
+import { scalingNodeOptions, type ScalingFlags } from './scaling-flags.js';
 
-export interface StartFlags {
+export interface StartFlags extends ScalingFlags {
+  /** log2 of the partition count, fixed at cluster creation. */
+  partitionBits?: number;
+  gossipIntervalMs?: number;
+  /** The id of a new data directory (default n-<random hex>). */
+  id?: string;
+  config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecureClients?: boolean;
   port: number;
   host?: string;
   dir: string;
@@ -54,6 +65,13 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.logFormat !== undefined) options.logFormat = flags.logFormat;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
+  if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
+  if (flags.id !== undefined) options.id = flags.id;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (flags.tlsCert !== undefined) options.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey!, ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}) };
+  if (flags.insecureClients === true) options.insecureClients = true;
+  if (flags.gossipIntervalMs !== undefined) options.gossipIntervalMs = flags.gossipIntervalMs;
+  Object.assign(options, scalingNodeOptions(flags as StartFlags & Record<string, unknown>));
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;
@@ -61,8 +79,18 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   return options;
 }
 
+/** A node started by the local provisioner stops when the node that started it is gone. */
+function exitWithParent(io: CliIo): void {
+  if (io.env.RINGKV_EXIT_WITH_PARENT !== '1') return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 1_000).unref();
+}
+
 export async function startCommand(io: CliIo, flags: StartFlags): Promise<number> {
   const node = await io.startNode(nodeOptionsOf(io, flags));
+  exitWithParent(io);
   io.out(`ringkv node ${node.id} listening on ${node.url}\n`);
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
@@ -130,6 +158,9 @@ export interface DevClusterFlags {
   shards?: number;
   logLevel?: string;
   logFormat?: string;
+  /** `local`: every node runs the autoscaler with the local provisioner (min nodes = --nodes). */
+  autoscale?: string;
+  maxNodes?: number;
 }
 
 /** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, seeds → node 0. */
@@ -139,6 +170,7 @@ export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
   if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
   if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
   if (flags.logFormat !== undefined) args.push('--log-format', flags.logFormat);
+  if (flags.autoscale !== undefined) args.push('--autoscale', flags.autoscale, '--min-nodes', String(flags.nodes), '--max-nodes', String(flags.maxNodes ?? flags.nodes + 2));
   return args;
 }
 
