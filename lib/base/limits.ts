@@ -402,6 +402,20 @@ export const limits = {
   clientStatusBytesMax: 64 * MiB,
   /** How long `ringkv dev-cluster` waits for its nodes to stop before SIGKILL. */
   cliChildStopTimeoutMs: 30_000,
+
+  // --- dashboard and progress (lib/http, lib/cli) ---
+  /** The dashboard's live feed takes one point per this while someone watches. */
+  dashboardTickMs: 1_000,
+  /** Chart points kept (5 minutes at one a second). */
+  dashboardHistoryPoints: 300,
+  /** Most open dashboard feeds (SSE streams) per node; more get 503. */
+  dashboardSubscribersMax: 32,
+  /** How long the feed waits for a peer's live sample before drawing it without one. */
+  dashboardPeerTimeoutMs: 800,
+  /** How often `ringkv repair | leave | removenode | status --watch` poll the node. */
+  cliProgressPollMs: 500,
+  /** Off a terminal, progress prints one plain line at most this often. */
+  cliProgressLineMs: 5_000,
 } as const;
 
 assert(limits.valueLogGcSliceBytes <= limits.batchBytesMax, 'a value-log GC slice is one write batch');

@@ -40,6 +40,10 @@ export interface CliIo {
   waitForSignal(): Promise<string>;
   /** ringkv's version, for --version. */
   version?: string;
+  /** stderr as a stream, when progress bars may draw on it (they do only if it is a TTY). */
+  errTerminal?: NodeJS.WriteStream;
+  /** Monotonic ms for progress rates; default Date.now. */
+  now?(): number;
 }
 
 export const exitOk = 0;

@@ -73,6 +73,8 @@ const io: CliIo = {
   spawnRingkv,
   waitForSignal,
   version: versionOf(),
+  errTerminal: process.stderr,
+  now: () => performance.now(),
 };
 
 const code = await runCli(process.argv.slice(2), io);

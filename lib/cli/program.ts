@@ -13,10 +13,11 @@
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isRingkvError } from '../base/errors.js';
-import type { LogLevel } from '../base/log.js';
+import { type LogFormat, logFormats, type LogLevel } from '../base/log.js';
 import { nodeUrlOf } from '../client/index.js';
 import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
-import { cleanupCommand, endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { endpointsCommand, hintsCommand, ringCommand, statusCommand } from './cluster-commands.js';
+import { cleanupCommand, leaveCommand, removeNodeCommand, repairCommand, watchStatusCommand } from './work-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
 import { autoscaleStatusCommand, commitCommand, planCommand, prestopCommand, type PlanAction } from './plan-commands.js';
@@ -46,6 +47,11 @@ function victimChoice(value: string): 'least-loaded' | 'provisioner' {
 function logLevel(value: string): LogLevel {
   if (!(logLevels as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${logLevels.join(', ')}`);
   return value as LogLevel;
+}
+
+function logFormat(value: string): LogFormat {
+  if (!(logFormats as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${logFormats.join(', ')}`);
+  return value as LogFormat;
 }
 
 function seedList(value: string): string[] {
@@ -93,8 +99,9 @@ function addRequestFlags(command: Command, write: boolean): Command {
 }
 
 function addKvCommands(program: Command, io: CliIo, done: (code: number) => void): void {
-  const put = program.command('put <key> <value>').description('write a value');
-  addRequestFlags(put, true).action(async (key: string, value: string, flags: RequestFlags, command: Command) => {
+  const put = program.command('put <key> <value>').description('write a value, superseding what a read of the key sees now (or --context, or --blind)');
+  addRequestFlags(put, true).option('--blind', 'write without reading first: a concurrent version (sibling) of what is there');
+  put.action(async (key: string, value: string, flags: RequestFlags, command: Command) => {
     done(await putCommand(io, connectionOf(io, command), key, value, flags));
   });
   const get = program.command('get <key>').description('read a key: its value, or its siblings numbered, and its context');
@@ -112,7 +119,10 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .command('status')
     .description('one row per node, like nodetool status: UN/DN/UJ/UL, address, load, ownership, dc, rack')
     .option('--json', 'print the raw /status JSON')
-    .action(async (flags: { json?: boolean }, command: Command) => done(await statusCommand(io, connectionOf(io, command), flags.json === true)));
+    .option('--watch', 'follow the table and the work in progress (bars on a terminal) until Ctrl-C')
+    .action(async (flags: { json?: boolean; watch?: boolean }, command: Command) =>
+      done(flags.watch ? await watchStatusCommand(io, connectionOf(io, command)) : await statusCommand(io, connectionOf(io, command), flags.json === true)),
+    );
   program
     .command('ring')
     .description('partition ranges and their primary owners')
@@ -248,6 +258,7 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--weight <w>', 'relative capacity (owns about w times as many partitions)', positive)
     .option('--shards <n>', 'shard worker threads', integer(1, 1024))
     .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent', logLevel)
+    .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json; or RINGKV_LOG_FORMAT)', logFormat)
     .option('--secret-file <path>', 'file holding the cluster secret (else RINGKV_SECRET)')
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400));
@@ -262,9 +273,10 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--dir <dir>', 'data directory root', './data')
     .option('--shards <n>', 'shard worker threads per node', integer(1, 1024))
     .option('--log-level <level>', 'log level of the nodes', logLevel)
+    .option('--log-format <format>', 'json or pretty log lines of the nodes', logFormat)
     .option('--autoscale <provisioner>', "'local': every node runs the autoscaler (min nodes = --nodes)")
     .option('--max-nodes <n>', 'with --autoscale: most nodes (default --nodes + 2)', integer(1, 64))
-    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string; autoscale?: string; maxNodes?: number }) =>
+    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string; logFormat?: string; autoscale?: string; maxNodes?: number }) =>
       done(await devClusterCommand(io, flags)),
     );
 }

@@ -42,6 +42,7 @@ import { BlockCache } from './block-cache.js';
 import { type CompactionConfig, type CompactionPlan, pickCompaction, planFullCompaction } from './compaction-picker.js';
 import { type FileSystem, joinPath } from './file-system.js';
 import { InlineRunner } from './inline-runner.js';
+import { CommitMetrics, pendingCompactionBytes, type HistogramSnapshot } from './engine-metrics.js';
 import { tokenOf } from '../base/hash.js';
 import { bloomHash } from './bloom-filter.js';
 import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, userKeyOf } from './internal-key.js';
@@ -141,6 +142,10 @@ export interface EngineStats {
   /** (flush + compaction bytes written) / user bytes written. */
   writeAmplification: number;
   failed: string | undefined;
+  /** Bytes compaction must rewrite before the tree is in shape (engine-metrics.ts). */
+  pendingCompactionBytes: number;
+  /** Group commit: writes per commit-log append, and the seconds each fsync took. */
+  commits: { batchWrites: HistogramSnapshot; fsyncSeconds: HistogramSnapshot };
   /**
    * Memory against its budgets: memtables (at most two of memtableBudgetBytes, plus the groups
    * in flight), the block cache, and what every open table keeps resident (bloom filters and
@@ -273,6 +278,7 @@ export class Engine {
   #failure: RingkvError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #commitMetrics = new CommitMetrics();
   #stats = {
     slowdowns: 0,
     stops: 0,
@@ -543,7 +549,12 @@ export class Engine {
     try {
       this.#checkWritable();
       this.#wal.appendFramed(group.map((w) => w.record));
-      if (this.#settings.sync === 'fsync' && !syncAsync) this.#wal.sync();
+      this.#commitMetrics.batchWrites.observe(group.length);
+      if (this.#settings.sync === 'fsync' && !syncAsync) {
+        const started = this.#clock.monotonicMs();
+        this.#wal.sync();
+        this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - started) / 1000);
+      }
     } catch (error) {
       const failure = this.#writeFailure(error);
       for (const w of group) w.reject(failure);
@@ -554,8 +565,9 @@ export class Engine {
       return;
     }
     const previous = this.#syncing[this.#syncing.length - 1];
+    const syncStarted = this.#clock.monotonicMs();
     const synced = this.#wal.syncAsync().then(
-      () => undefined,
+      () => void this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - syncStarted) / 1000),
       (error: unknown) => error ?? new Error('fdatasync failed'),
     );
     const done = (async (): Promise<void> => {
@@ -1050,6 +1062,8 @@ export class Engine {
       flushBytesWritten: s.flushBytesWritten,
       writeAmplification: (s.flushBytesWritten + s.compactionBytesWritten) / Math.max(1, s.userBytesWritten),
       failed: this.#failure?.message,
+      pendingCompactionBytes: pendingCompactionBytes(this.#levels, this.#settings.compaction),
+      commits: { batchWrites: this.#commitMetrics.batchWrites.snapshot(), fsyncSeconds: this.#commitMetrics.fsyncSeconds.snapshot() },
       memory: {
         memtableBytes: this.#mem.approximateBytes + (this.#imm?.approximateBytes ?? 0),
         memtableBudgetBytes: 2 * this.#settings.memtableBytes,

@@ -50,6 +50,7 @@ import { AutoCleanup } from './auto-cleanup.js';
 import { ReplicaPlacement } from './replica-placement.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
+import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
 import { Scaling, type ScalingOptions } from './scaling/scaling.js';
 import { teeObserver } from './scaling/load-sampler.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
@@ -125,6 +126,9 @@ export class Supervisor {
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
+  /** metrics: the coordinator's counters and per-target hint counts (telemetry.ts). */
+  readonly #coordinator: Coordinator;
+  readonly #hintCounts = new HintCounters();
   /** scaling: load gossip, staged plans, the autoscaler (scaling/scaling.ts). */
   readonly #scaling: Scaling;
   /** lifecycle: holds our gossip until the start check allows it (start-gate.ts). */
@@ -191,6 +195,7 @@ export class Supervisor {
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
+    this.#coordinator = coordinator;
     this.#startGate = startGateFor(options, {
       hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: identity.id }, limits.startCheckRpcTimeoutMs, address),
       release: () => this.#membership.release(),
@@ -217,7 +222,7 @@ export class Supervisor {
       clock,
       logger,
       selfId: identity.id,
-      ...(hints ? { storeHint: (target: string, key: Uint8Array, object: Uint8Array) => hints.add(target, key, object) } : {}),
+      ...(hints ? { storeHint: this.#hintCounts.counting((target, key, object) => hints.add(target, key, object)) } : {}),
       sendToNode: (nodeId, message, to) => {
         const address = to ?? this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
@@ -303,7 +308,7 @@ export class Supervisor {
     this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff, scaling: this.#scaling });
     this.#shardStats = new ShardStats({ store: options.store, logger, myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [] });
     const reachable = (target: string): boolean => this.#membership.isUp(target) && this.#membership.addressOf(target) !== undefined;
-    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs) });
+    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs), onDelivered: (target, n) => this.#hintCounts.delivered(target, n) });
   }
 
   get id(): string {
@@ -388,6 +393,16 @@ export class Supervisor {
     const loads = this.#scaling.planMembers();
     for (const m of status.members) m.loadBytes ??= loads.find((l) => l.id === m.id)?.loadBytes; // scaling: gossiped loads
     return { ...status, scaling: this.#scaling.status() };
+  }
+
+  /** metrics: figures beyond the status document, taken now (telemetry.ts). */
+  telemetry(): TelemetrySnapshot {
+    const now = this.#options.clock.monotonicMs();
+    const peers = this.#membership
+      .members()
+      .filter((m) => m.id !== this.id && m.status !== 'left')
+      .map((m) => ({ id: m.id, up: this.#membership.isUp(m.id), phi: this.#membership.gossip.phi(m.id, now), rttMs: this.#network.rttMsOf(m.address) }));
+    return { engines: this.#shardStats.engines, coordinator: this.#coordinator.stats(), peers, hints: this.#hintCounts.byTarget };
   }
 
   /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */

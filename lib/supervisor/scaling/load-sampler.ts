@@ -69,5 +69,9 @@ export class LoadSampler implements RequestObserver {
 
 /** An observer that tells two others (the node's metrics and the load sampler). */
 export function teeObserver(a: RequestObserver | undefined, b: RequestObserver): RequestObserver {
-  return { observe: (op, outcome, latencyMs) => (a?.observe(op, outcome, latencyMs), b.observe(op, outcome, latencyMs)) };
+  return {
+    observe: (op, outcome, latencyMs) => (a?.observe(op, outcome, latencyMs), b.observe(op, outcome, latencyMs)),
+    // metrics: siblings per read (lib/http/metrics.ts) pass through too.
+    observeRead: (siblings) => (a?.observeRead?.(siblings), b.observeRead?.(siblings)),
+  };
 }
