@@ -50,6 +50,9 @@ import { AutoCleanup } from './auto-cleanup.js';
 import { ReplicaPlacement } from './replica-placement.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
+import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
+import { Scaling, type ScalingOptions } from './scaling/scaling.js';
+import { teeObserver } from './scaling/load-sampler.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { MembershipRecorder, StartGate, startCandidates, startGateFor, startStatus, type MembershipView, type StartFacts } from './lifecycle/index.js';
 
@@ -90,6 +93,8 @@ export interface SupervisorOptions {
   readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
+  /** scaling: staged joins, capacity, autoscaling (scaling/scaling.ts). */
+  readonly scaling?: Pick<ScalingOptions, 'stagedJoin' | 'capacityBytes' | 'autoscale' | 'reportIntervalMs'>;
   /** lifecycle: the view a previous run persisted (MEMBERS), if any. */
   readonly restored?: MembershipView;
   /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
@@ -121,6 +126,11 @@ export class Supervisor {
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
+  /** metrics: the coordinator's counters and per-target hint counts (telemetry.ts). */
+  readonly #coordinator: Coordinator;
+  readonly #hintCounts = new HintCounters();
+  /** scaling: load gossip, staged plans, the autoscaler (scaling/scaling.ts). */
+  readonly #scaling: Scaling;
   /** lifecycle: holds our gossip until the start check allows it (start-gate.ts). */
   readonly #startGate: StartGate;
 
@@ -171,7 +181,8 @@ export class Supervisor {
         this.#autoCleanup?.onRingChange();
       },
       onForget: (address) => this.#network.forget(address),
-      onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
+      // handoff: join streams before `normal`; scaling: not before a plan releases a --staged-join node
+      onJoinable: () => (this.#scaling.holdsJoin() ? undefined : this.#handoff.onJoinable()),
     });
     if (options.restored !== undefined) this.#membership.restore(options.restored); // lifecycle
     for (const address of startCandidates(options.seeds, options.address, options.restored)) this.#network.connect(address);
@@ -180,9 +191,11 @@ export class Supervisor {
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
     const coordinator = new Coordinator({
       self: { id: identity.id, dc: options.dc },
+      actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
+    this.#coordinator = coordinator;
     this.#startGate = startGateFor(options, {
       hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: identity.id }, limits.startCheckRpcTimeoutMs, address),
       release: () => this.#membership.release(),
@@ -209,7 +222,7 @@ export class Supervisor {
       clock,
       logger,
       selfId: identity.id,
-      ...(hints ? { storeHint: (target: string, key: Uint8Array, object: Uint8Array) => hints.add(target, key, object) } : {}),
+      ...(hints ? { storeHint: this.#hintCounts.counting((target, key, object) => hints.add(target, key, object)) } : {}),
       sendToNode: (nodeId, message, to) => {
         const address = to ?? this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
@@ -262,6 +275,26 @@ export class Supervisor {
       intervalMs: options.autoCleanupIntervalMs || limits.autoCleanupIntervalMsDefault,
       settleMs: options.autoCleanupSettleMs ?? limits.autoCleanupSettleMsDefault,
     });
+    this.#scaling = new Scaling({
+      selfId: identity.id,
+      address: options.address,
+      clock,
+      rng,
+      logger,
+      partitionBits: options.partitionBits,
+      replication: options.replication,
+      members: () => this.#membership.members(),
+      isUp: (id) => this.#membership.isUp(id),
+      call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
+      leaveSelf: () => void this.leave(),
+      removeNode: (id) => this.removeNode(id),
+      transfers: () => {
+        const t = this.#handoff.stats();
+        return t.phase === 'idle' || t.phase === 'left' ? 0 : Math.max(1, t.total - t.done);
+      },
+      bytesStored: () => this.#shardStats?.loadBytes ?? 0,
+      ...options.scaling,
+    });
     this.#clients = new ClientService({
       operations: {
         get: (r) => this.#founding() ?? this.#driver.get(r),
@@ -270,12 +303,12 @@ export class Supervisor {
       },
       clock,
       logger,
-      ...(options.observer ? { observer: options.observer } : {}),
+      observer: teeObserver(options.observer, this.#scaling.observer),
     });
-    this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff });
+    this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff, scaling: this.#scaling });
     this.#shardStats = new ShardStats({ store: options.store, logger, myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [] });
     const reachable = (target: string): boolean => this.#membership.isUp(target) && this.#membership.addressOf(target) !== undefined;
-    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs) });
+    this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs), onDelivered: (target, n) => this.#hintCounts.delivered(target, n) });
   }
 
   get id(): string {
@@ -289,6 +322,12 @@ export class Supervisor {
     this.#shardStats.start();
     if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
     this.#hintDelivery?.start();
+    this.#scaling.start();
+  }
+
+  /** scaling: staged plans and the autoscaler, for the HTTP routes. */
+  get scaling(): Scaling {
+    return this.#scaling;
   }
 
   /** lifecycle: a refusal while this founder waits for the seeds it met (membership-driver.ts). */
@@ -332,7 +371,7 @@ export class Supervisor {
   }
 
   status(): StatusJson {
-    return buildStatus({
+    const status = buildStatus({
       selfId: this.id,
       version: this.#options.version ?? '0.0.0',
       uptimeMs: this.#options.clock.monotonicMs() - this.#startedMs,
@@ -351,6 +390,19 @@ export class Supervisor {
       resync: this.#resync.status(),
       cleanup: this.#autoCleanup.stats(),
     });
+    const loads = this.#scaling.planMembers();
+    for (const m of status.members) m.loadBytes ??= loads.find((l) => l.id === m.id)?.loadBytes; // scaling: gossiped loads
+    return { ...status, scaling: this.#scaling.status() };
+  }
+
+  /** metrics: figures beyond the status document, taken now (telemetry.ts). */
+  telemetry(): TelemetrySnapshot {
+    const now = this.#options.clock.monotonicMs();
+    const peers = this.#membership
+      .members()
+      .filter((m) => m.id !== this.id && m.status !== 'left')
+      .map((m) => ({ id: m.id, up: this.#membership.isUp(m.id), phi: this.#membership.gossip.phi(m.id, now), rttMs: this.#network.rttMsOf(m.address) }));
+    return { engines: this.#shardStats.engines, coordinator: this.#coordinator.stats(), peers, hints: this.#hintCounts.byTarget };
   }
 
   /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */
@@ -384,6 +436,7 @@ export class Supervisor {
   }
 
   async close(): Promise<void> {
+    await this.#scaling.close();
     this.#startGate.close();
     this.#antiEntropy.close();
     this.#resync.close();
