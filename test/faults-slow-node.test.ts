@@ -20,7 +20,8 @@ import { connect, type Client } from '../lib/client/index.js';
 import { connectClient, type Link, type WireMessage } from '../lib/transport/index.js';
 import { Cluster } from './fixtures/cluster.js';
 
-t.setTimeout(120_000);
+// Four 3-node clusters one after the other: a loaded machine needs most of tap's 300 s per file.
+t.setTimeout(290_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const text = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
