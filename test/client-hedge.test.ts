@@ -154,3 +154,17 @@ t.test('a ping without an answer makes a node suspect; any message clears it', a
   await client.get(key);
   t.equal(node.got('get').length, before + 1, 'answering again, it is first again');
 });
+
+t.test('a write whose node stays silent past its attempt timeout fails over even without a hedge', async (t) => {
+  const cluster = new FakeCluster(3);
+  // Hedges far off; attempt timeouts short: only the failover can save the write.
+  const hedge = { hedgeDelayMsMin: 60_000, hedgeDelayMsMax: 60_000, hedgeDelayMsInitial: 60_000, attemptTimeoutMsMin: 100, attemptTimeoutMsMax: 200 };
+  const client = await clientOf(cluster, { timeoutMs: 30_000, pingIdleMs: 600_000, hedge });
+  t.teardown(() => client.close());
+  const key = 'failover-write';
+  const [first, second] = preferenceOf(cluster, key).map((id) => cluster.node(id));
+  silence(first!, 'put');
+  t.equal(text((await client.put(key, 'v')).context), second!.id, 'the second replica took the write');
+  t.ok(suspect(client, first!), 'the silent one is suspect');
+  t.same(second!.got('put')[0]!.rid, first!.got('put')[0]!.rid, 'with the same rid');
+});

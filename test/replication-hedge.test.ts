@@ -226,7 +226,21 @@ t.test('tied hedges: a replica that coordinates or holds the rid gets the write;
   t.equal(b.ridQuery(rid(2), key, 'c', 10), 'unknown');
   const forwarded = b.startPut(3, { key, value, rid: rid(2) }, 11);
   t.same(ofType(forwarded, 'send').map((s) => [s.to, s.message.t]), [['c', 'forward-put']], 'the first copy goes to the claimer, not minted');
-  t.same(codes(b.onSendFailed(3, 'c', 12)), ['KV_INDETERMINATE'], 'the claimer unreachable: it may have applied it, so indeterminate');
+  t.same(ofType(b.onSendFailed(3, 'c', 12), 'local').map((x) => x.op), ['coordinate-write'], 'the claimer unreachable: minted here after all');
+  t.equal(b.stats().untiedWrites, 1);
+
+  // A tie whose holder stops answering is minted here at the holder's attempt timeout; late answers are ignored.
+  t.equal(a.ridQuery(rid(9), key, 'b', 50), 'unknown');
+  const tiedToB = a.startPut(9, { key, value, rid: rid(9) }, 51);
+  const untieAt = ofType(tiedToB, 'set-timer')[0]!.atMs;
+  t.ok(untieAt < 51 + limits.coordinatorTimeoutMsDefault, 'woken before the deadline');
+  const untied = a.onTimeout(9, untieAt);
+  t.same(ofType(untied, 'local').map((x) => x.op), ['coordinate-write'], 'minted here after all');
+  t.same(a.onReply(9, 'b', { t: 'forward-put-reply', context }, untieAt + 1), [], 'a late answer of the holder is ignored');
+  const replicated = a.onLocalResult(9, { ok: true, context, object: objectOf('a', 'v') }, untieAt + 2);
+  t.same(a.onReply(9, 'b', { t: 'rid-query-reply', state: 'unknown' }, untieAt + 3), [], 'so is a stray query answer while replicating');
+  t.same(codes(a.onReply(9, 'c', { t: 'replica-write-reply' }, untieAt + 4)), ['written'], 'and the write completes on its own');
+  void replicated;
 
   // A held rid is 'held'; a claim never replaces it.
   b.noteReplicaWrite(rid(4), key, 20);
@@ -251,9 +265,9 @@ t.test('tied hedges: a replica that coordinates or holds the rid gets the write;
   t.same(ofType(alone, 'local').map((x) => x.op), ['coordinate-write'], 'minted at once');
   t.equal(ofType(alone, 'send').filter((x) => x.message.t === 'rid-query').length, 2, 'the down replicas still hear the claim');
 
-  // Too many hops: the holder cannot be reached through forwarding any more.
+  // Too many hops: the holder cannot be reached through forwarding any more, so it is minted here.
   t.equal(a.ridQuery(rid(6), key, 'c', 30), 'unknown');
-  t.same(codes(a.startPut(6, { key, value, rid: rid(6), hops: 2 }, 31)), ['KV_INDETERMINATE']);
+  t.same(ofType(a.startPut(6, { key, value, rid: rid(6), hops: 2 }, 31), 'local').map((x) => x.op), ['coordinate-write']);
   t.match(parseReplicaRequest({ t: 'rid-query', key, rid: rid(1) }), { ok: true });
   t.match(parseReplicaRequest({ t: 'rid-query', key, rid: new Uint8Array(2) }), { ok: false });
 });

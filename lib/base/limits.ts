@@ -176,6 +176,9 @@ export const limits = {
    */
   hedgeBudgetRatio: 0.1,
   hedgeBudgetBurst: 10,
+  /** A replica that finds one client write minted twice tries this often, this far apart, to drop the loser. */
+  duplicateDropAttemptsMax: 3,
+  duplicateDropRetryMs: 1_000,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,

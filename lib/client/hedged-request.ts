@@ -13,14 +13,16 @@
  *  - get: the first `read` reply wins. KV_UNAVAILABLE, KV_OVERLOADED and KV_TIMEOUT replies,
  *    links that died and requests that could not be sent move on to the next node at once; an
  *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
- *    no side effect), or else still waited for; any other reply stands.
+ *    no side effect, and this failover is not rationed), or else still waited for; any other
+ *    reply stands.
  *  - put/delete: every attempt carries the same rid, so a write applied by several
  *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
  *    after sending, a definite error becomes KV_INDETERMINATE (that attempt may have applied
  *    it). A link that dies before any reply moves the write to the next node, same rid. An
- *    attempt past its attempt timeout marks its node suspect but is still waited for: its
- *    outcome matters.
+ *    attempt past its attempt timeout marks its node suspect and the write also goes to a
+ *    trusted node not tried yet (even when hedges are rationed away), but the silent attempt
+ *    is still waited for: its outcome matters.
  *  - the request's deadline (`deadline`) cancels every attempt: KV_TIMEOUT, indeterminate for
  *    a write.
  */
@@ -187,8 +189,9 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
-      // A read has no side effect: stop waiting for this node if a trusted one can take over.
-      if (this.#write || !this.#start(true)) continue;
+      // Fail over to a trusted node (not rationed: this is no hedge). A read, which has no side
+      // effect, stops waiting for the silent node; a write still waits for its outcome.
+      if (!this.#start(true) || this.#write) continue;
       a.call.cancel();
       this.#live.delete(a);
     }

@@ -63,8 +63,10 @@
  * holds it gets the write forwarded (it joins or replays it); when every one says 'unknown'
  * or the wait ends (a paused replica never answers), it mints. A replica that said 'unknown'
  * keeps the asker's claim on the rid, so the client's copy reaching it later is forwarded to
- * the claimer instead of being minted. Two coordinators can still both mint only if one had
- * begun and then stalled for longer than the other's wait before answering.
+ * the claimer instead of being minted. A forwarded (tied) write whose holder does not answer
+ * within its attempt timeout, or cannot be reached, is minted here after all. Two
+ * coordinators can thus still both mint one write (one began, then stalled); every replica
+ * write names its mint, and replicas drop the duplicate (duplicate-dots.ts).
  *
  * Reads (default `readFanout: 'quorum'`): replica-read to R replicas — this node first, then
  * the others, replicas that recently missed a hedge deadline last — and, when the read is not
@@ -221,6 +223,8 @@ export interface CoordinatorStats {
   tiedWrites: number;
   /** Client writes found minted by two coordinators here; the losing mint is dropped (duplicate-dots.ts). */
   duplicateMints: number;
+  /** Tied writes minted here after all: their holder was silent or gone. */
+  untiedWrites: number;
 }
 
 type PutState = {
@@ -270,6 +274,8 @@ type ForwardState = {
   to: string;
   /** A tied write: forwarded to the node that has its rid; its rid entry here ends with the forward. */
   readonly rid?: Uint8Array;
+  /** A tied write's own state, resumed (minted here) when the holder is silent or gone. */
+  readonly resume?: PutState;
 };
 type RequestState = PutState | GetState | ForwardState;
 
@@ -316,6 +322,7 @@ export class Coordinator {
     adoptedWrites: 0,
     tiedWrites: 0,
     duplicateMints: 0,
+    untiedWrites: 0,
   };
 
   constructor(options: CoordinatorOptions) {
@@ -513,19 +520,20 @@ export class Coordinator {
       return [complete(requestId, refused)];
     }
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
-    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
-    if (known?.claimedBy !== undefined && known.claimedBy !== this.#self.id) return this.#tie(requestId, request, known.claimedBy, deadlineMs, nowMs);
+    const claimedBy = known?.claimedBy !== undefined && known.claimedBy !== this.#self.id ? known.claimedBy : undefined;
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
     // A replica write already brought this rid here: another coordinator minted the write, so
     // this one replicates what it holds instead of minting a second sibling.
-    const adopted = known !== undefined;
+    const adopted = known !== undefined && claimedBy === undefined;
     const tally = new QuorumTally(requirement, targets);
     const asked = new Set<string>();
-    const phase = !adopted && tie.peers.length > 0 ? 'query' : 'local';
+    const phase = claimedBy !== undefined || (!adopted && tie.peers.length > 0) ? 'query' : 'local';
     const { pending } = tie;
     const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
+    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
+    if (claimedBy !== undefined) return this.#tie(state, claimedBy, nowMs);
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
@@ -567,29 +575,37 @@ export class Coordinator {
     if (!state.asked.delete(from)) return [];
     if (reply?.t === 'rid-query-reply' && reply.state !== 'unknown') {
       this.#stats.tiedWrites++;
-      return this.#tie(state.requestId, state.request, from, state.deadlineMs, nowMs);
+      return this.#tie(state, from, nowMs);
     }
     return state.asked.size === 0 ? this.#mint(state) : [];
   }
 
   /**
    * Hands the write to `to`, which coordinates, holds or claimed its rid; the rid entry begun
-   * here ends with the forward's outcome. The request state is replaced.
+   * here ends with the forward's outcome. The request state is replaced. When `to` cannot be
+   * reached, or does not answer within its attempt timeout (it may have stopped since), the
+   * write is minted here after all (`state` resumes): should `to` have minted it too, the
+   * replicas drop one of the two (duplicate-dots.ts).
    */
-  #tie(requestId: number, request: PutRequest, to: string, deadlineMs: number, nowMs: number): CoordinatorAction[] {
+  #tie(state: PutState, to: string, nowMs: number): CoordinatorAction[] {
+    const { requestId, request, deadlineMs } = state;
     const hops = (request.hops ?? 0) + 1;
-    if (hops > this.#forwardHopsMax) {
-      const result = failure(ErrorCode.indeterminate, `another coordinator (${to}) has this write, but it was forwarded ${hops - 1} times already`);
-      this.#requests.delete(requestId);
-      return [{ type: 'clear-timer', requestId }, complete(requestId, result), ...this.#rids.finish(request.rid, result, nowMs).map((w) => complete(w, result))];
-    }
+    if (hops > this.#forwardHopsMax) return this.#mint(state);
     const message = forwardMessage(request, hops, Math.max(1, deadlineMs - nowMs - limits.forwardTimeoutMarginMs), this.#self.dc);
-    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid });
+    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid, resume: state });
     this.#stats.forwarded++;
     return [
       { type: 'send', to, requestId, message },
-      { type: 'set-timer', requestId, atMs: deadlineMs },
+      { type: 'set-timer', requestId, atMs: Math.min(deadlineMs, nowMs + this.#latency.attemptTimeoutMs(to)) },
     ];
+  }
+
+  /** A tied write whose holder is silent or gone: minted here after all. */
+  #untie(state: ForwardState): CoordinatorAction[] {
+    const resume = state.resume!;
+    this.#stats.untiedWrites++;
+    this.#requests.set(state.requestId, resume);
+    return this.#mint(resume);
   }
 
   /** The local result of an adopted write: the object held, with its context. */
@@ -736,7 +752,8 @@ export class Coordinator {
         return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'), nowMs);
       case 'put':
         if (state.phase === 'query') return this.#onRidAnswer(state, from, reply, nowMs);
-        if (state.phase !== 'replicating') return [];
+        // Late answers to a tie or a query say nothing of this replica's copy.
+        if (state.phase !== 'replicating' || reply?.t === 'forward-put-reply' || reply?.t === 'rid-query-reply') return [];
         if (reply?.t === 'replica-write-reply') state.tally.ack(from);
         else state.tally.fail(from);
         return this.#advancePut(state, nowMs);
@@ -760,8 +777,7 @@ export class Coordinator {
         return this.#advancePut(state, nowMs);
       case 'forward': {
         if (to !== state.to) return [];
-        // A tied write's holder may have applied it: never a definite failure.
-        if (state.rid !== undefined) return this.#finishForward(state, failure(ErrorCode.indeterminate, `${to}, which has this write, could not be reached`), nowMs);
+        if (state.resume !== undefined) return this.#untie(state);
         // Nothing left this node: try the next replica, or fail definitely.
         const next = state.candidates.shift();
         if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'), nowMs);
@@ -790,6 +806,7 @@ export class Coordinator {
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
       }
       case 'forward':
+        if (state.resume !== undefined && nowMs < state.resume.deadlineMs) return this.#untie(state);
         return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`), nowMs);
       default:
         return assertNever(state, 'request state');

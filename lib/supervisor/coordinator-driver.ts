@@ -26,6 +26,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
+import { limits } from '../base/limits.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
@@ -224,21 +225,30 @@ export class CoordinatorDriver {
     return merging;
   }
 
-  /** Drops the losing mints of a rid minted twice (duplicate-dots.ts) and spreads the result. */
-  async #dropDuplicates(key: Uint8Array, rid: Uint8Array, dots: readonly MintDot[]): Promise<void> {
+  /**
+   * Drops the losing mints of a rid minted twice (duplicate-dots.ts) and spreads the result.
+   * Tried limits.duplicateDropAttemptsMax times, duplicateDropRetryMs apart, while nothing could be dropped yet (the
+   * winner not merged here) or the store failed; then the duplicate stays a sibling until a
+   * write with its context supersedes it (or another replica's drop arrives).
+   */
+  async #dropDuplicates(key: Uint8Array, rid: Uint8Array, dots: readonly MintDot[], attempt = 1): Promise<void> {
     const { store, logger } = this.#options;
+    let done = false;
     try {
       await this.#ridMerges.get(Buffer.from(rid).toString('hex'));
       const object = await store.readObject(key);
       const edited = object === undefined ? undefined : dropDuplicateDots(object, dots);
-      logger.info({ dots, dropped: edited !== undefined }, 'a client write was minted by two coordinators');
-      if (edited === undefined) return;
-      await store.mergeObject(key, edited);
-      this.#perform(this.#coordinator.spread(key, edited));
+      logger.info({ dots, dropped: edited !== undefined, attempt }, 'a client write was minted by two coordinators');
+      if (edited !== undefined) {
+        await store.mergeObject(key, edited);
+        this.#perform(this.#coordinator.spread(key, edited));
+        done = true;
+      }
     } catch (error) {
-      // The duplicate stays a sibling until a write with its context supersedes it.
-      logger.warn({ err: error }, 'could not drop a duplicate mint');
+      logger.warn({ err: error, attempt }, 'could not drop a duplicate mint');
     }
+    if (done || attempt >= limits.duplicateDropAttemptsMax || this.#closed) return;
+    setTimeout(() => void this.#dropDuplicates(key, rid, dots, attempt + 1), limits.duplicateDropRetryMs).unref();
   }
 
   #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
