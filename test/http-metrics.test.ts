@@ -178,6 +178,12 @@ t.test('the dashboard frame: rows with state letters, ring owners and moves, tra
   ]);
   t.same(frame.hints, [{ holder: 'a', target: 'c', hints: 3, bytes: '300 B', oldest: '1m 5s' }]);
   t.same(frame.warnings, ['down: c', 'b: w', 'd: w']);
+  t.equal(frame.autoscale, null, 'no autoscaler, no card');
+  const history = [1, 2, 3, 4, 5, 6].map((seq) => ({ seq, leader: 'a', action: seq === 6 ? 'scale-in' : 'scale-out', fromNodes: 3, targetNodes: seq === 6 ? 2 : 4, ...(seq === 6 ? { victim: 'c' } : {}), atMs: Date.UTC(2026, 0, 1, 12, 0, seq), state: 'done', reason: `load ${seq}` }));
+  const scaled = buildFrame({ ...s, scaling: { held: false, plan: {} as never, autoscale: { leader: 'a', reason: 'steady', history, counts: {} } as never } }, now, point);
+  t.equal(scaled.autoscale!.leader, 'a');
+  t.same(scaled.autoscale!.decisions.map((d) => d.split(':')[0]), ['#6 scale-in 3→2 (c)', '#5 scale-out 3→4', '#4 scale-out 3→4', '#3 scale-out 3→4', '#2 scale-out 3→4'], 'the last five, newest first');
+  t.match(scaled.autoscale!.decisions[0], /done — load 6 \(12:00:06 UTC\)$/);
   t.equal(formatDuration(90_000_000), '1d 1h');
   t.equal(formatDuration(3_700_000), '1h 1m');
 });

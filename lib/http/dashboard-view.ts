@@ -75,6 +75,8 @@ export interface DashboardFrame {
   transfers: TransferRow[];
   hints: { holder: string; target: string; hints: number; bytes: string; oldest: string }[];
   warnings: string[];
+  /** The autoscaler as this node sees it (leader, why, its latest decisions); null when not running. */
+  autoscale: { leader: string; reason: string; decisions: string[] } | null;
   point: ChartPoint;
 }
 
@@ -159,9 +161,23 @@ export function buildFrame(status: StatusJson, samples: readonly LocalSample[], 
     transfers: transferRows(samples),
     hints: samples.flatMap((s) => s.hints.map((h) => ({ holder: s.node, target: h.target, hints: h.hints, bytes: formatBytes(h.bytes), oldest: h.oldestAgeMs === undefined ? '-' : formatDuration(h.oldestAgeMs) }))),
     warnings,
+    autoscale: autoscaleView(status),
     point,
   };
 }
+
+/** The autoscaler's leader, reason and last few decisions, newest first, in words. */
+function autoscaleView(status: StatusJson): DashboardFrame['autoscale'] {
+  const a = status.scaling?.autoscale;
+  if (a === undefined) return null;
+  const decisions = a.history
+    .slice(-autoscaleDecisionsShown)
+    .reverse()
+    .map((d) => `#${d.seq} ${d.action} ${d.fromNodes}→${d.targetNodes}${d.victim ? ` (${d.victim})` : ''}: ${d.state} — ${d.reason} (${new Date(d.atMs).toISOString().slice(11, 19)} UTC)`);
+  return { leader: a.leader ?? 'none', reason: a.reason, decisions };
+}
+
+const autoscaleDecisionsShown = 5;
 
 /** 3d 4h, 5h 12m, 7m 3s, 42s. */
 export function formatDuration(ms: number): string {

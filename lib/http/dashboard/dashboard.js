@@ -88,6 +88,15 @@ function renderWarnings(frame) {
   $('warnings').replaceChildren(...items);
 }
 
+function renderAutoscale(frame) {
+  const a = frame.autoscale;
+  $('autoscale-section').hidden = a === null || a === undefined;
+  if (!a) return;
+  $('autoscale-leader').textContent = `leader ${a.leader}: ${a.reason}`;
+  const items = a.decisions.length === 0 ? [Object.assign(document.createElement('li'), { className: 'none', textContent: 'no decisions yet' })] : a.decisions.map((d) => Object.assign(document.createElement('li'), { textContent: d }));
+  $('autoscale-decisions').replaceChildren(...items);
+}
+
 function render(frame) {
   const up = frame.nodes.filter((n) => n.state.startsWith('U')).length;
   $('seen-from').textContent = `seen from ${frame.node}: ${up}/${frame.nodes.length} nodes up`;
@@ -96,6 +105,7 @@ function render(frame) {
   renderTransfers(frame);
   renderHints(frame);
   renderWarnings(frame);
+  renderAutoscale(frame);
   addPoints([frame.point]);
 }
 
