@@ -12,6 +12,7 @@ import t from 'tap';
 import { SeededRng, seedFromEnvironment } from '../lib/base/rng.js';
 import { connect, type Client, type ClientSeams } from '../lib/client/index.js';
 import { computeRing } from '../lib/ring/index.js';
+import { checkClientOptions } from '../lib/client/request-options.js';
 import { FakeCluster, type FakeNode, settle } from './fixtures/fake-client-cluster.js';
 
 const seed = seedFromEnvironment();
@@ -19,10 +20,10 @@ t.comment(`seed ${seed}`);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 const text = (b: Uint8Array): string => Buffer.from(b).toString();
 
-async function clientOf(cluster: FakeCluster, extra: ClientSeams & { timeoutMs?: number } = {}): Promise<Client> {
+async function clientOf(cluster: FakeCluster, extra: ClientSeams & { timeoutMs?: number; hedgeWrites?: boolean } = {}): Promise<Client> {
   return connect(
     cluster.nodes.map((n) => n.url),
-    { connect: cluster.connect, rng: new SeededRng(seed), reconnectBaseMs: 5, reconnectMaxMs: 20, ...extra },
+    { connect: cluster.connect, rng: new SeededRng(seed), reconnectBaseMs: 5, reconnectMaxMs: 20, hedgeWrites: true, ...extra },
   );
 }
 
@@ -153,6 +154,24 @@ t.test('a ping without an answer makes a node suspect; any message clears it', a
   await until('it answers a ping and is trusted again', () => !suspect(client, node));
   await client.get(key);
   t.equal(node.got('get').length, before + 1, 'answering again, it is first again');
+});
+
+t.test('writes are not hedged unless asked: a slow write waits for its attempt timeout, then fails over with its rid', async (t) => {
+  const cluster = new FakeCluster(3);
+  // Short hedge delay, long enough attempt timeout to see that no hedge went out meanwhile.
+  const hedge = { hedgeDelayMsMin: 10, hedgeDelayMsMax: 10, hedgeDelayMsInitial: 10, attemptTimeoutMsMin: 400, attemptTimeoutMsMax: 400 };
+  const client = await clientOf(cluster, { timeoutMs: 30_000, pingIdleMs: 600_000, hedge, hedgeWrites: false });
+  t.teardown(() => client.close());
+  const key = 'unhedged-write';
+  const [first, second] = preferenceOf(cluster, key).map((id) => cluster.node(id));
+  silence(first!, 'put');
+  const pending = client.put(key, 'v');
+  await until('the write reached its first node', () => first!.got('put').length === 1);
+  await settle(150);
+  t.equal(second!.got('put').length, 0, 'no hedge within the attempt timeout');
+  t.equal(text((await pending).context), second!.id, 'past the attempt timeout the second replica took the write');
+  t.same(second!.got('put')[0]!.rid, first!.got('put')[0]!.rid, 'with the same rid');
+  t.throws(() => checkClientOptions({ hedgeWrites: 'yes' }), TypeError, 'hedgeWrites must be a boolean');
 });
 
 t.test('a write whose node stays silent past its attempt timeout fails over even without a hedge', async (t) => {

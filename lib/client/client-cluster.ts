@@ -37,6 +37,8 @@ export interface ClusterSettings extends ConnectionSettings {
   pingTimeoutMs: number;
   /** Bounds of the hedge delays and attempt timeouts. */
   hedge: Partial<LatencyBounds>;
+  /** Writes are hedged too, not only failed over (ClientOptions.hedgeWrites). */
+  hedgeWrites: boolean;
 }
 
 
@@ -143,6 +145,7 @@ export class ClientCluster {
       latency: this.#latency,
       budget: this.#budget,
       attemptsMax: limits.clientAttemptsMax,
+      hedgeWrites: this.#settings.hedgeWrites,
       refreshSoon: () => this.#refreshSoon(),
       closed: () => this.#closed,
     };

@@ -15,7 +15,9 @@
  *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
  *    no side effect, and this failover is not rationed), or else still waited for; any other
  *    reply stands.
- *  - put/delete: every attempt carries the same rid, so a write applied by several
+ *  - put/delete: not hedged unless the client asks (ClientOptions.hedgeWrites): two
+ *    coordinators applying one write before either hears of the other leave a duplicate
+ *    sibling until the replicas drop it. Every attempt carries the same rid, so a write applied by several
  *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
  *    after sending, a definite error becomes KV_INDETERMINATE (that attempt may have applied
@@ -50,6 +52,8 @@ export interface HedgeHost {
   /** Rations hedges (not failovers): a hedge goes out only if the budget allows. */
   readonly budget: HedgeBudget;
   readonly attemptsMax: number;
+  /** Whether a write is hedged (false: a write moves on only past its attempt timeout). */
+  readonly hedgeWrites?: boolean;
   /** A link failed: re-read the ring soon. */
   refreshSoon(): void;
   closed(): boolean;
@@ -103,6 +107,7 @@ class HedgedRun {
     this.#host = host;
     this.#message = message;
     this.#write = write;
+    this.#canHedge = !write || host.hedgeWrites === true;
   }
 
   push(event: Event): void {

@@ -112,6 +112,14 @@ export interface ClientOptions {
   caFile?: string;
   /** Send requests to nodes of this datacenter first (others only when none is reachable), so LOCAL_QUORUM is this datacenter's. */
   localDc?: string;
+  /**
+   * Hedge writes too (default false): a write not answered within the hedge delay is also sent
+   * to the next coordinator, same rid. Off by default because two coordinators that both apply
+   * the write before either hears of the other leave a duplicate sibling until the replicas drop
+   * it (coordinator.ts); reads are always hedged, and a write whose node falls silent past its
+   * attempt timeout fails over either way.
+   */
+  hedgeWrites?: boolean;
   logger?: Logger;
 }
 
@@ -150,6 +158,7 @@ export function checkClientOptions(options: unknown): ClientOptions {
   if (o.token !== undefined && typeof o.token !== 'string') throw new TypeError('options.token must be a string');
   if (o.caFile !== undefined && (typeof o.caFile !== 'string' || o.caFile === '')) throw new TypeError('options.caFile must be a non-empty string');
   if (o.localDc !== undefined && (typeof o.localDc !== 'string' || o.localDc === '')) throw new TypeError('options.localDc must be a non-empty string');
+  if (o.hedgeWrites !== undefined && typeof o.hedgeWrites !== 'boolean') throw new TypeError('options.hedgeWrites must be a boolean');
   timeoutOf(o.timeoutMs, 'options.timeoutMs', 0);
   return o as ClientOptions;
 }
