@@ -23,6 +23,7 @@ export const layers: Record<string, number> = {
   transport: 4,
   shard: 4,
   supervisor: 5,
+  resp: 5,
   client: 5,
   store: 5,
   server: 6,
@@ -40,6 +41,7 @@ export const seams: Record<string, RegExp> = {
   ws: /^lib\/transport\/websocket\.ts$/,
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
+  'redis-parser': /^lib\/protocol\/resp-parser\.ts$/,
 };
 
 function walk(dir: string): string[] {

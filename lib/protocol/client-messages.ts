@@ -36,6 +36,8 @@ type Tunables = { consistency: Consistency | undefined; timeoutMs: number | unde
 export type GetRequest = Tunables & { t: 'get'; id: number; key: Uint8Array; r: number | undefined };
 export type PutRequest = Tunables & {
   t: 'put'; id: number; rid: Uint8Array; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; w: number | undefined;
+  /** The value expires this long after the coordinating replica writes it. */
+  ttlMs?: number | undefined;
 };
 export type DeleteRequest = Tunables & {
   t: 'delete'; id: number; rid: Uint8Array; key: Uint8Array; context: Uint8Array | undefined; w: number | undefined;
@@ -180,7 +182,8 @@ function parseFields(tag: string, id: number, fields: Fields, bounds: ClientBoun
       const key = fields.bytes('key', bounds.keyBytesMax, ErrorCode.tooLarge);
       const value = fields.bytes('value', bounds.valueBytesMax, ErrorCode.tooLarge);
       const context = fields.context(bounds.contextEntriesMax);
-      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), ...tunables(fields) };
+      const ttlMs = fields.integer('ttlMs', 1, limits.ttlMsMax);
+      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), ...tunables(fields), ...(ttlMs === undefined ? {} : { ttlMs }) };
     }
     case 'delete': {
       const rid = fields.rid();

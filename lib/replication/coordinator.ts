@@ -74,9 +74,21 @@ export interface GetRequest {
   readonly r?: number;
   readonly consistency?: string;
   readonly timeoutMs?: number;
+  /** Wall-clock instant at which expiry is judged (lib/causality read-view.ts); default: none expires. */
+  readonly expiryNowMs?: number;
 }
 
-export interface PutRequest {
+/** How a write treats expiry and what the replica holds (RESP SET and its options). */
+export interface WriteFlags {
+  /** The value expires this long after the coordinating replica's write time. */
+  readonly ttlMs?: number;
+  /** Supersede everything the coordinating replica holds for the key (no siblings pile up). */
+  readonly overwrite?: boolean;
+  /** Keep the expiry of the value a read shows now (with no ttlMs). */
+  readonly keepTtl?: boolean;
+}
+
+export interface PutRequest extends WriteFlags {
   readonly key: Uint8Array;
   /** null: a delete. */
   readonly value: Uint8Array | null;
@@ -92,12 +104,26 @@ export interface PutRequest {
 }
 
 export type CoordinatorResult =
-  | { readonly type: 'read'; readonly found: boolean; readonly values: Uint8Array[]; readonly context: Uint8Array }
+  | {
+      readonly type: 'read';
+      readonly found: boolean;
+      readonly values: Uint8Array[];
+      readonly context: Uint8Array;
+      /** The newest live sibling's value and expiry (read-view.ts `latest`): what GET over RESP shows. */
+      readonly latest?: Uint8Array | undefined;
+      readonly expiresAtMs?: number | undefined;
+    }
   | { readonly type: 'written'; readonly context: Uint8Array }
   | { readonly type: 'error'; readonly code: Code; readonly message: string };
 
 export type LocalOp =
-  | { readonly op: 'coordinate-write'; readonly key: Uint8Array; readonly value: Uint8Array | null; readonly context: Uint8Array | undefined }
+  | {
+      readonly op: 'coordinate-write';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array | null;
+      readonly context: Uint8Array | undefined;
+      readonly flags?: WriteFlags;
+    }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
 
@@ -190,6 +216,7 @@ type GetState = {
   readonly key: Uint8Array;
   readonly tally: QuorumTally;
   readonly merge: ReadMerge;
+  readonly expiryNowMs: number | undefined;
   completed: boolean;
   /** Up replicas not asked yet: each is asked when an asked one fails. */
   readonly spares: ReplicaInfo[];
@@ -272,7 +299,7 @@ export class Coordinator {
     const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, asked), merge: new ReadMerge(), completed: false, spares };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, asked), merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares };
     this.#requests.set(requestId, state);
     const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
     actions.push({ type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) });
@@ -303,8 +330,9 @@ export class Coordinator {
     if (!state.completed && state.tally.met) {
       state.completed = true;
       this.#stats.read++;
-      const view = state.merge.view(this.#policy);
-      actions.push(complete(state.requestId, { type: 'read', found: view.found, values: view.values, context: view.context }));
+      const view = state.merge.view(this.#policy, state.expiryNowMs);
+      const read: CoordinatorResult = { type: 'read', found: view.found, values: view.values, context: view.context, latest: view.latest, expiresAtMs: view.expiresAtMs };
+      actions.push(complete(state.requestId, read));
     } else if (!state.completed && !state.tally.possible) {
       state.completed = true;
       this.#stats.unavailable++;
@@ -366,7 +394,7 @@ export class Coordinator {
     const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints, pending };
     this.#requests.set(requestId, state);
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
+      { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...writeFlagsOf(request) },
       { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) },
     ];
   }
@@ -431,6 +459,7 @@ export class Coordinator {
       dc: request.dc ?? this.#self.dc,
       hops: hops + 1,
       timeoutMs: Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs),
+      ...writeFlagsOf(request).flags,
     };
     const to = candidates.shift()!;
     this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates, to });
@@ -586,6 +615,18 @@ export class Coordinator {
   }
 }
 
+/** The write flags a request sets, as the optional `flags` of a coordinate-write (absent when none). */
+function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
+  if (request.ttlMs === undefined && request.overwrite !== true && request.keepTtl !== true) return {};
+  return {
+    flags: {
+      ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }),
+      ...(request.overwrite === true ? { overwrite: true } : {}),
+      ...(request.keepTtl === true ? { keepTtl: true } : {}),
+    },
+  };
+}
+
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
   return { type: 'complete', requestId, result };
 }
@@ -616,6 +657,8 @@ function checkPut(request: PutRequest, hopsMax: number): CoordinatorResult | und
   if (context !== undefined && context.length > contextBytesMax) return failure(ErrorCode.badContext, `context is over ${contextBytesMax} bytes`);
   if (hops !== undefined && (!Number.isInteger(hops) || hops < 0 || hops > hopsMax)) return failure(ErrorCode.badRequest, 'hops out of range');
   if (dc !== undefined && (typeof dc !== 'string' || dc.length === 0)) return failure(ErrorCode.badRequest, 'dc must be a non-empty string');
+  const { ttlMs } = request;
+  if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > limits.ttlMsMax)) return failure(ErrorCode.badRequest, `ttlMs must be an integer in [1, ${limits.ttlMsMax}]`);
   return undefined;
 }
 

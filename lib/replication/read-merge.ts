@@ -48,8 +48,9 @@ export class ReadMerge {
     return true;
   }
 
-  view(policy: ConflictPolicy): ReadView {
-    return readView(this.#merged, policy);
+  /** The client's view; siblings expired at `expiryNowMs` are hidden (default: none). */
+  view(policy: ConflictPolicy, expiryNowMs?: number): ReadView {
+    return readView(this.#merged, policy, expiryNowMs);
   }
 
   /** The replica writes that bring every answering replica up to the merge. */
