@@ -12,11 +12,13 @@
  * - `pendingBytes` is the input held for an unfinished command (a partial frame, including a
  *   huge bulk string in progress), so the listener can refuse a connection that would make it
  *   buffer more than its bound; a hostile length header therefore costs at most that bound.
+ * - empty lines between commands are skipped, as Redis does (`redis-cli --pipe` sends one
+ *   before its closing ECHO): redis-parser stops at the stray CR; we restart it after it.
  * After a protocol error the parser is unusable: the connection must be closed.
  */
 
 import { createRequire } from 'node:module';
-import type { Buffer } from 'node:buffer';
+import { Buffer } from 'node:buffer';
 
 interface RawParser {
   execute(buffer: Buffer): void;
@@ -53,13 +55,17 @@ export class RespParser {
   /** Input since the last complete command (an upper bound on what the unfinished one holds). */
   #heldBytes = 0;
   #completed = false;
+  /** What execute was given, to find the bytes after a stray CR/LF. */
+  #chunk: Buffer | undefined;
+  #previousTail: Buffer | undefined;
+  #resume: Buffer | undefined;
 
   constructor(options: RespParserOptions) {
     this.#options = options;
     this.#parser = new RedisParser({
       returnReply: (reply) => this.#onReply(reply),
       returnError: () => this.#fail("Protocol error: expected '*', got '-'"),
-      returnFatalError: (error) => this.#fail(`Protocol error: ${error.message.replace(/ as reply type byte$/, '')}`),
+      returnFatalError: (error) => this.#onFatal(error),
       returnBuffers: true,
       stringNumbers: false,
     });
@@ -87,16 +93,46 @@ export class RespParser {
   execute(chunk: Buffer): void {
     if (this.#failed) return;
     this.#heldBytes += chunk.length;
+    const p = this.#parser;
+    this.#chunk = chunk;
+    this.#previousTail = p.buffer !== null && p.bigStrSize === 0 ? p.buffer.subarray(p.offset) : undefined;
     try {
-      this.#parser.execute(chunk);
+      p.execute(chunk);
     } catch (error) {
       // A length no array can have, or nesting deeper than the stack: not a command stream.
       this.#fail(`Protocol error: ${(error as Error).message}`);
+    }
+    this.#chunk = undefined;
+    this.#previousTail = undefined;
+    const resume = this.#resume;
+    if (resume !== undefined) {
+      this.#resume = undefined;
+      p.reset();
+      let start = 0;
+      while (start < resume.length && (resume[start] === 13 || resume[start] === 10)) start++;
+      this.#heldBytes = 0;
+      if (start < resume.length) this.execute(resume.subarray(start));
+      return;
     }
     if (this.#completed) {
       this.#completed = false;
       this.#heldBytes = this.#tailBytes();
     }
+  }
+
+  /** redis-parser met a byte that starts no reply: skip it if it is a stray CR or LF. */
+  #onFatal(error: Error): void {
+    const offset = (error as Error & { offset?: number }).offset;
+    const chunk = this.#chunk;
+    if (typeof offset === 'number' && chunk !== undefined) {
+      const working = this.#previousTail === undefined ? chunk : Buffer.concat([this.#previousTail, chunk]);
+      const byte = working[offset - 1];
+      if (byte === 13 || byte === 10) {
+        this.#resume = working.subarray(offset);
+        return;
+      }
+    }
+    this.#fail(`Protocol error: ${error.message.replace(/ as reply type byte$/, '')}`);
   }
 
   #fail(message: string): void {

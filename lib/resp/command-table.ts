@@ -49,6 +49,7 @@ const rows: Row[] = [
   ['command', -1, 'loading stale', 0, 0, 0, command],
   ['info', -1, 'loading stale', 0, 0, 0, info],
   ['dbsize', 1, 'readonly fast', 0, 0, 0, dbsize],
+  ['config', -2, 'admin loading stale', 0, 0, 0, config],
   ['ringkv.get', 2, 'readonly', 1, 1, 1, ringkvGet],
   ['ringkv.put', -3, 'write denyoom', 1, 1, 1, ringkvPut],
   ['ringkv.del', -2, 'write', 1, 1, 1, ringkvDel],
@@ -62,6 +63,12 @@ export const commands: ReadonlyMap<string, CommandSpec> = new Map(
 function describe(spec: CommandSpec): RespReply {
   const flags = spec.flags.map((f): RespReply => ({ simple: f }));
   return [Buffer.from(spec.name), spec.arity, flags, spec.firstKey, spec.lastKey, spec.step];
+}
+
+/** CONFIG GET answers no parameters (tools such as redis-benchmark ask); nothing is settable. */
+function config(_c: CommandContext, args: Args): RespReply {
+  if (args[1]!.toString('latin1').toUpperCase() === 'GET') return { map: [] };
+  return { error: `ERR CONFIG ${args[1]!.toString('latin1')} is not supported by ringkv` };
 }
 
 /** COMMAND, COMMAND COUNT, COMMAND INFO name..., COMMAND DOCS (empty: no docs to offer), COMMAND LIST. */
