@@ -27,6 +27,8 @@ interface RawParser {
   offset: number;
   bigStrSize: number;
   totalChunkSize: number;
+  /** Partly parsed arrays, outermost first (each allocated with its declared length). */
+  arrayCache: unknown[][];
 }
 
 type RawParserClass = new (options: {
@@ -104,6 +106,12 @@ export class RespParser {
     }
     this.#chunk = undefined;
     this.#previousTail = undefined;
+    // A command in progress that can only be refused later: refuse it now, before its
+    // elements are parsed one by one (a declared length of 2^31 would otherwise run on).
+    if (p.bigStrSize > 0 && p.bigStrSize - p.offset - 2 > this.#options.bulkBytesMax) return this.#fail('Protocol error: invalid bulk length');
+    const partial = p.arrayCache;
+    if (partial.length > 1) return this.#fail("Protocol error: expected '$', got '*'");
+    if (partial.length === 1 && partial[0]!.length > this.#options.argsMax) return this.#fail('Protocol error: invalid multibulk length');
     const resume = this.#resume;
     if (resume !== undefined) {
       this.#resume = undefined;
