@@ -54,6 +54,11 @@ export function guarded(work: Promise<RespReply>): Promise<RespReply> {
   return work.catch(failureReply);
 }
 
+/** `work`'s result as `reply(result)`, or its RingkvError as the reply: one promise, not two. */
+export function answer<T>(work: Promise<T>, reply: (result: T) => RespReply): Promise<RespReply> {
+  return work.then(reply, failureReply);
+}
+
 const int64Max = 2n ** 63n - 1n;
 const int64Min = -(2n ** 63n);
 const integerPattern = /^-?(0|[1-9][0-9]*)$/;

@@ -48,7 +48,11 @@ export class RespService implements RespHandler {
     if (!session.authenticated && !spec.flags.includes('noauth')) return noAuth;
     if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return wrongArity(name);
     session.lastCommand = name;
-    const context: CommandContext = { session, ops: this.#ops, locks: this.#locks, listener: this.#listener!, startedMs: this.#startedMs };
+    let context = session.handlerState as CommandContext | undefined;
+    if (context === undefined) {
+      context = { session, ops: this.#ops, locks: this.#locks, listener: this.#listener!, startedMs: this.#startedMs };
+      session.handlerState = context;
+    }
     return spec.run(context, args);
   }
 }

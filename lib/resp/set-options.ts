@@ -23,7 +23,10 @@ export function invalidExpire(command: string): RespReply {
 }
 
 /** Parses args[3..] of SET; a reply on error. `nowMs`: this node's wall clock. */
+const plainSet: SetOptions = Object.freeze({ condition: undefined, get: false, keepTtl: false, ttlMs: undefined });
+
 export function parseSetOptions(args: Buffer[], nowMs: number): SetOptions | RespReply {
+  if (args.length === 3) return plainSet;
   const options: SetOptions = { condition: undefined, get: false, keepTtl: false, ttlMs: undefined };
   let expiry: string | undefined;
   for (let i = 3; i < args.length; i++) {

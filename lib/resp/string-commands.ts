@@ -14,7 +14,7 @@
 
 import { Buffer } from 'node:buffer';
 import { ok, respError, type RespReply } from '../protocol/resp-reply.js';
-import { guarded, isInt64, notInteger, parseInteger, syntaxError, wrongArity, type CommandContext } from './command-context.js';
+import { answer, guarded, isInt64, notInteger, parseInteger, syntaxError, wrongArity, type CommandContext } from './command-context.js';
 import type { Args, RespRead } from './resp-operations.js';
 import { invalidExpire, parseSetOptions, ttlOf, type SetOptions } from './set-options.js';
 
@@ -36,9 +36,13 @@ export function writeAfter(c: CommandContext, key: Buffer, seen: RespRead, value
   return c.ops.write(key, value, { context: seen.context, ttlMs: options.ttlMs, keepTtl: options.keepTtl === true, consistency: c.session.consistency });
 }
 
+const latestOf = (r: RespRead): RespReply => r.latest ?? null;
+const okOf = (): RespReply => ok;
+
 export function get(c: CommandContext, args: Args): Promise<RespReply> {
   const key = args[1]!;
-  return guarded(c.locks.ordered(key, () => read(c, key)).then((r) => r.latest ?? null));
+  if (c.locks.size === 0) return answer(read(c, key), latestOf);
+  return answer(c.locks.ordered(key, () => read(c, key)), latestOf);
 }
 
 export function set(c: CommandContext, args: Args): RespReply | Promise<RespReply> {
@@ -47,7 +51,8 @@ export function set(c: CommandContext, args: Args): RespReply | Promise<RespRepl
   const key = args[1]!;
   const value = args[2]!;
   if (parsed.condition === undefined && !parsed.get) {
-    return guarded(c.locks.ordered(key, () => overwrite(c, key, value, parsed.ttlMs, parsed.keepTtl)).then(() => ok));
+    if (c.locks.size === 0) return answer(overwrite(c, key, value, parsed.ttlMs, parsed.keepTtl), okOf);
+    return answer(c.locks.ordered(key, () => overwrite(c, key, value, parsed.ttlMs, parsed.keepTtl)), okOf);
   }
   return guarded(c.locks.exclusive(key, () => conditionalSet(c, key, value, parsed)));
 }

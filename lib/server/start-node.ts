@@ -188,7 +188,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
   const storeDir = join(dir, 'store');
   const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
-  const store = await openReplicaStore({ dir: storeDir, partitionBits, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
+  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
     const hints = HintStore.open({

@@ -49,6 +49,8 @@ export interface ReplicaStoreOptions extends StoreOptions {
   partitionBits?: number;
   /** The actor id for version vectors (use the node id); default generated. Fixed at creation. */
   actor?: string;
+  /** Publish request frames once per event-loop turn, not per microtask checkpoint (a node: many sockets per turn). */
+  publishPerTurn?: boolean;
 }
 
 /** Opens (creating if needed) a store for a cluster node's replicas. */
@@ -59,7 +61,8 @@ export function openReplicaStore(options: ReplicaStoreOptions): Promise<ReplicaS
     throw new RangeError(`partitionBits must be an integer within [${limits.partitionBitsMin}, ${limits.partitionBitsMax}]`);
   }
   if (actor !== undefined) checkActorId(actor, 'actor');
-  return openEmbeddedStore(options, { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) });
+  const identity = { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) };
+  return openEmbeddedStore(options, identity, { publishPerTurn: options.publishPerTurn === true });
 }
 
 export type { ScanPartitionOptions, ScanPartitionPage };

@@ -56,7 +56,7 @@ export function openStore(options: StoreOptions): Promise<Store> {
 }
 
 /** openStore with the identity a replica store may fix; returns the full embedded store. */
-export async function openEmbeddedStore(options: StoreOptions, identity: Identity): Promise<EmbeddedStore> {
+export async function openEmbeddedStore(options: StoreOptions, identity: Identity, tuning: { publishPerTurn?: boolean } = {}): Promise<EmbeddedStore> {
   const settings = settingsOf(options);
   const metadata = resolveStoreMetadata(settings, identity);
   const pool = new CompactionPool();
@@ -73,6 +73,7 @@ export async function openEmbeddedStore(options: StoreOptions, identity: Identit
         runner: pool,
         logger: settings.logger,
         memtableBytes: settings.memtableBytes,
+        publishPerTurn: tuning.publishPerTurn === true,
       }),
   );
   const started = await Promise.allSettled(handles.map((h) => h.start(false)));

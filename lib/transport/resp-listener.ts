@@ -43,6 +43,8 @@ export interface RespSession {
   lastCommand: string;
   /** Replies to everything before, then closes (QUIT). */
   closeAfterReply(): void;
+  /** The handler's own per-connection state (set once, reused by every command). */
+  handlerState: unknown;
 }
 
 export interface RespHandler {
@@ -81,6 +83,7 @@ class RespConnection implements RespSession {
   name: string | undefined;
   consistency: string | undefined;
   lastCommand = '';
+  handlerState: unknown = undefined;
   readonly #socket: Socket;
   readonly #listener: RespListener;
   readonly #parser: RespParser;
