@@ -16,8 +16,9 @@ import { ManualClock } from '../lib/base/clock.js';
 import { limits } from '../lib/base/limits.js';
 import { decodeObject, encodeObject, expireValues, join as joinSet, mergeReplicas, readView, sync, update, type StoredObject } from '../lib/causality/index.js';
 import { decodeRequest, encodeRequest, type ShardReply, type ShardRequest } from '../lib/protocol/shard-frames.js';
-import { ShardActor } from '../lib/shard/index.js';
+import { expireRecord, expiryFilterName, registerExpiryFilter, ShardActor } from '../lib/shard/index.js';
 import { Engine } from '../lib/storage/engine.js';
+import { MemoryFileSystem } from '../lib/storage/index.js';
 import { openStore } from '../lib/store/index.js';
 import { CountingFileSystem } from './fixtures/counting-file-system.js';
 
@@ -129,6 +130,36 @@ t.test('shard: ttlMs, overwrite and keepTtl, on a ManualClock', async (t) => {
   await one({ op: 'delete', requestId: 0, key: b('s'), context: undefined, overwrite: true });
   t.same(await get('s'), []);
   await engine.close();
+});
+
+t.test('compaction drops expired values through the engine record filter', async (t) => {
+  registerExpiryFilter();
+  const clock = new ManualClock(1_000_000);
+  const engine = Engine.open({ fs: new MemoryFileSystem(), dir: '/e', partitionBits: 4, clock, recordFilter: expiryFilterName });
+  const expiring: StoredObject = [{ actor: 'a', counter: 1, siblings: [{ value: b('x'.repeat(1000)), timestampMs: 1_000_000, expiresAtMs: 1_005_000 }] }];
+  const forever: StoredObject = [{ actor: 'a', counter: 1, siblings: [{ value: b('keep'), timestampMs: 1_000_000 }] }];
+  await engine.write([
+    { type: 'put', key: b('exp'), value: encodeObject(expiring) },
+    { type: 'put', key: b('keep'), value: encodeObject(forever) },
+  ]);
+  await engine.compact();
+  t.same(decodeObject(engine.get(b('exp'))!), expiring, 'not expired yet: kept as it is');
+  clock.advance(5_000 + limits.clockSkewMsMax);
+  await engine.write([{ type: 'put', key: b('other'), value: encodeObject(forever) }]);
+  await engine.compact();
+  const after = decodeObject(engine.get(b('exp'))!);
+  t.equal(after[0]!.siblings[0]!.value, null, 'expired past the margin: the value bytes are gone');
+  t.equal(after[0]!.siblings[0]!.expiresAtMs, 1_005_000, 'the tombstone keeps its expiry');
+  t.same(decodeObject(engine.get(b('keep'))!), forever, 'values without TTL are untouched');
+  const plain = encodeObject(forever);
+  t.equal(expireRecord(b('k'), plain, Number.MAX_SAFE_INTEGER), plain, 'objects without the expiry flag pass through');
+  const garbled = Uint8Array.from([1, 1, 9, 9]);
+  t.equal(expireRecord(b('k'), garbled, Number.MAX_SAFE_INTEGER), garbled, 'what does not decode is left for reads to report');
+  await engine.close();
+  const unknown = Engine.open({ fs: new MemoryFileSystem(), dir: '/u', partitionBits: 4, clock, recordFilter: 'no-such-filter' });
+  await unknown.write([{ type: 'put', key: b('k'), value: encodeObject(forever) }]);
+  await t.rejects(unknown.compact(), /no compaction record filter/);
+  await unknown.close().catch(() => undefined);
 });
 
 t.test('embedded store: put with { ttlMs }', async (t) => {

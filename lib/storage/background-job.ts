@@ -18,6 +18,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
 import { EntryKind } from './write-batch.js';
+import { recordFilterOf } from './record-filter.js';
 
 export interface TableOptions {
   blockBytes: number;
@@ -54,6 +55,8 @@ export type BackgroundJob =
       fileNumberLimit: number;
       targetTableBytes: number;
       table: TableOptions;
+      /** A registered record filter (record-filter.ts) to run on every live value, and its time. */
+      filter?: { name: string; nowMs: number };
     };
 
 export interface JobOutput {
@@ -105,13 +108,16 @@ function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'comp
     );
     const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumberStart, job.fileNumberLimit, job.targetTableBytes);
     const merged = new MergingCursor(sources);
+    const filter = job.filter === undefined ? undefined : recordFilterOf(job.filter.name);
+    const nowMs = job.filter?.nowMs ?? 0;
     let dropped = 0;
     for (merged.seekToFirst(); merged.valid; merged.next()) {
       if (job.dropTombstones && merged.kind === EntryKind.tombstone) {
         dropped++;
         continue;
       }
-      writer.add(merged.key, merged.kind, merged.value);
+      const value = filter !== undefined && merged.kind !== EntryKind.tombstone ? filter(merged.key, merged.value, nowMs) : merged.value;
+      writer.add(merged.key, merged.kind, value);
     }
     const outputs = writer.finish();
     const bytesRead = readers.reduce((sum, r) => sum + r.fileBytes, 0);

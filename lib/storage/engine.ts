@@ -91,6 +91,8 @@ export interface EngineOptions {
   runner?: BackgroundRunner;
   logger?: Logger;
   clock?: Clock;
+  /** A compaction record filter registered under this name (record-filter.ts), run with clock.wallMs(). */
+  recordFilter?: string;
   /** Take over a lock held by another thread of this process that the caller knows is dead. */
   reclaimFromDeadThread?: boolean;
 }
@@ -194,6 +196,7 @@ export class Engine {
   readonly #runner: BackgroundRunner;
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #recordFilter: string | undefined;
   readonly #lock: DirectoryLock;
   readonly #cache: BlockCache;
   readonly #readers = new Map<number, TableReader>();
@@ -235,6 +238,7 @@ export class Engine {
     this.#settings = settings;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
+    this.#recordFilter = options.recordFilter;
     this.#runner = options.runner ?? new InlineRunner(options.fs);
     this.#lock = lock;
     this.#cache = new BlockCache(options.blockCacheBytes ?? limits.blockCacheBytesDefault);
@@ -674,6 +678,7 @@ export class Engine {
       fileNumberLimit: fileNumberStart + reserve,
       targetTableBytes: this.#settings.targetTableBytes,
       table: this.#settings.table,
+      ...(this.#recordFilter === undefined ? {} : { filter: { name: this.#recordFilter, nowMs: this.#clock.wallMs() } }),
     });
     this.#installCompaction(plan, result, upperLevel);
   }

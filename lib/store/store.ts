@@ -43,6 +43,7 @@ import type { ShardReply, ShardRequest } from '../protocol/shard-frames.js';
 import { CompactionPool } from '../storage/compaction-pool.js';
 import type { EngineStats } from '../storage/engine.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
+import { registerExpiryFilter } from '../shard/expiry-filter.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
 import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, ttlOf, valueBytesOf } from './store-arguments.js';
 import type { WriteFlags } from '../replication/index.js';
@@ -57,6 +58,7 @@ export function openStore(options: StoreOptions): Promise<Store> {
 
 /** openStore with the identity a replica store may fix; returns the full embedded store. */
 export async function openEmbeddedStore(options: StoreOptions, identity: Identity, tuning: { publishPerTurn?: boolean } = {}): Promise<EmbeddedStore> {
+  registerExpiryFilter(); // for compaction jobs the pool may run on this thread
   const settings = settingsOf(options);
   const metadata = resolveStoreMetadata(settings, identity);
   const pool = new CompactionPool();
