@@ -102,10 +102,10 @@ export type ShardRequest =
       wantObject?: boolean;
       /** The value expires this long after the write's timestamp. */
       ttlMs?: number | undefined;
-      overwrite?: boolean;
-      keepTtl?: boolean;
+      overwrite?: boolean | undefined;
+      keepTtl?: boolean | undefined;
     }
-  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean; overwrite?: boolean }
+  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean; overwrite?: boolean | undefined }
   | { op: 'scan'; requestId: number; partition: number; limit: number; afterKey: Uint8Array | undefined }
   | { op: 'crash'; requestId: number }
   | { op: 'readObject'; requestId: number; key: Uint8Array }
@@ -419,11 +419,12 @@ export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes:
     const key = r.short();
     const context = flags & flagContext ? r.long() : undefined;
     const wantObject = (flags & flagObject) !== 0;
-    const overwrite = (flags & flagOverwrite) !== 0;
+    // Unset flags decode as undefined, as an encoder's request leaves them.
+    const overwrite = (flags & flagOverwrite) !== 0 ? true : undefined;
     if (tag === FrameTag.put) {
       const value = r.long();
       const ttlMs = flags & flagTtl ? r.u32() + r.u32() * 0x1_0000_0000 : undefined;
-      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 };
+      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined };
     } else {
       request = { op: 'delete', requestId, key, context, wantObject, overwrite };
     }
