@@ -135,7 +135,7 @@ t.test('shard: ttlMs, overwrite and keepTtl, on a ManualClock', async (t) => {
 t.test('compaction drops expired values through the engine record filter', async (t) => {
   registerExpiryFilter();
   const clock = new ManualClock(1_000_000);
-  const engine = Engine.open({ fs: new MemoryFileSystem(), dir: '/e', partitionBits: 4, clock, recordFilter: expiryFilterName });
+  const engine = Engine.open({ fs: new MemoryFileSystem(), dir: '/e', partitionBits: 4, clock, recordFilter: expiryFilterName, valueSeparationBytes: Infinity });
   const expiring: StoredObject = [{ actor: 'a', counter: 1, siblings: [{ value: b('x'.repeat(1000)), timestampMs: 1_000_000, expiresAtMs: 1_005_000 }] }];
   const forever: StoredObject = [{ actor: 'a', counter: 1, siblings: [{ value: b('keep'), timestampMs: 1_000_000 }] }];
   await engine.write([

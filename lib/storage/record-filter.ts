@@ -5,8 +5,9 @@
  * so a filter is named, registered in every thread that runs jobs (the shard worker for inline
  * jobs, the pool's task file), and called with the wall-clock time the engine put in the job.
  *
- * A filter returns the value to keep: the same array when unchanged. It runs on every live
- * value (never on tombstones) and must be pure and deterministic, and must not grow values
+ * A filter returns the value to keep: the same array when unchanged. It runs on every inline
+ * value (never on tombstones, nor on values kept in the value log: the LSM holds only their
+ * pointers) and must be pure and deterministic, and must not grow values
  * past the engine's entry bound. An unknown name fails the job (the engine reports it).
  */
 
