@@ -42,7 +42,7 @@ async function until(check: () => boolean, what: string, timeoutMs = 20_000): Pr
   }
 }
 
-t.test('bad input never takes the node down or disturbs other connections', async (t) => {
+t.test('bad input never takes the node down or disturbs other connections', { timeout: 180_000 }, async (t) => {
   const { port, close } = await startRespNode();
   t.teardown(close);
   const good = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 });
@@ -90,7 +90,7 @@ t.test('bad input never takes the node down or disturbs other connections', asyn
   t.equal(await good.get('steady'), 'yes', 'the well-behaved connection is still served');
 });
 
-t.test('a deep pipeline without reading replies is paused, not buffered without bound', async (t) => {
+t.test('a deep pipeline without reading replies is paused, not buffered without bound', { timeout: 180_000 }, async (t) => {
   const { port, close } = await startRespNode();
   t.teardown(close);
   const good = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 });
