@@ -61,7 +61,8 @@ t.test('TTL travels with the value between replicas; expiry holds on both', { ti
   await client.put('c', 'temp', { ttlMs: 600_000 });
   t.equal(await viaB.get('c'), 'temp');
   t.ok((await viaB.pttl('c')) > 500_000, 'the client put carried its TTL');
-  await client.put('c', 'short', { ttlMs: 200 });
-  await until(async () => !(await client.get('c')).found, 'client-side expiry', 30_000);
+  // (A blind put to 'c' would be a concurrent sibling of 'temp', which stays: a fresh key.)
+  await client.put('c2', 'short', { ttlMs: 200 });
+  await until(async () => !(await client.get('c2')).found, 'client-side expiry', 30_000);
   await t.rejects(client.put('c', 'x', { ttlMs: 0 }), RangeError);
 });

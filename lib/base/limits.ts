@@ -371,7 +371,7 @@ export const limits = {
   respArgsMax: 1_048_576,
   /** Commands of one connection running at once; further input is paused until they finish. */
   respInflightMax: 1_024,
-  /** Reply bytes waiting for a slow reader before the connection stops being read; -ERR and close at 4x. */
+  /** Reply bytes waiting for a slow reader past which the connection is not read until they drain. */
   respOutputBytesHigh: 16 * MiB,
   /** Most RESP connections a node accepts at once (Redis's maxclients is 10000). */
   respConnectionsMax: 10_000,

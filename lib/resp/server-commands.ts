@@ -154,7 +154,6 @@ export function info(c: CommandContext, args: Args): Promise<RespReply> {
       if (show('replication')) lines.push('# Replication', 'role:master', `ringkv_members:${node.members}`, `ringkv_members_up:${node.membersUp}`, `ringkv_n:${node.replication.n}`, '');
       if (show('keyspace')) lines.push('# Keyspace', `db0:keys=${Math.round(keys)},expires=0,avg_ttl=0`, '');
       if (show('persistence')) lines.push('# Persistence', 'loading:0', '');
-      if (all) lines.push('# Persistence', 'loading:0', '');
       return text(lines.join('\r\n'));
     }),
   );
