@@ -208,11 +208,23 @@ t.test('put, get and del send what the flags say and print OK/value/context', as
 
   const b = harness();
   t.equal(await runCli(['put', 'k', 'AAEC', '--base64'], b.io), 0);
-  t.same(b.rec.calls[0]!.value, new Uint8Array([0, 1, 2]));
+  t.same(b.rec.calls.map((c) => c.op), ['get', 'put'], 'put without --context reads first');
+  t.same(b.rec.calls[1]!.value, new Uint8Array([0, 1, 2]));
+  t.same(b.rec.calls[1]!.options!.context, new Uint8Array([7]), '...and supersedes what it read');
+
+  const fresh = harness({ getResult: { found: false, values: [], context: new Uint8Array([]) } });
+  t.equal(await runCli(['put', 'new', 'v', '--consistency', 'all'], fresh.io), 0);
+  t.same(fresh.rec.calls[0]!.options, { consistency: 'ALL' }, 'the read uses the consistency asked for');
+  t.same(fresh.rec.calls[1]!.options, { consistency: 'ALL' }, 'a key never written: no context');
+
+  const blind = harness();
+  t.equal(await runCli(['put', 'k', 'v', '--blind'], blind.io), 0);
+  t.same(blind.rec.calls.map((c) => [c.op, c.options?.context]), [['put', undefined]], '--blind writes without reading or a context');
+  t.equal(await runCli(['put', 'k', 'v', '--blind', '--context', 'AQID'], harness().io), 2, '--blind with --context is a usage error');
 
   for (const [ttl, ms] of [['30', 30_000], ['500ms', 500], ['1.5s', 1_500], ['2m', 120_000], ['1h', 3_600_000]] as const) {
     const ttlHarness = harness();
-    t.equal(await runCli(['put', 'k', 'v', '--ttl', ttl], ttlHarness.io), 0);
+    t.equal(await runCli(['put', 'k', 'v', '--blind', '--ttl', ttl], ttlHarness.io), 0);
     t.same(ttlHarness.rec.calls[0]!.options, { ttlMs: ms }, `--ttl ${ttl}`);
   }
   const badTtl = harness();
@@ -289,6 +301,9 @@ t.test('status prints one nodetool-style row per node, grouped by datacenter', a
   const warn = harness({ status: { ...statusDoc(), underReplicated: true, warnings: [] } });
   await runCli(['status'], warn.io);
   t.match(warn.out(), /WARNING: fewer nodes/);
+  const moving = harness({ status: { ...statusDoc(), transfers: { phase: 'replacing', done: 3, total: 10, keys: 42, bytes: 2048, partitions: [] } } });
+  await runCli(['status'], moving.io);
+  t.match(moving.out(), /Transfers: replacing, 3\/10 partitions, 42 keys, 2\.00 KiB/, 'a replace in progress shows its progress');
   const told = harness({ status: { ...statusDoc(), underReplicated: true, warnings: ['only 1 node'], replication: { dc1: 2, dc2: 1 } } });
   await runCli(['status'], told.io);
   t.match(told.out(), /WARNING: only 1 node/);
@@ -444,8 +459,9 @@ t.test('repair starts a Merkle repair on the node and draws its progress until d
   const h = harness({ statuses: [progress(true, 1), progress(true, 3), progress(false, 4)] });
   t.equal(await runCli(['--url', '127.0.0.1:7071', 'repair', '--partition', '5'], h.io), 0);
   t.same(h.repairUrls, ['http://127.0.0.1:7071/repair?partition=5']);
-  t.match(h.err(), /\[#+-*\] 1\/4 exchanges, 2 keys repaired/);
-  t.match(h.err(), /\[#{30}\] 4\/4 exchanges/);
+  t.match(h.err(), /^repair: 1\/4 exchanges \(25%\), [\d.]+\/s, ETA /m, 'a plain line when it starts');
+  t.match(h.err(), /^repair: 4\/4 exchanges \(100%\), [\d.]+\/s, ETA 0s$/m, 'and when it ends');
+  t.notMatch(h.err(), /\x1b/, 'no escape codes off a terminal');
   t.equal(h.out(), 'repair done: 4 exchanges, 8 keys repaired\n');
   const all = harness({ statuses: [progress(false, 4)] });
   await runCli(['repair'], all.io);

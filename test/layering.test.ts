@@ -19,6 +19,8 @@ export const layers: Record<string, number> = {
   membership: 2,
   antientropy: 2,
   replication: 2,
+  plan: 2,
+  autoscale: 2,
   protocol: 3,
   transport: 4,
   shard: 4,
@@ -34,6 +36,7 @@ export const layers: Record<string, number> = {
 /** Package → the files (relative to the repo root) allowed to import it. */
 export const seams: Record<string, RegExp> = {
   pino: /^lib\/base\/log\.ts$/,
+  'pino-pretty': /^lib\/base\/log\.ts$/,
   piscina: /^lib\/storage\/compaction-pool\.ts$/,
   'lz4-napi': /^lib\/storage\/compression\.ts$/,
   '@node-rs/crc32': /^lib\/base\/crc32c\.ts$/,
@@ -43,6 +46,8 @@ export const seams: Record<string, RegExp> = {
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
   'redis-parser': /^lib\/protocol\/resp-parser\.ts$/,
+  'cli-progress': /^lib\/cli\/progress\.ts$/,
+  yaml: /^lib\/cli\/start-config\.ts$/,
 };
 
 function walk(dir: string): string[] {
@@ -126,4 +131,25 @@ t.test('no utils, helpers or misc modules', async (t) => {
   const files = walk(join(root, 'lib')).map((p) => relative(root, p));
   const bad = files.filter((f) => /(^|\/)(utils?|helpers?|misc)(\.ts|\/)/.test(f));
   t.same(bad, []);
+});
+
+t.test('dashboard pages (lib/http/dashboard/, layer 6) import only each other and load nothing from the internet', async (t) => {
+  const dir = join(root, 'lib', 'http', 'dashboard');
+  const files = readdirSync(dir);
+  t.ok(files.includes('index.html') && files.includes('dashboard.js'), 'the page and its entry script');
+  const problems: string[] = [];
+  for (const name of files) {
+    const source = readFileSync(join(dir, name), 'utf8');
+    if (name.endsWith('.js')) {
+      for (const spec of importsOf(source)) if (!/^\.\/[a-z0-9-]+\.js$/.test(spec)) problems.push(`${name}: imports ${spec}`);
+    }
+    for (const url of source.match(/(?:https?:)?\/\/[a-z0-9.-]+\.[a-z]{2,}[^\s"'<>)]*/gi) ?? []) {
+      if (!url.startsWith('http://www.w3.org/')) problems.push(`${name}: refers to ${url}`);
+    }
+    if (name.endsWith('.html')) {
+      for (const m of source.matchAll(/(?:src|href)="([^"]+)"/g)) if (!m[1]!.startsWith('/')) problems.push(`${name}: loads ${m[1]}`);
+    }
+  }
+  t.same(problems, [], problems.join('\n'));
+  t.same(violations('lib/http/dashboard-routes.ts', ['../supervisor/index.js', '../cli/cli-io.js']), [], 'http may use the cli (same layer) and below');
 });

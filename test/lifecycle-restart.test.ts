@@ -10,8 +10,8 @@ import t from 'tap';
 import { connect } from '../lib/client/index.js';
 import { Cluster } from './fixtures/cluster.js';
 import { until } from './fixtures/history.js';
+import { missingValues, readValues } from './fixtures/read-back.js';
 
-const text = (bytes: Uint8Array): string => Buffer.from(bytes).toString('utf8');
 const othersOf = (cluster: Cluster, i: number): string[] => cluster.nodes.filter((n) => n.index !== i).map((n) => n.address);
 
 t.test('a whole cluster restarted with the others as seeds serves every acknowledged write', async (t) => {
@@ -42,12 +42,7 @@ t.test('a whole cluster restarted with the others as seeds serves every acknowle
   t.comment(`whole-cluster restart: last node started ${Math.round(lastStartMs)} ms after the kill; serving ${Math.round(servingMs)} ms after the last start`);
   await cluster.waitConverged(3, 60_000);
 
-  const lost: string[] = [];
-  for (const key of acked) {
-    const result = await after.get(key, { r: 2 });
-    if (!result.values.map(text).includes(`value-${key}`)) lost.push(key);
-  }
-  t.same(lost, [], 'every acknowledged write reads back at R=2');
+  t.same(await missingValues(after, acked, 2), [], 'every acknowledged write reads back at R=2');
   for (const i of [0, 1, 2]) {
     const status = await cluster.status(i);
     t.equal(status.transfers?.total ?? 0, 0, `node ${i} streamed nothing: it already owned its partitions`);
@@ -71,14 +66,14 @@ t.test('an owner restarted alone is an owner at once, whatever its seeds', async
   t.same([...new Set(status.ring.owners)].sort(), cluster.nodes.map((n) => n.id).sort(), 'the ring is the one it had');
   const alone = await connect([cluster.urls[1]!]);
   t.teardown(() => alone.close());
-  const read = await alone.get('alone', { r: 1 });
-  t.same([...new Set(read.values.map(text))], ['before'], 'it serves what it holds at R=1');
-  await t.rejects(alone.put('alone', 'w2', { w: 2, context: read.context }), { code: /KV_UNAVAILABLE|KV_INDETERMINATE|KV_TIMEOUT/ }, 'W=2 fails with its peers down');
+  t.same(await readValues(alone, 'alone', 1), ['before'], 'it serves what it holds at R=1');
+  await t.rejects(alone.put('alone', 'w2', { w: 2 }), { code: /KV_UNAVAILABLE|KV_INDETERMINATE|KV_TIMEOUT/ }, 'W=2 fails with its peers down');
   await cluster.startNode(0, { seeds: [cluster.nodes[1]!.address] });
   await cluster.startNode(2, { seeds: [cluster.nodes[0]!.address] });
   await cluster.waitConverged(3, 60_000);
   const together = await connect(cluster.urls);
   t.teardown(() => together.close());
-  await together.put('alone', 'after', { w: 3 });
-  t.pass('the peers reconcile by gossip and W=3 works again');
+  let wrote = false; // retried: a W=3 put may time out on a loaded machine without anything being wrong
+  for (let i = 0; i < 5 && !wrote; i++) wrote = await together.put('alone', 'after', { w: 3 }).then(() => true, () => false);
+  t.ok(wrote, 'the peers reconcile by gossip and W=3 works again');
 });

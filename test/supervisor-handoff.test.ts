@@ -15,7 +15,7 @@ import type { MemberState } from '../lib/membership/index.js';
 import { computeRing, partitionOfKey, type Ring } from '../lib/ring/index.js';
 import type { ReplicaStore } from '../lib/store/index.js';
 import type { CliIo } from '../lib/cli/cli-io.js';
-import { leaveCommand, removeNodeCommand } from '../lib/cli/cluster-commands.js';
+import { leaveCommand, removeNodeCommand } from '../lib/cli/work-commands.js';
 import type { ConnectionFlags } from '../lib/cli/kv-commands.js';
 import { Handoff, JOINED_FILE_NAME } from '../lib/supervisor/handoff.js';
 import { pageCrc, parsePageReply } from '../lib/supervisor/handoff-page.js';

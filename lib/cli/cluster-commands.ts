@@ -14,7 +14,7 @@
 import { limits } from '../base/limits.js';
 import { computeRing, partitionOfToken, tokenOf } from '../ring/index.js';
 import type { StatusJson, StatusMember } from '../server/index.js';
-import { type CliIo, exitError, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
+import { type CliIo, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
 import type { ConnectionFlags } from './kv-commands.js';
 
 const stateLetter = { normal: 'N', joining: 'J', replacing: 'R', leaving: 'L', left: 'X' } as const;
@@ -157,94 +157,3 @@ export async function hintsCommand(io: CliIo, conn: ConnectionFlags): Promise<nu
   io.out(formatHints(await statusOf(io, conn)));
   return exitOk;
 }
-
-/**
- * `ringkv repair [--partition p]`: asks the node at --url to run a Merkle exchange of every
- * partition it replicates (or one) with each of its up peer replicas, then polls /status and
- * draws a progress bar on stderr until it is done; prints the totals on stdout.
- */
-export async function repairCommand(io: CliIo, conn: ConnectionFlags, partition: number | undefined): Promise<number> {
-  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
-  const options = {
-    ...(conn.token !== undefined ? { token: conn.token } : {}),
-    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
-    timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs,
-  };
-  await io.startRepair(`${base}/repair${partition === undefined ? '' : `?partition=${partition}`}`, options);
-  for (;;) {
-    const { repair } = (await statusOf(io, conn)).antiEntropy;
-    io.err(`\r${progressBar(repair.done, repair.total)} ${repair.done}/${repair.total} exchanges, ${repair.keysRepaired} keys repaired`);
-    if (!repair.running) {
-      io.err('\n');
-      io.out(`repair done: ${repair.done} exchanges, ${repair.keysRepaired} keys repaired\n`);
-      return exitOk;
-    }
-    await io.sleep(250);
-  }
-}
-
-export function progressBar(done: number, total: number, width = 30): string {
-  const filled = total === 0 ? width : Math.min(width, Math.round((done / total) * width));
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
-}
-
-function postOptions(conn: ConnectionFlags): { token?: string; caFile?: string; timeoutMs: number } {
-  return {
-    ...(conn.token !== undefined ? { token: conn.token } : {}),
-    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
-    timeoutMs: conn.timeoutMs ?? limits.clientRequestTimeoutMs,
-  };
-}
-
-/**
- * `ringkv leave`: the node at --url hands its partitions to their new replicas and leaves
- * (POST /leave, answered 202); then polls /status and prints the transfer progress on stderr
- * until the node is gone (its process exits once it has left).
- */
-export async function leaveCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
-  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
-  // startRepair is CliIo's POST-expecting-202 seam.
-  await io.startRepair(`${base}/leave`, postOptions(conn));
-  for (;;) {
-    const status = await statusOf(io, conn).catch(() => undefined);
-    if (status === undefined) break;
-    const transfers = status.transfers;
-    if (transfers === undefined) break;
-    io.err(`\r${progressBar(transfers.done, transfers.total)} ${transfers.done}/${transfers.total} partitions, ${transfers.keys} keys (${transfers.phase})`);
-    if (transfers.phase === 'left') break;
-    await io.sleep(250);
-  }
-  io.err('\n');
-  io.out('left the cluster\n');
-  return exitOk;
-}
-
-/** `ringkv removenode <id>`: the node at --url removes a dead member and re-replicates its partitions. */
-export async function removeNodeCommand(io: CliIo, conn: ConnectionFlags, id: string): Promise<number> {
-  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
-  await io.startRepair(`${base}/removenode?id=${encodeURIComponent(id)}`, postOptions(conn));
-  io.out(`removed ${id}; its partitions are being re-replicated (see ringkv status --json: transfers)\n`);
-  return exitOk;
-}
-
-/**
- * `ringkv cleanup` (Cassandra's `nodetool cleanup`): the node at --url drops every partition
- * it no longer replicates, after handing its copies to the current replicas. Answers when
- * done (it may take minutes: the timeout is at least cleanupTimeoutMs).
- */
-export async function cleanupCommand(io: CliIo, conn: ConnectionFlags): Promise<number> {
-  const base = statusUrlOf(conn.url).replace(/\/status$/, '');
-  const options = {
-    ...(conn.token !== undefined ? { token: conn.token } : {}),
-    ...(conn.caFile !== undefined ? { caFile: conn.caFile } : {}),
-    timeoutMs: Math.max(conn.timeoutMs ?? 0, cleanupTimeoutMs),
-  };
-  const result = (await io.postJson(`${base}/cleanup`, options)) as { dropped?: number[]; entries?: number; kept?: { partition: number; reason: string }[] };
-  const dropped = result.dropped ?? [];
-  const kept = result.kept ?? [];
-  io.out(`cleanup: dropped ${dropped.length} partition(s), ${result.entries ?? 0} entries${dropped.length > 0 ? ` (${compactRanges(dropped)})` : ''}\n`);
-  for (const k of kept) io.out(`kept partition ${k.partition}: ${k.reason}\n`);
-  return kept.length > 0 ? exitError : exitOk;
-}
-
-const cleanupTimeoutMs = 10 * 60_000;

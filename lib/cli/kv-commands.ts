@@ -9,10 +9,12 @@
  *                                                    empty result: absence is an answer
  *   then, when there is one:  context: <base64>      pass back with --context to supersede
  *   put / del:          OK, then context: <base64>
- * `del` without --context first reads the key (at the request's r/consistency) and deletes
- * with that read's context, as Riak's client does: a delete must see what it removes, or it
- * would only add a tombstone sibling beside the values it never saw. With --context it
- * deletes exactly what that context saw.
+ * `put` and `del` without --context first read the key (at the request's r/consistency) and
+ * write with that read's context, as Riak's client does: the write supersedes what the read
+ * saw, so two `put`s in a row leave one value (not two siblings), and a delete removes the
+ * values instead of adding a tombstone sibling beside them. With --context they supersede
+ * exactly what that context saw; `put --blind` writes with no context (a concurrent version:
+ * a sibling of whatever is there, unless the cluster is last-writer-wins).
  * Values print as text when they are UTF-8 without control bytes, else as `base64:<...>`;
  * --base64 reads the put value as base64 and prints every value as plain base64.
  *
@@ -20,7 +22,7 @@
  */
 
 import type { Client, Consistency, RequestOptions } from '../client/index.js';
-import { base64Of, type CliIo, exitOk, printable, toBase64 } from './cli-io.js';
+import { base64Of, type CliIo, exitOk, printable, toBase64, UsageError } from './cli-io.js';
 
 export interface ConnectionFlags {
   url: string;
@@ -37,6 +39,8 @@ export interface RequestFlags {
   base64?: boolean;
   /** put: TTL in ms. */
   ttl?: number;
+  /** put: write without reading first (no context). */
+  blind?: boolean;
 }
 
 async function withClient<T>(io: CliIo, flags: ConnectionFlags, run: (client: Client) => Promise<T>): Promise<T> {
@@ -68,7 +72,12 @@ function requestOptionsOf(flags: RequestFlags, write: boolean): RequestOptions {
 export async function putCommand(io: CliIo, conn: ConnectionFlags, key: string, value: string, flags: RequestFlags): Promise<number> {
   const bytes = flags.base64 ? base64Of(value, 'value') : value;
   const options = requestOptionsOf(flags, true);
-  const result = await withClient(io, conn, (client) => client.put(key, bytes, options));
+  if (flags.blind && flags.context !== undefined) throw new UsageError('--blind and --context cannot be used together');
+  const result = await withClient(io, conn, async (client) => {
+    if (options.context !== undefined || flags.blind) return client.put(key, bytes, options);
+    const read = await client.get(key, requestOptionsOf(flags, false));
+    return client.put(key, bytes, read.context.length > 0 ? { ...options, context: read.context } : options);
+  });
   io.out('OK\n');
   io.out(`context: ${toBase64(result.context)}\n`);
   return exitOk;

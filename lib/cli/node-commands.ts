@@ -13,11 +13,23 @@
 
 import { join } from 'node:path';
 import { limits } from '../base/limits.js';
-import type { LogLevel } from '../base/log.js';
-import type { NodeOptions } from '../server/index.js';
-import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
+import type { LogFormat, LogLevel } from '../base/log.js';
+import type { NodeOptions, RingkvNode } from '../server/index.js';
+import { Progress, type ProgressItem } from './progress.js';
+import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf, UsageError } from './cli-io.js';
+import { scalingNodeOptions, type ScalingFlags } from './scaling-flags.js';
 
-export interface StartFlags {
+export interface StartFlags extends ScalingFlags {
+  /** log2 of the partition count, fixed at cluster creation. */
+  partitionBits?: number;
+  gossipIntervalMs?: number;
+  /** The id of a new data directory (default n-<random hex>). */
+  id?: string;
+  config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecureClients?: boolean;
   port: number;
   host?: string;
   dir: string;
@@ -31,6 +43,7 @@ export interface StartFlags {
   weight?: number;
   shards?: number;
   logLevel?: LogLevel;
+  logFormat?: LogFormat;
   secretFile?: string;
   /** Tombstones are purged no sooner than this after their delete (Cassandra's gc_grace_seconds). */
   tombstoneGraceSeconds?: number;
@@ -53,10 +66,18 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.weight !== undefined) options.weight = flags.weight;
   if (flags.shards !== undefined) options.shards = flags.shards;
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
+  if (flags.logFormat !== undefined) options.logFormat = flags.logFormat;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   if (flags.respPort !== undefined) options.respPort = flags.respPort;
   if (flags.clockSkewMs !== undefined) options.clockSkewMs = flags.clockSkewMs;
+  if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
+  if (flags.id !== undefined) options.id = flags.id;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (flags.tlsCert !== undefined) options.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey!, ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}) };
+  if (flags.insecureClients === true) options.insecureClients = true;
+  if (flags.gossipIntervalMs !== undefined) options.gossipIntervalMs = flags.gossipIntervalMs;
+  Object.assign(options, scalingNodeOptions(flags as StartFlags & Record<string, unknown>));
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;
@@ -64,13 +85,24 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   return options;
 }
 
+/** A node started by the local provisioner stops when the node that started it is gone. */
+function exitWithParent(io: CliIo): void {
+  if (io.env.RINGKV_EXIT_WITH_PARENT !== '1') return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 1_000).unref();
+}
+
 export async function startCommand(io: CliIo, flags: StartFlags): Promise<number> {
   const node = await io.startNode(nodeOptionsOf(io, flags));
+  exitWithParent(io);
   io.out(`ringkv node ${node.id} listening on ${node.url}\n`);
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   if (node.respPort !== undefined) io.out(`  redis:   redis-cli -p ${node.respPort}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
+  if (flags.replace !== undefined) void followReplacement(io, node);
   const endings: Promise<string>[] = [io.waitForSignal()];
   if (node.left !== undefined) endings.push(node.left.then(() => 'left'));
   let refusal = '';
@@ -90,6 +122,42 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   return exitOk;
 }
 
+/**
+ * `start --replace`: the dead member's partitions stream in from the surviving replicas;
+ * their progress goes to stderr (bars on a terminal, plain lines elsewhere) until the
+ * replacement is done and the node is normal.
+ */
+async function followReplacement(io: CliIo, node: RingkvNode): Promise<void> {
+  const progress = new Progress(io);
+  let last: ProgressItem | undefined;
+  let finished = false;
+  try {
+    // Until the streaming starts the node may still be checking its start (bounded wait).
+    for (let idle = 0; idle < replaceStartPollsMax; ) {
+      const status = node.status();
+      const transfers = status.transfers;
+      const replacing = transfers !== undefined && transfers.phase === 'replacing';
+      if (replacing) last = { key: 'replace', what: `replacing (${transfers.keys} keys)`, done: transfers.done, total: transfers.total, unit: 'partitions' };
+      else if (last !== undefined || status.members.find((m) => m.id === node.id)?.status === 'normal') {
+        finished = last !== undefined;
+        break;
+      } else idle++;
+      progress.update(replacing && last ? [last] : []);
+      await io.sleep(limits.cliProgressPollMs);
+    }
+  } catch (error) {
+    // The node closed under us (Ctrl-C during the replacement): its own shutdown says so.
+    io.err(`replacement progress stopped: ${(error as Error).message}\n`);
+  } finally {
+    // The phase leaves 'replacing' only once every partition is in (a failed attempt retries).
+    progress.stop(last ? [{ ...last, done: finished ? last.total : last.done }] : []);
+  }
+  if (finished) io.err(`replacement done: ${last!.total} partitions streamed; the node is normal\n`);
+}
+
+/** How many polls `start --replace` waits for the streaming to begin before it stops watching (2 minutes). */
+const replaceStartPollsMax = 240;
+
 export interface DevClusterFlags {
   nodes: number;
   basePort: number;
@@ -98,6 +166,10 @@ export interface DevClusterFlags {
   logLevel?: string;
   /** RESP port of node 0; node i listens on respBasePort + i (default 6380). */
   respBasePort?: number;
+  logFormat?: string;
+  /** `local`: every node runs the autoscaler with the local provisioner (min nodes = --nodes). */
+  autoscale?: string;
+  maxNodes?: number;
 }
 
 /** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, RESP respBasePort+i, seeds → node 0. */
@@ -107,6 +179,8 @@ export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
   if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
   if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
   args.push('--resp-port', String((flags.respBasePort ?? devRespBasePort) + i));
+  if (flags.logFormat !== undefined) args.push('--log-format', flags.logFormat);
+  if (flags.autoscale !== undefined) args.push('--autoscale', flags.autoscale, '--min-nodes', String(flags.nodes), '--max-nodes', String(flags.maxNodes ?? flags.nodes + 2));
   return args;
 }
 

@@ -1,6 +1,6 @@
 /**
  * The node's plain-HTTP routes, served on the same port as the WebSockets: GET /status (JSON),
- * GET /metrics (Prometheus text), GET / (a small text page pointing at both), POST /repair
+ * GET /metrics (Prometheus text), GET / and the dashboard files and feeds (dashboard-routes.ts; without them, a small text page), POST /repair
  * [?partition=p] (starts a Merkle repair; answers 202 with its progress, which /status then
  * shows under antiEntropy.repair), POST /cleanup (drops partitions this node no longer
  * replicates after handing them over; answers with what it dropped). Anything else is 404, a wrong method 405. POST /repair
@@ -22,6 +22,8 @@ import { isRingkvError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import type { StatusJson } from '../supervisor/index.js';
 import type { NodeMetrics } from './metrics.js';
+import type { DashboardRoutes } from './dashboard-routes.js';
+import { isPlanPath, planRoute, scalingMetricsText, type PlanActions } from './plan-routes.js';
 
 export interface HttpActions {
   repair(partition: number | undefined): unknown;
@@ -33,6 +35,8 @@ export interface HttpActions {
   leave?(): unknown;
   /** POST /removenode?id=: removes a dead member; RangeError for an unknown id, RingkvError when it is up. */
   removeNode?(id: string): Promise<unknown>;
+  /** Staged plans and the autoscaler (plan-routes.ts). */
+  scaling?: PlanActions;
   /** When set, POST routes require `authorization: Bearer <token>`. */
   readonly token?: string;
 }
@@ -42,9 +46,10 @@ export function createHttpHandler(
   metrics: NodeMetrics,
   logger: Logger,
   actions?: HttpActions,
+  dashboard?: DashboardRoutes,
 ): (request: IncomingMessage, response: ServerResponse) => void {
   return (request, response) => {
-    void respond(request, response, status, metrics, actions).catch((error: unknown) => {
+    void respond(request, response, status, metrics, actions, dashboard).catch((error: unknown) => {
       logger.error({ err: error, url: request.url }, 'http handler failed');
       if (!response.headersSent) send(response, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
       else response.destroy();
@@ -52,10 +57,14 @@ export function createHttpHandler(
   };
 }
 
-async function respond(request: IncomingMessage, response: ServerResponse, status: () => StatusJson, metrics: NodeMetrics, actions: HttpActions | undefined): Promise<void> {
+async function respond(request: IncomingMessage, response: ServerResponse, status: () => StatusJson, metrics: NodeMetrics, actions: HttpActions | undefined, dashboard: DashboardRoutes | undefined): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://node');
   const path = url.pathname;
   if ((path === '/leave' || path === '/removenode') && actions !== undefined) return membershipChange(request, response, url, actions);
+  if (isPlanPath(path) && actions?.scaling !== undefined) {
+    const authorized = actions.token === undefined || tokenMatches(request.headers.authorization, actions.token);
+    return planRoute(request, url, actions.scaling, authorized, (code, body) => send(response, code, 'application/json', JSON.stringify(body)));
+  }
   if (path === '/cleanup' && actions?.cleanup !== undefined) {
     if (request.method !== 'POST') return notAllowed(response, 'POST');
     if (actions.token !== undefined && !tokenMatches(request.headers.authorization, actions.token)) {
@@ -81,6 +90,10 @@ async function respond(request: IncomingMessage, response: ServerResponse, statu
     return;
   }
   if (request.method !== 'GET' && request.method !== 'HEAD') return notAllowed(response, 'GET, HEAD');
+  // The dashboard (dashboard-routes.ts): its feeds take the token as a header or ?token=.
+  const token = actions?.token;
+  const authorized = token === undefined || tokenMatches(request.headers.authorization ?? `Bearer ${url.searchParams.get('token') ?? ''}`, token);
+  if (dashboard?.handle(path, request, response, authorized)) return;
   switch (path) {
     case '/merkle':
       return merkle(response, url, status().partitionBits, actions);
@@ -88,7 +101,7 @@ async function respond(request: IncomingMessage, response: ServerResponse, statu
       send(response, 200, 'application/json', JSON.stringify(status()));
       return;
     case '/metrics':
-      send(response, 200, metrics.contentType, await metrics.text());
+      send(response, 200, metrics.contentType, (await metrics.text()) + scalingMetricsText(status().scaling));
       return;
     case '/': {
       const s = status();

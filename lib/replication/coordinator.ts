@@ -63,8 +63,10 @@
  * holds it gets the write forwarded (it joins or replays it); when every one says 'unknown'
  * or the wait ends (a paused replica never answers), it mints. A replica that said 'unknown'
  * keeps the asker's claim on the rid, so the client's copy reaching it later is forwarded to
- * the claimer instead of being minted. Two coordinators can still both mint only if one had
- * begun and then stalled for longer than the other's wait before answering.
+ * the claimer instead of being minted. A forwarded (tied) write whose holder does not answer
+ * within its attempt timeout, or cannot be reached, is minted here after all. Two
+ * coordinators can thus still both mint one write (one began, then stalled); every replica
+ * write names its mint, and replicas drop the duplicate (duplicate-dots.ts).
  *
  * Reads (default `readFanout: 'quorum'`): replica-read to R replicas — this node first, then
  * the others, replicas that recently missed a hedge deadline last — and, when the read is not
@@ -83,12 +85,13 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import { decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
+import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
-import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
+import type { MintDot } from './duplicate-dots.js';
+import { HedgeBudget, LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
 import { ReplicaRids, RidTable } from './rid-table.js';
 
 export interface GetRequest {
@@ -129,6 +132,8 @@ export interface PutRequest extends WriteFlags {
    * queued at a paused one finds the rid there when it resumes instead of minting it again.
    */
   readonly hedged?: boolean;
+  /** Which attempt of the client this is (0: the first); named in the mint (duplicate-dots.ts). */
+  readonly attempt?: number;
 }
 
 export type CoordinatorResult =
@@ -155,6 +160,12 @@ export type LocalOp =
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
   | { readonly op: 'read-rid-object'; readonly key: Uint8Array; readonly rid: Uint8Array }
+  /**
+   * `rid` was minted more than once (`dots`): once the replica write that brought the rid is
+   * merged, drop the losing mints from the stored object (dropDuplicateDots), merge the result
+   * and send it to the key's other replicas (`spread`). No answer wanted.
+   */
+  | { readonly op: 'drop-duplicates'; readonly key: Uint8Array; readonly rid: Uint8Array; readonly dots: readonly MintDot[] }
   | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
 
 export type CoordinatorAction =
@@ -195,6 +206,8 @@ export const sloppyTargets: TargetSelector = (placement, selfId) => {
 
 export interface CoordinatorOptions {
   readonly self: { readonly id: string; readonly dc: string };
+  /** The version-vector actor of this node's replica store (the event counters it mints); default self.id. */
+  readonly actor?: string;
   /** The key's placement in the current ring and membership view. */
   readonly placementOf: (key: Uint8Array) => Placement;
   readonly targetsOf?: TargetSelector;
@@ -234,6 +247,10 @@ export interface CoordinatorStats {
   adoptedWrites: number;
   /** Hedged writes handed to the coordinator that already had them (tied hedges). */
   tiedWrites: number;
+  /** Client writes found minted by two coordinators here; the losing mint is dropped (duplicate-dots.ts). */
+  duplicateMints: number;
+  /** Tied writes minted here after all: their holder was silent or gone. */
+  untiedWrites: number;
 }
 
 type PutState = {
@@ -272,6 +289,8 @@ type GetState = {
   readonly spares: ReplicaInfo[];
   /** When each asked replica was asked. */
   readonly sentAtMs: Map<string, number>;
+  /** Replicas still silent when a hedge went out: their answers are not latency samples. */
+  readonly hedgedPast: Set<string>;
   readonly deadlineMs: number;
 };
 type ForwardState = {
@@ -282,6 +301,8 @@ type ForwardState = {
   to: string;
   /** A tied write: forwarded to the node that has its rid; its rid entry here ends with the forward. */
   readonly rid?: Uint8Array;
+  /** A tied write's own state, resumed (minted here) when the holder is silent or gone. */
+  readonly resume?: PutState;
 };
 type RequestState = PutState | GetState | ForwardState;
 
@@ -298,6 +319,7 @@ const failure = (code: Code, message: string): CoordinatorResult => ({ type: 'er
 
 export class Coordinator {
   readonly #self: { readonly id: string; readonly dc: string };
+  readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
@@ -308,6 +330,7 @@ export class Coordinator {
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #replicaRids: ReplicaRids;
   readonly #latency: LatencyEstimator;
+  readonly #hedges = new HedgeBudget();
   /** Peers that let a hedge delay pass without answering, until they answer anything. */
   readonly #slow = new Set<string>();
   readonly #stats: CoordinatorStats = {
@@ -325,10 +348,13 @@ export class Coordinator {
     hedgedReads: 0,
     adoptedWrites: 0,
     tiedWrites: 0,
+    duplicateMints: 0,
+    untiedWrites: 0,
   };
 
   constructor(options: CoordinatorOptions) {
     this.#self = { id: options.self.id, dc: options.self.dc };
+    this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
@@ -378,8 +404,9 @@ export class Coordinator {
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, sentAtMs: new Map(), deadlineMs };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
     this.#requests.set(requestId, state);
     const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
     actions.push(this.#readTimer(state));
@@ -407,8 +434,11 @@ export class Coordinator {
     const actions: CoordinatorAction[] = [];
     if (!state.completed) {
       for (const id of state.tally.pendingTargets()) {
+        state.hedgedPast.add(id);
         if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
       }
+      // Out of hedges (overload): wait for the asked replicas until the deadline.
+      if (!this.#hedges.spend()) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: state.deadlineMs }];
       const spare = state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) {
         this.#stats.hedgedReads++;
@@ -433,7 +463,8 @@ export class Coordinator {
       const spare = state.completed ? undefined : state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) actions.push(this.#askRead(state, spare.id, nowMs));
     } else {
-      this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
+      // Karn's rule: an answer the read already hedged past says nothing certain of the peer.
+      if (!state.hedgedPast.has(from)) this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
       state.tally.ack(from);
     }
     return actions.concat(this.#advanceRead(state));
@@ -517,19 +548,20 @@ export class Coordinator {
       return [complete(requestId, refused)];
     }
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
-    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
-    if (known?.claimedBy !== undefined && known.claimedBy !== this.#self.id) return this.#tie(requestId, request, known.claimedBy, deadlineMs, nowMs);
+    const claimedBy = known?.claimedBy !== undefined && known.claimedBy !== this.#self.id ? known.claimedBy : undefined;
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
     // A replica write already brought this rid here: another coordinator minted the write, so
     // this one replicates what it holds instead of minting a second sibling.
-    const adopted = known !== undefined;
+    const adopted = known !== undefined && claimedBy === undefined;
     const tally = new QuorumTally(requirement, targets);
     const asked = new Set<string>();
-    const phase = !adopted && tie.peers.length > 0 ? 'query' : 'local';
+    const phase = claimedBy !== undefined || (!adopted && tie.peers.length > 0) ? 'query' : 'local';
     const { pending } = tie;
     const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
+    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
+    if (claimedBy !== undefined) return this.#tie(state, claimedBy, nowMs);
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
@@ -571,29 +603,37 @@ export class Coordinator {
     if (!state.asked.delete(from)) return [];
     if (reply?.t === 'rid-query-reply' && reply.state !== 'unknown') {
       this.#stats.tiedWrites++;
-      return this.#tie(state.requestId, state.request, from, state.deadlineMs, nowMs);
+      return this.#tie(state, from, nowMs);
     }
     return state.asked.size === 0 ? this.#mint(state) : [];
   }
 
   /**
    * Hands the write to `to`, which coordinates, holds or claimed its rid; the rid entry begun
-   * here ends with the forward's outcome. The request state is replaced.
+   * here ends with the forward's outcome. The request state is replaced. When `to` cannot be
+   * reached, or does not answer within its attempt timeout (it may have stopped since), the
+   * write is minted here after all (`state` resumes): should `to` have minted it too, the
+   * replicas drop one of the two (duplicate-dots.ts).
    */
-  #tie(requestId: number, request: PutRequest, to: string, deadlineMs: number, nowMs: number): CoordinatorAction[] {
+  #tie(state: PutState, to: string, nowMs: number): CoordinatorAction[] {
+    const { requestId, request, deadlineMs } = state;
     const hops = (request.hops ?? 0) + 1;
-    if (hops > this.#forwardHopsMax) {
-      const result = failure(ErrorCode.indeterminate, `another coordinator (${to}) has this write, but it was forwarded ${hops - 1} times already`);
-      this.#requests.delete(requestId);
-      return [{ type: 'clear-timer', requestId }, complete(requestId, result), ...this.#rids.finish(request.rid, result, nowMs).map((w) => complete(w, result))];
-    }
+    if (hops > this.#forwardHopsMax) return this.#mint(state);
     const message = forwardMessage(request, hops, Math.max(1, deadlineMs - nowMs - limits.forwardTimeoutMarginMs), this.#self.dc);
-    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid });
+    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid, resume: state });
     this.#stats.forwarded++;
     return [
       { type: 'send', to, requestId, message },
-      { type: 'set-timer', requestId, atMs: deadlineMs },
+      { type: 'set-timer', requestId, atMs: Math.min(deadlineMs, nowMs + this.#latency.attemptTimeoutMs(to)) },
     ];
+  }
+
+  /** A tied write whose holder is silent or gone: minted here after all. */
+  #untie(state: ForwardState): CoordinatorAction[] {
+    const resume = state.resume!;
+    this.#stats.untiedWrites++;
+    this.#requests.set(state.requestId, resume);
+    return this.#mint(resume);
   }
 
   /** The local result of an adopted write: the object held, with its context. */
@@ -620,16 +660,40 @@ export class Coordinator {
     state.context = result.context;
     state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
-    const actions: CoordinatorAction[] = [];
     const { key, rid } = state;
+    const dot = state.adopted ? undefined : this.#mintOf(state, result.context, nowMs);
+    const actions: CoordinatorAction[] = dot === undefined ? [] : this.#duplicatesOf(rid, key, nowMs);
+    const write = { t: 'replica-write', key, object: result.object, rid, ...(dot === undefined ? {} : { dot }) } as const;
     for (const id of state.tally.pendingTargets()) {
       const hintFor = state.hints.get(id);
-      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key, object: result.object, rid } : { t: 'replica-write', key, object: result.object, hintFor, rid };
+      const message: ReplicaRequest = hintFor === undefined ? write : { ...write, hintFor };
       if (hintFor !== undefined) this.#stats.hinted++;
       actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
-    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key, object: result.object, rid } });
+    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: write });
     return actions.concat(this.#advancePut(state, nowMs));
+  }
+
+  /** The event this coordinator minted for the write (its own entry of the new context), now remembered with the rid. */
+  #mintOf(state: PutState, context: Uint8Array, nowMs: number): MintDot | undefined {
+    let counter: number | undefined;
+    try {
+      counter = decodeContext(context).find((e) => e.actor === this.#actor)?.counter;
+    } catch {
+      counter = undefined; // a context we cannot read names no mint; the write itself stands
+    }
+    if (counter === undefined) return undefined;
+    const dot: MintDot = { actor: this.#actor, counter, attempt: state.request.attempt ?? 0 };
+    this.#replicaRids.note(state.rid, murmur3(state.key), nowMs, { dot });
+    return dot;
+  }
+
+  /** A 'drop-duplicates' action when `rid` is now known to have been minted more than once. */
+  #duplicatesOf(rid: Uint8Array, key: Uint8Array, nowMs: number): CoordinatorAction[] {
+    const dots = this.#replicaRids.duplicates(rid, nowMs);
+    if (dots === undefined) return [];
+    this.#stats.duplicateMints++;
+    return [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid, dots }];
   }
 
   #advancePut(state: PutState, nowMs: number): CoordinatorAction[] {
@@ -716,7 +780,8 @@ export class Coordinator {
         return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'), nowMs);
       case 'put':
         if (state.phase === 'query') return this.#onRidAnswer(state, from, reply, nowMs);
-        if (state.phase !== 'replicating') return [];
+        // Late answers to a tie or a query say nothing of this replica's copy.
+        if (state.phase !== 'replicating' || reply?.t === 'forward-put-reply' || reply?.t === 'rid-query-reply') return [];
         if (reply?.t === 'replica-write-reply') state.tally.ack(from);
         else state.tally.fail(from);
         return this.#advancePut(state, nowMs);
@@ -740,8 +805,7 @@ export class Coordinator {
         return this.#advancePut(state, nowMs);
       case 'forward': {
         if (to !== state.to) return [];
-        // A tied write's holder may have applied it: never a definite failure.
-        if (state.rid !== undefined) return this.#finishForward(state, failure(ErrorCode.indeterminate, `${to}, which has this write, could not be reached`), nowMs);
+        if (state.resume !== undefined) return this.#untie(state);
         // Nothing left this node: try the next replica, or fail definitely.
         const next = state.candidates.shift();
         if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'), nowMs);
@@ -770,6 +834,7 @@ export class Coordinator {
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
       }
       case 'forward':
+        if (state.resume !== undefined && nowMs < state.resume.deadlineMs) return this.#untie(state);
         return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`), nowMs);
       default:
         return assertNever(state, 'request state');
@@ -781,8 +846,16 @@ export class Coordinator {
    * merged): from now on this replica holds that write, and coordinating the same rid here
    * replicates it instead of minting it again.
    */
-  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number): void {
-    this.#replicaRids.note(rid, murmur3(key), nowMs);
+  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number, dot?: MintDot): CoordinatorAction[] {
+    this.#replicaRids.note(rid, murmur3(key), nowMs, dot === undefined ? {} : { dot });
+    return this.#duplicatesOf(rid, key, nowMs);
+  }
+
+  /** Sends `object` to every other replica of `key` (a write that undid a duplicate mint); no answers wanted. */
+  spread(key: Uint8Array, object: Uint8Array): CoordinatorAction[] {
+    return this.#placementOf(key)
+      .replicas.filter((r) => r.id !== this.#self.id)
+      .map((r) => ({ type: 'send', to: r.id, requestId: undefined, message: { t: 'replica-write', key, object } }));
   }
 
   /**
@@ -795,7 +868,7 @@ export class Coordinator {
     if (entry !== undefined) return entry.keyHash === keyHash ? 'coordinating' : 'unknown';
     const known = this.#replicaRids.lookup(rid, nowMs);
     if (known !== undefined && known.claimedBy === undefined) return known.keyHash === keyHash ? 'held' : 'unknown';
-    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, from);
+    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, { claimedBy: from });
     return 'unknown';
   }
 

@@ -12,3 +12,4 @@ export * from './rid-table.js';
 export * from './read-merge.js';
 export * from './coordinator.js';
 export * from './latency-estimator.js';
+export * from './duplicate-dots.js';

@@ -23,7 +23,7 @@ import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
 import type { RingkvError } from '../base/errors.js';
-import { createLogger, type Logger, type LogLevel } from '../base/log.js';
+import { createLogger, type LogFormat, type Logger, type LogLevel } from '../base/log.js';
 import { limits } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
 import { validateReplication, type Replication } from '../ring/index.js';
@@ -35,10 +35,13 @@ import { isLoopbackHost, startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
 import { startRespFrontDoor } from './resp-front-door.js';
+import { LiveFeed } from '../http/dashboard-feed.js';
+import { dashboardRoutes } from '../http/dashboard-routes.js';
+import { scalingActionsOf, scalingOptionsOf, type ScalingNodeOptions } from './scaling-options.js';
 
 export type { StatusJson } from '../supervisor/index.js';
 
-export interface NodeOptions {
+export interface NodeOptions extends ScalingNodeOptions {
   /** Port for HTTP, /peer and /client; default 7070; 0 picks a free one. */
   port?: number;
   /** Interface to bind; default 127.0.0.1 without a secret, 0.0.0.0 with one. */
@@ -69,6 +72,8 @@ export interface NodeOptions {
   /** log2 of the partition count; the same on every node (default limits.partitionBitsDefault). */
   partitionBits?: number;
   logLevel?: LogLevel;
+  /** 'pretty' or 'json' log lines; default pretty when stderr is a terminal (lib/base/log.ts). */
+  logFormat?: LogFormat;
   logger?: Logger;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   sync?: 'fsync' | 'none';
@@ -153,6 +158,7 @@ function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | unde
 
 function checkOptions(options: NodeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  scalingOptionsOf(options, '.'); // scaling: checks autoscale, capacityBytes and stagedJoin
   const { port, weight, seeds, shards, gossipIntervalMs, quorum, respPort, clockSkewMs } = options;
   if (respPort !== undefined && (!Number.isInteger(respPort) || respPort < 0 || respPort > 65535)) throw new RangeError(`respPort must be an integer within [0, 65535], got ${respPort}`);
   if (clockSkewMs !== undefined && (!Number.isInteger(clockSkewMs) || clockSkewMs < 0 || clockSkewMs > limits.clockSkewMsMax)) {
@@ -196,9 +202,13 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   const secret = secretBytes(options.secret);
   const replication = validateReplication(options.replication ?? limits.replicationDefault, 'replication');
   const host = options.host ?? (secret ? '0.0.0.0' : '127.0.0.1');
-  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info' });
+  const logger = options.logger ?? createLogger({ level: options.logLevel ?? 'info', ...(options.logFormat ? { format: options.logFormat } : {}) });
   if (!secret) {
     if (!isLoopbackHost(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
+  }
+  // Protected mode (as Redis's): beyond loopback, clients need a token unless told otherwise.
+  if (!isLoopbackHost(host) && options.clientToken === undefined && options.insecureClients !== true) {
+    throw new RangeError(`host ${host} is not loopback: clients would need no token; set RINGKV_CLIENT_TOKEN (clientToken), or pass --insecure-clients (insecureClients: true) to allow them`);
   }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
@@ -228,7 +238,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     const scheme = options.tls ? 'wss' : 'ws';
     let supervisor: Supervisor | undefined;
     const status = (): StatusJson => supervisor!.status();
-    const metrics = new NodeMetrics(status);
+    const metrics = new NodeMetrics(status, () => supervisor!.telemetry());
+    // The dashboard at / and its live feed (lib/http/dashboard-*.ts).
+    const feed = new LiveFeed({ status, requests: () => metrics.requests.snapshot(), logger, ...(options.clientToken ? { token: options.clientToken } : {}) });
+    cleanups.push(() => feed.close());
     const tls = options.tls ? { certFile: options.tls.certFile, keyFile: options.tls.keyFile } : undefined;
     const server = await startTransportServer({
       host,
@@ -246,8 +259,9 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
         merkleRoots: (partitions, held) => supervisor!.merkleRoots(partitions, held),
         leave: () => supervisor!.leave(),
         removeNode: (id) => supervisor!.removeNode(id),
+        scaling: scalingActionsOf(() => supervisor!.scaling),
         ...(options.clientToken ? { token: options.clientToken } : {}),
-      }),
+      }, dashboardRoutes(feed)),
     });
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
@@ -286,6 +300,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(options.autoCleanupSettleMs !== undefined ? { autoCleanupSettleMs: options.autoCleanupSettleMs } : {}),
       ...(options.handoffBytesPerSecond !== undefined ? { handoffBytesPerSecond: options.handoffBytesPerSecond } : {}),
       version: packageVersion(),
+      scaling: scalingOptionsOf(options, dir),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
       ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
@@ -305,6 +320,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     const close = (): Promise<void> =>
       (closing ??= (async () => {
         await resp?.close();
+        feed.close();
         await sup.close();
         await server.close();
         hints.close();

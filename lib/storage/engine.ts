@@ -42,6 +42,7 @@ import { BlockCache } from './block-cache.js';
 import { type CompactionConfig, type CompactionPlan, pickCompaction, planFullCompaction } from './compaction-picker.js';
 import { type FileSystem, joinPath } from './file-system.js';
 import { InlineRunner } from './inline-runner.js';
+import { CommitMetrics, pendingCompactionBytes, type HistogramSnapshot } from './engine-metrics.js';
 import { tokenOf } from '../base/hash.js';
 import { bloomHash } from './bloom-filter.js';
 import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, userKeyOf } from './internal-key.js';
@@ -143,6 +144,10 @@ export interface EngineStats {
   /** (flush + compaction bytes written) / user bytes written. */
   writeAmplification: number;
   failed: string | undefined;
+  /** Bytes compaction must rewrite before the tree is in shape (engine-metrics.ts). */
+  pendingCompactionBytes: number;
+  /** Group commit: writes per commit-log append, and the seconds each fsync took. */
+  commits: { batchWrites: HistogramSnapshot; fsyncSeconds: HistogramSnapshot };
   /**
    * Memory against its budgets: memtables (at most two of memtableBudgetBytes, plus the groups
    * in flight), the block cache, and what every open table keeps resident (bloom filters and
@@ -276,6 +281,7 @@ export class Engine {
   #failure: RingkvError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  readonly #commitMetrics = new CommitMetrics();
   #stats = {
     slowdowns: 0,
     stops: 0,
@@ -539,22 +545,33 @@ export class Engine {
    * behind a failed sync fails too (the engine stops on a failed sync anyway).
    */
   #commitGroup(group: PendingWrite[]): void {
+    // Small groups sync inline: a libuv round trip costs more than it overlaps (one write at a
+    // time waits for it). Behind a group still syncing, a group always chains asynchronously.
+    let groupBytes = 0;
+    for (const w of group) groupBytes += w.record.length;
+    const syncAsync = this.#wal.canSyncAsync && (this.#syncing.length > 0 || groupBytes >= ASYNC_SYNC_BYTES_MIN);
     try {
       this.#checkWritable();
       this.#wal.appendFramed(group.map((w) => w.record));
-      if (this.#settings.sync === 'fsync' && !this.#wal.canSyncAsync) this.#wal.sync();
+      this.#commitMetrics.batchWrites.observe(group.length);
+      if (this.#settings.sync === 'fsync' && !syncAsync) {
+        const started = this.#clock.monotonicMs();
+        this.#wal.sync();
+        this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - started) / 1000);
+      }
     } catch (error) {
       const failure = this.#writeFailure(error);
       for (const w of group) w.reject(failure);
       return;
     }
-    if (this.#settings.sync === 'none' || !this.#wal.canSyncAsync) {
+    if (this.#settings.sync === 'none' || !syncAsync) {
       this.#apply(group);
       return;
     }
     const previous = this.#syncing[this.#syncing.length - 1];
+    const syncStarted = this.#clock.monotonicMs();
     const synced = this.#wal.syncAsync().then(
-      () => undefined,
+      () => void this.#commitMetrics.fsyncSeconds.observe((this.#clock.monotonicMs() - syncStarted) / 1000),
       (error: unknown) => error ?? new Error('fdatasync failed'),
     );
     const done = (async (): Promise<void> => {
@@ -1050,6 +1067,8 @@ export class Engine {
       flushBytesWritten: s.flushBytesWritten,
       writeAmplification: (s.flushBytesWritten + s.compactionBytesWritten) / Math.max(1, s.userBytesWritten),
       failed: this.#failure?.message,
+      pendingCompactionBytes: pendingCompactionBytes(this.#levels, this.#settings.compaction),
+      commits: { batchWrites: this.#commitMetrics.batchWrites.snapshot(), fsyncSeconds: this.#commitMetrics.fsyncSeconds.snapshot() },
       memory: {
         memtableBytes: this.#mem.approximateBytes + (this.#imm?.approximateBytes ?? 0),
         memtableBudgetBytes: 2 * this.#settings.memtableBytes,
@@ -1148,6 +1167,8 @@ function findTable(tables: readonly TableMeta[], key: Uint8Array): TableMeta | u
 const EMPTY = new Uint8Array(0);
 /** Group commits in flight at once: one syncing while the next is appended. */
 const COMMIT_PIPELINE_DEPTH = 2;
+/** Groups of at least this many bytes sync on a libuv thread, overlapping the next group. */
+const ASYNC_SYNC_BYTES_MIN = 64 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,6 +2,7 @@
  * lib/storage: the per-shard LSM storage engine and its file-system seam. Layer 1.
  * The engine stores bytes and knows nothing of versions (DESIGN.md §3).
  */
+export type { HistogramSnapshot } from './engine-metrics.js';
 export { Engine, type EngineOptions, type EngineStats, type ScanOptions, type ScanPage, type SyncMode, type WriteOp, type BackgroundRunner } from './engine.js';
 export type { FileHandle, FileSystem } from './file-system.js';
 export { NodeFileSystem } from './node-file-system.js';

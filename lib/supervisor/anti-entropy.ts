@@ -74,6 +74,8 @@ export interface AntiEntropyStats {
   /** Tombstone-only keys purged (always set by the driver; optional for older status readers). */
   tombstonesPurged?: number;
   repair: { running: boolean; done: number; total: number; keysRepaired: number };
+  /** Progress of the current or last `cleanup` (partitions looked at); absent before the first. */
+  cleanup?: { running: boolean; done: number; total: number; dropped: number };
 }
 
 export interface CleanupResult {
@@ -127,7 +129,7 @@ export class AntiEntropy {
   }
 
   stats(): AntiEntropyStats {
-    return { ...this.#stats, repair: { ...this.#stats.repair } };
+    return { ...this.#stats, repair: { ...this.#stats.repair }, ...(this.#stats.cleanup ? { cleanup: { ...this.#stats.cleanup } } : {}) };
   }
 
   start(): void {
@@ -164,7 +166,7 @@ export class AntiEntropy {
       if (result.purged > 0) {
         this.#stats.tombstonesPurged = (this.#stats.tombstonesPurged ?? 0) + result.purged;
         this.#snapshots.forget(partition);
-        this.#options.logger.info({ partition, purged: result.purged, tombstones: result.tombstones }, 'purged tombstones');
+        this.#options.logger.debug({ partition, purged: result.purged, tombstones: result.tombstones }, 'purged tombstones');
       }
       return result.purged;
     } catch (error) {
@@ -182,6 +184,7 @@ export class AntiEntropy {
     const work = partitions.flatMap((p) => this.#options.peersOf(p).map((peer) => [p, peer] as const));
     const repair = { running: true, done: 0, total: work.length, keysRepaired: 0 };
     this.#stats.repair = repair;
+    this.#options.logger.info({ partitions: partitions.length, exchanges: work.length }, 'repair started');
     while (this.#busy) await new Promise((r) => setTimeout(r, 10));
     this.#busy = true;
     try {
@@ -195,6 +198,7 @@ export class AntiEntropy {
     } finally {
       repair.running = false;
       this.#busy = false;
+      this.#options.logger.info({ exchanges: repair.done, keysRepaired: repair.keysRepaired }, 'repair finished');
     }
     return { ...repair };
   }
@@ -206,14 +210,22 @@ export class AntiEntropy {
   async cleanup(): Promise<CleanupResult> {
     const result: CleanupResult = { dropped: [], entries: 0, kept: [] };
     if (this.#options.replicasOf === undefined || this.#options.isUp === undefined) return result;
-    for (let partition = 0; partition < 2 ** this.#options.partitionBits && !this.#closed; partition++) {
-      const one = await this.cleanupPartition(partition);
-      if (one.outcome === 'dropped') {
-        result.dropped.push(partition);
-        result.entries += one.entries;
-      } else if (one.outcome === 'kept') {
-        result.kept.push({ partition, reason: one.reason });
+    const progress = { running: true, done: 0, total: 2 ** this.#options.partitionBits, dropped: 0 };
+    this.#stats.cleanup = progress; // status: `ringkv cleanup` draws it
+    try {
+      for (let partition = 0; partition < progress.total && !this.#closed; partition++) {
+        const one = await this.cleanupPartition(partition);
+        if (one.outcome === 'dropped') {
+          result.dropped.push(partition);
+          result.entries += one.entries;
+          progress.dropped++;
+        } else if (one.outcome === 'kept') {
+          result.kept.push({ partition, reason: one.reason });
+        }
+        progress.done++;
       }
+    } finally {
+      progress.running = false;
     }
     if (result.dropped.length > 0) this.#options.logger.info({ dropped: result.dropped.length, entries: result.entries }, 'cleanup dropped partitions this node no longer replicates');
     return result;
@@ -308,7 +320,7 @@ export class AntiEntropy {
       s.lastError = `${partition}/${peer}: ${result.code} ${result.message}`;
       this.#options.logger.debug({ partition, peer, code: result.code, reason: result.message }, 'exchange failed');
     } else if (result.stats.keysFetched + result.stats.keysPushed > 0) {
-      this.#options.logger.info({ partition, peer, fetched: result.stats.keysFetched, pushed: result.stats.keysPushed, bytes: result.stats.bytesSent + result.stats.bytesReceived }, 'anti-entropy repaired keys');
+      this.#options.logger.debug({ partition, peer, fetched: result.stats.keysFetched, pushed: result.stats.keysPushed, bytes: result.stats.bytesSent + result.stats.bytesReceived }, 'anti-entropy repaired keys');
     }
   }
 

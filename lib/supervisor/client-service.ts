@@ -44,6 +44,8 @@ export interface ClientOperations {
 /** Receives one observation per finished client request (metrics). */
 export interface RequestObserver {
   observe(op: string, outcome: string, latencyMs: number): void;
+  /** Siblings one successful read returned (0 when not found); for the siblings-per-read histogram. */
+  observeRead?(siblings: number): void;
 }
 
 export interface ClientServiceOptions {
@@ -113,6 +115,7 @@ export class ClientService {
     try {
       if (request.t === 'get') {
         const result = await operations.get(request);
+        observer?.observeRead?.(result.found ? result.values.length : 0);
         reply(link, readReply(request.id, result.found, result.values, result.context));
       } else {
         const result = await operations.write(request);

@@ -26,12 +26,13 @@
 
 import { Buffer } from 'node:buffer';
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
+import { limits } from '../base/limits.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
-import { limits } from '../base/limits.js';
 import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
 import {
   Coordinator,
+  dropDuplicateDots,
   forwardReply,
   parseReplicaRequest,
   replicaError,
@@ -40,6 +41,7 @@ import {
   type GetRequest as CoordinatorGet,
   type PutRequest as CoordinatorPut,
   type LocalResult,
+  type MintDot,
   type ReplicaReply,
   type ReplicaRequest,
 } from '../replication/index.js';
@@ -139,6 +141,7 @@ export class CoordinatorDriver {
           ...optional('consistency', request.consistency),
           ...optional('timeoutMs', request.timeoutMs),
           ...optional('ttlMs', request.t === 'put' ? request.ttlMs : undefined),
+          ...optional('attempt', request.attempt),
           ...(request.attempt !== undefined && request.attempt > 0 ? { hedged: true } : {}),
         },
         now,
@@ -166,7 +169,7 @@ export class CoordinatorDriver {
             if (this.#options.storeHint === undefined) return replicaError(ErrorCode.unavailable, 'this node does not take hints');
             await this.#options.storeHint(request.hintFor, request.key, request.object);
           } else {
-            await this.#merge(request.key, request.object, request.rid);
+            await this.#merge(request.key, request.object, request.rid, request.dot);
           }
           return { t: 'replica-write-reply' };
         case 'forward-put':
@@ -233,10 +236,10 @@ export class CoordinatorDriver {
   }
 
   /** Merges a replica write; one carrying a rid is noted first and kept by rid while it runs. */
-  #merge(key: Uint8Array, object: Uint8Array, rid: Uint8Array | undefined): Promise<void> {
+  #merge(key: Uint8Array, object: Uint8Array, rid: Uint8Array | undefined, dot: MintDot | undefined): Promise<void> {
     const merging = this.#options.store.mergeObject(key, object);
     if (rid === undefined) return merging;
-    this.#coordinator.noteReplicaWrite(rid, key, this.#options.clock.monotonicMs());
+    const actions = this.#coordinator.noteReplicaWrite(rid, key, this.#options.clock.monotonicMs(), dot);
     const name = Buffer.from(rid).toString('hex');
     const settled = merging.then(
       () => undefined,
@@ -246,7 +249,34 @@ export class CoordinatorDriver {
     void settled.then(() => {
       if (this.#ridMerges.get(name) === settled) this.#ridMerges.delete(name);
     });
+    this.#perform(actions);
     return merging;
+  }
+
+  /**
+   * Drops the losing mints of a rid minted twice (duplicate-dots.ts) and spreads the result.
+   * Tried limits.duplicateDropAttemptsMax times, duplicateDropRetryMs apart, while nothing could be dropped yet (the
+   * winner not merged here) or the store failed; then the duplicate stays a sibling until a
+   * write with its context supersedes it (or another replica's drop arrives).
+   */
+  async #dropDuplicates(key: Uint8Array, rid: Uint8Array, dots: readonly MintDot[], attempt = 1): Promise<void> {
+    const { store, logger } = this.#options;
+    let done = false;
+    try {
+      await this.#ridMerges.get(Buffer.from(rid).toString('hex'));
+      const object = await store.readObject(key);
+      const edited = object === undefined ? undefined : dropDuplicateDots(object, dots);
+      logger.info({ dots, dropped: edited !== undefined, attempt }, 'a client write was minted by two coordinators');
+      if (edited !== undefined) {
+        await store.mergeObject(key, edited);
+        this.#perform(this.#coordinator.spread(key, edited));
+        done = true;
+      }
+    } catch (error) {
+      logger.warn({ err: error, attempt }, 'could not drop a duplicate mint');
+    }
+    if (done || attempt >= limits.duplicateDropAttemptsMax || this.#closed) return;
+    setTimeout(() => void this.#dropDuplicates(key, rid, dots, attempt + 1), limits.duplicateDropRetryMs).unref();
   }
 
   #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
@@ -309,6 +339,10 @@ export class CoordinatorDriver {
   #local(action: Extract<CoordinatorAction, { type: 'local' }>): void {
     const { store } = this.#options;
     const requestId = action.requestId;
+    if (action.op === 'drop-duplicates') {
+      void this.#dropDuplicates(action.key, action.rid, action.dots);
+      return;
+    }
     let work: Promise<LocalResult>;
     switch (action.op) {
       case 'coordinate-write':

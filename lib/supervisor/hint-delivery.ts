@@ -25,6 +25,8 @@ export interface HintDeliveryOptions {
   readonly reachable: (target: string) => boolean;
   /** One rpc to a peer: its reply body, or undefined when unreachable / timed out. */
   readonly call: (nodeId: string, body: object, timeoutMs: number) => Promise<unknown>;
+  /** Told how many hints `target` acknowledged after each delivery (metrics). */
+  readonly onDelivered?: (target: string, count: number) => void;
 }
 
 export class HintDelivery {
@@ -62,6 +64,7 @@ export class HintDelivery {
         .then(
           ({ delivered, complete }) => {
             this.#delivered += delivered;
+            this.#options.onDelivered?.(target, delivered);
             if (delivered > 0) logger.info({ target, delivered, complete }, 'hints delivered');
           },
           (error: unknown) => logger.error({ target, err: error }, 'hint delivery failed'),

@@ -59,6 +59,11 @@ export class PeerNetwork {
     return this.#dialers.get(address)?.link?.isOpen === true;
   }
 
+  /** Round trip of the last ping on our link to `address`, in ms; undefined when unknown. */
+  rttMsOf(address: string): number | undefined {
+    return this.#dialers.get(address)?.link?.rttMs;
+  }
+
   /** Sends on our link to `address`, dialing it if new; false when it could not be sent now. */
   send(address: string, message: WireMessage): boolean {
     if (this.#closed) return false;

@@ -12,6 +12,7 @@
 import type { Logger } from '../base/log.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { StatusShard } from './status.js';
+import type { EngineStats } from '../storage/index.js';
 
 const statsRefreshMs = 2_000;
 
@@ -26,6 +27,7 @@ export class ShardStats {
   readonly #options: ShardStatsOptions;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
+  #engines: EngineStats[] = [];
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: ShardStatsOptions) {
@@ -35,6 +37,11 @@ export class ShardStats {
   /** One row per shard, from the last successful refresh. */
   get shards(): StatusShard[] {
     return this.#shards;
+  }
+
+  /** Each shard's engine figures from the last successful refresh (for /metrics). */
+  get engines(): readonly EngineStats[] {
+    return this.#engines;
   }
 
   /** The node's live bytes over every shard; undefined until the first successful refresh. */
@@ -58,6 +65,7 @@ export class ShardStats {
       const stats = await this.#options.store.stats();
       const mine = this.#options.myPartitions();
       const count = stats.shards.length;
+      this.#engines = stats.shards;
       this.#shards = stats.shards.map((s, index) => ({
         index,
         partitions: mine.filter((p) => p % count === index).length,

@@ -19,6 +19,7 @@ import type { AntiEntropyStats } from './anti-entropy.js';
 import type { TransferStats } from './handoff.js';
 import type { AutoCleanupStats } from './auto-cleanup.js';
 import type { ResyncStatus } from './resync.js';
+import type { ScalingStatus } from './scaling/scaling.js';
 import { requestedReplicas } from '../replication/index.js';
 import type { Replication, Ring } from '../ring/index.js';
 
@@ -68,6 +69,8 @@ export interface StatusJson {
   resync?: ResyncStatus;
   /** Automatic cleanup of partitions this node no longer replicates (auto-cleanup.ts); absent from older nodes. */
   cleanup?: AutoCleanupStats;
+  /** Staged plans, this node's hold (--staged-join) and the autoscaler (scaling/scaling.ts); absent from older nodes. */
+  scaling?: ScalingStatus;
 }
 
 /** The sections of the status that its owners hand over as they are. */

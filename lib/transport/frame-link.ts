@@ -38,6 +38,8 @@ export interface Link {
   /** Authenticated node id on /peer links; the node id from the welcome message on client links; undefined on a node's client links. */
   readonly peerId: string | undefined;
   readonly isOpen: boolean;
+  /** Round trip of the last WebSocket ping, in ms (undefined before the first pong); for metrics. */
+  readonly rttMs?: number | undefined;
   /** Queues a message; all queued in one turn go out as one frame. Throws RingkvError KV_OVERLOADED (buffer full), KV_TOO_LARGE (one message over the frame bound), KV_CLOSED. */
   send(message: WireMessage): void;
   /** Each decoded message of each frame, NOT validated beyond "object with string t". */
@@ -57,6 +59,9 @@ export interface FrameLinkOptions {
 
 type State = 'handshake' | 'open' | 'closing' | 'closed';
 const noop = (): void => {};
+/** The first ping goes out this soon after the link opens (then every pingIntervalMs). */
+const firstPingMs = 1_000;
+
 /** A close reason is at most 123 bytes (RFC 6455 §5.5). */
 const reasonCharsMax = 100;
 
@@ -82,6 +87,8 @@ export class FrameLink implements Link {
   #idleTimer: NodeJS.Timeout | undefined;
   #pingTimer: NodeJS.Timeout;
   #pongTimer: NodeJS.Timeout | undefined;
+  #pingSentMs = 0;
+  #rttMs: number | undefined;
 
   /** `socket` must be open. */
   constructor(socket: Socket, options: FrameLinkOptions) {
@@ -96,6 +103,8 @@ export class FrameLink implements Link {
     this.#handshakeTimer = setTimeout(() => this.close(CloseCode.timeout, 'handshake timeout'), handshakeTimeoutMs);
     this.#pingTimer = setInterval(() => this.#ping(), pingIntervalMs);
     this.#pingTimer.unref();
+    // One early ping, so the link's round trip (rttMs) is known soon after it opens.
+    setTimeout(() => this.#ping(), Math.min(firstPingMs, pingIntervalMs)).unref();
   }
 
   get onMessage(): (message: WireMessage) => void {
@@ -123,6 +132,10 @@ export class FrameLink implements Link {
   /** Frames handed to the socket so far (a frame holds every message of one turn). */
   get framesSent(): number {
     return this.#framesSent;
+  }
+
+  get rttMs(): number | undefined {
+    return this.#rttMs;
   }
 
   get framesReceived(): number {
@@ -268,10 +281,12 @@ export class FrameLink implements Link {
       this.#options.logger.info({ remote: this.remoteAddress }, 'no pong in time; terminating the link');
       this.terminate();
     }, this.#options.tuning.pingTimeoutMs);
+    this.#pingSentMs = performance.now();
     this.#socket.ping();
   }
 
   #onPong(): void {
+    if (this.#pongTimer !== undefined) this.#rttMs = performance.now() - this.#pingSentMs;
     clearTimeout(this.#pongTimer);
     this.#pongTimer = undefined;
   }

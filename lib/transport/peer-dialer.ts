@@ -152,13 +152,13 @@ class Dialer implements PeerDialer {
     this.#failures = 0;
     link.establish(serverId);
     this.#link = link;
-    this.#options.logger.info({ peer: serverId, url: this.#url }, 'peer link up');
+    this.#options.logger.debug({ peer: serverId, url: this.#url }, 'peer link up');
     this.onUp(link);
   }
 
   #down(): void {
     this.#link = undefined;
-    this.#options.logger.info({ url: this.#url }, 'peer link down');
+    this.#options.logger.debug({ url: this.#url }, 'peer link down');
     this.onDown();
     this.#schedule();
   }
