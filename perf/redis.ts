@@ -48,9 +48,14 @@ async function ping(port: number): Promise<boolean> {
   }
 }
 
-/** `redis-server --port <p> --save '' --appendonly no`, resolved once it answers PING. */
-export async function startRedis(port: number): Promise<RedisServer> {
-  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+/**
+ * `redis-server --port <p> --save '' --appendonly no`, resolved once it answers PING. With
+ * `aofDir`: `--appendonly yes --appendfsync always --dir <aofDir>` instead (fsync per write
+ * batch: the peer with ringkv's durability).
+ */
+export async function startRedis(port: number, aofDir?: string): Promise<RedisServer> {
+  const persistence = aofDir === undefined ? ['--appendonly', 'no'] : ['--appendonly', 'yes', '--appendfsync', 'always', '--dir', aofDir];
+  const child: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence], {
     stdio: 'ignore',
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));

@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover (see each file's header for its flags).
+ * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, resp (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -62,6 +62,9 @@ if (name === 'storage') {
 } else if (name === 'handoff') {
   const { runHandoffBench } = await import('./handoff.js');
   await runHandoffBench(rest);
+} else if (name === 'resp') {
+  const { runRespBench } = await import('./resp.js');
+  await runRespBench(rest);
 } else if (name === 'nemesis') {
   const { runNemesisBench } = await import('./nemesis.js');
   await runNemesisBench(rest);
@@ -69,6 +72,6 @@ if (name === 'storage') {
   const { runFailoverBench } = await import('./failover.js');
   await runFailoverBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, failover`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, failover, resp`);
   process.exitCode = 2;
 }

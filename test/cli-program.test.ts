@@ -221,6 +221,15 @@ t.test('put, get and del send what the flags say and print OK/value/context', as
   t.equal(await runCli(['put', 'k', 'v', '--blind'], blind.io), 0);
   t.same(blind.rec.calls.map((c) => [c.op, c.options?.context]), [['put', undefined]], '--blind writes without reading or a context');
   t.equal(await runCli(['put', 'k', 'v', '--blind', '--context', 'AQID'], harness().io), 2, '--blind with --context is a usage error');
+
+  for (const [ttl, ms] of [['30', 30_000], ['500ms', 500], ['1.5s', 1_500], ['2m', 120_000], ['1h', 3_600_000]] as const) {
+    const ttlHarness = harness();
+    t.equal(await runCli(['put', 'k', 'v', '--blind', '--ttl', ttl], ttlHarness.io), 0);
+    t.same(ttlHarness.rec.calls[0]!.options, { ttlMs: ms }, `--ttl ${ttl}`);
+  }
+  const badTtl = harness();
+  t.equal(await runCli(['put', 'k', 'v', '--ttl', 'soon'], badTtl.io), 2);
+  t.match(badTtl.err(), /duration/);
 });
 
 t.test('get prints siblings numbered, binary as base64, and (not found) with exit 0', async (t) => {
@@ -340,6 +349,14 @@ t.test('start passes its flags to startNode, reads the secret from a file, and s
   const env = harness({ env: { RINGKV_SECRET: 'envsecret', RINGKV_CLIENT_TOKEN: 'ct' } });
   t.equal(await runCli(['start'], env.io), 0);
   t.same(env.started[0], { port: 7070, dir: './data', secret: 'envsecret', clientToken: 'ct' });
+  const resp = harness();
+  resp.io.startNode = async (options) => {
+    resp.started.push(options);
+    return { ...(await harness().io.startNode(options)), respPort: 6390 };
+  };
+  t.equal(await runCli(['start', '--resp-port', '6390', '--clock-skew-ms', '20'], resp.io), 0);
+  t.same(resp.started[0], { port: 7070, dir: './data', respPort: 6390, clockSkewMs: 20 });
+  t.match(resp.out(), /redis-cli -p 6390/);
   const missing = harness();
   t.equal(await runCli(['start', '--secret-file', '/nope'], missing.io), 1);
   t.match(missing.err(), /ENOENT/);
@@ -367,11 +384,11 @@ t.test('dev-cluster starts N loopback nodes seeded by the first and stops them a
   const h = harness();
   t.equal(await runCli(['dev-cluster', '--nodes', '3', '--base-port', '7200', '--dir', '/tmp/dc', '--shards', '2'], h.io), 0);
   t.same(h.spawned, [
-    ['start', '--host', '127.0.0.1', '--port', '7200', '--dir', '/tmp/dc/node-0', '--shards', '2'],
-    ['start', '--host', '127.0.0.1', '--port', '7201', '--dir', '/tmp/dc/node-1', '--seeds', '127.0.0.1:7200', '--shards', '2'],
-    ['start', '--host', '127.0.0.1', '--port', '7202', '--dir', '/tmp/dc/node-2', '--seeds', '127.0.0.1:7200', '--shards', '2'],
+    ['start', '--host', '127.0.0.1', '--port', '7200', '--dir', '/tmp/dc/node-0', '--shards', '2', '--resp-port', '6380'],
+    ['start', '--host', '127.0.0.1', '--port', '7201', '--dir', '/tmp/dc/node-1', '--seeds', '127.0.0.1:7200', '--shards', '2', '--resp-port', '6381'],
+    ['start', '--host', '127.0.0.1', '--port', '7202', '--dir', '/tmp/dc/node-2', '--seeds', '127.0.0.1:7200', '--shards', '2', '--resp-port', '6382'],
   ]);
-  t.match(h.out(), /node 2: ws:\/\/127\.0\.0\.1:7202/);
+  t.match(h.out(), /node 2: ws:\/\/127\.0\.0\.1:7202  redis-cli -p 6382/);
   t.same(h.killed, ['0:SIGTERM', '1:SIGTERM', '2:SIGTERM']);
   t.match(h.out(), /all nodes stopped\n$/);
 
@@ -381,7 +398,7 @@ t.test('dev-cluster starts N loopback nodes seeded by the first and stops them a
   early.childExit(3);
   t.equal(await run, 1);
   t.match(early.err(), /node 1 exited early \(code 3\)/);
-  t.same(early.spawned[1]!.slice(-2), ['--log-level', 'debug']);
+  t.same(early.spawned[1]!.slice(-4), ['--log-level', 'debug', '--resp-port', '6381']);
 });
 
 async function serve(handler: (url: string, headers: Record<string, unknown>) => [number, string] | 'hang'): Promise<{ server: Server; url: string }> {

@@ -25,6 +25,7 @@ export const layers: Record<string, number> = {
   transport: 4,
   shard: 4,
   supervisor: 5,
+  resp: 5,
   client: 5,
   store: 5,
   server: 6,
@@ -44,6 +45,7 @@ export const seams: Record<string, RegExp> = {
   ws: /^lib\/transport\/websocket\.ts$/,
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
+  'redis-parser': /^lib\/protocol\/resp-parser\.ts$/,
   'cli-progress': /^lib\/cli\/progress\.ts$/,
   yaml: /^lib\/cli\/start-config\.ts$/,
 };

@@ -6,7 +6,10 @@
 import { type BackgroundJob, type JobResult, runBackgroundJob } from '../lib/storage/background-job.js';
 import { NodeFileSystem } from '../lib/storage/node-file-system.js';
 
+import { registerExpiryFilter } from '../lib/shard/expiry-filter.js';
+
 const fs = new NodeFileSystem();
+registerExpiryFilter();
 
 export default function compactionTask(job: BackgroundJob): JobResult {
   return runBackgroundJob(fs, job);

@@ -22,6 +22,7 @@ import type { ShardControlApi } from '../lib/shard/control-channel.js';
 import { FrameArena } from '../lib/shard/frame-arena.js';
 import { FrameSender } from '../lib/shard/frame-sender.js';
 import { ShardActor } from '../lib/shard/shard-actor.js';
+import { expiryFilterName, registerExpiryFilter } from '../lib/shard/expiry-filter.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../lib/shard/shard-worker-data.js';
 import { type BackgroundRunner, Engine } from '../lib/storage/engine.js';
 import { NodeFileSystem } from '../lib/storage/node-file-system.js';
@@ -39,6 +40,7 @@ function crash(error: unknown): void {
 }
 
 function start(): void {
+  registerExpiryFilter();
   const runner = wrap<BackgroundRunner>(data.runnerPort as unknown as Parameters<typeof wrap>[0]);
   let engine: Engine;
   try {
@@ -51,6 +53,7 @@ function start(): void {
       keyBytesMax: limits.keyBytesCeiling,
       valueBytesMax: limits.entryBytesMax - limits.keyBytesCeiling,
       runner: { run: (job) => runner.run(job) },
+      recordFilter: expiryFilterName, // compaction drops expired values (expiry-filter.ts)
       reclaimFromDeadThread: data.reclaimFromDeadThread,
       ...(data.memtableBytes === undefined ? {} : { memtableBytes: data.memtableBytes }),
     });

@@ -416,6 +416,34 @@ export const limits = {
   cliProgressPollMs: 500,
   /** Off a terminal, progress prints one plain line at most this often. */
   cliProgressLineMs: 5_000,
+
+  // --- expiry (lib/causality/read-view.ts) ---
+  /** Longest TTL a write may carry (about 285 years): expiry instants stay below 2^53. */
+  ttlMsMax: 2 ** 53 - 2 ** 52,
+  /**
+   * Default bound on the wall-clock skew between nodes that expiry tolerates: a node judges
+   * expiry at its clock plus this, so a value is never served after its expiry instant by any
+   * node whose clock lags the writer's by up to this much; values vanish up to this early.
+   */
+  clockSkewMsDefault: 50,
+  /** The largest skew bound a node may be configured with. */
+  clockSkewMsMax: 60_000,
+
+  // --- RESP listener (lib/transport/resp-listener.ts, lib/resp) ---
+  /** Bytes of unparsed input one RESP connection may buffer (a partial frame); -ERR and close beyond. */
+  respInputBytesMax: 64 * MiB,
+  /** Largest bulk string a client may send (Redis's proto-max-bulk-len is 512 MiB; our values are far smaller). */
+  respBulkBytesMax: 16 * MiB,
+  /** Most arguments in one command (Redis allows 1M+; MSET of this many pairs is plenty). */
+  respArgsMax: 1_048_576,
+  /** Commands of one connection running at once; further input is paused until they finish. */
+  respInflightMax: 1_024,
+  /** Reply bytes waiting for a slow reader past which the connection is not read until they drain. */
+  respOutputBytesHigh: 16 * MiB,
+  /** Most RESP connections a node accepts at once (Redis's maxclients is 10000). */
+  respConnectionsMax: 10_000,
+  /** Longest INFO/DBSIZE waits for shard statistics before answering without them. */
+  respInfoTimeoutMs: 2_000,
 } as const;
 
 assert(limits.valueLogGcSliceBytes <= limits.batchBytesMax, 'a value-log GC slice is one write batch');

@@ -34,6 +34,12 @@ export interface Sibling {
   readonly value: Uint8Array | null;
   /** Wall-clock time of the write at its coordinator; only last-writer-wins reads it. */
   readonly timestampMs: number;
+  /**
+   * Wall-clock time (the coordinator's clock) from which the value is expired (expiry.ts);
+   * absent: it never expires. A tombstone carries one when it is an expired value whose bytes
+   * compaction dropped.
+   */
+  readonly expiresAtMs?: number;
 }
 
 export interface DvvEntry {
@@ -116,6 +122,9 @@ function syncEntry(x: DvvEntry, y: DvvEntry): DvvEntry {
 function sameDot(a: Sibling, b: Sibling): Sibling {
   if (a === b) return a;
   if (a.timestampMs !== b.timestampMs) return a.timestampMs > b.timestampMs ? a : b;
+  // An expiring value and the tombstone compaction left of it (expiry.ts) are one event:
+  // the tombstone wins, so replicas converge on the dropped bytes.
+  if ((a.expiresAtMs !== undefined || b.expiresAtMs !== undefined) && (a.value === null) !== (b.value === null)) return a.value === null ? a : b;
   if (a.value === null || b.value === null) return a.value === null ? b : a;
   return Buffer.compare(a.value, b.value) >= 0 ? a : b;
 }

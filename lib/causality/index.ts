@@ -40,10 +40,9 @@ export {
   encodeObject,
   mergeReplicas,
   objectFormatVersion,
-  readView,
   SiblingKind,
   type ClientWrite,
   type ConflictPolicy,
-  type ReadView,
   type StoredObject,
 } from './stored-object.js';
+export { expireValues, isExpired, readView, type ReadView } from './read-view.js';

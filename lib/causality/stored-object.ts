@@ -20,17 +20,20 @@
  *           │ id length │ actor id (UTF-8) │ counter │ sibling count │ sibling 0 │ ... │
  *           │ u8 ≥ 1    │ length bytes     │ u53 ≥ 1 │ u32 ≤ counter │           │     │
  *           └───────────┴──────────────────┴─────────┴───────────────┴───────────┴─────┘
- *   sibling ┌─────────────┬──────┬──────────────┬─────────────┐
- *           │ timestampMs │ kind │ value length │ value bytes │  length and bytes only
- *           │ u53         │ u8   │ u32          │             │  when kind = 0
- *           └─────────────┴──────┴──────────────┴─────────────┘
+ *   sibling ┌─────────────┬─────────────────────┬──────┬──────────────┬─────────────┐
+ *           │ timestampMs │ expiresAtMs         │ kind │ value length │ value bytes │  length and bytes only
+ *           │ u53         │ u53, only if flag 1 │ u8   │ u32          │             │  when kind = 0
+ *           └─────────────┴─────────────────────┴──────┴──────────────┴─────────────┘
  *   kind: 0 = value, 1 = tombstone; nothing else. Siblings are newest first: sibling k of an
  *   actor with counter n is the value of its event n − k (its dot), as in the DVV set.
+ *   flags: bit 0 (1) = every sibling carries expiresAtMs (0: this sibling never expires); set
+ *   exactly when some sibling expires, so an object without TTLs encodes as before and each
+ *   state still has one encoding (read repair compares bytes). Other bits must be 0.
  *
  * Common case — one actor with an 8-byte id holding one 100-byte value: 4 + 21 + 13 + 100 =
  * 138 bytes. Allowed: zero actors (the empty set), actors with no siblings (history only),
- * empty values. Rejected as KV_CORRUPTION: another version, non-zero flags, truncation,
- * trailing bytes, an empty or non-UTF-8 actor id, actors out of order or repeated, a counter
+ * empty values. Rejected as KV_CORRUPTION: another version, truncation,
+ * trailing bytes, an unknown flag bit, an empty or non-UTF-8 actor id, actors out of order or repeated, a counter
  * of 0, more siblings than the counter, an unknown kind. There is no checksum here: the
  * engine's block and log CRC32C guard the bytes; this codec guards the structure. Decoded
  * values are views into the input bytes, which must not change afterwards. Encoded objects
@@ -52,7 +55,7 @@ import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { actorIdBytes, checkActorId, compareActors, decodeActorId } from './actor-id.js';
 import { checkSet, join, lwwWinner, siblingCount, sync, update, type DvvEntry, type DvvSet, type Sibling } from './dvv-set.js';
-import { counterMax, decodeContext, encodeContext, mergeVectors, readU32, readU53, writeU32, writeU53, type VersionVector } from './version-vector.js';
+import { counterMax, decodeContext, mergeVectors, readU32, readU53, writeU32, writeU53, type VersionVector } from './version-vector.js';
 
 /** A key's stored state: its DVV set. */
 export type StoredObject = DvvSet;
@@ -68,32 +71,41 @@ export const SiblingKind = { value: 0, tombstone: 1 } as const;
 const headerBytes = 4;
 const actorFixedBytes = 1 + 8 + 4;
 const siblingFixedBytes = 8 + 1;
+/** Header flag: siblings carry expiresAtMs. */
+const flagExpiry = 1;
 
 export function encodeObject(object: StoredObject): Uint8Array {
   assert(object.length <= 0xffff, 'too many actors to encode');
   const ids = new Array<Uint8Array>(object.length);
   let sizeBytes = headerBytes;
+  let siblings = 0;
+  let expiring = false;
   for (let k = 0; k < object.length; k++) {
     const entry = object[k]!;
     const id = actorIdBytes(entry.actor);
     ids[k] = id;
     sizeBytes += actorFixedBytes + id.length;
-    for (const { value } of entry.siblings) sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
+    for (const { value, expiresAtMs } of entry.siblings) {
+      sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
+      if (expiresAtMs !== undefined) expiring = true;
+      siblings++;
+    }
   }
+  if (expiring) sizeBytes += 8 * siblings;
   // Node's pooled allocation: about 7x cheaper than a fresh ArrayBuffer for small objects.
   const pooled = Buffer.allocUnsafe(sizeBytes);
   const out = new Uint8Array(pooled.buffer, pooled.byteOffset, sizeBytes);
   out[0] = objectFormatVersion;
-  out[1] = 0;
+  out[1] = expiring ? flagExpiry : 0;
   out[2] = object.length;
   out[3] = object.length >>> 8;
   let offset = headerBytes;
-  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!);
+  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring);
   assert(offset === sizeBytes, 'stored object size mismatch');
   return out;
 }
 
-function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array): number {
+function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean): number {
   assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
   out[start] = id.length;
   out.set(id, start + 1);
@@ -101,8 +113,12 @@ function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8A
   writeU53(out, offset, entry.counter);
   writeU32(out, offset + 8, entry.siblings.length);
   offset += 12;
-  for (const { value, timestampMs } of entry.siblings) {
+  for (const { value, timestampMs, expiresAtMs } of entry.siblings) {
     writeU53(out, offset, timestampMs);
+    if (expiring) {
+      writeU53(out, offset + 8, expiresAtMs ?? 0);
+      offset += 8;
+    }
     offset += siblingFixedBytes;
     if (value === null) {
       out[offset - 1] = SiblingKind.tombstone;
@@ -124,7 +140,9 @@ function corrupt(message: string, offset: number): RingkvError {
 export function decodeObject(bytes: Uint8Array): StoredObject {
   if (bytes.length < headerBytes) throw corrupt('truncated header', 0);
   if (bytes[0] !== objectFormatVersion) throw corrupt(`unknown format version ${bytes[0]}`, 0);
-  if (bytes[1] !== 0) throw corrupt('non-zero flags', 1);
+  const flags = bytes[1]!;
+  if ((flags & ~flagExpiry) !== 0) throw corrupt(`unknown flags ${flags}`, 1);
+  const expiring = (flags & flagExpiry) !== 0;
   const count = bytes[2]! | (bytes[3]! << 8);
   const object: DvvEntry[] = [];
   let offset = headerBytes;
@@ -141,28 +159,36 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
     if (siblingCount > counter) throw corrupt('more siblings than events', idEnd + 8);
     const siblings: Sibling[] = [];
     offset = idEnd + 12;
-    for (let d = 0; d < siblingCount; d++) offset = decodeSibling(bytes, offset, siblings);
+    for (let d = 0; d < siblingCount; d++) offset = decodeSibling(bytes, offset, siblings, expiring);
     object.push({ actor, counter, siblings });
   }
   if (offset !== bytes.length) throw corrupt('trailing bytes', offset);
   return object;
 }
 
-function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[]): number {
-  if (offset + siblingFixedBytes > bytes.length) throw corrupt('truncated sibling', offset);
+function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[], expiring: boolean): number {
+  if (offset + siblingFixedBytes + (expiring ? 8 : 0) > bytes.length) throw corrupt('truncated sibling', offset);
   const timestampMs = readU53(bytes, offset);
   if (timestampMs < 0) throw corrupt('timestamp out of range', offset);
+  let expiresAtMs: number | undefined;
+  if (expiring) {
+    const at = readU53(bytes, offset + 8);
+    if (at < 0) throw corrupt('expiry out of range', offset + 8);
+    expiresAtMs = at || undefined;
+    offset += 8;
+  }
   const kind = bytes[offset + 8];
   offset += siblingFixedBytes;
   if (kind === SiblingKind.tombstone) {
-    siblings.push({ value: null, timestampMs });
+    siblings.push(expiresAtMs === undefined ? { value: null, timestampMs } : { value: null, timestampMs, expiresAtMs });
     return offset;
   }
   if (kind !== SiblingKind.value) throw corrupt(`unknown sibling kind ${kind}`, offset - 1);
   if (offset + 4 > bytes.length) throw corrupt('truncated value length', offset);
   const valueEnd = offset + 4 + readU32(bytes, offset);
   if (valueEnd > bytes.length) throw corrupt('truncated value', offset);
-  siblings.push({ value: bytes.subarray(offset + 4, valueEnd), timestampMs });
+  const value = bytes.subarray(offset + 4, valueEnd);
+  siblings.push(expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs });
   return valueEnd;
 }
 
@@ -179,6 +205,8 @@ export interface ClientWrite {
   readonly policy: ConflictPolicy;
   /** KV_TOO_MANY_SIBLINGS when the result would hold more. */
   readonly siblingsMax: number;
+  /** Wall-clock ms from which the new value is expired (expiry.ts); undefined: never. */
+  readonly expiresAtMs?: number | undefined;
 }
 
 /**
@@ -192,7 +220,8 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
   checkClientWrite(write);
   const before = stored ?? [];
   const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
-  const sibling = { value: write.value, timestampMs: write.timestampMs };
+  const sibling: Sibling =
+    write.expiresAtMs === undefined ? { value: write.value, timestampMs: write.timestampMs } : { value: write.value, timestampMs: write.timestampMs, expiresAtMs: write.expiresAtMs };
   const floor = freshCounterFloor(write.timestampMs);
   let next = update(before, context, sibling, write.actor, floor);
   if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
@@ -251,6 +280,10 @@ function checkClientWrite(write: ClientWrite): void {
     throw new RangeError('timestampMs must be an integer in [0, 2^53 - 1]');
   }
   if (!Number.isInteger(siblingsMax) || siblingsMax < 1) throw new RangeError('siblingsMax must be a positive integer');
+  const { expiresAtMs } = write;
+  if (expiresAtMs !== undefined && (!Number.isInteger(expiresAtMs) || expiresAtMs < 1 || expiresAtMs > counterMax)) {
+    throw new RangeError('expiresAtMs must be an integer in [1, 2^53 - 1]');
+  }
   if (policy !== 'siblings' && policy !== 'lww') throw new TypeError("policy must be 'siblings' or 'lww'");
 }
 
@@ -259,43 +292,6 @@ export function mergeReplicas(local: StoredObject | undefined, incoming: StoredO
   const merged = local === undefined ? incoming : sync(local, incoming);
   if (invariantsEnabled()) checkSet(merged);
   return merged;
-}
-
-export interface ReadView {
-  /** At least one sibling is a value (not a tombstone). */
-  readonly found: boolean;
-  /** The values of the non-tombstone siblings; more than one means concurrent writes. */
-  readonly values: Uint8Array[];
-  /** Every sibling is a tombstone (and there is at least one). */
-  readonly tombstoneOnly: boolean;
-  /** The encoded causal context: covers every sibling, tombstones included. */
-  readonly context: Uint8Array;
-}
-
-/**
- * What a get returns from this replica's state. With `lww` only the last writer shows (replica
- * merges may have left concurrent siblings; the next write collapses them).
- */
-export function readView(stored: StoredObject | undefined, policy: ConflictPolicy = 'siblings'): ReadView {
-  const object = stored ?? [];
-  const found: Uint8Array[] = [];
-  let shown = 0;
-  if (policy === 'lww') {
-    const winner = lwwWinner(object);
-    if (winner !== undefined) shown = 1;
-    if (winner?.value) found.push(winner.value);
-  } else {
-    // values(object), without collecting the siblings first.
-    for (const entry of object) {
-      for (const sibling of entry.siblings) {
-        shown++;
-        if (sibling.value !== null) found.push(sibling.value);
-      }
-    }
-  }
-  const tombstoneOnly = found.length === 0 && shown > 0;
-  // A DVV set is a version vector with siblings: encoding it directly skips join's copy.
-  return { found: found.length > 0, values: found, tombstoneOnly, context: encodeContext(object) };
 }
 
 /**

@@ -37,6 +37,8 @@ export interface RequestFlags {
   consistency?: string;
   context?: string;
   base64?: boolean;
+  /** put: TTL in ms. */
+  ttl?: number;
   /** put: write without reading first (no context). */
   blind?: boolean;
 }
@@ -60,6 +62,7 @@ function requestOptionsOf(flags: RequestFlags, write: boolean): RequestOptions {
   if (write) {
     if (flags.w !== undefined) options.w = flags.w;
     if (flags.context !== undefined) options.context = base64Of(flags.context, '--context');
+    if (flags.ttl !== undefined) options.ttlMs = flags.ttl;
   } else if (flags.r !== undefined) {
     options.r = flags.r;
   }

@@ -49,6 +49,10 @@ export interface StartFlags extends ScalingFlags {
   tombstoneGraceSeconds?: number;
   /** Partition streaming pace in MiB/s (Cassandra's stream_throughput). */
   streamMibPerSecond?: number;
+  /** Port of the Redis-protocol listener (off unless given). */
+  respPort?: number;
+  /** Wall-clock skew between nodes that expiry tolerates, in ms. */
+  clockSkewMs?: number;
 }
 
 export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
@@ -65,6 +69,8 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.logFormat !== undefined) options.logFormat = flags.logFormat;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
+  if (flags.respPort !== undefined) options.respPort = flags.respPort;
+  if (flags.clockSkewMs !== undefined) options.clockSkewMs = flags.clockSkewMs;
   if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
   if (flags.id !== undefined) options.id = flags.id;
   if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
@@ -93,6 +99,7 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   exitWithParent(io);
   io.out(`ringkv node ${node.id} listening on ${node.url}\n`);
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
+  if (node.respPort !== undefined) io.out(`  redis:   redis-cli -p ${node.respPort}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
   if (flags.replace !== undefined) void followReplacement(io, node);
@@ -157,22 +164,27 @@ export interface DevClusterFlags {
   dir: string;
   shards?: number;
   logLevel?: string;
+  /** RESP port of node 0; node i listens on respBasePort + i (default 6380). */
+  respBasePort?: number;
   logFormat?: string;
   /** `local`: every node runs the autoscaler with the local provisioner (min nodes = --nodes). */
   autoscale?: string;
   maxNodes?: number;
 }
 
-/** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, seeds → node 0. */
+/** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, RESP respBasePort+i, seeds → node 0. */
 export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
   const args = ['start', '--host', '127.0.0.1', '--port', String(flags.basePort + i), '--dir', join(flags.dir, `node-${i}`)];
   if (i > 0) args.push('--seeds', `127.0.0.1:${flags.basePort}`);
   if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
   if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
+  args.push('--resp-port', String((flags.respBasePort ?? devRespBasePort) + i));
   if (flags.logFormat !== undefined) args.push('--log-format', flags.logFormat);
   if (flags.autoscale !== undefined) args.push('--autoscale', flags.autoscale, '--min-nodes', String(flags.nodes), '--max-nodes', String(flags.maxNodes ?? flags.nodes + 2));
   return args;
 }
+
+const devRespBasePort = 6380;
 
 /** SIGTERM to every node (one already stopping ignores it), SIGKILL to any still up after cliChildStopTimeoutMs. */
 async function stopAll(io: CliIo, children: ChildHandle[]): Promise<void> {
@@ -192,7 +204,7 @@ export async function devClusterCommand(io: CliIo, flags: DevClusterFlags): Prom
   io.out(`dev cluster: ${flags.nodes} nodes, data under ${flags.dir}/node-<i>\n`);
   for (let i = 0; i < flags.nodes; i++) {
     const url = `ws://127.0.0.1:${flags.basePort + i}`;
-    io.out(`  node ${i}: ${url}  (pid ${children[i]!.pid ?? '?'}, status ${statusUrlOf(url)})\n`);
+    io.out(`  node ${i}: ${url}  redis-cli -p ${(flags.respBasePort ?? devRespBasePort) + i}  (pid ${children[i]!.pid ?? '?'}, status ${statusUrlOf(url)})\n`);
   }
   io.out(`try: ringkv --url ws://127.0.0.1:${flags.basePort} status\nPress Ctrl-C to stop them all.\n`);
   const firstExit = Promise.race(children.map((child, i) => child.exited.then((code) => ({ i, code }))));

@@ -13,6 +13,7 @@
 
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { isRingkvError } from '../base/errors.js';
+import { limits } from '../base/limits.js';
 import { type LogFormat, logFormats, type LogLevel } from '../base/log.js';
 import { nodeUrlOf } from '../client/index.js';
 import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from './cli-io.js';
@@ -89,11 +90,21 @@ function connectionOf(io: CliIo, command: Command): ConnectionFlags {
   return { url, token: o.token ?? io.env.RINGKV_TOKEN, caFile: o.caFile, timeoutMs: o.timeout };
 }
 
+/** A TTL: a number with ms, s, m or h (bare: seconds); returns milliseconds. */
+function ttlDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  const unitMs = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 } as const;
+  const ms = match ? Math.round(Number(match[1]) * unitMs[(match[2] ?? 's') as keyof typeof unitMs]) : NaN;
+  if (!(ms >= 1 && ms <= limits.ttlMsMax)) throw new InvalidArgumentError('expected a duration such as 500ms, 30s, 10m or 2h');
+  return ms;
+}
+
 function addRequestFlags(command: Command, write: boolean): Command {
   if (write) command.option('--w <n>', 'replica acks to wait for', integer(1, 16));
   else command.option('--r <n>', 'replica replies to wait for', integer(1, 16));
   command.option('--consistency <level>', 'ONE, TWO, QUORUM, ALL, LOCAL_QUORUM or EACH_QUORUM (explicit --r/--w win)');
   if (write) command.option('--context <base64>', 'the context printed by get: supersede exactly what it saw');
+  if (write) command.option('--ttl <duration>', 'put only: the value expires after this long (500ms, 30s, 10m, 2h; a bare number is seconds)', ttlDuration);
   command.option('--base64', write ? 'the value is base64' : 'print values as base64');
   return command;
 }
@@ -261,7 +272,9 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--log-format <format>', 'json or pretty (default: pretty on a terminal, else json; or RINGKV_LOG_FORMAT)', logFormat)
     .option('--secret-file <path>', 'file holding the cluster secret (else RINGKV_SECRET)')
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
-    .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400));
+    .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
+    .option('--resp-port <port>', 'also speak the Redis protocol on this port (redis-cli -p <port>)', integer(0, 65535))
+    .option('--clock-skew-ms <ms>', 'bound on clock skew between nodes that TTL expiry tolerates (default 50)', integer(0, 60_000));
   addScalingStartFlags(start);
   start.action(async (flags: StartFlags, command: Command) => done(await startCommand(io, resolveStartFlags(startSpecs(command), flags, (a) => command.getOptionValueSource(a), io.env, io.readFile))));
   start.addHelpText('after', startHelp(start));
@@ -276,7 +289,8 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--log-format <format>', 'json or pretty log lines of the nodes', logFormat)
     .option('--autoscale <provisioner>', "'local': every node runs the autoscaler (min nodes = --nodes)")
     .option('--max-nodes <n>', 'with --autoscale: most nodes (default --nodes + 2)', integer(1, 64))
-    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string; logFormat?: string; autoscale?: string; maxNodes?: number }) =>
+    .option('--resp-base-port <port>', 'RESP port of the first node (node i: +i)', integer(1, 65535 - 64), 6380)
+    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string; logFormat?: string; autoscale?: string; maxNodes?: number; respBasePort?: number }) =>
       done(await devClusterCommand(io, flags)),
     );
 }

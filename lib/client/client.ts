@@ -237,6 +237,7 @@ class RemoteClient implements Client {
       return { key, message, write: false, timeoutMs: o.timeoutMs };
     }
     if (op.type === 'put') message.value = valueBytesOf(op.value, valueField);
+    if (op.type === 'put' && o.ttlMs !== undefined) message.ttlMs = o.ttlMs;
     if (o.w !== undefined) message.w = o.w;
     if (o.context !== undefined) message.context = o.context;
     message.rid = this.#ridOf();

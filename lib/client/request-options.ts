@@ -29,6 +29,8 @@ export interface RequestOptions {
   context?: Uint8Array;
   /** Budget of this request, retries included; default limits.clientRequestTimeoutMs. */
   timeoutMs?: number;
+  /** put only: the value expires this many ms after the node writes it. */
+  ttlMs?: number;
 }
 
 /** Options after checking; absent fields stay absent so the node applies its defaults. */
@@ -38,6 +40,7 @@ export interface CheckedOptions {
   consistency: Consistency | undefined;
   context: Uint8Array | undefined;
   timeoutMs: number;
+  ttlMs?: number | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -100,7 +103,15 @@ export function checkOptions(options: unknown, field: string, defaultTimeoutMs: 
     consistency: o.consistency as Consistency | undefined,
     context: o.context as Uint8Array | undefined,
     timeoutMs: timeoutOf(o.timeoutMs, `${field}.timeoutMs`, defaultTimeoutMs),
+    ttlMs: ttlOf(o.ttlMs, `${field}.ttlMs`),
   };
+}
+
+function ttlOf(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number') throw new TypeError(`${field} must be a number`);
+  if (!Number.isInteger(value) || value < 1 || value > limits.ttlMsMax) throw new RangeError(`${field} must be an integer in [1, ${limits.ttlMsMax}] ms, got ${value}`);
+  return value;
 }
 
 export interface ClientOptions {

@@ -37,6 +37,8 @@ export type GetRequest = Tunables & { t: 'get'; id: number; key: Uint8Array; r: 
 /** `attempt`: which of the client's attempts at this write (0 or absent: the first; more: a hedge or retry, so another coordinator may hold it too). */
 export type PutRequest = Tunables & {
   t: 'put'; id: number; rid: Uint8Array; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; w: number | undefined; attempt: number | undefined;
+  /** The value expires this long after the coordinating replica writes it. */
+  ttlMs?: number | undefined;
 };
 export type DeleteRequest = Tunables & {
   t: 'delete'; id: number; rid: Uint8Array; key: Uint8Array; context: Uint8Array | undefined; w: number | undefined; attempt: number | undefined;
@@ -188,7 +190,8 @@ function parseFields(tag: string, id: number, fields: Fields, bounds: ClientBoun
       const value = fields.bytes('value', bounds.valueBytesMax, ErrorCode.tooLarge);
       const context = fields.context(bounds.contextEntriesMax);
       const attempt = fields.integer('attempt', 0, limits.clientAttemptsMax);
-      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), attempt, ...tunables(fields) };
+      const ttlMs = fields.integer('ttlMs', 1, limits.ttlMsMax);
+      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), attempt, ...tunables(fields), ...(ttlMs === undefined ? {} : { ttlMs }) };
     }
     case 'delete': {
       const rid = fields.rid();

@@ -22,6 +22,11 @@
  *     3 delete  │ key │ context (flag 1: present) │
  *               flag 4 on put/delete: "want object" — the written reply carries the key's new
  *               stored object (a coordinated write whose object goes to the other replicas)
+ *               flag 8 on put: a TTL follows the value: ttlMs as u53 (two u32, low first)
+ *               flag 16 on put/delete: "overwrite" — the write supersedes everything this
+ *               replica holds for the key (its context is joined with the stored history)
+ *               flag 32 on put: "keep TTL" — the new value keeps the expiry of the value a
+ *               read would show now (Redis SET ... KEEPTTL); ignored with flag 8
  *     4 scan    │ partition u32 │ limit u32 │ afterKey (flag 2: present): u16 length, bytes │
  *     5 crash   │ (empty) — test only: the shard throws, as a bug would │
  *     6 readObject  │ key │                      — a replica read: the raw stored object
@@ -77,7 +82,10 @@ const flagContext = 1;
 const flagAfterKey = 2;
 /** On put/delete requests: reply with the stored object. On written/object replies: it follows. */
 const flagObject = 4;
-const flagsKnown = flagContext | flagAfterKey | flagObject;
+const flagTtl = 8;
+const flagOverwrite = 16;
+const flagKeepTtl = 32;
+const flagsKnown = flagContext | flagAfterKey | flagObject | flagTtl | flagOverwrite | flagKeepTtl;
 const headerBytes = 8;
 const u16Max = 0xffff;
 /** Byte arrays up to this length are copied by a loop: cheaper than `set` for a few bytes. */
@@ -85,8 +93,19 @@ const smallCopyBytesMax = 24;
 
 export type ShardRequest =
   | { op: 'get'; requestId: number; key: Uint8Array }
-  | { op: 'put'; requestId: number; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean }
-  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean }
+  | {
+      op: 'put';
+      requestId: number;
+      key: Uint8Array;
+      value: Uint8Array;
+      context: Uint8Array | undefined;
+      wantObject?: boolean;
+      /** The value expires this long after the write's timestamp. */
+      ttlMs?: number | undefined;
+      overwrite?: boolean | undefined;
+      keepTtl?: boolean | undefined;
+    }
+  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean; overwrite?: boolean | undefined }
   | { op: 'scan'; requestId: number; partition: number; limit: number; afterKey: Uint8Array | undefined }
   | { op: 'crash'; requestId: number }
   | { op: 'readObject'; requestId: number; key: Uint8Array }
@@ -160,7 +179,7 @@ export function requestBytes(request: ShardRequest): number {
     case 'readObject':
       return headerBytes + checkShort(request.key);
     case 'put':
-      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + 4 + request.value.length;
+      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + 4 + request.value.length + (request.ttlMs === undefined ? 0 : 8);
     case 'delete':
       return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0);
     case 'mergeObject':
@@ -187,10 +206,14 @@ export function encodeRequestInto(request: ShardRequest, out: Uint8Array, start:
     case 'put':
     case 'delete': {
       const { context } = request;
-      const flags = (context ? flagContext : 0) | (request.wantObject === true ? flagObject : 0);
+      let flags = (context ? flagContext : 0) | (request.wantObject === true ? flagObject : 0) | (request.overwrite === true ? flagOverwrite : 0);
+      if (request.op === 'put') flags |= (request.ttlMs === undefined ? 0 : flagTtl) | (request.keepTtl === true ? flagKeepTtl : 0);
       let at = putShort(out, putHeader(out, start, request.op === 'put' ? FrameTag.put : FrameTag.delete, flags, id), request.key);
       if (context) at = putLong(out, at, context);
-      return request.op === 'put' ? putLong(out, at, request.value) : at;
+      if (request.op !== 'put') return at;
+      at = putLong(out, at, request.value);
+      if (request.ttlMs === undefined) return at;
+      return putU32(out, putU32(out, at, request.ttlMs >>> 0), Math.floor(request.ttlMs / 0x1_0000_0000));
     }
     case 'mergeObject':
       return putLong(out, putShort(out, putHeader(out, start, FrameTag.mergeObject, 0, id), request.key), request.object);
@@ -396,8 +419,15 @@ export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes:
     const key = r.short();
     const context = flags & flagContext ? r.long() : undefined;
     const wantObject = (flags & flagObject) !== 0;
-    request =
-      tag === FrameTag.put ? { op: 'put', requestId, key, value: r.long(), context, wantObject } : { op: 'delete', requestId, key, context, wantObject };
+    // Unset flags decode as undefined, as an encoder's request leaves them.
+    const overwrite = (flags & flagOverwrite) !== 0 ? true : undefined;
+    if (tag === FrameTag.put) {
+      const value = r.long();
+      const ttlMs = flags & flagTtl ? r.u32() + r.u32() * 0x1_0000_0000 : undefined;
+      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined };
+    } else {
+      request = { op: 'delete', requestId, key, context, wantObject, overwrite };
+    }
   } else if (tag === FrameTag.readObject) {
     request = { op: 'readObject', requestId, key: r.short() };
   } else if (tag === FrameTag.mergeObject) {

@@ -99,9 +99,21 @@ export interface GetRequest {
   readonly r?: number;
   readonly consistency?: string;
   readonly timeoutMs?: number;
+  /** Wall-clock instant at which expiry is judged (lib/causality read-view.ts); default: none expires. */
+  readonly expiryNowMs?: number;
 }
 
-export interface PutRequest {
+/** How a write treats expiry and what the replica holds (RESP SET and its options). */
+export interface WriteFlags {
+  /** The value expires this long after the coordinating replica's write time. */
+  readonly ttlMs?: number;
+  /** Supersede everything the coordinating replica holds for the key (no siblings pile up). */
+  readonly overwrite?: boolean;
+  /** Keep the expiry of the value a read shows now (with no ttlMs). */
+  readonly keepTtl?: boolean;
+}
+
+export interface PutRequest extends WriteFlags {
   readonly key: Uint8Array;
   /** null: a delete. */
   readonly value: Uint8Array | null;
@@ -125,12 +137,26 @@ export interface PutRequest {
 }
 
 export type CoordinatorResult =
-  | { readonly type: 'read'; readonly found: boolean; readonly values: Uint8Array[]; readonly context: Uint8Array }
+  | {
+      readonly type: 'read';
+      readonly found: boolean;
+      readonly values: Uint8Array[];
+      readonly context: Uint8Array;
+      /** The newest live sibling's value and expiry (read-view.ts `latest`): what GET over RESP shows. */
+      readonly latest?: Uint8Array | undefined;
+      readonly expiresAtMs?: number | undefined;
+    }
   | { readonly type: 'written'; readonly context: Uint8Array }
   | { readonly type: 'error'; readonly code: Code; readonly message: string };
 
 export type LocalOp =
-  | { readonly op: 'coordinate-write'; readonly key: Uint8Array; readonly value: Uint8Array | null; readonly context: Uint8Array | undefined }
+  | {
+      readonly op: 'coordinate-write';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array | null;
+      readonly context: Uint8Array | undefined;
+      readonly flags?: WriteFlags;
+    }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
   | { readonly op: 'read-rid-object'; readonly key: Uint8Array; readonly rid: Uint8Array }
@@ -257,6 +283,7 @@ type GetState = {
   readonly key: Uint8Array;
   readonly tally: QuorumTally;
   readonly merge: ReadMerge;
+  readonly expiryNowMs: number | undefined;
   completed: boolean;
   /** Up replicas not asked yet: each is asked when an asked one fails or a hedge delay passes. */
   readonly spares: ReplicaInfo[];
@@ -379,7 +406,7 @@ export class Coordinator {
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
     this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
     this.#requests.set(requestId, state);
     const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
     actions.push(this.#readTimer(state));
@@ -448,8 +475,9 @@ export class Coordinator {
     if (!state.completed && state.tally.met) {
       state.completed = true;
       this.#stats.read++;
-      const view = state.merge.view(this.#policy);
-      actions.push(complete(state.requestId, { type: 'read', found: view.found, values: view.values, context: view.context }));
+      const view = state.merge.view(this.#policy, state.expiryNowMs);
+      const read: CoordinatorResult = { type: 'read', found: view.found, values: view.values, context: view.context, latest: view.latest, expiresAtMs: view.expiresAtMs };
+      actions.push(complete(state.requestId, read));
     } else if (!state.completed && !state.tally.possible) {
       state.completed = true;
       this.#stats.unavailable++;
@@ -537,7 +565,7 @@ export class Coordinator {
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
-      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context };
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...writeFlagsOf(request) };
     return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
   }
 
@@ -566,7 +594,7 @@ export class Coordinator {
     state.asked.clear();
     const { requestId, key, request } = state;
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context },
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, ...writeFlagsOf(request) },
       { type: 'set-timer', requestId, atMs: state.deadlineMs },
     ];
   }
@@ -897,6 +925,18 @@ export class Coordinator {
   }
 }
 
+/** The write flags a request sets, as the optional `flags` of a coordinate-write (absent when none). */
+function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
+  if (request.ttlMs === undefined && request.overwrite !== true && request.keepTtl !== true) return {};
+  return {
+    flags: {
+      ...(request.ttlMs === undefined ? {} : { ttlMs: request.ttlMs }),
+      ...(request.overwrite === true ? { overwrite: true } : {}),
+      ...(request.keepTtl === true ? { keepTtl: true } : {}),
+    },
+  };
+}
+
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
   return { type: 'complete', requestId, result };
 }
@@ -927,6 +967,8 @@ function checkPut(request: PutRequest, hopsMax: number): CoordinatorResult | und
   if (context !== undefined && context.length > contextBytesMax) return failure(ErrorCode.badContext, `context is over ${contextBytesMax} bytes`);
   if (hops !== undefined && (!Number.isInteger(hops) || hops < 0 || hops > hopsMax)) return failure(ErrorCode.badRequest, 'hops out of range');
   if (dc !== undefined && (typeof dc !== 'string' || dc.length === 0)) return failure(ErrorCode.badRequest, 'dc must be a non-empty string');
+  const { ttlMs } = request;
+  if (ttlMs !== undefined && (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > limits.ttlMsMax)) return failure(ErrorCode.badRequest, `ttlMs must be an integer in [1, ${limits.ttlMsMax}]`);
   return undefined;
 }
 
@@ -942,6 +984,7 @@ function forwardMessage(request: PutRequest, hops: number, timeoutMs: number, se
     dc: request.dc ?? selfDc,
     hops,
     timeoutMs,
+    ...writeFlagsOf(request).flags,
   };
 }
 

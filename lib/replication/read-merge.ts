@@ -48,13 +48,15 @@ export class ReadMerge {
     return true;
   }
 
-  view(policy: ConflictPolicy): ReadView {
-    return readView(this.#merged, policy);
+  /** The client's view; siblings expired at `expiryNowMs` are hidden (default: none). */
+  view(policy: ConflictPolicy, expiryNowMs?: number): ReadView {
+    return readView(this.#merged, policy, expiryNowMs);
   }
 
   /** The replica writes that bring every answering replica up to the merge. */
   repairs(): Repair[] {
-    if (this.#merged === undefined || this.#merged.length === 0) return [];
+    // One answer is the merge itself: nothing to repair (and no re-encoding on a 1-replica read).
+    if (this.#merged === undefined || this.#merged.length === 0 || this.#answers.size < 2) return [];
     const merged = encodeObject(this.#merged);
     const out: Repair[] = [];
     for (const [to, object] of this.#answers) {

@@ -73,6 +73,10 @@ export interface ForwardPut {
   readonly dc?: string;
   readonly hops: number;
   readonly timeoutMs: number;
+  /** Write flags (WriteFlags in coordinator.ts): TTL, overwrite, keep-TTL; absent when unset. */
+  readonly ttlMs?: number;
+  readonly overwrite?: boolean;
+  readonly keepTtl?: boolean;
 }
 
 export interface RidQuery {
@@ -176,7 +180,9 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
 }
 
 function parseForwardPut(raw: Record<string, unknown>, key: Uint8Array): Parsed<ForwardPut> {
-  const { rid, value, context, w, consistency, dc, hops, timeoutMs } = raw;
+  const { rid, value, context, w, consistency, dc, hops, timeoutMs, ttlMs, overwrite, keepTtl } = raw;
+  if (ttlMs !== undefined && !isIntegerIn(ttlMs, 1, limits.ttlMsMax)) return refuse('ttlMs out of range');
+  if ((overwrite !== undefined && overwrite !== true) || (keepTtl !== undefined && keepTtl !== true)) return refuse('overwrite and keepTtl must be true when present');
   if (!isBytes(rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
   if (key.length > limits.keyBytesMax) return refuse('key over keyBytesMax');
   if (value !== null && !isBytes(value, 0, limits.valueBytesMax)) return refuse('value must be bytes within valueBytesMax, or null');
@@ -197,6 +203,9 @@ function parseForwardPut(raw: Record<string, unknown>, key: Uint8Array): Parsed<
     ...(dc === undefined ? {} : { dc }),
     hops,
     timeoutMs,
+    ...(ttlMs === undefined ? {} : { ttlMs }),
+    ...(overwrite === true ? { overwrite } : {}),
+    ...(keepTtl === true ? { keepTtl } : {}),
   };
   return { ok: true, value: put };
 }

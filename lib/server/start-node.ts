@@ -34,6 +34,7 @@ import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { isLoopbackHost, startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
+import { startRespFrontDoor } from './resp-front-door.js';
 import { LiveFeed } from '../http/dashboard-feed.js';
 import { dashboardRoutes } from '../http/dashboard-routes.js';
 import { scalingActionsOf, scalingOptionsOf, type ScalingNodeOptions } from './scaling-options.js';
@@ -105,6 +106,14 @@ export interface NodeOptions extends ScalingNodeOptions {
    * chosen so foreground p99 stays near idle on a small machine; raise it on bigger ones.
    */
   handoffBytesPerSecond?: number;
+  /** Port of the Redis-protocol listener (lib/resp; README "Redis protocol"); off unless given; 0 picks a free one. */
+  respPort?: number;
+  /**
+   * Bound on the wall-clock skew between nodes that TTL expiry tolerates (default
+   * limits.clockSkewMsDefault): this node judges expiry at its clock plus this, so it never
+   * serves a value after its expiry if its clock lags the writer's by up to this much.
+   */
+  clockSkewMs?: number;
 }
 
 export interface RingkvNode {
@@ -112,6 +121,8 @@ export interface RingkvNode {
   readonly port: number;
   readonly url: string;
   readonly address: string;
+  /** The RESP port, when the node speaks the Redis protocol. */
+  readonly respPort?: number;
   status(): StatusJson;
   /** Resolves once the node has left the cluster (`ringkv leave`) and closed itself. */
   readonly left?: Promise<void>;
@@ -148,7 +159,11 @@ function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | unde
 function checkOptions(options: NodeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
   scalingOptionsOf(options, '.'); // scaling: checks autoscale, capacityBytes and stagedJoin
-  const { port, weight, seeds, shards, gossipIntervalMs, quorum } = options;
+  const { port, weight, seeds, shards, gossipIntervalMs, quorum, respPort, clockSkewMs } = options;
+  if (respPort !== undefined && (!Number.isInteger(respPort) || respPort < 0 || respPort > 65535)) throw new RangeError(`respPort must be an integer within [0, 65535], got ${respPort}`);
+  if (clockSkewMs !== undefined && (!Number.isInteger(clockSkewMs) || clockSkewMs < 0 || clockSkewMs > limits.clockSkewMsMax)) {
+    throw new RangeError(`clockSkewMs must be an integer within [0, ${limits.clockSkewMsMax}]`);
+  }
   if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
   const ae = options.antiEntropyIntervalMs;
   if (ae !== undefined && (!Number.isInteger(ae) || ae < 0)) throw new RangeError('antiEntropyIntervalMs must be a non-negative integer');
@@ -206,7 +221,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
   const storeDir = join(dir, 'store');
   const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
-  const store = await openReplicaStore({ dir: storeDir, partitionBits, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
+  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
     const hints = HintStore.open({
@@ -288,16 +303,23 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       scaling: scalingOptionsOf(options, dir),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
+      ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}),
     });
     const sup0 = supervisor;
     cleanups.push(() => sup0.close());
     supervisor.start();
     await supervisor.checkStart(); // lifecycle: rejects when this directory does not match the cluster
-    logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards }, 'node started');
+    const resp =
+      options.respPort === undefined
+        ? undefined
+        : await startRespFrontDoor({ host, port: options.respPort, supervisor, store, logger, clientToken: options.clientToken, tcpPort: server.port, version: packageVersion() });
+    if (resp) cleanups.push(() => resp.close());
+    logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards, ...(resp ? { respPort: resp.port } : {}) }, 'node started');
     const sup = supervisor;
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> =>
       (closing ??= (async () => {
+        await resp?.close();
         feed.close();
         await sup.close();
         await server.close();
@@ -314,6 +336,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       port: server.port,
       address,
       url: `${scheme}://${address}`,
+      ...(resp ? { respPort: resp.port } : {}),
       status: () => sup.status(),
       close,
       [Symbol.asyncDispose]: close,

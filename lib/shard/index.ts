@@ -9,3 +9,4 @@ export { FrameArena } from './frame-arena.js';
 export { Overlay, type OverlayEntry } from './overlay.js';
 export { exposeBackgroundRunner, wrapShardControl, type ShardControl, type ShardControlApi } from './control-channel.js';
 export type { ShardStatusMessage, ShardWorkerData } from './shard-worker-data.js';
+export { expireRecord, expiryFilterName, registerExpiryFilter } from './expiry-filter.js';

@@ -50,7 +50,10 @@ import {
   join,
   mergeReplicas,
   readView,
+  decodeContext,
+  mergeVectors,
   type StoredObject,
+  type VersionVector,
 } from '../causality/index.js';
 import type { Engine, WriteOp } from '../storage/engine.js';
 import { errorReply, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
@@ -193,7 +196,7 @@ export class ShardActor {
   #get(requestId: number, key: Uint8Array): Slot {
     this.#checkKey(key);
     const { object, uncommitted } = this.#current(key);
-    const view = readView(object, this.#policy);
+    const view = readView(object, this.#policy, this.#clock.wallMs());
     return { reply: { kind: 'read', requestId, found: view.found, values: view.values, context: view.context }, isWrite: false, readUncommitted: uncommitted };
   }
 
@@ -204,26 +207,29 @@ export class ShardActor {
     ops: WriteOp[],
     staged: OverlayEntry[],
   ): Slot {
-    const { requestId, key, context } = request;
+    const { requestId, key } = request;
     this.#checkKey(key);
     if (value !== null && value.length > this.#valueBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#valueBytesMax}`, { valueBytes: value.length });
     }
     const { object: before } = this.#current(key);
     const timestampMs = Math.max(0, Math.floor(this.#clock.wallMs()));
+    const expiresAtMs = expiryOf(request, before, timestampMs, this.#policy);
+    // overwrite (RESP SET/DEL): the write supersedes everything this replica holds.
+    const context = request.overwrite === true && before !== undefined ? overwriteContext(request.context, before) : request.context;
     let next: StoredObject;
     let nextContext: Uint8Array;
     if (before === undefined && context === undefined) {
       // Fast path, the common first write of a key: what applyClientWrite returns for it.
       const counter = freshCounterFloor(timestampMs) + 1;
-      next = [{ actor: this.#actor, counter, siblings: [{ value, timestampMs }] }];
+      next = [{ actor: this.#actor, counter, siblings: [expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs }] }];
       if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
         this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
         this.#firstWriteMs = timestampMs;
       }
       nextContext = this.#firstWriteContext;
     } else {
-      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax });
+      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs });
       nextContext = encodeContext(join(next));
     }
     const encoded = encodeObject(next);
@@ -320,6 +326,20 @@ export class ShardActor {
       return s.reply;
     });
   }
+}
+
+/** The new value's expiry: its TTL from the write's time, or with keepTtl the shown value's. */
+function expiryOf(request: ShardRequest & { op: 'put' | 'delete' }, before: StoredObject | undefined, timestampMs: number, policy: ConflictPolicy): number | undefined {
+  if (request.op !== 'put') return undefined;
+  if (request.ttlMs !== undefined) return timestampMs + Math.max(1, request.ttlMs);
+  if (request.keepTtl === true && before !== undefined) return readView(before, policy, timestampMs).expiresAtMs;
+  return undefined;
+}
+
+/** The client's context joined with the whole stored history (an overwrite supersedes it all). */
+function overwriteContext(context: Uint8Array | undefined, before: StoredObject): Uint8Array | VersionVector {
+  const held = join(before);
+  return context === undefined ? held : mergeVectors(decodeContext(context), held);
 }
 
 function checkStoredSize(encoded: Uint8Array): void {

@@ -18,6 +18,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
 import { EntryKind } from './write-batch.js';
+import { recordFilterOf } from './record-filter.js';
 import { decodeValuePointer, encodeValuePointer } from './value-pointer.js';
 
 export interface TableOptions {
@@ -57,6 +58,8 @@ export type BackgroundJob =
       fileNumberLimit: number;
       targetTableBytes: number;
       table: TableOptions;
+      /** A registered record filter (record-filter.ts) to run on every live value, and its time. */
+      filter?: { name: string; nowMs: number };
     };
 
 export interface JobOutput {
@@ -132,6 +135,8 @@ function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'comp
       (group) => new ConcatenatingCursor(group.map((t) => t.largest), (i) => openTable(group[i]!).iterator()),
     );
     const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumberStart, job.fileNumberLimit, job.targetTableBytes);
+    const filter = job.filter === undefined ? undefined : recordFilterOf(job.filter.name);
+    const nowMs = job.filter?.nowMs ?? 0;
     // Pointers an older version held, now gone: their values are dead (value-log GC's estimate).
     const deadBytes = new Map<number, number>();
     const merged = new MergingCursor(sources, (kind, value) => {
@@ -145,7 +150,9 @@ function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'comp
         dropped++;
         continue;
       }
-      writer.add(merged.key, merged.kind, merged.value);
+      // The filter sees inline values only: a pointer's value lives in the value log.
+      const value = filter !== undefined && merged.kind === EntryKind.value ? filter(merged.key, merged.value, nowMs) : merged.value;
+      writer.add(merged.key, merged.kind, value);
     }
     const outputs = writer.finish();
     const bytesRead = readers.reduce((sum, r) => sum + r.fileBytes, 0);

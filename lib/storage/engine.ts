@@ -106,6 +106,8 @@ export interface EngineOptions {
   runner?: BackgroundRunner;
   logger?: Logger;
   clock?: Clock;
+  /** A compaction record filter registered under this name (record-filter.ts), run with clock.wallMs(). */
+  recordFilter?: string;
   /** Take over a lock held by another thread of this process that the caller knows is dead. */
   reclaimFromDeadThread?: boolean;
 }
@@ -252,6 +254,7 @@ export class Engine {
   readonly #runner: BackgroundRunner;
   readonly #logger: Logger;
   readonly #clock: Clock;
+  readonly #recordFilter: string | undefined;
   readonly #lock: DirectoryLock;
   readonly #cache: BlockCache;
   readonly #readers = new Map<number, TableReader>();
@@ -298,6 +301,7 @@ export class Engine {
     this.#settings = settings;
     this.#logger = options.logger ?? silentLogger;
     this.#clock = options.clock ?? systemClock;
+    this.#recordFilter = options.recordFilter;
     this.#runner = options.runner ?? new InlineRunner(options.fs);
     this.#lock = lock;
     this.#cache = new BlockCache(options.blockCacheBytes ?? limits.blockCacheBytesDefault);
@@ -809,6 +813,7 @@ export class Engine {
       fileNumberLimit: fileNumberStart + reserve,
       targetTableBytes: this.#settings.targetTableBytes,
       table: this.#settings.table,
+      ...(this.#recordFilter === undefined ? {} : { filter: { name: this.#recordFilter, nowMs: this.#clock.wallMs() } }),
     });
     this.#installCompaction(plan, result, upperLevel);
   }

@@ -10,3 +10,4 @@ export { MemoryFileSystem, SimulatedCrashError } from './memory-file-system.js';
 export { CompactionPool, type CompactionPoolOptions } from './compaction-pool.js';
 export { InlineRunner } from './inline-runner.js';
 export { partitionRange } from './internal-key.js';
+export { registerRecordFilter, recordFilterOf, type RecordFilter } from './record-filter.js';

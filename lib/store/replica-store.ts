@@ -24,6 +24,7 @@
  */
 
 import { checkActorId } from '../causality/index.js';
+import type { WriteFlags } from '../replication/index.js';
 import { limits } from '../base/limits.js';
 import { openEmbeddedStore, type ScanPartitionOptions, type ScanPartitionPage, type Store, type StoreOptions } from './store.js';
 
@@ -32,7 +33,8 @@ export interface ReplicaStore extends Store {
   /** The actor id written into version vectors (the node id when given at creation). */
   readonly actor: string;
   /** Partition of a key's bytes is `partitionOfToken(tokenOf(key), partitionBits)`; its shard is that mod `shards`. */
-  coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined): Promise<{ context: Uint8Array; object: Uint8Array }>;
+  /** `flags`: TTL, overwrite and keep-TTL of the write (RESP SET; lib/replication WriteFlags). */
+  coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: WriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }>;
   readObject(key: Uint8Array): Promise<Uint8Array | undefined>;
   mergeObject(key: Uint8Array, object: Uint8Array): Promise<void>;
   /** Deletes `key` only if its stored object is exactly `expected`; resolves whether it did. */
@@ -47,6 +49,8 @@ export interface ReplicaStoreOptions extends StoreOptions {
   partitionBits?: number;
   /** The actor id for version vectors (use the node id); default generated. Fixed at creation. */
   actor?: string;
+  /** Publish request frames once per event-loop turn, not per microtask checkpoint (a node: many sockets per turn). */
+  publishPerTurn?: boolean;
 }
 
 /** Opens (creating if needed) a store for a cluster node's replicas. */
@@ -57,7 +61,8 @@ export function openReplicaStore(options: ReplicaStoreOptions): Promise<ReplicaS
     throw new RangeError(`partitionBits must be an integer within [${limits.partitionBitsMin}, ${limits.partitionBitsMax}]`);
   }
   if (actor !== undefined) checkActorId(actor, 'actor');
-  return openEmbeddedStore(options, { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) });
+  const identity = { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) };
+  return openEmbeddedStore(options, identity, { publishPerTurn: options.publishPerTurn === true });
 }
 
 export type { ScanPartitionOptions, ScanPartitionPage };

@@ -41,6 +41,8 @@ export interface ShardConfig {
   runner: BackgroundRunner;
   logger: Logger;
   memtableBytes: number | undefined;
+  /** Publish request frames once per event-loop turn (FrameSender publishPerTurn): a node's store. */
+  publishPerTurn?: boolean;
 }
 
 /** Turns a reply into the caller's result; throws (an error reply's RingkvError, say) to reject. */
@@ -116,7 +118,10 @@ export class ShardHandle {
     const generation: Generation = {
       worker,
       producer,
-      sender: new FrameSender(producer, { onError: (error) => this.#config.logger.error({ err: error, shard: index }, 'request mailbox failed') }),
+      sender: new FrameSender(producer, {
+        onError: (error) => this.#config.logger.error({ err: error, shard: index }, 'request mailbox failed'),
+        publishPerTurn: this.#config.publishPerTurn === true,
+      }),
       replies: new MailboxConsumer(replyBuffer),
       control: wrapShardControl(control.port1),
       runnerPort: runner.port1,

@@ -38,11 +38,13 @@ export interface WriteResult {
 
 export interface WriteOptions {
   context?: Uint8Array;
+  /** The value expires this many ms after the write (put only); reads never show it after. */
+  ttlMs?: number;
 }
 
 export type BatchOp =
   | { type: 'get'; key: Key }
-  | { type: 'put'; key: Key; value: Value; context?: Uint8Array }
+  | { type: 'put'; key: Key; value: Value; context?: Uint8Array; ttlMs?: number }
   | { type: 'delete'; key: Key; context?: Uint8Array };
 
 export type BatchResult = GetResult | WriteResult;

@@ -55,6 +55,15 @@ export function contextOf(options: unknown, field = 'options'): Uint8Array | und
   return context;
 }
 
+/** The ttlMs of put options: undefined, or an integer in [1, limits.ttlMsMax]. */
+export function ttlOf(options: unknown, field = 'options'): number | undefined {
+  if (options === undefined) return undefined;
+  const ttlMs = (options as WriteOptions).ttlMs;
+  if (ttlMs === undefined) return undefined;
+  if (!Number.isInteger(ttlMs) || ttlMs < 1 || ttlMs > limits.ttlMsMax) throw new RangeError(`${field}.ttlMs must be an integer in [1, ${limits.ttlMsMax}]`);
+  return ttlMs;
+}
+
 export function checkSizes(key: Uint8Array, value: Uint8Array | undefined): void {
   if (key.length > limits.keyBytesMax) {
     throw new RingkvError(ErrorCode.tooLarge, `key of ${key.length} bytes is over ${limits.keyBytesMax}`, { keyBytes: key.length });

@@ -43,8 +43,10 @@ import type { ShardReply, ShardRequest } from '../protocol/shard-frames.js';
 import { CompactionPool } from '../storage/compaction-pool.js';
 import type { EngineStats } from '../storage/engine.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
+import { registerExpiryFilter } from '../shard/expiry-filter.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
-import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, valueBytesOf } from './store-arguments.js';
+import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, ttlOf, valueBytesOf } from './store-arguments.js';
+import type { WriteFlags } from '../replication/index.js';
 import { type Identity, resolveStoreMetadata, type StoreMetadata } from './store-metadata.js';
 
 export type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult };
@@ -55,7 +57,8 @@ export function openStore(options: StoreOptions): Promise<Store> {
 }
 
 /** openStore with the identity a replica store may fix; returns the full embedded store. */
-export async function openEmbeddedStore(options: StoreOptions, identity: Identity): Promise<EmbeddedStore> {
+export async function openEmbeddedStore(options: StoreOptions, identity: Identity, tuning: { publishPerTurn?: boolean } = {}): Promise<EmbeddedStore> {
+  registerExpiryFilter(); // for compaction jobs the pool may run on this thread
   const settings = settingsOf(options);
   const metadata = resolveStoreMetadata(settings, identity);
   const pool = new CompactionPool();
@@ -72,6 +75,7 @@ export async function openEmbeddedStore(options: StoreOptions, identity: Identit
         runner: pool,
         logger: settings.logger,
         memtableBytes: settings.memtableBytes,
+        publishPerTurn: tuning.publishPerTurn === true,
       }),
   );
   const started = await Promise.allSettled(handles.map((h) => h.start(false)));
@@ -178,7 +182,7 @@ class EmbeddedStore implements Store {
       const k = keyBytesOf(key);
       const v = valueBytesOf(value);
       checkSizes(k, v);
-      request = { op: 'put', requestId: 0, key: k, value: v, context: contextOf(options), wantObject: false };
+      request = { op: 'put', requestId: 0, key: k, value: v, context: contextOf(options), wantObject: false, ttlMs: ttlOf(options) };
     } catch (error) {
       return Promise.reject(error);
     }
@@ -218,7 +222,7 @@ class EmbeddedStore implements Store {
     if (op.type === 'put') {
       const value = valueBytesOf(op.value, `ops[${i}].value`);
       checkSizes(key, value);
-      return [key, { op: 'put', requestId: 0, key, value, context, wantObject: false }, true, writtenResult];
+      return [key, { op: 'put', requestId: 0, key, value, context, wantObject: false, ttlMs: ttlOf(op, `ops[${i}]`) }, true, writtenResult];
     }
     if (op.type === 'delete') {
       checkSizes(key, undefined);
@@ -229,12 +233,15 @@ class EmbeddedStore implements Store {
 
   // ------------------------------------------------------------ replica operations
 
-  async coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined): Promise<{ context: Uint8Array; object: Uint8Array }> {
+  async coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: WriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }> {
     const k = replicaKeyOf(key);
     if (value !== null && !(value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array or null');
     if (context !== undefined && !(context instanceof Uint8Array)) throw new TypeError('context must be a Uint8Array');
+    const overwrite = flags?.overwrite === true;
     const request: ShardRequest =
-      value === null ? { op: 'delete', requestId: 0, key: k, context, wantObject: true } : { op: 'put', requestId: 0, key: k, value, context, wantObject: true };
+      value === null
+        ? { op: 'delete', requestId: 0, key: k, context, wantObject: true, overwrite }
+        : { op: 'put', requestId: 0, key: k, value, context, wantObject: true, overwrite, ttlMs: flags?.ttlMs, keepTtl: flags?.keepTtl === true };
     return this.#send(k, request, true, coordinatedResult);
   }
 

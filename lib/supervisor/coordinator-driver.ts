@@ -38,6 +38,8 @@ import {
   replicaError,
   type CoordinatorAction,
   type CoordinatorResult,
+  type GetRequest as CoordinatorGet,
+  type PutRequest as CoordinatorPut,
   type LocalResult,
   type MintDot,
   type ReplicaReply,
@@ -63,6 +65,14 @@ export interface CoordinatorDriverOptions {
    * `replica-read`, so coordinators count this replica as failed. Default: always.
    */
   readonly readable?: (key: Uint8Array) => boolean;
+  /** Expiry is judged at this node's wall clock plus this bound (limits.clockSkewMsDefault). */
+  readonly clockSkewMs?: number;
+}
+
+/** A read as RESP sees it: the client's view plus the newest live value and its expiry. */
+export interface LatestRead extends ReadResult {
+  latest: Uint8Array | undefined;
+  expiresAtMs: number | undefined;
 }
 
 const resyncingMessage = 'replica is resyncing';
@@ -92,10 +102,27 @@ export class CoordinatorDriver {
 
   /** A client get. */
   async get(request: ClientGet): Promise<ReadResult> {
-    const result = await this.#start((id, now) =>
-      this.#coordinator.startGet(id, { key: request.key, ...optional('r', request.r), ...optional('consistency', request.consistency), ...optional('timeoutMs', request.timeoutMs) }, now),
-    );
-    if (result.type === 'read') return { found: result.found, values: result.values, context: result.context };
+    const result = await this.read({ key: request.key, ...optional('r', request.r), ...optional('consistency', request.consistency), ...optional('timeoutMs', request.timeoutMs) });
+    return { found: result.found, values: result.values, context: result.context };
+  }
+
+  /** The wall-clock instant at which this node judges expiry now. */
+  expiryNowMs(): number {
+    return this.#options.clock.wallMs() + (this.#options.clockSkewMs ?? limits.clockSkewMsDefault);
+  }
+
+  /** A coordinated read (the RESP front door's too); expiry is judged at `expiryNowMs()`. */
+  async read(request: Omit<CoordinatorGet, 'expiryNowMs'>): Promise<LatestRead> {
+    const expiryNowMs = this.expiryNowMs();
+    const result = await this.#start((id, now) => this.#coordinator.startGet(id, { ...request, expiryNowMs }, now));
+    if (result.type === 'read') return { found: result.found, values: result.values, context: result.context, latest: result.latest, expiresAtMs: result.expiresAtMs };
+    throw toError(result);
+  }
+
+  /** A coordinated write as the coordinator takes it (the RESP front door's, with its write flags). */
+  async put(request: CoordinatorPut): Promise<{ context: Uint8Array }> {
+    const result = await this.#start((id, now) => this.#coordinator.startPut(id, request, now));
+    if (result.type === 'written') return { context: result.context };
     throw toError(result);
   }
 
@@ -113,6 +140,7 @@ export class CoordinatorDriver {
           ...optional('w', request.w),
           ...optional('consistency', request.consistency),
           ...optional('timeoutMs', request.timeoutMs),
+          ...optional('ttlMs', request.t === 'put' ? request.ttlMs : undefined),
           ...optional('attempt', request.attempt),
           ...(request.attempt !== undefined && request.attempt > 0 ? { hedged: true } : {}),
         },
@@ -318,7 +346,7 @@ export class CoordinatorDriver {
     let work: Promise<LocalResult>;
     switch (action.op) {
       case 'coordinate-write':
-        work = store.coordinateWrite(action.key, action.value, action.context).then((r) => ({ ok: true, context: r.context, object: r.object }));
+        work = store.coordinateWrite(action.key, action.value, action.context, action.flags).then((r) => ({ ok: true, context: r.context, object: r.object }));
         break;
       case 'read-object':
         work =

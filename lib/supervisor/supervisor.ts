@@ -93,6 +93,8 @@ export interface SupervisorOptions {
   readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
+  /** Expiry: the clock skew bound reads tolerate (default limits.clockSkewMsDefault). */
+  readonly clockSkewMs?: number;
   /** scaling: staged joins, capacity, autoscaling (scaling/scaling.ts). */
   readonly scaling?: Pick<ScalingOptions, 'stagedJoin' | 'capacityBytes' | 'autoscale' | 'reportIntervalMs'>;
   /** lifecycle: the view a previous run persisted (MEMBERS), if any. */
@@ -217,6 +219,7 @@ export class Supervisor {
     });
     this.#driver = new CoordinatorDriver({
       readable: (key) => this.#resync.readable(key), // resync
+      ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), // expiry
       coordinator,
       store: options.store,
       clock,
@@ -313,6 +316,11 @@ export class Supervisor {
 
   get id(): string {
     return this.#options.identity.id;
+  }
+
+  /** The coordinated read/write path, for the RESP front door (lib/resp). */
+  get requests(): CoordinatorDriver {
+    return this.#driver;
   }
 
   start(): void {

@@ -1,0 +1,218 @@
+/**
+ * The RESP front door on a real node, driven by redis-cli (a child process) and ioredis:
+ * every command of the issue, Redis's error shapes, pipelines, RESP3 through HELLO, AUTH, and
+ * a key with concurrent siblings (GET shows the newest, RINGKV.GET all of them).
+ */
+
+import t from 'tap';
+import { Redis } from 'ioredis';
+import { redisCli, startRespNode } from './fixtures/resp-node.js';
+
+t.test('redis-cli: strings, counters, expiry and server commands', { timeout: 180_000 }, async (t) => {
+  const { port, close } = await startRespNode();
+  t.teardown(close);
+  const cli = async (...args: string[]): Promise<string> => (await redisCli(port, args)).trimEnd();
+  t.equal(await cli('PING'), 'PONG');
+  t.equal(await cli('PING', 'hi'), 'hi');
+  t.equal(await cli('ECHO', 'hello world'), 'hello world');
+  t.equal(await cli('SELECT', '0'), 'OK');
+  t.match(await cli('SELECT', '1'), /ERR DB index is out of range/);
+  t.equal(await cli('SET', 'k', 'v1'), 'OK');
+  t.equal(await cli('GET', 'k'), 'v1');
+  t.equal(await cli('SET', 'k', 'v2'), 'OK');
+  t.equal(await cli('GET', 'k'), 'v2');
+  t.equal(await cli('SET', 'k', 'v3', 'GET'), 'v2', 'SET ... GET returns the old value');
+  t.equal(await cli('SET', 'k', 'x', 'NX'), '', 'NX on an existing key: nil');
+  t.equal(await cli('SET', 'new', 'x', 'XX'), '', 'XX on a missing key: nil');
+  t.equal(await cli('SET', 'new', 'x', 'NX'), 'OK');
+  t.equal(await cli('SETNX', 'new', 'y'), '0');
+  t.equal(await cli('SETNX', 'new2', 'y'), '1');
+  t.equal(await cli('STRLEN', 'k'), '2');
+  t.equal(await cli('APPEND', 'k', 'abc'), '5');
+  t.equal(await cli('GET', 'k'), 'v3abc');
+  t.equal(await cli('TYPE', 'k'), 'string');
+  t.equal(await cli('TYPE', 'nope'), 'none');
+  t.equal(await cli('EXISTS', 'k', 'nope', 'k'), '2');
+  t.equal(await cli('MSET', 'a', '1', 'b', '2'), 'OK');
+  t.equal(await cli('MGET', 'a', 'b', 'nope'), '1\n2');
+  t.equal(await cli('INCR', 'a'), '2');
+  t.equal(await cli('INCRBY', 'a', '40'), '42');
+  t.equal(await cli('DECR', 'a'), '41');
+  t.equal(await cli('DECRBY', 'a', '1'), '40');
+  t.equal(await cli('INCR', 'counter'), '1', 'INCR of a missing key starts at 0');
+  t.match(await cli('INCR', 'k'), /ERR value is not an integer or out of range/);
+  t.equal(await cli('SET', 'big', '9223372036854775807'), 'OK');
+  t.match(await cli('INCR', 'big'), /ERR increment or decrement would overflow/);
+  t.equal(await cli('GETDEL', 'b'), '2');
+  t.equal(await cli('GET', 'b'), '');
+  t.equal(await cli('DEL', 'a', 'new', 'nope'), '2');
+  t.equal(await cli('UNLINK', 'new2'), '1');
+  t.equal(await cli('EXISTS', 'a'), '0');
+  t.equal(await cli('SETEX', 's', '100', 'v'), 'OK');
+  const ttl = Number(await cli('TTL', 's'));
+  t.ok(ttl >= 80 && ttl <= 100, `TTL after SETEX 100: ${ttl}`);
+  t.equal(await cli('PSETEX', 'ps', '100000', 'v'), 'OK');
+  const pttl = Number(await cli('PTTL', 'ps'));
+  t.ok(pttl > 80_000 && pttl <= 100_000, `PTTL after PSETEX 100000: ${pttl}`);
+  t.equal(await cli('TTL', 'k'), '-1', 'no expiry: -1');
+  t.equal(await cli('TTL', 'nope'), '-2', 'no key: -2');
+  t.equal(await cli('EXPIRE', 'k', '1000'), '1');
+  t.equal(await cli('EXPIRE', 'k', '2000', 'NX'), '0', 'NX: it has an expiry already');
+  t.equal(await cli('EXPIRE', 'k', '2000', 'GT'), '1');
+  t.equal(await cli('EXPIRE', 'k', '500', 'GT'), '0');
+  t.equal(await cli('EXPIRE', 'k', '500', 'LT'), '1');
+  t.equal(await cli('EXPIRE', 'nope', '10'), '0');
+  t.equal(await cli('PEXPIRE', 'k', '900000', 'XX'), '1');
+  t.ok(Number(await cli('PTTL', 'k')) > 800_000);
+  t.equal(await cli('SET', 'k', 'kept', 'KEEPTTL'), 'OK');
+  t.ok(Number(await cli('PTTL', 'k')) > 800_000, 'KEEPTTL keeps the expiry');
+  t.equal(await cli('INCR', 'k2'), '1');
+  t.equal(await cli('PERSIST', 'k'), '1');
+  t.equal(await cli('PERSIST', 'k'), '0');
+  t.equal(await cli('TTL', 'k'), '-1');
+  t.equal(await cli('GET', 'k'), 'kept', 'PERSIST keeps the value');
+  t.equal(await cli('EXPIRE', 'k', '0'), '1', 'a non-positive expiry deletes');
+  t.equal(await cli('EXISTS', 'k'), '0');
+  t.equal(await cli('SET', 'x', 'v', 'EXAT', String(Math.floor(Date.now() / 1000) + 100)), 'OK');
+  t.ok(Number(await cli('TTL', 'x')) > 90);
+  t.equal(await cli('SET', 'x', 'v', 'PXAT', String(Date.now() - 1000)), 'OK', 'PXAT in the past');
+  t.equal(await cli('EXISTS', 'x'), '0', '... leaves no key');
+  t.match(await cli('SET', 'x', 'v', 'EX', '0'), /ERR invalid expire time in 'set' command/);
+  t.match(await cli('SET', 'x', 'v', 'EX', 'ten'), /ERR invalid expire time/);
+  t.match(await cli('SET', 'x', 'v', 'NX', 'XX'), /ERR syntax error/);
+  t.match(await cli('SET', 'x', 'v', 'EX', '1', 'PX', '1'), /ERR syntax error/);
+  t.match(await cli('SET', 'x', 'v', 'BOGUS'), /ERR syntax error/);
+  t.match(await cli('SETEX', 'x', '-1', 'v'), /ERR invalid expire time in 'setex' command/);
+  t.match(await cli('EXPIRE', 'x', '1', 'BAD'), /ERR Unsupported option BAD/);
+  t.match(await cli('EXPIRE', 'x', 'soon'), /ERR value is not an integer/);
+  t.match(await cli('INCRBY', 'x', 'one'), /ERR value is not an integer/);
+  t.match(await cli('GET'), /ERR wrong number of arguments for 'get' command/);
+  t.match(await cli('MSET', 'a', '1', 'b'), /ERR wrong number of arguments for 'mset' command/);
+  t.match(await cli('FLUSHALL', 'now'), /ERR unknown command 'FLUSHALL', with args beginning with: 'now'/);
+  t.match(await cli('CLIENT', 'NOPE'), /ERR unknown subcommand 'NOPE'/);
+  t.equal(await cli('CLIENT', 'SETNAME', 'tester'), 'OK');
+  t.match(await cli('CLIENT', 'ID'), /^\d+$/);
+  t.equal(await cli('CLIENT', 'GETNAME'), '', 'a new connection has no name');
+  t.match(await cli('CLIENT', 'INFO'), /id=\d+ addr=127\.0\.0\.1:\d+ .*resp=2 cmd=client/);
+  t.match(await cli('CLIENT', 'LIST'), /id=\d+/);
+  t.match(await cli('COMMAND', 'COUNT'), /^\d+$/);
+  t.match(await cli('COMMAND', 'INFO', 'get'), /get/);
+  t.match(await cli('COMMAND'), /ringkv\.get/);
+  t.equal(await cli('COMMAND', 'DOCS'), '');
+  t.match(await cli('COMMAND', 'LIST'), /incrby/);
+  t.match(await cli('COMMAND', 'NOPE'), /ERR unknown subcommand/);
+  t.equal(await cli('CONFIG', 'GET', 'save'), '');
+  t.match(await cli('CONFIG', 'SET', 'save', ''), /not supported/);
+  const info = await cli('INFO');
+  for (const section of ['# Server', '# Clients', '# Memory', '# Stats', '# Keyspace']) t.match(info, section);
+  t.match(info, /loading:0/);
+  t.match(await cli('INFO', 'keyspace'), /db0:keys=\d+/);
+  t.notMatch(await cli('INFO', 'server'), /# Keyspace/);
+  t.match(await cli('DBSIZE'), /^\d+$/);
+  t.equal(await cli('QUIT'), 'OK');
+});
+
+t.test('RESP3 through HELLO, RINGKV commands and a key with siblings (ioredis)', { timeout: 180_000 }, async (t) => {
+  const { port, close } = await startRespNode();
+  t.teardown(close);
+  const hello = await redisCli(port, ['-3', 'HELLO', '3']);
+  t.match(hello, /proto\s*\n?3/);
+  t.match(await redisCli(port, ['-3', 'GET', 'missing']), /\(nil\)|^\s*$/, 'nil in RESP3');
+  t.match(await redisCli(port, ['HELLO', '4']), /NOPROTO/);
+  t.match(await redisCli(port, ['HELLO', '3', 'BOGUS']), /Syntax error in HELLO/);
+  const redis = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.disconnect());
+  await redis.connect();
+  t.equal(await redis.set('s', 'one'), 'OK');
+  // Two blind writes with no context are concurrent: siblings.
+  const first = (await redis.call('RINGKV.PUT', 'sib', 'left')) as Buffer;
+  t.ok(first.length > 0, 'RINGKV.PUT returns a context');
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  await redis.call('RINGKV.PUT', 'sib', 'right');
+  const both = (await redis.callBuffer('RINGKV.GET', 'sib')) as [Buffer, Buffer[]];
+  t.same(both[1].map((b) => b.toString()).sort(), ['left', 'right'], 'RINGKV.GET shows both siblings');
+  t.equal(await redis.get('sib'), 'right', 'GET shows the newest sibling');
+  // A write with the context supersedes both.
+  const context = both[0];
+  await redis.call('RINGKV.PUT', 'sib', 'merged', context);
+  const after = (await redis.callBuffer('RINGKV.GET', 'sib')) as [Buffer, Buffer[]];
+  t.same(after[1].map((b) => b.toString()), ['merged']);
+  // SET supersedes whatever the coordinating replica holds: no pile-up.
+  await redis.call('RINGKV.PUT', 'pile', 'a');
+  await redis.call('RINGKV.PUT', 'pile', 'b');
+  await redis.set('pile', 'c');
+  await redis.set('pile', 'd');
+  const piled = (await redis.callBuffer('RINGKV.GET', 'pile')) as [Buffer, Buffer[]];
+  t.same(piled[1].map((b) => b.toString()), ['d'], 'repeated SETs leave one value');
+  const deleted = (await redis.callBuffer('RINGKV.DEL', 'pile', piled[0])) as Buffer;
+  t.ok(deleted.length > 0);
+  t.equal(await redis.exists('pile'), 0);
+  t.equal(await redis.call('RINGKV.CONSISTENCY', 'ALL'), 'OK');
+  t.equal(await redis.get('s'), 'one', 'reads at ALL on one node');
+  t.equal(await redis.call('RINGKV.CONSISTENCY', 'default'), 'OK');
+  await t.rejects(redis.call('RINGKV.CONSISTENCY', 'SOME'), /consistency must be one of/);
+  await t.rejects(redis.call('RINGKV.PUT', 's', 'x', 'not a context'), /^KV_BAD_CONTEXT /, 'ringkv errors carry their code first');
+  // A deep ioredis pipeline: replies in order.
+  const pipeline = redis.pipeline();
+  for (let i = 0; i < 2_000; i++) pipeline.set(`p${i}`, `v${i}`);
+  for (let i = 0; i < 2_000; i++) pipeline.get(`p${i}`);
+  pipeline.incr('pc').incr('pc').incr('pc');
+  const results = (await pipeline.exec())!;
+  t.equal(results.length, 4_003);
+  t.ok(results.slice(0, 2_000).every(([e, r]) => e === null && r === 'OK'));
+  t.ok(results.slice(2_000, 4_000).every(([e, r], i) => e === null && r === `v${i}`), 'GETs answer in order');
+  t.same(results.slice(4_000).map(([, r]) => r), [1, 2, 3], 'pipelined INCRs on one key apply in order');
+  const resp3 = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 });
+  t.teardown(() => resp3.disconnect());
+  await resp3.connect();
+  const map = (await resp3.call('HELLO', '3')) as unknown[];
+  t.ok(Array.isArray(map) || typeof map === 'object', 'HELLO 3 answers a map');
+  t.equal(await resp3.get('s'), 'one');
+  await resp3.call('HELLO', '2', 'SETNAME', 'back');
+  t.equal(await resp3.call('CLIENT', 'GETNAME'), 'back', 'HELLO SETNAME names the connection');
+});
+
+t.test('redis-cli --pipe: a pipeline of 5500 commands', { timeout: 180_000 }, async (t) => {
+  const { port, close } = await startRespNode();
+  t.teardown(close);
+  let input = '';
+  for (let i = 0; i < 5_000; i++) input += `*3\r\n$3\r\nSET\r\n$${`k${i}`.length}\r\nk${i}\r\n$${`v${i}`.length}\r\nv${i}\r\n`;
+  for (let i = 0; i < 500; i++) input += `*2\r\n$4\r\nINCR\r\n$1\r\nn\r\n`;
+  const out = await redisCli(port, ['--pipe'], input);
+  t.match(out, /errors: 0, replies: 5500/);
+  t.equal((await redisCli(port, ['GET', 'n'])).trim(), '500', 'every INCR counted');
+  t.equal((await redisCli(port, ['GET', 'k4999'])).trim(), 'v4999');
+});
+
+t.test('INCR from many connections at once through one node loses no increment', { timeout: 180_000 }, async (t) => {
+  const { port, close } = await startRespNode();
+  t.teardown(close);
+  const clients = Array.from({ length: 4 }, () => new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 }));
+  t.teardown(() => clients.forEach((c) => c.disconnect()));
+  await Promise.all(clients.map((c) => c.connect()));
+  await Promise.all(clients.map(async (c) => Promise.all(Array.from({ length: 50 }, () => c.incr('shared')))));
+  t.equal(await clients[0]!.get('shared'), '200');
+  const before = (await clients[0]!.callBuffer('RINGKV.GET', 'shared')) as [Buffer, Buffer[]];
+  t.equal(before[1].length, 1, 'no siblings either');
+});
+
+t.test('AUTH: a node with a client token wants AUTH first', { timeout: 180_000 }, async (t) => {
+  const { port, close } = await startRespNode({ clientToken: 's3cret' });
+  t.teardown(close);
+  t.match(await redisCli(port, ['GET', 'k']), /NOAUTH Authentication required/);
+  t.equal((await redisCli(port, ['PING'])).trim(), 'NOAUTH Authentication required.');
+  t.match(await redisCli(port, ['-a', 'wrong', '--no-auth-warning', 'GET', 'k']), /WRONGPASS|NOAUTH/);
+  t.equal((await redisCli(port, ['-a', 's3cret', '--no-auth-warning', 'SET', 'k', 'v'])).trim(), 'OK');
+  t.equal((await redisCli(port, ['--user', 'default', '--pass', 's3cret', '--no-auth-warning', 'GET', 'k'])).trim(), 'v');
+  t.match(await redisCli(port, ['AUTH', 'admin', 's3cret']), /WRONGPASS/);
+  t.match(await redisCli(port, ['HELLO', '3']), /NOAUTH HELLO must be called/);
+  t.match(await redisCli(port, ['-3', 'HELLO', '3', 'AUTH', 'default', 's3cret']), /proto/);
+  const redis = new Redis({ port, password: 's3cret', lazyConnect: true, maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.disconnect());
+  await redis.connect();
+  t.equal(await redis.get('k'), 'v', 'ioredis with a password');
+  const open = await startRespNode();
+  t.teardown(open.close);
+  t.match(await redisCli(open.port, ['AUTH', 'x']), /without any password configured/);
+  t.match(await redisCli(open.port, ['AUTH', 'a', 'b', 'c']), /syntax error/);
+});
