@@ -32,6 +32,10 @@ export interface StartFlags {
   tombstoneGraceSeconds?: number;
   /** Partition streaming pace in MiB/s (Cassandra's stream_throughput). */
   streamMibPerSecond?: number;
+  /** Period of the full anti-entropy sweep, in seconds. */
+  antiEntropySweepSeconds?: number;
+  /** Max hint window, in seconds (Cassandra's max_hint_window). */
+  maxHintWindowSeconds?: number;
 }
 
 export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
@@ -45,6 +49,8 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.logLevel !== undefined) options.logLevel = flags.logLevel;
   if (flags.tombstoneGraceSeconds !== undefined) options.tombstoneGraceMs = flags.tombstoneGraceSeconds * 1000;
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
+  if (flags.antiEntropySweepSeconds !== undefined) options.antiEntropySweepPeriodMs = flags.antiEntropySweepSeconds * 1000;
+  if (flags.maxHintWindowSeconds !== undefined) options.maxHintWindowMs = flags.maxHintWindowSeconds * 1000;
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;

@@ -153,6 +153,8 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--secret-file <path>', 'file holding the cluster secret (else RINGKV_SECRET)')
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
+    .option('--anti-entropy-sweep-seconds <s>', 'exchange every partition with every peer replica once per this period (default 3600)', integer(1, 30 * 86_400))
+    .option('--max-hint-window-seconds <s>', 'stop hinting for a node whose oldest undelivered hint is older than this (default 10800, 3 h)', integer(0, 30 * 86_400))
     .action(async (flags: StartFlags) => done(await startCommand(io, flags)));
   program
     .command('dev-cluster')

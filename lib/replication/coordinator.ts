@@ -49,6 +49,14 @@
  *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
  * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
  *
+ * Missed replicas (Cassandra's coordinator hints): a put stays after its answer until every
+ * target answered or its deadline passed, then emits one {type:'missed', to, key, object,
+ * standIn} per replica of the preference list that did not acknowledge the write itself
+ * (missed-replicas.ts) — down with no stand-in (a three-node cluster at N=3), refused, or
+ * silent. The supervisor keeps a durable hint for it when `standIn` is undefined and marks the
+ * key's partition dirty for it (anti-entropy exchanges those first). At most
+ * `limits.coordinatorLingeringPutsMax` answered puts wait; past that a put settles at once.
+ *
  * Reads: replica-read to every up replica (`readFanout: 'quorum'` asks only R, this node first,
  * and one more for each that fails; per-datacenter levels always ask all); R answers
  * merged (read-merge.ts) and returned; the request stays until every asked replica answered
@@ -68,6 +76,7 @@ import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest } from './replica-message.js';
 import { RidTable } from './rid-table.js';
+import { missedReplicas } from './missed-replicas.js';
 
 export interface GetRequest {
   readonly key: Uint8Array;
@@ -106,7 +115,9 @@ export type CoordinatorAction =
   | ({ readonly type: 'local'; readonly requestId: number | undefined } & LocalOp)
   | { readonly type: 'set-timer'; readonly requestId: number; readonly atMs: number }
   | { readonly type: 'clear-timer'; readonly requestId: number }
-  | { readonly type: 'complete'; readonly requestId: number; readonly result: CoordinatorResult };
+  | { readonly type: 'complete'; readonly requestId: number; readonly result: CoordinatorResult }
+  /** Replica `to` did not acknowledge this write; `standIn` holds a hint for it, or nobody does. */
+  | { readonly type: 'missed'; readonly to: string; readonly key: Uint8Array; readonly object: Uint8Array; readonly standIn: string | undefined };
 
 export type LocalResult =
   | { readonly ok: true; readonly context: Uint8Array; readonly object: Uint8Array }
@@ -169,6 +180,8 @@ export interface CoordinatorStats {
   rejectedReplies: number;
   /** Writes sent to a stand-in as a hint (sloppy quorum). */
   hinted: number;
+  /** Replicas reported as having missed a write (a `missed` action each). */
+  missed: number;
 }
 
 type PutState = {
@@ -183,6 +196,13 @@ type PutState = {
   readonly hints: ReadonlyMap<string, string>;
   /** Up nodes gaining the key's partition (placement.pending): sent the write, never waited for. */
   readonly pending: readonly string[];
+  /** The targets and the preference list, for the missed replicas when the put settles. */
+  readonly targets: readonly ReplicaInfo[];
+  readonly replicas: readonly ReplicaInfo[];
+  /** The written object (after the local write), what a missed replica is owed. */
+  object: Uint8Array | undefined;
+  /** The client has its answer; the put waits only for the remaining acks. */
+  answered: boolean;
 };
 type GetState = {
   readonly kind: 'get';
@@ -217,6 +237,8 @@ export class Coordinator {
   readonly #forwardHopsMax: number;
   readonly #readFanout: 'quorum' | 'all';
   readonly #requests = new Map<number, RequestState>();
+  /** Answered puts still waiting for acks (in #requests, not counted toward requestsMax). */
+  #lingering = 0;
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #stats: CoordinatorStats = {
     started: 0,
@@ -230,6 +252,7 @@ export class Coordinator {
     readRepairs: 0,
     rejectedReplies: 0,
     hinted: 0,
+    missed: 0,
   };
 
   constructor(options: CoordinatorOptions) {
@@ -340,10 +363,18 @@ export class Coordinator {
       return this.#forward(requestId, request, resolved.placement, nowMs);
     }
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
-    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, nowMs);
+    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, resolved.placement.replicas, nowMs);
   }
 
-  #coordinatePut(requestId: number, request: PutRequest, requirement: Requirement, targets: readonly ReplicaInfo[], pending: readonly string[], nowMs: number): CoordinatorAction[] {
+  #coordinatePut(
+    requestId: number,
+    request: PutRequest,
+    requirement: Requirement,
+    targets: readonly ReplicaInfo[],
+    pending: readonly string[],
+    replicas: readonly ReplicaInfo[],
+    nowMs: number,
+  ): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
     const entry = this.#rids.get(request.rid, nowMs);
     if (entry !== undefined) {
@@ -355,7 +386,7 @@ export class Coordinator {
       return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
     }
     const refused =
-      this.#requests.size >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
+      this.#requests.size - this.#lingering >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
     if (refused !== undefined) {
       // Recorded, so that a duplicate arriving later cannot apply a write we said failed.
@@ -363,7 +394,8 @@ export class Coordinator {
       return [complete(requestId, refused)];
     }
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally: new QuorumTally(requirement, targets), phase: 'local', context: undefined, hints, pending };
+    const tally = new QuorumTally(requirement, targets);
+    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase: 'local', context: undefined, hints, pending, targets, replicas, object: undefined, answered: false };
     this.#requests.set(requestId, state);
     return [
       { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
@@ -381,6 +413,7 @@ export class Coordinator {
     if (!('context' in result)) return this.#finishPut(state, failure(ErrorCode.indeterminate, 'local write answered as a read'), nowMs);
     state.phase = 'replicating';
     state.context = result.context;
+    state.object = result.object;
     state.tally.ack(this.#self.id);
     const actions: CoordinatorAction[] = [];
     for (const id of state.tally.pendingTargets()) {
@@ -394,20 +427,46 @@ export class Coordinator {
   }
 
   #advancePut(state: PutState, nowMs: number): CoordinatorAction[] {
-    if (state.tally.met) return this.#finishPut(state, { type: 'written', context: state.context! }, nowMs);
-    if (!state.tally.possible) {
+    const actions: CoordinatorAction[] = [];
+    if (!state.answered && state.tally.met) actions.push(...this.#answerPut(state, { type: 'written', context: state.context! }, nowMs));
+    if (!state.answered && !state.tally.possible) {
       const { total, level } = state.tally.requirement;
       const message = `write at ${level} reached ${state.tally.acked.size} of ${total} replicas; it may be applied on some`;
-      return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
+      actions.push(...this.#answerPut(state, failure(ErrorCode.indeterminate, message), nowMs));
     }
-    return [];
+    if (state.answered && state.tally.settled) actions.push(...this.#settlePut(state));
+    return actions;
   }
 
+  /** A put that ends before anything was replicated: answered and gone, nothing missed. */
   #finishPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
-    this.#requests.delete(state.requestId);
+    return this.#answerPut(state, result, nowMs).concat(this.#settlePut(state));
+  }
+
+  /** The client's answer (and its retries'); the put stays for the remaining acks. */
+  #answerPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
+    state.answered = true;
+    this.#lingering++;
     this.#count(result);
-    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    const actions: CoordinatorAction[] = [complete(state.requestId, result)];
     for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    // Bounded: past the limit a put settles now, its silent replicas reported missed at once.
+    if (this.#lingering > limits.coordinatorLingeringPutsMax) actions.push(...this.#settlePut(state));
+    return actions;
+  }
+
+  /** The put is gone: every replica that did not acknowledge it is reported missed. */
+  #settlePut(state: PutState): CoordinatorAction[] {
+    if (this.#requests.get(state.requestId) !== state) return [];
+    this.#requests.delete(state.requestId);
+    if (state.answered) this.#lingering--;
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }];
+    const object = state.object;
+    if (object === undefined) return actions;
+    for (const { to, standIn } of missedReplicas(state.targets, state.tally.acked, state.replicas, this.#self.id)) {
+      this.#stats.missed++;
+      actions.push({ type: 'missed', to, key: state.key, object, standIn });
+    }
     return actions;
   }
 
@@ -527,6 +586,7 @@ export class Coordinator {
         return actions.concat(this.#finishRead(state));
       }
       case 'put': {
+        if (state.answered) return this.#settlePut(state);
         const { acked } = state.tally;
         const message = `write timed out with ${acked.size} of ${state.tally.requirement.total} acks; it may be applied on some replicas`;
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);

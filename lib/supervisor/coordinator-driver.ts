@@ -54,6 +54,11 @@ export interface CoordinatorDriverOptions {
    * `replica-read`, so coordinators count this replica as failed. Default: always.
    */
   readonly readable?: (key: Uint8Array) => boolean;
+  /**
+   * A replica did not acknowledge a write this node coordinated (the coordinator's `missed`
+   * action; missed-writes.ts keeps a hint for it and marks the partition dirty). Default: ignored.
+   */
+  readonly onMissed?: (replica: string, key: Uint8Array, object: Uint8Array, standIn: string | undefined) => void;
 }
 
 const resyncingMessage = 'replica is resyncing';
@@ -237,6 +242,9 @@ export class CoordinatorDriver {
         case 'clear-timer':
           clearTimeout(this.#timers.get(action.requestId));
           this.#timers.delete(action.requestId);
+          break;
+        case 'missed':
+          this.#options.onMissed?.(action.to, action.key, action.object, action.standIn);
           break;
         case 'complete': {
           const resolve = this.#pending.get(action.requestId);
