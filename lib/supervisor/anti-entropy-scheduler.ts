@@ -41,6 +41,7 @@ export class AntiEntropyScheduler {
   readonly #options: AntiEntropySchedulerOptions;
   readonly #schedule: SweepSchedule;
   #timer: NodeJS.Timeout | undefined;
+  #timerAtMs = Infinity;
   #saveTimer: NodeJS.Timeout | undefined;
   #nextSweepAtMs = 0;
   #running = false;
@@ -72,7 +73,7 @@ export class AntiEntropyScheduler {
   start(): void {
     this.#closed = false;
     this.#nextSweepAtMs = this.#options.clock.monotonicMs() + this.#options.intervalMsMax;
-    this.#arm(this.#options.intervalMsMax);
+    this.#arm(this.#schedule.stats().dirty > 0 ? limits.antiEntropyDirtyGapMs : this.#options.intervalMsMax);
   }
 
   close(): void {
@@ -87,7 +88,11 @@ export class AntiEntropyScheduler {
   }
 
   markDirty(partition: number, peer: string): void {
-    if (this.#schedule.markDirty(partition, peer)) this.#scheduleSave();
+    if (!this.#schedule.markDirty(partition, peer)) return;
+    this.#scheduleSave();
+    // Look for the peer's return within the poll, however far the next sweep exchange is.
+    const pollAtMs = this.#options.clock.monotonicMs() + limits.hintDeliveryIntervalMs;
+    if (!this.#running && this.#timerAtMs > pollAtMs) this.#arm(limits.hintDeliveryIntervalMs);
   }
 
   onExchanged(partition: number, peer: string, complete: boolean): void {
@@ -108,6 +113,7 @@ export class AntiEntropyScheduler {
   #arm(delayMs: number): void {
     if (this.#closed) return;
     clearTimeout(this.#timer);
+    this.#timerAtMs = this.#options.clock.monotonicMs() + Math.max(0, delayMs);
     this.#timer = setTimeout(() => void this.#tick(), Math.max(0, delayMs));
     this.#timer.unref();
   }
@@ -123,6 +129,7 @@ export class AntiEntropyScheduler {
       if (dirty !== undefined) {
         // A failing dirty pair (the peer flaps) waits for the poll instead of looping.
         ranDirty = (await run(dirty)) === true;
+        if (ranDirty) this.onExchanged(dirty.partition, dirty.peer, true);
       } else if (clock.monotonicMs() >= this.#nextSweepAtMs) {
         const pick = this.#schedule.nextSweep(partitions, peersOf, clock.monotonicMs());
         this.#nextSweepAtMs = clock.monotonicMs() + this.#schedule.intervalMs;
