@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster, handoff (see each file's header for its flags).
+ * Names: storage, store, mailbox, cluster, handoff, nemesis (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -54,7 +54,10 @@ if (name === 'storage') {
 } else if (name === 'handoff') {
   const { runHandoffBench } = await import('./handoff.js');
   await runHandoffBench(rest);
+} else if (name === 'nemesis') {
+  const { runNemesisBench } = await import('./nemesis.js');
+  await runNemesisBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis`);
   process.exitCode = 2;
 }
