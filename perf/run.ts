@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster, handoff, nemesis (see each file's header for its flags).
+ * Names: storage, store, mailbox, cluster, handoff, nemesis, sweep (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -54,10 +54,13 @@ if (name === 'storage') {
 } else if (name === 'handoff') {
   const { runHandoffBench } = await import('./handoff.js');
   await runHandoffBench(rest);
+} else if (name === 'sweep') {
+  const { runSweepBench } = await import('./sweep.js');
+  await runSweepBench(rest);
 } else if (name === 'nemesis') {
   const { runNemesisBench } = await import('./nemesis.js');
   await runNemesisBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis`);
+  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, sweep`);
   process.exitCode = 2;
 }
