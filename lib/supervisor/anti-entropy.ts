@@ -31,15 +31,15 @@
  *   hold (partition-snapshots.ts): storing it would re-seed a purged tombstone forever.
  */
 
-import { ErrorCode } from '../base/errors.js';
 import type { Clock } from '../base/clock.js';
 import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
-import { Exchange, PurgeLedger, TokenBucket, type ExchangeAction, type ExchangeResult, type SweepPick, type SweepStats } from '../antientropy/index.js';
+import { Exchange, PurgeLedger, TokenBucket, type ExchangeResult, type SweepPick, type SweepStats } from '../antientropy/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { CleanupOutcome } from './auto-cleanup.js';
 import { AntiEntropyResponder } from './anti-entropy-responder.js';
 import { AntiEntropyScheduler } from './anti-entropy-scheduler.js';
+import { runExchange } from './exchange-run.js';
 import { PartitionSnapshots } from './partition-snapshots.js';
 import { TombstonePurger } from './purge.js';
 
@@ -272,46 +272,8 @@ export class AntiEntropy {
     const startedAtMs = clock.monotonicMs();
     const snapshot = await this.#snapshots.snapshot(partition, true);
     const x = new Exchange({ exchangeId: this.#nextExchangeId++, peer, tree: snapshot.tree, bucket: this.#bucket });
-    let queue: ExchangeAction[] = x.start(clock.monotonicMs());
-    let result: ExchangeResult | undefined;
-    // A timer is a deadline, not a pause: requests are awaited inline (call() has its own
-    // timeout), so the exchange only sleeps on its timer when it has nothing else to do
-    // (waiting for the rate limiter's tokens).
-    let timerAtMs: number | undefined;
-    while (result === undefined) {
-      const action = queue.shift();
-      if (action === undefined) {
-        if (timerAtMs === undefined) throw new Error('exchange stalled without an action');
-        await new Promise((r) => setTimeout(r, Math.max(0, timerAtMs! - clock.monotonicMs())));
-        timerAtMs = undefined;
-        queue = x.onTimer(clock.monotonicMs());
-        continue;
-      }
-      switch (action.type) {
-        case 'send': {
-          const reply = await this.#options.call(action.to, action.message, limits.antiEntropyRequestTimeoutMs);
-          queue = queue.concat(reply === undefined ? x.fail(ErrorCode.unavailable, `${peer} did not answer`, clock.monotonicMs()) : x.onReply(reply, clock.monotonicMs()));
-          break;
-        }
-        case 'list-local':
-          queue = queue.concat(x.onLocalList(action.leaves.flatMap((leaf) => snapshot.leaves.get(leaf) ?? []), action.leaves.length, clock.monotonicMs()));
-          break;
-        case 'read-local': {
-          const objects = await Promise.all(action.keys.map((key) => this.#options.store.readObject(key)));
-          queue = queue.concat(x.onLocalRead(objects, clock.monotonicMs()));
-          break;
-        }
-        case 'merge-local':
-          await this.#snapshots.merge(snapshot, action.key, action.object);
-          break;
-        case 'set-timer':
-          timerAtMs = action.atMs;
-          break;
-        case 'complete':
-          result = action.result;
-          break;
-      }
-    }
+    const { store, call } = this.#options;
+    const result = await runExchange(x, peer, snapshot, { clock, store, snapshots: this.#snapshots, call });
     this.#account(partition, peer, result);
     if (result.ok && !result.partial) this.#ledger?.recordExchange(partition, peer, startedAtMs);
     this.#scheduler.onExchanged(partition, peer, result.ok && !result.partial);
