@@ -438,7 +438,7 @@ export class Coordinator {
     return actions;
   }
 
-  /** A put that ends before anything was replicated: answered and gone, nothing missed. */
+  /** Answered and settled at once (a local failure, or the deadline before W): whoever did not ack is missed. */
   #finishPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
     return this.#answerPut(state, result, nowMs).concat(this.#settlePut(state));
   }
