@@ -3,7 +3,7 @@
  * percentiles, closed-loop drivers with a fixed number of requests in flight, alternating
  * rounds with medians, and the JSON line each run appends to perf/results/.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, closeSync, fdatasyncSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,4 +144,31 @@ export function valueBytes(size: number, i: number): Uint8Array {
 
 export function keyBytes(i: number): Uint8Array {
   return Buffer.from(`key${String(i).padStart(12, '0')}`);
+}
+
+/**
+ * The disk's physical limit for a durable log at a given batch size, measured in the same run
+ * as the stores it bounds: `totalBytes` appended in writes of `batchBytes`, one fdatasync after
+ * each, into a fresh file in `dir`. `ops` counts records of `recordBytes` (a key and a value),
+ * so the rate compares directly with a store's durable puts; latency is per batch.
+ */
+export function rawAppendSync(dir: string, totalBytes: number, batchBytes: number, recordBytes: number): Measurement & { mibPerSec: number } {
+  const path = join(dir, `raw-append-${process.pid}.log`);
+  const fd = openSync(path, 'w');
+  const batch = valueBytes(batchBytes, 7);
+  const latencies = new Latencies(Math.ceil(totalBytes / batchBytes) + 1);
+  const started = process.hrtime.bigint();
+  try {
+    for (let written = 0; written < totalBytes; written += batchBytes) {
+      const t0 = process.hrtime.bigint();
+      for (let done = 0; done < batchBytes; ) done += writeSync(fd, batch, done, batchBytes - done);
+      fdatasyncSync(fd);
+      latencies.add(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(path, { force: true });
+  }
+  const m = measurement(Math.round(totalBytes / recordBytes), started, latencies);
+  return { ...m, mibPerSec: totalBytes / 2 ** 20 / m.seconds };
 }

@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, mailbox, cluster, handoff, nemesis, sweep (see each file's header for its flags).
+ * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, sweep (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -32,8 +32,8 @@ if (name === 'storage') {
 } else if (name === 'store') {
   const { runStoreBench, storeSubjects } = await import('./store.js');
   const valueBytes = num('value', 100);
-  // --subjects s1,s2,leveldb,lmdb (default all): s1/s2 are the Store with 1 or 2 shards.
-  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb' };
+  // --subjects s1,s2,leveldb,lmdb,raw (default all): s1/s2 are the Store with 1 or 2 shards.
+  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb', raw: 'raw' };
   const subjects = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : undefined;
   if (subjects?.some((s) => !storeSubjects.includes(s))) throw new RangeError(`--subjects takes a list of ${Object.keys(subjectNames).join(', ')}`);
   await runStoreBench({
@@ -44,6 +44,14 @@ if (name === 'storage') {
     ...(f.has('inflight') ? { inFlight: num('inflight', 1000) } : {}),
     ...(f.has('reads') ? { reads: num('reads', 0) } : {}),
     sync: f.get('sync') === 'none' ? 'none' : 'fsync',
+  });
+} else if (name === 'scale') {
+  const { runScaleBench } = await import('./scale.js');
+  await runScaleBench({
+    keys: (f.get('keys') ?? '1000000,10000000').split(',').map(Number),
+    reads: num('reads', 200_000),
+    rounds: num('rounds', 1),
+    valueBytes: num('value', 100),
   });
 } else if (name === 'mailbox') {
   const { runMailboxBench } = await import('./mailbox.js');
@@ -60,7 +68,10 @@ if (name === 'storage') {
 } else if (name === 'nemesis') {
   const { runNemesisBench } = await import('./nemesis.js');
   await runNemesisBench(rest);
+} else if (name === 'failover') {
+  const { runFailoverBench } = await import('./failover.js');
+  await runFailoverBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, sweep`);
+  console.error(`unknown benchmark ${name}; try: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, sweep`);
   process.exitCode = 2;
 }

@@ -7,6 +7,8 @@
  *
  * Ours is durable (group commit, one fdatasync per batch) unless --sync none; LevelDB runs
  * without sync (its default), so the headline ratio is ours-durable vs peer-not-durable.
+ * Each round also measures the disk's raw append + fdatasync rate at the group-commit batch
+ * size (`inFlight` records per sync), the physical limit our durable writes are judged against.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +25,7 @@ import {
   median,
   printMachine,
   randomIndices,
+  rawAppendSync,
   recordResult,
   syncLoop,
   valueBytes,
@@ -38,7 +41,7 @@ export interface StorageBenchOptions {
   workloads: string[];
 }
 
-type Subject = 'ringkv' | 'leveldb';
+type Subject = 'ringkv' | 'leveldb' | 'raw';
 /** A measurement plus the process's CPU time (all threads) per operation. */
 interface CpuMeasurement extends Measurement {
   cpuUsPerOp: number;
@@ -89,7 +92,9 @@ async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions
           `write amplification ${s.writeAmplification.toFixed(2)}x, space amplification ` +
           `${(s.liveTableBytes / logical).toFixed(2)}x of ${(logical / 2 ** 20).toFixed(0)} MiB, tables per level ${levels}, ` +
           `stalls ${s.writeStalls.slowdowns} slowdowns / ${s.writeStalls.stops} stops (${s.writeStalls.stallMs.toFixed(0)} ms), ` +
-          `bloom negatives ${s.bloom.negatives}/${s.bloom.checks}, cache hit rate ${(s.cache.hitRate * 100).toFixed(0)}%`
+          `bloom negatives ${s.bloom.negatives}/${s.bloom.checks}, cache hit rate ${(s.cache.hitRate * 100).toFixed(0)}%, ` +
+          `value log ${s.valueLog.files} files ${(s.valueLog.bytes / 2 ** 20).toFixed(0)} MiB, GC ${s.valueLog.gcCollections} files / ` +
+          `${(s.valueLog.gcBytesRewritten / 2 ** 20).toFixed(0)} MiB rewritten`
         );
       },
     };
@@ -105,6 +110,17 @@ async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions
 }
 
 async function runSubject(subject: Subject, o: StorageBenchOptions, pool: CompactionPool, results: Results): Promise<void> {
+  if (subject === 'raw') {
+    // The physical limit: append + fdatasync of what one group commit of `inFlight` puts holds.
+    const dir = mkdtempSync(join(tmpdir(), 'bench-raw-'));
+    const recordBytes = o.valueBytes + 16;
+    const m = await withCpu(() => rawAppendSync(dir, o.keys * recordBytes, o.inFlight * recordBytes, recordBytes));
+    rmSync(dir, { recursive: true, force: true });
+    const key = 'fillrandom raw';
+    results.set(key, [...(results.get(key) ?? []), m]);
+    console.log(`${formatRow('raw append+fdatasync (same batch)', m)}  ${((m.ops * recordBytes) / 2 ** 20 / m.seconds).toFixed(0)} MiB/s`);
+    return;
+  }
   const values = Array.from({ length: VALUE_POOL }, (_, i) => valueBytes(o.valueBytes, i));
   const want = (w: string): boolean => o.workloads.includes(w);
   const record = (w: string, m: CpuMeasurement): void => {
@@ -147,7 +163,7 @@ export async function runStorageBench(o: StorageBenchOptions): Promise<void> {
   try {
     for (let round = 0; round < o.rounds; round++) {
       console.log(`-- round ${round + 1}`);
-      const order: Subject[] = round % 2 === 0 ? ['ringkv', 'leveldb'] : ['leveldb', 'ringkv'];
+      const order: Subject[] = round % 2 === 0 ? ['ringkv', 'leveldb', 'raw'] : ['raw', 'leveldb', 'ringkv'];
       for (const subject of order) await runSubject(subject, o, pool, results);
     }
   } finally {
@@ -164,7 +180,12 @@ function summarize(o: StorageBenchOptions, results: Results): void {
     const peer = results.get(`${w} leveldb`);
     if (!ours || !peer) continue;
     const ratios = ours.map((m, i) => m.opsPerSec / peer[i]!.opsPerSec);
+    const raw = results.get('fillrandom raw');
+    const isWrite = w === 'fillrandom' || w === 'overwrite' || w === 'fillseq';
     const row = {
+      vsRawAppendSync: isWrite && raw ? median(ours.map((m, i) => m.opsPerSec / raw[i]!.opsPerSec)) : undefined,
+      rawOpsPerSec: isWrite && raw ? median(raw.map((m) => m.opsPerSec)) : undefined,
+      ringkvP50Us: median(ours.map((m) => m.p50Us)),
       ringkvOpsPerSec: median(ours.map((m) => m.opsPerSec)),
       leveldbOpsPerSec: median(peer.map((m) => m.opsPerSec)),
       ratio: median(ratios),
@@ -176,8 +197,10 @@ function summarize(o: StorageBenchOptions, results: Results): void {
     summary[w] = row;
     console.log(
       `${w.padEnd(12)} ringkv ${(row.ringkvOpsPerSec / 1e3).toFixed(1)}k/s  leveldb ${(row.leveldbOpsPerSec / 1e3).toFixed(1)}k/s  ` +
-        `ratio ${row.ratio.toFixed(2)}x  p99 ${row.ringkvP99Us.toFixed(0)} vs ${row.leveldbP99Us.toFixed(0)} µs  ` +
-        `cpu ${row.ringkvCpuUsPerOp.toFixed(1)} vs ${row.leveldbCpuUsPerOp.toFixed(1)} µs/op`,
+        `ratio ${row.ratio.toFixed(2)}x (rounds ${ratios.map((r) => r.toFixed(2)).join(' ')})  ` +
+        `p50 ${row.ringkvP50Us.toFixed(0)} µs  p99 ${row.ringkvP99Us.toFixed(0)} vs ${row.leveldbP99Us.toFixed(0)} µs  ` +
+        `cpu ${row.ringkvCpuUsPerOp.toFixed(1)} vs ${row.leveldbCpuUsPerOp.toFixed(1)} µs/op` +
+        (row.vsRawAppendSync === undefined ? '' : `  vs raw append+fdatasync ${(row.vsRawAppendSync * 100).toFixed(0)}% of ${(row.rawOpsPerSec! / 1e3).toFixed(1)}k/s`),
     );
   }
   recordResult('storage', { options: o, summary });

@@ -8,6 +8,9 @@
  * Each Store call is an async mailbox round trip; LevelDB's get and put are async too; LMDB's
  * put is async (batched transactions) and its get synchronous, as their users call them.
  *
+ * `raw` (in the default subjects) measures the disk's append + fdatasync rate with `inFlight`
+ * records per sync in the same round: the physical limit for durable writes.
+ *
  * Prints per-round rows, then per workload and Store subject the median ops/s, median p99 and
  * the median of the per-round ratios against each peer. Appends one JSON line to
  * perf/results/store.jsonl.
@@ -18,9 +21,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../lib/index.js';
-import { closedLoop, formatRow, keyBytes, type Measurement, median, printMachine, randomIndices, recordResult, valueBytes } from './harness.js';
+import { closedLoop, formatRow, keyBytes, type Measurement, median, printMachine, randomIndices, rawAppendSync, recordResult, valueBytes } from './harness.js';
 
-export const storeSubjects = ['store S=1', 'store S=2', 'leveldb', 'lmdb'] as const;
+export const storeSubjects = ['store S=1', 'store S=2', 'leveldb', 'lmdb', 'raw'] as const;
 export type Subject = (typeof storeSubjects)[number];
 export const storeWorkloads = ['fillrandom', 'overwrite', 'readrandom'] as const;
 
@@ -82,6 +85,16 @@ async function openSubject(subject: Subject, dir: string, o: StoreBenchOptions):
 }
 
 async function runSubject(subject: Subject, o: StoreBenchOptions, results: Map<string, CpuMeasurement[]>): Promise<void> {
+  if (subject === 'raw') {
+    // The physical limit for durable writes: append + fdatasync of `inFlight` records per sync.
+    const dir = mkdtempSync(join(tmpdir(), 'bench-raw-'));
+    const recordBytes = o.valueBytes + 16;
+    const m = await withCpu(async () => rawAppendSync(dir, o.keys * recordBytes, o.inFlight * recordBytes, recordBytes));
+    rmSync(dir, { recursive: true, force: true });
+    for (const w of ['fillrandom', 'overwrite']) results.set(`${w} raw`, [...(results.get(`${w} raw`) ?? []), m]);
+    console.log(`${formatRow('raw append+fdatasync (same batch)', m)}  ${((m.ops * recordBytes) / 2 ** 20 / m.seconds).toFixed(0)} MiB/s`);
+    return;
+  }
   const values = Array.from({ length: 64 }, (_, i) => valueBytes(o.valueBytes, i));
   const record = (w: string, m: CpuMeasurement): void => {
     const key = `${w} ${subject}`;
@@ -121,11 +134,17 @@ function summarize(o: StoreBenchOptions, results: Map<string, CpuMeasurement[]>)
         cpuUsPerOp: median(ours.map((m) => m.cpuUsPerOp)),
         vsLeveldb: ratio(ours, results.get(`${w} leveldb`)),
         vsLmdb: ratio(ours, results.get(`${w} lmdb`)),
+        vsRaw: ratio(ours, results.get(`${w} raw`)),
+        p50Us: median(ours.map((m) => m.p50Us)),
+        roundsOpsPerSec: ours.map((m) => Math.round(m.opsPerSec)),
       };
       summary[`${w} ${s}`] = row;
-      const ratios = s.startsWith('store') ? `  vs leveldb ${row.vsLeveldb.toFixed(2)}x  vs lmdb ${row.vsLmdb.toFixed(2)}x` : '';
+      if (ours.length === 0) continue;
+      const vsRaw = Number.isNaN(row.vsRaw) ? '' : `  vs raw append+fdatasync ${(row.vsRaw * 100).toFixed(0)}%`;
+      const rounds = `  rounds ${row.roundsOpsPerSec.map((r) => `${(r / 1e3).toFixed(1)}k`).join(' ')}`;
+      const ratios = s.startsWith('store') ? `  vs leveldb ${row.vsLeveldb.toFixed(2)}x  vs lmdb ${row.vsLmdb.toFixed(2)}x${vsRaw}${rounds}` : rounds;
       const cpu = `cpu ${row.cpuUsPerOp.toFixed(1).padStart(5)} µs/op`;
-      console.log(`${`${w} ${s}`.padEnd(22)} ${(row.opsPerSec / 1e3).toFixed(1).padStart(7)}k/s  p99 ${row.p99Us.toFixed(0).padStart(7)} µs  ${cpu}${ratios}`);
+      console.log(`${`${w} ${s}`.padEnd(22)} ${(row.opsPerSec / 1e3).toFixed(1).padStart(7)}k/s  p50 ${row.p50Us.toFixed(0).padStart(7)} µs  p99 ${row.p99Us.toFixed(0).padStart(7)} µs  ${cpu}${ratios}`);
     }
   }
   return summary;

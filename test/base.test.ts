@@ -4,6 +4,8 @@ import {
   AssertionError,
   assertNever,
   crc32c,
+  crc32cTable,
+  NATIVE_BYTES_MIN,
   createLogger,
   ErrorCode,
   isErrorCode,
@@ -70,6 +72,17 @@ t.test('crc32c matches the standard check value and extends incrementally', asyn
     t.equal(crc32c(data, crc32c(data, 0, 0, split), split), whole, `split at ${split}`);
   }
   t.equal(unmaskCrc(maskCrc(whole)), whole, 'mask round trip');
+  // Native (>= NATIVE_BYTES_MIN) and table paths agree on every length and split around the switch.
+  const seed = 11;
+  const rng = new SeededRng(seed);
+  for (const length of [0, 1, NATIVE_BYTES_MIN - 1, NATIVE_BYTES_MIN, NATIVE_BYTES_MIN + 1, 4096, 10_240]) {
+    const bytes = rng.bytes(length + 16);
+    const start = length % 16;
+    t.equal(crc32c(bytes, 0, start, start + length), crc32cTable(bytes, 0, start, start + length), `seed ${seed}: ${length} bytes at ${start}`);
+    t.equal(crc32c(bytes, 0x1234, start, start + length), crc32cTable(bytes, 0x1234, start, start + length), `${length} bytes, extended`);
+  }
+  const long = new Uint8Array(4096);
+  t.equal(crc32c(long), crc32cTable(long), 'zeros, native path');
   t.not(maskCrc(whole), whole, 'masking changes the value');
 });
 

@@ -44,6 +44,7 @@ function fakeClient(rec: Recorded, getResult: GetResult | Error): Client {
     batch: async () => [],
     ringView: () => undefined,
     refreshRing: async () => undefined,
+    nodeHealth: () => [],
     close: async () => {
       rec.closed++;
     },
@@ -333,6 +334,18 @@ t.test('start passes its flags to startNode, reads the secret from a file, and s
   };
   t.equal(await runCli(['start'], failing.io), 1);
   t.equal(failing.err(), 'error KV_LOCKED: the data directory is locked\n');
+});
+
+t.test('start passes --advertise and --replace, and exits 1 when the cluster refuses the node later', async (t) => {
+  const h = harness();
+  t.equal(await runCli(['start', '--advertise', 'pod-0.svc:7070', '--replace', '10.0.0.3:7070'], h.io), 0);
+  t.same(h.started[0], { port: 7070, dir: './data', advertise: 'pod-0.svc:7070', replace: '10.0.0.3:7070' });
+  const refused = harness();
+  const start = refused.io.startNode;
+  refused.io.startNode = async (o) => ({ ...(await start(o)), refused: Promise.resolve(new RingkvError(ErrorCode.incompatible, 'node node-x was removed')) });
+  refused.io.waitForSignal = () => new Promise(() => undefined);
+  t.equal(await runCli(['start'], refused.io), 1);
+  t.match(refused.err(), /error KV_INCOMPATIBLE: node node-x was removed/);
 });
 
 t.test('dev-cluster starts N loopback nodes seeded by the first and stops them all', async (t) => {

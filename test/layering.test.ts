@@ -35,6 +35,7 @@ export const seams: Record<string, RegExp> = {
   pino: /^lib\/base\/log\.ts$/,
   piscina: /^lib\/storage\/compaction-pool\.ts$/,
   'lz4-napi': /^lib\/storage\/compression\.ts$/,
+  '@node-rs/crc32': /^lib\/base\/crc32c\.ts$/,
   comlink: /^(lib\/shard\/control-channel\.ts|workers\/shard-worker\.ts)$/,
   msgpackr: /^lib\/protocol\/codec\.ts$/,
   ws: /^lib\/transport\/websocket\.ts$/,

@@ -49,8 +49,8 @@ t.test('a replica coordinates a write: local apply first, then replica-writes, w
   t.equal(c.inflight, 1);
   const fanOut = c.onLocalResult(1, { ok: true, context, object }, 1_001);
   t.same(fanOut, [
-    { type: 'send', to: 'b', requestId: 1, message: { t: 'replica-write', key, object } },
-    { type: 'send', to: 'c', requestId: 1, message: { t: 'replica-write', key, object } },
+    { type: 'send', to: 'b', requestId: 1, message: { t: 'replica-write', key, object, rid: rid(1) } },
+    { type: 'send', to: 'c', requestId: 1, message: { t: 'replica-write', key, object, rid: rid(1) } },
   ]);
   t.same(c.onLocalResult(1, { ok: true, context, object }, 1_001), [], 'a repeated local answer is ignored');
   t.same(c.onReply(1, 'z', { t: 'replica-write-reply' }, 1_002), [], 'a stranger does not count');
@@ -80,8 +80,8 @@ t.test('nodes gaining the partition in a join get every write, never waited for 
   c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), context, w: 2 }, 0);
   const fanOut = c.onLocalResult(1, { ok: true, context, object }, 1);
   t.same(ofType(fanOut, 'send'), [
-    { type: 'send', to: 'b', requestId: 1, message: { t: 'replica-write', key, object } },
-    { type: 'send', to: 'j', requestId: undefined, message: { t: 'replica-write', key, object } },
+    { type: 'send', to: 'b', requestId: 1, message: { t: 'replica-write', key, object, rid: rid(1) } },
+    { type: 'send', to: 'j', requestId: undefined, message: { t: 'replica-write', key, object, rid: rid(1) } },
   ], 'the up pending node gets the write without a request id; a down one and this node do not');
   t.same(c.onReply(1, 'j', { t: 'replica-write-reply' }, 2), [], 'an ack from a pending node does not count toward W');
   t.same(codes(c.onReply(1, 'b', { t: 'replica-write-reply' }, 2)), ['written']);

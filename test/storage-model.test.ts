@@ -4,6 +4,8 @@
  * file system. After every crash every acknowledged write is present and nothing that was
  * never acknowledged appears; a write interrupted mid-commit is indeterminate and may go
  * either way, but the recovered value must be the old one or the new one, never anything else.
+ * Values of 1 KiB and more go to the value log (key-value separation), so flushes, compactions,
+ * value-log GC and crashes during GC are all part of the sequences.
  */
 import t from 'tap';
 import fc from 'fast-check';
@@ -179,6 +181,31 @@ class CrashDuringWrites implements Cmd {
   toString = (): string => `crashDuringWrites(${this.keys.join(',')} @${this.step})`;
 }
 
+/** Value-log GC now (values of 1 KiB and more live in the value log). */
+class CollectValueLog implements Cmd {
+  check = (): boolean => true;
+  async run(m: Model, r: Real): Promise<void> {
+    await r.db.flush();
+    await r.db.collectValueLog();
+    checkAll(m, r);
+  }
+  toString = (): string => 'collectValueLog';
+}
+
+/** Value-log GC with the file system crashing after `step` operations, then recovery. */
+class CrashDuringGc implements Cmd {
+  constructor(readonly step: number) {}
+  check = (): boolean => true;
+  async run(m: Model, r: Real): Promise<void> {
+    await r.db.flush();
+    r.disk.failAfter(this.step);
+    await r.db.collectValueLog().catch(() => undefined);
+    r.crash();
+    checkAll(m, r);
+  }
+  toString = (): string => `crashDuringGc(@${this.step})`;
+}
+
 const keyArb = fc.integer({ min: 0, max: KEYS - 1 });
 const sizeArb = fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 500, max: 3000 }));
 const commands = [
@@ -191,6 +218,8 @@ const commands = [
   fc.constant(new Compact()),
   fc.constant(new Reopen()),
   fc.constant(new Crash()),
+  fc.constant(new CollectValueLog()),
+  fc.integer({ min: 1, max: 20 }).map((step) => new CrashDuringGc(step)),
   fc.tuple(fc.array(keyArb, { minLength: 1, maxLength: 8 }), fc.integer({ min: 1, max: 12 })).map(([ks, step]) => new CrashDuringWrites(ks, step)),
 ];
 

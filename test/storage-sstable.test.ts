@@ -17,7 +17,7 @@ import type { FileHandle, FileSystem } from '../lib/storage/file-system.js';
 import { MemoryFileSystem } from '../lib/storage/memory-file-system.js';
 import {
   BLOCK_TRAILER_BYTES, Block, EntryView, FOOTER_BYTES, FieldReader, type TableProperties, decodeEntry, decodeFooter,
-  decodeProperties, encodeFooter, encodeProperties, encodeTrailer, varintBytes, writeVarint,
+  decodeProperties, encodeFooter, encodeProperties, encodeTrailer, SSTABLE_FORMAT_VERSION, varintBytes, writeVarint,
 } from '../lib/storage/sstable-format.js';
 import { type TableBuilderOptions, TableBuilder, tableBuilderDefaults } from '../lib/storage/table-builder.js';
 import { TableReader } from '../lib/storage/table-reader.js';
@@ -431,7 +431,7 @@ t.test('bad magic, truncation and unknown versions are refused at open', (tt) =>
   const footerAt = bytes.length - FOOTER_BYTES;
   const footer = decodeFooter(bytes.subarray(footerAt), 'x', footerAt);
   const future = Uint8Array.from(bytes);
-  future.set(encodeFooter({ ...footer, version: 2 }), footerAt);
+  future.set(encodeFooter({ ...footer, version: SSTABLE_FORMAT_VERSION + 1 }), footerAt);
   expectCode(tt, open(future), ErrorCode.incompatible, 'a newer format version');
   const far = Uint8Array.from(bytes);
   far.set(encodeFooter({ ...footer, index: { offset: 2 ** 40, sizeBytes: 1 } }), footerAt);
@@ -453,7 +453,7 @@ function encodeBlock(entries: Array<[Uint8Array, Uint8Array]>): Uint8Array {
     const head = new Uint8Array(15);
     let pos = writeVarint(head, 0, 0);
     pos = writeVarint(head, pos, key.length);
-    pos = writeVarint(head, pos, value.length * 2);
+    pos = writeVarint(head, pos, value.length * 2); // format 1: the hand-made table below is a version 1 table
     parts.push(...head.subarray(0, pos), ...key, ...value);
   }
   const out = new Uint8Array(parts.length + 4 * restarts.length + 4);
@@ -555,12 +555,19 @@ t.test('block and entry decoding bounds-check every length', (tt) => {
   tt.throws(entry([0, 0, 0xff, 0xff, 0xff, 0xff, 0x7f]), /malformed block entry/, 'varint at 2^35');
   const ok = new EntryView();
   const big = Uint8Array.from([0x80, 0, 0x81, 0, 0x84, 0, 7, 7, 0, 0, 0, 0, 1, 0, 0, 0]);
-  tt.throws(() => decodeEntry(Block.parse(big, 'f', 0), 0, 0, ok), /malformed/, 'multi-byte varints decode then overrun');
+  tt.throws(() => decodeEntry(Block.parse(big, 'f', 0, 1), 0, 0, ok), /malformed/, 'multi-byte varints decode then overrun');
   const two = Uint8Array.from([0x80, 0, 0x81, 0, 0x82, 0, 7, 0, 0, 0, 0, 1, 0, 0, 0]);
-  tt.throws(() => decodeEntry(Block.parse(two, 'f', 0), 0, 0, ok));
+  tt.throws(() => decodeEntry(Block.parse(two, 'f', 0, 1), 0, 0, ok));
   const fine = Uint8Array.from([0x80, 0x00, 0x81, 0x00, 0x02, 7, 9, 0, 0, 0, 0, 1, 0, 0, 0]);
-  decodeEntry(Block.parse(fine, 'f', 0), 0, 0, ok);
+  decodeEntry(Block.parse(fine, 'f', 0, 1), 0, 0, ok);
   tt.same([ok.shared, ok.unshared, ok.valueBytes, ok.kind, ok.keyStart, ok.next], [0, 1, 1, 0, 5, 7], 'non-minimal varints are accepted');
+  // Format 2: two kind bits. Tag 6 = one value byte of kind 2 (a pointer); kind 3 is malformed.
+  const v2 = (tag: number) => Uint8Array.from([0, 1, tag, 7, 9, 0, 0, 0, 0, 1, 0, 0, 0]);
+  decodeEntry(Block.parse(v2(6), 'f', 0), 0, 0, ok);
+  tt.same([ok.kind, ok.valueBytes], [2, 1], 'format 2 reads the kind from two bits');
+  decodeEntry(Block.parse(v2(2), 'f', 0, 1), 0, 0, ok);
+  tt.same([ok.kind, ok.valueBytes], [0, 1], 'format 1 reads one kind bit');
+  tt.throws(() => decodeEntry(Block.parse(v2(7), 'f', 0), 0, 0, ok), /malformed block entry/, 'kind 3 is malformed');
 
   const fields = new Uint8Array(16);
   const end = writeVarint(fields, writeVarint(fields, 0, Number.MAX_SAFE_INTEGER), 300);

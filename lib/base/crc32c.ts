@@ -5,11 +5,21 @@
  * Slicing-by-8: eight 256-entry tables, eight bytes per step (about 4x the byte-wise loop).
  * Standard check value: crc32c("123456789") = 0xE3069283. Frozen: stored on disk.
  *
+ * Two implementations, one function: from NATIVE_BYTES_MIN bytes on, `@node-rs/crc32` (the
+ * one seam for that package; SSE4.2/ARMv8 CRC instructions, 7-9 GB/s at 4-10 KiB here against
+ * 0.9 GB/s for the tables below); shorter spans stay in JavaScript, where a native call and the
+ * subarray it needs cost more than the table loop (measured crossover ~200 bytes). Both give the
+ * same values, checked against the published vectors and against each other in the tests.
+ *
  * `maskCrc` follows LevelDB: a CRC stored next to data that itself holds CRCs is rotated and
  * offset, so that a CRC of a CRC-bearing string does not look valid by accident.
  */
 
+import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+
 const POLY = 0x82f63b78;
+/** Spans at least this long go to the native implementation (a tuning knob, not on disk). */
+export const NATIVE_BYTES_MIN = 256;
 const tables: Uint32Array[] = [];
 
 function buildTables(): void {
@@ -35,6 +45,14 @@ const [T0, T1, T2, T3, T4, T5, T6, T7] = tables as [
 
 /** Extends `crc` (0 to start) over bytes[start, end). */
 export function crc32c(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
+  if (end - start >= NATIVE_BYTES_MIN) {
+    return nativeCrc32c(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), crc);
+  }
+  return crc32cTable(bytes, crc, start, end);
+}
+
+/** The table implementation alone (short spans; and the reference the tests compare with). */
+export function crc32cTable(bytes: Uint8Array, crc = 0, start = 0, end = bytes.length): number {
   let c = ~crc >>> 0;
   let i = start;
   const fast = end - ((end - i) & 7);

@@ -62,6 +62,16 @@ export const limits = {
   scanEntriesMax: 10_000,
   /** Largest number of pending writes queued for the next group commit. */
   pendingWritesMax: 100_000,
+  /** Values of at least this size are kept in the value log, tables hold pointers (key-value separation). */
+  valueSeparationBytesDefault: 1 * KiB,
+  /** Value-log GC collects a file when at most this share of its bytes is live. */
+  valueLogGcLiveRatioDefault: 0.5,
+  /** Value-log GC rewrites live values at most this fast (pacing). */
+  valueLogGcBytesPerSecondDefault: 32 * MiB,
+  /** Live values rewritten per value-log GC step (one commit-log record each). */
+  valueLogGcSliceBytes: 4 * MiB,
+  /** A value-log file found mostly live is checked again after this many flushes. */
+  valueLogGcRecheckFlushes: 4,
 
   // --- causality ---
   /** Most siblings a key may hold after a client write (KV_TOO_MANY_SIBLINGS); replica merges are never limited. */
@@ -146,6 +156,24 @@ export const limits = {
   ridRetentionMs: 10 * 60_000,
   /** Most retries of one rid that may wait on it while it is in flight. */
   ridWaitersMax: 16,
+
+  // --- fast failover (tail at scale: hedged requests; lib/replication, lib/client) ---
+  /**
+   * A request not answered within its hedge delay is also sent to another replica (coordinator
+   * reads) or node (client). The delay tracks each node's observed latency as srtt + 4·rttvar
+   * (RFC 6298's estimator, near the p99 of a steady node), clamped to [min, max]; a node
+   * never measured gets `hedgeDelayMsInitial`.
+   */
+  hedgeDelayMsMin: 25,
+  hedgeDelayMsMax: 500,
+  hedgeDelayMsInitial: 100,
+  /** An attempt unanswered for `attemptTimeoutFactor` hedge delays, clamped to [min, max], marks its node suspect. */
+  attemptTimeoutFactor: 4,
+  attemptTimeoutMsMin: 250,
+  attemptTimeoutMsMax: 2_000,
+  /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
+  replicaRidEntriesMax: 100_000,
+  replicaRidRetentionMs: 10 * 60_000,
   /** Longest error message carried in a replica reply, in UTF-16 code units. */
   replicaMessageCharsMax: 1_024,
 
@@ -213,8 +241,12 @@ export const limits = {
   resyncRingPollMs: 100,
 
   // --- mailbox ---
-  /** Data capacity of one mailbox (one direction of one shard); a power of two. */
-  mailboxBytesDefault: 4 * MiB,
+  /**
+   * Data capacity of one mailbox (one direction of one shard); a power of two. 16 MiB holds a
+   * thousand 10 KiB requests or replies in flight: with less, frames wait in a backlog (an
+   * allocation and a copy each, and a wake-up per batch of space) — the Store's 10 KiB stall.
+   */
+  mailboxBytesDefault: 16 * MiB,
   mailboxBytesMin: 64,
   mailboxBytesMax: 1024 * MiB,
   /** Longest an async mailbox write waits for space before failing with KV_OVERLOADED. */
@@ -247,6 +279,20 @@ export const limits = {
   handoffCatchUpConcurrent: 4,
   /** Objects of one pulled page merged at once. */
   handoffMergesInFlight: 16,
+
+  // --- node lifecycle: restarts, founding, the start check (lib/supervisor/lifecycle) ---
+  /** Longest the start check asks the seeds and remembered members before starting anyway (a whole cluster restarting at once). */
+  startCheckWindowMs: 3_000,
+  /** One start-check hello rpc not answered within this counts as no answer. */
+  startCheckRpcTimeoutMs: 1_000,
+  /** Pause between start-check rounds while nobody answers. */
+  startCheckRetryMs: 200,
+  /** ...and after the window, while the node waits (or runs) until a peer answers. */
+  startCheckLateRetryMs: 1_000,
+  /** Longest a founder (its address in its seeds) waits to meet the other seeds before founding without them. */
+  foundingWaitMs: 10_000,
+  /** Longest `--replace` looks for a seed that knows the member to replace. */
+  replaceLookupMs: 30_000,
 
   // --- hinted handoff (lib/supervisor/hint-store.ts) ---
   /** Most bytes of undelivered hints kept for one target node; past it the node stops hinting for it. */
@@ -313,12 +359,17 @@ export const limits = {
   /** Reconnect backoff of a client connection: jittered, doubling from base to max. */
   clientReconnectBaseMs: 100,
   clientReconnectMaxMs: 5_000,
+  /** A client pings an open connection that received nothing for this long; no answer within the timeout marks the node suspect. */
+  clientPingIdleMs: 500,
+  clientPingTimeoutMs: 1_000,
   /** Largest GET /status body the CLI reads (a 1000-member cluster at 2^16 partitions is ~2 MB). */
   clientStatusBytesMax: 64 * MiB,
   /** How long `ringkv dev-cluster` waits for its nodes to stop before SIGKILL. */
   cliChildStopTimeoutMs: 30_000,
 } as const;
 
+assert(limits.valueLogGcSliceBytes <= limits.batchBytesMax, 'a value-log GC slice is one write batch');
+assert(limits.valueLogGcLiveRatioDefault > 0 && limits.valueLogGcLiveRatioDefault < 1, 'value-log GC ratio within (0, 1)');
 assert(limits.keyBytesMax <= limits.keyBytesCeiling, 'keyBytesMax above its ceiling');
 assert(limits.keyBytesCeiling + limits.valueBytesMax + 64 <= limits.entryBytesMax, 'entry cannot hold a max key and value');
 assert(limits.entryBytesMax <= limits.walRecordBytesMax, 'a WAL record must hold the largest entry');
@@ -330,6 +381,8 @@ assert(
 assert(limits.blockBytesDefault < limits.tableBytesTarget, 'a table holds many blocks');
 assert(limits.partitionBitsDefault <= limits.partitionBitsMax && limits.partitionBitsMax <= 16, 'partition bits out of range');
 assert(limits.ridEntriesMax > limits.coordinatorRequestsMax, 'the rid table must hold every request in flight');
+assert(limits.hedgeDelayMsMin <= limits.hedgeDelayMsInitial && limits.hedgeDelayMsInitial <= limits.hedgeDelayMsMax, 'hedge delays out of order');
+assert(limits.attemptTimeoutMsMin <= limits.attemptTimeoutMsMax && limits.hedgeDelayMsMax < limits.attemptTimeoutMsMax, 'attempt timeouts out of order');
 assert(limits.wireFrameBytesMax >= limits.keyBytesCeiling + limits.valueBytesMax + 64 * KiB, 'a frame must hold the largest put');
 assert(limits.wireSendBufferBytesMax >= limits.wireFrameBytesMax, 'a send buffer must hold the largest frame');
 assert(limits.wireReconnectBaseMs <= limits.wireReconnectMaxMs, 'reconnect base above its max');

@@ -17,9 +17,9 @@ import type { StatusJson, StatusMember } from '../server/index.js';
 import { type CliIo, exitError, exitOk, formatBytes, statusUrlOf } from './cli-io.js';
 import type { ConnectionFlags } from './kv-commands.js';
 
-const stateLetter = { normal: 'N', joining: 'J', leaving: 'L', left: 'X' } as const;
+const stateLetter = { normal: 'N', joining: 'J', replacing: 'R', leaving: 'L', left: 'X' } as const;
 
-/** nodetool's two letters: U/D (up/down) then N/J/L (normal/joining/leaving). */
+/** nodetool's two letters: U/D (up/down) then N/J/R/L (normal/joining/replacing/leaving). */
 export function stateOf(member: StatusMember): string {
   return `${member.up ? 'U' : 'D'}${stateLetter[member.status]}`;
 }
@@ -42,11 +42,15 @@ export function formatStatus(status: StatusJson): string {
   lines.push(`Partitions: ${2 ** status.partitionBits} (2^${status.partitionBits}), replication ${replicationText(status.replication)}`);
   for (const warning of status.warnings) lines.push(`WARNING: ${warning}`);
   if (status.underReplicated && status.warnings.length === 0) lines.push('WARNING: fewer nodes than the replication asks for: some keys have fewer replicas');
+  const transfers = status.transfers;
+  if (transfers !== undefined && transfers.phase !== 'idle') {
+    lines.push(`Transfers: ${transfers.phase}, ${transfers.done}/${transfers.total} partitions, ${transfers.keys} keys, ${formatBytes(transfers.bytes)}`);
+  }
   const dcs = [...new Set(status.members.map((m) => m.dc))].sort();
   for (const dc of dcs) {
     const members = status.members.filter((m) => m.dc === dc && m.status !== 'left').sort((a, b) => (a.address < b.address ? -1 : 1));
     if (members.length === 0) continue;
-    lines.push('', `Datacenter: ${dc}`, '='.repeat(12 + dc.length), 'Status=Up/Down', '|/ State=Normal/Leaving/Joining');
+    lines.push('', `Datacenter: ${dc}`, '='.repeat(12 + dc.length), 'Status=Up/Down', '|/ State=Normal/Leaving/Joining/Replacing');
     const rows = [['--', 'Address', 'Load', 'Owns (effective)', 'Partitions', 'Node', 'Rack']];
     for (const m of members) {
       rows.push([stateOf(m), m.address, formatBytes(m.loadBytes), `${m.ownershipPercent.toFixed(1)}%`, String(m.partitions), m.id, m.rack]);

@@ -22,6 +22,10 @@ export interface StartFlags {
   host?: string;
   dir: string;
   seeds?: string[];
+  /** host:port peers and clients use (behind NAT or in a pod); matched against --seeds. */
+  advertise?: string;
+  /** host:port or node id of a dead member to replace. */
+  replace?: string;
   dc?: string;
   rack?: string;
   weight?: number;
@@ -42,6 +46,8 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   const options: NodeOptions = { port: flags.port, dir: flags.dir };
   if (flags.host !== undefined) options.host = flags.host;
   if (flags.seeds !== undefined && flags.seeds.length > 0) options.seeds = flags.seeds;
+  if (flags.advertise !== undefined) options.advertise = flags.advertise;
+  if (flags.replace !== undefined) options.replace = flags.replace;
   if (flags.dc !== undefined) options.dc = flags.dc;
   if (flags.rack !== undefined) options.rack = flags.rack;
   if (flags.weight !== undefined) options.weight = flags.weight;
@@ -64,7 +70,15 @@ export async function startCommand(io: CliIo, flags: StartFlags): Promise<number
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
   io.out('Press Ctrl-C to stop.\n');
-  const signal = await (node.left === undefined ? io.waitForSignal() : Promise.race([io.waitForSignal(), node.left.then(() => 'left')]));
+  const endings: Promise<string>[] = [io.waitForSignal()];
+  if (node.left !== undefined) endings.push(node.left.then(() => 'left'));
+  let refusal = '';
+  if (node.refused !== undefined) endings.push(node.refused.then((error) => ((refusal = `error ${error.code}: ${error.message}\n`), 'refused')));
+  const signal = await Promise.race(endings);
+  if (signal === 'refused') {
+    io.err(refusal);
+    return exitError;
+  }
   if (signal === 'left') {
     io.out(`${node.id} left the cluster\n`);
     return exitOk;

@@ -3,9 +3,15 @@
  * loop that decides, from what the network saw, whether a request may go to another node.
  * client.ts states the outcome rules; this file enforces them.
  *
- * Owner: the client's thread. Timers: one ring-refresh interval (unref'd, so an idle client
- * never keeps a process alive) and one deadline per request (kept referenced: a request in
- * flight is work the process waits for).
+ * Owner: the client's thread. Timers: one ring-refresh interval and one liveness-probe
+ * interval (both unref'd, so an idle client never keeps a process alive), and one deadline
+ * per request (kept referenced: a request in flight is work the process waits for) with its
+ * hedge timer (hedged-request.ts).
+ *
+ * Fast failover: requests are hedged (hedged-request.ts) with per-node latency estimates kept
+ * here; every `limits.clientPingIdleMs / 2` the probe pings connections that heard nothing for
+ * `clientPingIdleMs` and marks those that stay silent suspect (node-connection.ts); routes put
+ * suspect nodes after the others (ring-view.ts), so a paused node costs new requests nothing.
  *
  * Invariants: at most one connection per URL; a connection is made only when a request or
  * a ring refresh needs it, and closed when its node leaves the ring (seeds stay); at most one
@@ -14,7 +20,9 @@
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
+import { LatencyEstimator } from '../replication/index.js';
 import type { WireMessage } from '../transport/index.js';
+import { runHedged, timedOut } from './hedged-request.js';
 import { type ConnectionSettings, NodeConnection, type CallOutcome } from './node-connection.js';
 import { errorOfReply } from './replies.js';
 import { type ClusterView, clusterViewOf, routeKey } from './ring-view.js';
@@ -24,12 +32,11 @@ export interface ClusterSettings extends ConnectionSettings {
   requestTimeoutMs: number;
   /** Prefer coordinators in this datacenter (see routeKey). */
   localDc?: string | undefined;
+  /** Liveness probes (node-connection.ts probe). */
+  pingIdleMs: number;
+  pingTimeoutMs: number;
 }
 
-const timedOut = Symbol('timed out');
-
-/** Reply codes after which a get may be tried on another node. */
-const retryableReadCodes = new Set<string>([ErrorCode.unavailable, ErrorCode.overloaded, ErrorCode.timeout]);
 
 export class ClientCluster {
   readonly #seeds: readonly string[];
@@ -38,6 +45,9 @@ export class ClientCluster {
   #view: ClusterView | undefined;
   #refreshing: Promise<void> | undefined;
   #refreshTimer: NodeJS.Timeout | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+  /** Per node and kind ('r url' / 'w url'): the hedge delays and attempt timeouts. */
+  readonly #latency = new LatencyEstimator({}, 2 * limits.membersMax);
   #closed = false;
 
   constructor(seeds: readonly string[], settings: ClusterSettings) {
@@ -70,6 +80,17 @@ export class ClientCluster {
     });
     this.#refreshTimer = setInterval(() => this.#refreshSoon(), this.#settings.ringRefreshMs);
     this.#refreshTimer.unref();
+    const { pingIdleMs, pingTimeoutMs } = this.#settings;
+    this.#probeTimer = setInterval(() => {
+      const nowMs = performance.now();
+      for (const connection of this.#byUrl.values()) connection.probe(nowMs, pingIdleMs, pingTimeoutMs);
+    }, Math.max(10, Math.floor(pingIdleMs / 2)));
+    this.#probeTimer.unref();
+  }
+
+  /** The latency estimates behind hedge delays (tests and tools). */
+  get latency(): LatencyEstimator {
+    return this.#latency;
   }
 
   refreshRing(): Promise<void> {
@@ -80,6 +101,7 @@ export class ClientCluster {
   close(): void {
     this.#closed = true;
     clearInterval(this.#refreshTimer);
+    clearInterval(this.#probeTimer);
     for (const connection of this.#byUrl.values()) connection.close();
   }
 
@@ -105,44 +127,21 @@ export class ClientCluster {
     }
   }
 
-  async #attempts(
+  #attempts(
     key: Uint8Array,
     message: { t: string; [field: string]: unknown },
     write: boolean,
     timeoutMs: number,
     deadline: Promise<typeof timedOut>,
   ): Promise<{ message: WireMessage; node: string | undefined }> {
-    const tried = new Set<NodeConnection>();
-    let lastError: RingkvError | undefined;
-    let lost = false;
-    for (let attempt = 0; attempt < limits.clientAttemptsMax; attempt++) {
-      const connection = this.#route(key).find((c) => !tried.has(c));
-      if (connection === undefined) break;
-      tried.add(connection);
-      const call = connection.call(message);
-      const outcome: CallOutcome | typeof timedOut = await Promise.race([call.outcome, deadline]);
-      if (outcome === timedOut) {
-        call.cancel();
-        throw timeoutError(message.t, write, timeoutMs, connection.nodeId ?? connection.url);
-      }
-      if (outcome.kind === 'reply') {
-        const code = outcome.message.t === 'error' ? outcome.message.code : undefined;
-        if (write || typeof code !== 'string' || !retryableReadCodes.has(code)) return { message: outcome.message, node: connection.nodeId };
-        lastError = errorOfReply(outcome.message, false, connection.nodeId);
-        continue;
-      }
-      lastError = outcome.error;
-      lost ||= outcome.kind === 'lost';
-      if (this.#closed) break;
-      this.#refreshSoon();
-    }
-    if (write && lost) {
-      throw new RingkvError(ErrorCode.indeterminate, `${message.t} may have been applied: the connection died before a reply and no other node took the retry`, {
-        indeterminate: true,
-        cause: lastError?.message,
-      });
-    }
-    throw lastError ?? new RingkvError(ErrorCode.unavailable, 'no node is reachable', {});
+    const host = {
+      route: () => this.#route(key),
+      latency: this.#latency,
+      attemptsMax: limits.clientAttemptsMax,
+      refreshSoon: () => this.#refreshSoon(),
+      closed: () => this.#closed,
+    };
+    return runHedged(host, message, write, timeoutMs, deadline);
   }
 
   /** Connections in the order a request for `key` tries them. */
@@ -150,11 +149,12 @@ export class ClientCluster {
     const out: NodeConnection[] = [];
     const view = this.#view;
     if (view !== undefined) {
-      const ids = routeKey(view, key, (id) => this.#connectionOfNode(id).isDown, this.#settings.localDc);
+      const ids = routeKey(view, key, (id) => this.#connectionOfNode(id).isDown, this.#settings.localDc, (id) => this.#connectionOfNode(id).isSuspect);
       for (const id of ids) out.push(this.#connectionOfNode(id));
     }
     const seeds = this.#seeds.map((url) => this.#connection(url)).filter((c) => !out.includes(c));
-    out.push(...seeds.filter((c) => !c.isDown), ...seeds.filter((c) => c.isDown));
+    const healthy = (c: NodeConnection): boolean => !c.isDown && !c.isSuspect;
+    out.push(...seeds.filter(healthy), ...seeds.filter((c) => c.isSuspect), ...seeds.filter((c) => c.isDown));
     return out;
   }
 
@@ -221,8 +221,9 @@ export class ClientCluster {
   }
 }
 
-/** Open connections first, then those still connecting, then idle, then down. */
+/** Open connections first, then those still connecting, then idle, then suspect, then down. */
 function rank(connection: NodeConnection): number {
+  if (connection.isSuspect) return 2.5;
   return { open: 0, connecting: 1, idle: 2, down: 3, closed: 4 }[connection.state];
 }
 
@@ -239,9 +240,4 @@ async function withDeadline(call: { outcome: Promise<CallOutcome>; cancel(): voi
   } finally {
     clearTimeout(timer);
   }
-}
-
-function timeoutError(tag: string, write: boolean, timeoutMs: number, node: string): RingkvError {
-  const what = write ? `${tag} may or may not have been applied` : `${tag} got no reply`;
-  return new RingkvError(ErrorCode.timeout, `${what} within ${timeoutMs} ms (last tried ${node})`, { indeterminate: write, timeoutMs, node });
 }

@@ -10,15 +10,21 @@
  * the request straight to the first up replica, pipelined with every other request on that
  * connection (node-connection.ts).
  *
- * Retries and outcomes (RELIABILITY.md §0 "three-valued outcomes"): a request is tried on
- * at most limits.clientAttemptsMax nodes, each once.
- *  - get: retried on the next node when the link was down or died, and when a node answers
- *    KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT (another coordinator may reach R replicas;
- *    a read has no side effect, so retrying it is always safe).
- *  - put/delete: carry a 16-byte random `rid` chosen once; retried, with the same rid, only
- *    when nothing was sent or the link died before any reply (the node dedupes the rid). Any
- *    reply stands: KV_INDETERMINATE is surfaced, never turned into success or failure. A
- *    write whose link died and that could not be retried elsewhere is KV_INDETERMINATE.
+ * Retries, hedges and outcomes (RELIABILITY.md §0 "three-valued outcomes"; the rules in
+ * detail in hedged-request.ts): a request is tried on at most limits.clientAttemptsMax
+ * nodes, each once. A node that has not answered within its hedge delay (near its observed
+ * p99, clamped to [limits.hedgeDelayMsMin, limits.hedgeDelayMsMax]) gets company: the
+ * request also goes to the next node, and the first good answer wins. A node silent past its
+ * attempt timeout, or on a ping, is suspect and routed last until it answers again.
+ *  - get: also retried on the next node at once when the link was down or died, and when a
+ *    node answers KV_UNAVAILABLE, KV_OVERLOADED or KV_TIMEOUT (another coordinator may reach
+ *    R replicas; a read has no side effect, so retrying it is always safe).
+ *  - put/delete: carry a 16-byte random `rid` chosen once, the same on every attempt; nodes
+ *    remember it wherever the write was applied, so a hedged or retried write is applied
+ *    once. Retried at once only when nothing was sent or the link died before any reply; an
+ *    error reply stands once no other attempt is in flight: KV_INDETERMINATE is surfaced,
+ *    never turned into success or failure. A write whose link died and that could not be
+ *    retried elsewhere is KV_INDETERMINATE.
  *  - timeoutMs (default limits.clientRequestTimeoutMs) bounds the whole request, retries
  *    included: past it the request fails with KV_TIMEOUT. For a write KV_TIMEOUT is
  *    indeterminate (details.indeterminate = true): it may have been applied.
@@ -34,6 +40,7 @@ import { silentLogger } from '../base/log.js';
 import { type Rng, SeededRng } from '../base/rng.js';
 import { connectClient, type WireMessage } from '../transport/index.js';
 import { ClientCluster } from './client-cluster.js';
+import { latencyKey } from './hedged-request.js';
 import type { ConnectFn } from './node-connection.js';
 import { getResultOf, type GetResult, type WriteResult, writeResultOf } from './replies.js';
 import {
@@ -56,6 +63,15 @@ export type BatchOp =
 
 export type BatchResult = GetResult | WriteResult;
 
+export interface NodeHealth {
+  url: string;
+  node: string | undefined;
+  state: 'idle' | 'connecting' | 'open' | 'down' | 'closed';
+  suspect: boolean;
+  readHedgeDelayMs: number;
+  writeHedgeDelayMs: number;
+}
+
 export interface Client {
   get(key: Key, options?: RequestOptions): Promise<GetResult>;
   put(key: Key, value: Value, options?: RequestOptions): Promise<WriteResult>;
@@ -65,6 +81,8 @@ export interface Client {
   ringView(): RingView | undefined;
   /** Re-reads the ring from a node now. */
   refreshRing(): Promise<void>;
+  /** The client's connections as it sees them: state, whether suspect, and the hedge delays it uses (tools, tests). */
+  nodeHealth(): NodeHealth[];
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -79,6 +97,8 @@ export interface ClientSeams {
   reconnectMaxMs?: number;
   inflightMax?: number;
   queueMax?: number;
+  pingIdleMs?: number;
+  pingTimeoutMs?: number;
 }
 
 interface Prepared {
@@ -107,6 +127,8 @@ export async function connect(urls: string | readonly string[], options?: Client
     ringRefreshMs: o.ringRefreshMs ?? limits.clientRingRefreshMs,
     localDc: o.localDc,
     requestTimeoutMs: o.timeoutMs ?? limits.clientRequestTimeoutMs,
+    pingIdleMs: o.pingIdleMs ?? limits.clientPingIdleMs,
+    pingTimeoutMs: o.pingTimeoutMs ?? limits.clientPingTimeoutMs,
   });
   try {
     await cluster.start();
@@ -170,6 +192,18 @@ class RemoteClient implements Client {
 
   refreshRing(): Promise<void> {
     return this.#cluster.refreshRing();
+  }
+
+  nodeHealth(): NodeHealth[] {
+    const latency = this.#cluster.latency;
+    return [...this.#cluster.connections.values()].map((c) => ({
+      url: c.url,
+      node: c.nodeId,
+      state: c.state,
+      suspect: c.isSuspect,
+      readHedgeDelayMs: latency.hedgeDelayMs(latencyKey(false, c.url)),
+      writeHedgeDelayMs: latency.hedgeDelayMs(latencyKey(true, c.url)),
+    }));
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,12 @@
  *    requests in flight on this link;
  *  - while a connection is 'down' calls fail at once with 'not-sent', so a request fails
  *    over instead of waiting for a node that is away; the reconnect timer keeps trying.
+ *
+ * Suspicion (tail at scale): a node can stop answering with its TCP connection open (a GC
+ * pause, SIGSTOP, a stalled VM). The connection is then `suspect` — routed after the others,
+ * still open — when the client's attempt timeout passes on one of its requests
+ * (markSuspect) or when a `ping`, sent by `probe` after `idleMs` without any message from the
+ * node, gets no answer within `timeoutMs`. Any message from the node clears it.
  */
 
 import { ErrorCode, RingkvError, isRingkvError } from '../base/errors.js';
@@ -40,6 +46,11 @@ export interface Call {
   readonly outcome: Promise<CallOutcome>;
   /** Stops waiting: the call never resolves and a late reply is dropped. */
   cancel(): void;
+  /**
+   * Stops waiting like cancel, but keeps watching: if no reply comes within `suspectAfterMs`
+   * the node is marked suspect (a hedge won the race, and the loser may be paused).
+   */
+  abandon(suspectAfterMs: number): void;
 }
 
 export interface ConnectionSettings {
@@ -80,6 +91,9 @@ export class NodeConnection {
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
   #lastError: RingkvError | undefined;
+  #suspect = false;
+  #lastHeardMs = 0;
+  #ping: { sentMs: number; call: Call } | undefined;
 
   constructor(url: string, settings: ConnectionSettings) {
     this.url = url;
@@ -99,6 +113,37 @@ export class NodeConnection {
     return this.#inflight.size;
   }
 
+  /** Open, but the node left a request or a ping unanswered past its timeout (see the header). */
+  get isSuspect(): boolean {
+    return this.#suspect && this.#state === 'open';
+  }
+
+  /** The node let a request go unanswered past its attempt timeout. */
+  markSuspect(reason: string): void {
+    if (this.#suspect || this.#state !== 'open') return;
+    this.#suspect = true;
+    this.#s.logger.info({ url: this.url, node: this.nodeId, reason }, 'node suspect: routing requests to others first');
+  }
+
+  /** Liveness probe, called periodically: pings a connection silent for `idleMs`; no answer within `timeoutMs` makes it suspect. */
+  probe(nowMs: number, idleMs: number, timeoutMs: number): void {
+    if (this.#state !== 'open') return;
+    const ping = this.#ping;
+    if (ping !== undefined) {
+      if (nowMs - ping.sentMs < timeoutMs) return;
+      ping.call.cancel();
+      this.#ping = undefined;
+      this.markSuspect(`no pong within ${timeoutMs} ms`);
+      return;
+    }
+    if (nowMs - this.#lastHeardMs < idleMs) return;
+    const call = this.call({ t: 'ping' });
+    this.#ping = { sentMs: nowMs, call };
+    void call.outcome.then(() => {
+      if (this.#ping?.call === call) this.#ping = undefined;
+    });
+  }
+
   /** Starts connecting now if idle (calls do this too). */
   open(): void {
     if (this.#state === 'idle') this.#dial();
@@ -109,6 +154,7 @@ export class NodeConnection {
     const outcome = new Promise<CallOutcome>((r) => (resolve = r));
     const pending: Pending = { message, resolve, done: false, id: 0 };
     const cancel = (): void => this.#cancel(pending);
+    const abandon = (suspectAfterMs: number): void => this.#abandon(pending, suspectAfterMs);
     if (this.#state === 'closed') {
       this.#finish(pending, { kind: 'not-sent', error: new RingkvError(ErrorCode.closed, 'the client is closed', {}) });
     } else if (this.#state === 'down') {
@@ -122,7 +168,7 @@ export class NodeConnection {
       this.#queue.push(pending);
       this.open();
     }
-    return { outcome, cancel };
+    return { outcome, cancel, abandon };
   }
 
   close(): void {
@@ -159,6 +205,19 @@ export class NodeConnection {
       this.#inflight.delete(pending.id);
       this.#pump();
     }
+  }
+
+  #abandon(pending: Pending, suspectAfterMs: number): void {
+    if (pending.done) return;
+    if (pending.id === 0 || this.#inflight.get(pending.id) !== pending) return this.#cancel(pending);
+    pending.done = true;
+    const timer = setTimeout(() => {
+      if (this.#inflight.get(pending.id) !== pending) return;
+      this.#inflight.delete(pending.id);
+      this.markSuspect(`no answer to a ${pending.message.t} within ${Math.round(suspectAfterMs)} ms`);
+      this.#pump();
+    }, Math.max(0, suspectAfterMs));
+    timer.unref();
   }
 
   #nextId(): number {
@@ -211,6 +270,8 @@ export class NodeConnection {
     }
     this.#state = 'open';
     this.#link = link;
+    this.#suspect = false;
+    this.#lastHeardMs = performance.now();
     this.#failures = 0;
     this.#lastError = undefined;
     this.nodeId = link.peerId;
@@ -260,6 +321,11 @@ export class NodeConnection {
   }
 
   #onMessage(message: WireMessage): void {
+    this.#lastHeardMs = performance.now();
+    if (this.#suspect) {
+      this.#suspect = false;
+      this.#s.logger.info({ url: this.url, node: this.nodeId }, 'node answering again');
+    }
     const id = message.id;
     if (typeof id === 'number' && id !== 0) {
       const pending = this.#inflight.get(id);

@@ -8,8 +8,9 @@
  *
  * Routing order for a key: the up replicas of its preference list in list order (the first
  * one coordinates without a forwarding hop), then the other up members (any node accepts
- * any request and forwards), then the members marked down (our view may be stale). A node
- * whose connection the client knows to be down is moved behind all of those.
+ * any request and forwards), then the members marked down (our view may be stale) or suspect
+ * (the client's connection is open but they stopped answering). A node whose connection the
+ * client knows to be down is moved behind all of those.
  */
 
 import { limits } from '../base/limits.js';
@@ -87,7 +88,13 @@ export function clusterViewOf(raw: unknown, previous?: ClusterView): ClusterView
  * Node ids in the order a request for `key` tries them (see the header). `isDown(id)` says
  * whether the client's own connection to that node is known to be down.
  */
-export function routeKey(cluster: ClusterView, key: Uint8Array, isDown: (id: string) => boolean, localDc?: string): string[] {
+export function routeKey(
+  cluster: ClusterView,
+  key: Uint8Array,
+  isDown: (id: string) => boolean,
+  localDc?: string,
+  isSuspect: (id: string) => boolean = () => false,
+): string[] {
   const preference = cluster.ring.replicasOfKey(key);
   const inList = new Set(preference);
   const live = (m: RingViewMember | undefined): boolean => m !== undefined && m.status !== 'left';
@@ -99,7 +106,7 @@ export function routeKey(cluster: ClusterView, key: Uint8Array, isDown: (id: str
     const member = cluster.byId.get(id);
     if (!live(member)) return;
     if (isDown(id)) last.push(id);
-    else if (!member!.up) third.push(id);
+    else if (!member!.up || isSuspect(id)) third.push(id);
     else if (inList.has(id)) first.push(id);
     else second.push(id);
   };

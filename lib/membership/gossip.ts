@@ -219,6 +219,18 @@ export class Gossip {
     }
   }
 
+  /**
+   * Restores members remembered from an earlier run (a persisted membership view): each is
+   * admitted as a down record, as if a peer had relayed it, so it comes up only when its own
+   * heartbeat arrives and any newer copy replaces it. Our own id is skipped.
+   */
+  preload(members: readonly MemberState[], nowMs: number): GossipAction[] {
+    this.#advanceTime(nowMs);
+    const events: MembershipEvent[] = [];
+    for (const member of members) if (member.id !== this.self.id) this.#table.apply(member, nowMs, events);
+    return events;
+  }
+
   /** Changes our own record (status, address, weight, dc, rack); spreads with the next rounds. */
   updateSelf(changes: SelfChanges): GossipAction[] {
     const events: MembershipEvent[] = [];

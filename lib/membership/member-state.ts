@@ -18,13 +18,14 @@
  *    status change such as leaving or left cannot be undone by a copy carrying an older
  *    status, whatever its heartbeat. On copies of one owner's history the merge is
  *    commutative, associative and idempotent, so the order gossip arrives in does not matter.
- *  - Status only moves forward within a generation: joining → normal → leaving → left.
+ *  - Status only moves forward within a generation: joining → normal → leaving → left, or
+ *    replacing → normal → ... (a node taking a dead member's place: `ringkv start --replace`).
  */
 
 import { isIntegerIn } from '../base/guards.js';
 import { limits } from '../base/limits.js';
 
-export const memberStatuses = ['joining', 'normal', 'leaving', 'left'] as const;
+export const memberStatuses = ['joining', 'replacing', 'normal', 'leaving', 'left'] as const;
 export type MemberStatus = (typeof memberStatuses)[number];
 
 export interface MemberState {

@@ -34,14 +34,17 @@ export { consistencyLevels, ridBytes, type ConsistencyLevel as Consistency } fro
 export type HelloRequest = { t: 'hello'; v: 1; token: string | undefined };
 type Tunables = { consistency: Consistency | undefined; timeoutMs: number | undefined };
 export type GetRequest = Tunables & { t: 'get'; id: number; key: Uint8Array; r: number | undefined };
+/** `attempt`: which of the client's attempts at this write (0 or absent: the first; more: a hedge or retry, so another coordinator may hold it too). */
 export type PutRequest = Tunables & {
-  t: 'put'; id: number; rid: Uint8Array; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; w: number | undefined;
+  t: 'put'; id: number; rid: Uint8Array; key: Uint8Array; value: Uint8Array; context: Uint8Array | undefined; w: number | undefined; attempt: number | undefined;
 };
 export type DeleteRequest = Tunables & {
-  t: 'delete'; id: number; rid: Uint8Array; key: Uint8Array; context: Uint8Array | undefined; w: number | undefined;
+  t: 'delete'; id: number; rid: Uint8Array; key: Uint8Array; context: Uint8Array | undefined; w: number | undefined; attempt: number | undefined;
 };
 export type RingRequest = { t: 'ring'; id: number };
-export type ClientRequest = HelloRequest | GetRequest | PutRequest | DeleteRequest | RingRequest;
+/** Liveness probe on an idle connection (the client marks a node that does not answer suspect); answered at once with `pong`. */
+export type PingRequest = { t: 'ping'; id: number };
+export type ClientRequest = HelloRequest | GetRequest | PutRequest | DeleteRequest | RingRequest | PingRequest;
 
 export type ParsedClientRequest =
   | { ok: true; request: ClientRequest }
@@ -65,7 +68,8 @@ export type ReadReply = { t: 'read'; id: number; found: boolean; values: Uint8Ar
 export type WrittenReply = { t: 'written'; id: number; context: Uint8Array };
 export type RingReply = { t: 'ring'; id: number; ring: RingView };
 export type ErrorReply = { t: 'error'; id: number; code: string; message: string };
-export type ClientReply = WelcomeReply | ReadReply | WrittenReply | RingReply | ErrorReply;
+export type PongReply = { t: 'pong'; id: number };
+export type ClientReply = WelcomeReply | ReadReply | WrittenReply | RingReply | ErrorReply | PongReply;
 
 export const welcomeReply = (node: string): WelcomeReply => ({ t: 'welcome', v: clientProtocolVersion, node });
 export const readReply = (id: number, found: boolean, values: Uint8Array[], context: Uint8Array): ReadReply => ({
@@ -73,6 +77,7 @@ export const readReply = (id: number, found: boolean, values: Uint8Array[], cont
 });
 export const writtenReply = (id: number, context: Uint8Array): WrittenReply => ({ t: 'written', id, context });
 export const ringReply = (id: number, ring: RingView): RingReply => ({ t: 'ring', id, ring });
+export const pongReply = (id: number): PongReply => ({ t: 'pong', id });
 export const errorReply = (id: number, code: ErrorCode, message: string): ErrorReply => ({ t: 'error', id, code, message });
 
 /** The u32 `id` of a message, or 0 when it has none (connection-level error replies use 0). */
@@ -171,6 +176,8 @@ function parseFields(tag: string, id: number, fields: Fields, bounds: ClientBoun
       return { t: 'hello', v: fields.version(), token: fields.token() };
     case 'ring':
       return { t: 'ring', id };
+    case 'ping':
+      return { t: 'ping', id };
     case 'get': {
       const key = fields.bytes('key', bounds.keyBytesMax, ErrorCode.tooLarge);
       return { t: 'get', id, key, r: fields.integer('r', 1, limits.replicationMax), ...tunables(fields) };
@@ -180,13 +187,15 @@ function parseFields(tag: string, id: number, fields: Fields, bounds: ClientBoun
       const key = fields.bytes('key', bounds.keyBytesMax, ErrorCode.tooLarge);
       const value = fields.bytes('value', bounds.valueBytesMax, ErrorCode.tooLarge);
       const context = fields.context(bounds.contextEntriesMax);
-      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), ...tunables(fields) };
+      const attempt = fields.integer('attempt', 0, limits.clientAttemptsMax);
+      return { t: 'put', id, rid, key, value, context, w: fields.integer('w', 1, limits.replicationMax), attempt, ...tunables(fields) };
     }
     case 'delete': {
       const rid = fields.rid();
       const key = fields.bytes('key', bounds.keyBytesMax, ErrorCode.tooLarge);
       const context = fields.context(bounds.contextEntriesMax);
-      return { t: 'delete', id, rid, key, context, w: fields.integer('w', 1, limits.replicationMax), ...tunables(fields) };
+      const attempt = fields.integer('attempt', 0, limits.clientAttemptsMax);
+      return { t: 'delete', id, rid, key, context, w: fields.integer('w', 1, limits.replicationMax), attempt, ...tunables(fields) };
     }
     default:
       throw new Refusal(ErrorCode.badRequest, 'unknown message type (t)');

@@ -424,22 +424,57 @@ export function decodeRequest(bytes: Uint8Array): ShardRequest {
   return decodeRequestSpan(bytes, 0, bytes.length);
 }
 
+/** Replies over Node's pool size go to a slab of this size (a tuning knob, not on the wire). */
+const replySlabBytes = 512 * 1024;
+let replySlab = new Uint8Array(0);
+let replySlabUsed = 0;
+
+/**
+ * Copies a reply frame out of the mailbox: small frames into a Buffer from Node's pool, frames
+ * up to a quarter slab into the current reply slab (bump allocation: a 10 KiB value costs a
+ * memcpy, not a fresh backing store and the GC work that follows it), larger ones into their own
+ * array. Returns the copy and where the frame starts in it. A slab lives while any value cut
+ * from it does, so one retained value pins at most replySlabBytes. Where the frame starts in
+ * the copy is left in `replyCopyAt` (no tuple per reply).
+ */
+let replyCopyAt = 0;
+
+function replyCopyOf(bytes: Uint8Array, start: number, lengthBytes: number): Uint8Array {
+  let copy: Uint8Array;
+  let at = 0;
+  if (lengthBytes <= Buffer.poolSize >>> 1) {
+    const pooled = Buffer.allocUnsafe(lengthBytes);
+    // A plain Uint8Array over the pooled bytes: decoded arrays are Uint8Arrays, not Buffers.
+    copy = new Uint8Array(pooled.buffer, pooled.byteOffset, lengthBytes);
+  } else if (lengthBytes > replySlabBytes >>> 2) {
+    copy = new Uint8Array(lengthBytes);
+  } else {
+    if (replySlabUsed + lengthBytes > replySlab.length) {
+      replySlab = new Uint8Array(replySlabBytes);
+      replySlabUsed = 0;
+    }
+    copy = replySlab;
+    at = replySlabUsed;
+    replySlabUsed = (at + lengthBytes + 7) & ~7;
+  }
+  if (lengthBytes <= smallCopyBytesMax * 4) {
+    for (let i = 0; i < lengthBytes; i++) copy[at + i] = bytes[start + i]!;
+  } else {
+    copy.set(bytes.subarray(start, start + lengthBytes), at);
+  }
+  replyCopyAt = at;
+  return copy;
+}
+
 /**
  * Decodes the reply frame at `bytes[start, start + lengthBytes)`; throws KV_BAD_REQUEST when
- * malformed. The frame is copied once into a Buffer from Node's pool and its byte arrays are
+ * malformed. The frame is copied once (replyCopyOf: Node's pool, or a reply slab) and its byte arrays are
  * views of that copy: one small allocation per reply instead of one backing store per array.
  * (So a decoded value's `.buffer` may hold other replies' bytes, as with any pooled Buffer.)
  */
 export function decodeReplySpan(bytes: Uint8Array, start: number, lengthBytes: number): ShardReply {
-  const pooled = Buffer.allocUnsafe(lengthBytes);
-  // A plain Uint8Array over the pooled bytes: decoded arrays are Uint8Arrays, not Buffers.
-  const copy = new Uint8Array(pooled.buffer, pooled.byteOffset, lengthBytes);
-  if (lengthBytes <= smallCopyBytesMax * 4) {
-    for (let i = 0; i < lengthBytes; i++) copy[i] = bytes[start + i]!;
-  } else {
-    copy.set(bytes.subarray(start, start + lengthBytes));
-  }
-  const [tag, flags] = openFrame(copy, 0, lengthBytes, false);
+  const copy = replyCopyOf(bytes, start, lengthBytes);
+  const [tag, flags] = openFrame(copy, replyCopyAt, lengthBytes, false);
   const r = reader;
   const requestId = r.requestId;
   let reply: ShardReply;

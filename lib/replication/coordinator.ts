@@ -26,6 +26,8 @@
  *   {type:'local', requestId, op, ...}      on this node's replica store: 'coordinate-write'
  *                                           (ReplicaStore.coordinateWrite → onLocalResult
  *                                           {ok, context, object}), 'read-object' (readObject →
+ *                                           {ok, object?}), 'read-rid-object' (readObject once
+ *                                           the replica write with that rid is merged →
  *                                           {ok, object?}), 'merge-object' (mergeObject; no answer
  *                                           wanted). A failure answers {ok:false, code, message}.
  *   {type:'set-timer', requestId, atMs} / {type:'clear-timer', requestId}
@@ -47,7 +49,12 @@
  *   KV_UNAVAILABLE    fewer than W targets up, decided before anything is sent or applied;
  *   KV_INDETERMINATE  something was sent or applied but W was not reached (timeout, nacks);
  *   KV_OVERLOADED / KV_BAD_REQUEST / KV_TOO_LARGE ...: refused before anything was applied.
- * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome.
+ * Retries: rids (rid-table.ts) make a retried write join or replay the first outcome. Replica
+ * writes of a client write carry its rid and every replica remembers it (ReplicaRids), so a
+ * hedged or retried copy that reaches another coordinator after the write was applied there
+ * mints no second sibling: that coordinator reads the object it holds ('read-rid-object', once
+ * the replica write that brought the rid is merged), replicates it to the targets like a new
+ * write and answers with its context.
  *
  * Missed replicas (Cassandra's coordinator hints): a put stays after its answer until every
  * target answered or its deadline passed, then emits one {type:'missed', to, key, object,
@@ -57,10 +64,24 @@
  * key's partition dirty for it (anti-entropy exchanges those first). At most
  * `limits.coordinatorLingeringPutsMax` answered puts wait; past that a put settles at once.
  *
- * Reads: replica-read to every up replica (`readFanout: 'quorum'` asks only R, this node first,
- * and one more for each that fails; per-datacenter levels always ask all); R answers
- * merged (read-merge.ts) and returned; the request stays until every asked replica answered
- * or the deadline, then read-repairs the stale among them (anti-entropy covers the others).
+ * Tied hedges (Dean and Barroso's "tied requests"): a write the client marks as a hedge or
+ * retry (`hedged`) may be in flight at another coordinator that has not replicated it yet
+ * (its disk is slow), so before minting it the coordinator asks the key's other replicas
+ * (`rid-query`) and waits for them at most a hedge delay: one that coordinates the rid or
+ * holds it gets the write forwarded (it joins or replays it); when every one says 'unknown'
+ * or the wait ends (a paused replica never answers), it mints. A replica that said 'unknown'
+ * keeps the asker's claim on the rid, so the client's copy reaching it later is forwarded to
+ * the claimer instead of being minted. Two coordinators can still both mint only if one had
+ * begun and then stalled for longer than the other's wait before answering.
+ *
+ * Reads (default `readFanout: 'quorum'`): replica-read to R replicas — this node first, then
+ * the others, replicas that recently missed a hedge deadline last — and, when the read is not
+ * complete after the hedge delay (latency-estimator.ts: near the asked replicas' observed
+ * p99), to one more spare per hedge delay (speculative retry); a failed replica is replaced by
+ * a spare at once. `readFanout: 'all'` and per-datacenter levels ask every up replica. R
+ * answers are merged (read-merge.ts) and returned; the request stays until every asked
+ * replica answered or the deadline, then read-repairs the stale among them (anti-entropy
+ * covers the others).
  *
  * Bounds: `requestsMax` requests in flight (KV_OVERLOADED beyond), each holding at most one
  * answer per replica; the rid table is bounded (rid-table.ts).
@@ -70,12 +91,13 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import type { ConflictPolicy } from '../causality/index.js';
+import { decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
-import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest } from './replica-message.js';
-import { RidTable } from './rid-table.js';
+import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
+import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
+import { ReplicaRids, RidTable } from './rid-table.js';
 import { missedReplicas } from './missed-replicas.js';
 
 export interface GetRequest {
@@ -98,6 +120,12 @@ export interface PutRequest {
   readonly hops?: number;
   /** The datacenter LOCAL_QUORUM refers to; default this node's. */
   readonly dc?: string;
+  /**
+   * The client may have sent this write to another coordinator too (a hedge or a retry): the
+   * replica write also goes, unawaited, to the key's replicas marked down, so that a copy
+   * queued at a paused one finds the rid there when it resumes instead of minting it again.
+   */
+  readonly hedged?: boolean;
 }
 
 export type CoordinatorResult =
@@ -108,6 +136,8 @@ export type CoordinatorResult =
 export type LocalOp =
   | { readonly op: 'coordinate-write'; readonly key: Uint8Array; readonly value: Uint8Array | null; readonly context: Uint8Array | undefined }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
+  /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
+  | { readonly op: 'read-rid-object'; readonly key: Uint8Array; readonly rid: Uint8Array }
   | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
 
 export type CoordinatorAction =
@@ -159,12 +189,15 @@ export interface CoordinatorOptions {
   readonly ridRetentionMs?: number;
   readonly forwardHopsMax?: number;
   /**
-   * 'all' (default): a read asks every up replica and completes with the first R answers, so a
-   * replica that stops answering costs nothing; 'quorum': it asks R (this node first) and one
-   * more only when one fails — cheaper, but a silent replica holds the read to its deadline
-   * until speculative retry exists.
+   * 'quorum' (default): a read asks R replicas (this node first) and one more per hedge delay
+   * while it is incomplete, or at once when one fails; 'all': it asks every up replica and
+   * completes with the first R answers (more messages, no hedge needed).
    */
   readonly readFanout?: 'quorum' | 'all';
+  /** Hedge delay and attempt timeout bounds (default from limits). */
+  readonly latency?: Partial<LatencyBounds>;
+  readonly replicaRidEntriesMax?: number;
+  readonly replicaRidRetentionMs?: number;
 }
 
 export interface CoordinatorStats {
@@ -180,6 +213,12 @@ export interface CoordinatorStats {
   rejectedReplies: number;
   /** Writes sent to a stand-in as a hint (sloppy quorum). */
   hinted: number;
+  /** Reads sent to one more replica because the asked ones were slow (speculative retry). */
+  hedgedReads: number;
+  /** Client writes another coordinator had minted: replicated again, no new sibling. */
+  adoptedWrites: number;
+  /** Hedged writes handed to the coordinator that already had them (tied hedges). */
+  tiedWrites: number;
   /** Replicas reported as having missed a write (a `missed` action each). */
   missed: number;
 }
@@ -190,12 +229,23 @@ type PutState = {
   readonly key: Uint8Array;
   readonly rid: Uint8Array;
   readonly tally: QuorumTally;
-  phase: 'local' | 'replicating';
+  phase: 'query' | 'local' | 'replicating';
+  /** The client's request (a tied hedge may forward it). */
+  readonly request: PutRequest;
+  /** Replicas asked about the rid that have not answered (phase 'query'). */
+  readonly asked: Set<string>;
+  readonly deadlineMs: number;
   context: Uint8Array | undefined;
   /** Stand-in id → the down replica it holds a hint for. */
   readonly hints: ReadonlyMap<string, string>;
-  /** Up nodes gaining the key's partition (placement.pending): sent the write, never waited for. */
+  /**
+   * Up nodes gaining the key's partition (placement.pending), and for a hedged write the
+   * replicas marked down: sent the write, never waited for.
+   */
   readonly pending: readonly string[];
+  /** The write was minted by another coordinator; this one replicates what it holds. */
+  readonly adopted: boolean;
+  sentAtMs: number;
   /** The targets and the preference list, for the missed replicas when the put settles. */
   readonly targets: readonly ReplicaInfo[];
   readonly replicas: readonly ReplicaInfo[];
@@ -211,10 +261,21 @@ type GetState = {
   readonly tally: QuorumTally;
   readonly merge: ReadMerge;
   completed: boolean;
-  /** Up replicas not asked yet: each is asked when an asked one fails. */
+  /** Up replicas not asked yet: each is asked when an asked one fails or a hedge delay passes. */
   readonly spares: ReplicaInfo[];
+  /** When each asked replica was asked. */
+  readonly sentAtMs: Map<string, number>;
+  readonly deadlineMs: number;
 };
-type ForwardState = { readonly kind: 'forward'; readonly requestId: number; readonly message: ForwardPut; readonly candidates: string[]; to: string };
+type ForwardState = {
+  readonly kind: 'forward';
+  readonly requestId: number;
+  readonly message: ForwardPut;
+  readonly candidates: string[];
+  to: string;
+  /** A tied write: forwarded to the node that has its rid; its rid entry here ends with the forward. */
+  readonly rid?: Uint8Array;
+};
 type RequestState = PutState | GetState | ForwardState;
 
 /** Local failures that happen before anything is stored: the write definitely did not apply. */
@@ -240,6 +301,10 @@ export class Coordinator {
   /** Answered puts still waiting for acks (in #requests, not counted toward requestsMax). */
   #lingering = 0;
   readonly #rids: RidTable<CoordinatorResult>;
+  readonly #replicaRids: ReplicaRids;
+  readonly #latency: LatencyEstimator;
+  /** Peers that let a hedge delay pass without answering, until they answer anything. */
+  readonly #slow = new Set<string>();
   readonly #stats: CoordinatorStats = {
     started: 0,
     written: 0,
@@ -252,6 +317,9 @@ export class Coordinator {
     readRepairs: 0,
     rejectedReplies: 0,
     hinted: 0,
+    hedgedReads: 0,
+    adoptedWrites: 0,
+    tiedWrites: 0,
     missed: 0,
   };
 
@@ -262,7 +330,12 @@ export class Coordinator {
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
     this.#forwardHopsMax = options.forwardHopsMax ?? limits.forwardHopsMax;
-    this.#readFanout = options.readFanout ?? 'all';
+    this.#readFanout = options.readFanout ?? 'quorum';
+    this.#latency = new LatencyEstimator(options.latency);
+    this.#replicaRids = new ReplicaRids({
+      entriesMax: options.replicaRidEntriesMax ?? limits.replicaRidEntriesMax,
+      retentionMs: options.replicaRidRetentionMs ?? limits.replicaRidRetentionMs,
+    });
     const entriesMax = options.ridEntriesMax ?? limits.ridEntriesMax;
     if (!(entriesMax > this.#requestsMax)) throw new RangeError('ridEntriesMax must exceed requestsMax');
     this.#rids = new RidTable({ entriesMax, retentionMs: options.ridRetentionMs ?? limits.ridRetentionMs, waitersMax: limits.ridWaitersMax });
@@ -289,16 +362,56 @@ export class Coordinator {
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
     if (!canMeet(requirement, targets)) return [complete(requestId, this.#unavailable(requirement, targets))];
-    // 'quorum' fan-out asks only as many replicas as the read needs (this node first), keeping
-    // the rest as spares; 'all' (Dynamo's choice) asks every one. Per-datacenter levels ask all.
-    const ordered = [...targets.filter((r) => r.id === this.#self.id), ...targets.filter((r) => r.id !== this.#self.id)];
+    // 'quorum' fan-out asks only as many replicas as the read needs (this node first, slow
+    // peers last), keeping the rest as spares for hedges; 'all' (Dynamo's choice) asks every
+    // one. Per-datacenter levels ask all.
+    const ordered = [
+      ...targets.filter((r) => r.id === this.#self.id),
+      ...targets.filter((r) => r.id !== this.#self.id && !this.#slow.has(r.id)),
+      ...targets.filter((r) => r.id !== this.#self.id && this.#slow.has(r.id)),
+    ];
     const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally: new QuorumTally(requirement, asked), merge: new ReadMerge(), completed: false, spares };
+    const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    const tally = new QuorumTally(requirement, asked);
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), deadlineMs };
     this.#requests.set(requestId, state);
-    const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
-    actions.push({ type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) });
+    const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
+    actions.push(this.#readTimer(state));
+    return actions;
+  }
+
+  #askRead(state: GetState, id: string, nowMs: number): CoordinatorAction {
+    state.sentAtMs.set(id, nowMs);
+    return this.#readAction(state.requestId, id, state.key);
+  }
+
+  /** The read's next wake-up: the hedge time of the slowest pending replica while spares remain, else the deadline. */
+  #readTimer(state: GetState): CoordinatorAction {
+    let atMs = state.deadlineMs;
+    if (!state.completed && state.spares.length > 0) {
+      let hedgeAtMs = 0;
+      for (const id of state.tally.pendingTargets()) hedgeAtMs = Math.max(hedgeAtMs, state.sentAtMs.get(id)! + this.#latency.hedgeDelayMs(id));
+      if (hedgeAtMs > 0) atMs = Math.min(atMs, hedgeAtMs);
+    }
+    return { type: 'set-timer', requestId: state.requestId, atMs };
+  }
+
+  /** A hedge delay passed with the read incomplete: the silent replicas are slow; ask a spare. */
+  #hedgeRead(state: GetState, nowMs: number): CoordinatorAction[] {
+    const actions: CoordinatorAction[] = [];
+    if (!state.completed) {
+      for (const id of state.tally.pendingTargets()) {
+        if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
+      }
+      const spare = state.spares.shift();
+      if (spare !== undefined && state.tally.add(spare)) {
+        this.#stats.hedgedReads++;
+        actions.push(this.#askRead(state, spare.id, nowMs));
+      }
+    }
+    actions.push(this.#readTimer(state));
     return actions;
   }
 
@@ -307,15 +420,16 @@ export class Coordinator {
     return { type: 'send', to: id, requestId, message: { t: 'replica-read', key } };
   }
 
-  #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error): CoordinatorAction[] {
+  #onReadAnswer(state: GetState, from: string, object: Uint8Array | undefined | Error, nowMs: number): CoordinatorAction[] {
     if (!state.tally.isPending(from)) return [];
     const actions: CoordinatorAction[] = [];
     if (object instanceof Error || !state.merge.add(from, object)) {
       if (!(object instanceof Error)) this.#stats.rejectedReplies++;
       state.tally.fail(from);
       const spare = state.completed ? undefined : state.spares.shift();
-      if (spare !== undefined && state.tally.add(spare)) actions.push(this.#readAction(state.requestId, spare.id, state.key));
+      if (spare !== undefined && state.tally.add(spare)) actions.push(this.#askRead(state, spare.id, nowMs));
     } else {
+      this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
       state.tally.ack(from);
     }
     return actions.concat(this.#advanceRead(state));
@@ -363,7 +477,10 @@ export class Coordinator {
       return this.#forward(requestId, request, resolved.placement, nowMs);
     }
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
-    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, pending, resolved.placement.replicas, nowMs);
+    const peers = resolved.placement.replicas.filter((r) => r.id !== this.#self.id);
+    if (request.hedged === true) for (const r of peers) if (!r.up) pending.push(r.id);
+    const tie = { peers: request.hedged === true ? peers : [], pending, replicas: resolved.placement.replicas };
+    return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, tie, nowMs);
   }
 
   #coordinatePut(
@@ -371,8 +488,7 @@ export class Coordinator {
     request: PutRequest,
     requirement: Requirement,
     targets: readonly ReplicaInfo[],
-    pending: readonly string[],
-    replicas: readonly ReplicaInfo[],
+    tie: { peers: readonly ReplicaInfo[]; pending: readonly string[]; replicas: readonly ReplicaInfo[] },
     nowMs: number,
   ): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
@@ -385,6 +501,8 @@ export class Coordinator {
       // The write itself is still in flight: this retry cannot say it failed.
       return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
     }
+    const known = this.#replicaRids.lookup(request.rid, nowMs);
+    if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
       this.#requests.size - this.#lingering >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
@@ -393,18 +511,103 @@ export class Coordinator {
       this.#rids.finish(request.rid, refused, nowMs);
       return [complete(requestId, refused)];
     }
+    const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
+    if (known?.claimedBy !== undefined && known.claimedBy !== this.#self.id) return this.#tie(requestId, request, known.claimedBy, deadlineMs, nowMs);
     const hints = new Map(targets.filter((t) => t.hintFor !== undefined).map((t) => [t.id, t.hintFor!]));
+    // A replica write already brought this rid here: another coordinator minted the write, so
+    // this one replicates what it holds instead of minting a second sibling.
+    const adopted = known !== undefined;
     const tally = new QuorumTally(requirement, targets);
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase: 'local', context: undefined, hints, pending, targets, replicas, object: undefined, answered: false };
+    const asked = new Set<string>();
+    const phase = !adopted && tie.peers.length > 0 ? 'query' : 'local';
+    const { pending, replicas } = tie;
+    const state: PutState = {
+      ...{ kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs },
+      ...{ targets, replicas, object: undefined, answered: false },
+    };
     this.#requests.set(requestId, state);
+    if (adopted) this.#stats.adoptedWrites++;
+    if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
+    const local: CoordinatorAction = adopted
+      ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context };
+    return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
+  }
+
+  /**
+   * A tied hedge: asks every other replica about the rid (so each keeps the claim), and waits
+   * for the up ones not known to be slow, at most their hedge delay; none to wait for: mint.
+   */
+  #askAboutRid(state: PutState, peers: readonly ReplicaInfo[], nowMs: number): CoordinatorAction[] {
+    const { requestId, rid, key } = state;
+    let waitMs = 0;
+    const actions: CoordinatorAction[] = [];
+    for (const peer of peers) {
+      const wait = peer.up && !this.#slow.has(peer.id);
+      if (wait) state.asked.add(peer.id);
+      if (wait) waitMs = Math.max(waitMs, this.#latency.hedgeDelayMs(peer.id));
+      actions.push({ type: 'send', to: peer.id, requestId: wait ? requestId : undefined, message: { t: 'rid-query', rid, key } });
+    }
+    if (state.asked.size === 0) return actions.concat(this.#mint(state));
+    actions.push({ type: 'set-timer', requestId, atMs: Math.min(state.deadlineMs, nowMs + waitMs) });
+    return actions;
+  }
+
+  /** Nobody else has the rid (or the wait ended): mint the write here. */
+  #mint(state: PutState): CoordinatorAction[] {
+    state.phase = 'local';
+    state.asked.clear();
+    const { requestId, key, request } = state;
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context },
-      { type: 'set-timer', requestId, atMs: nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault) },
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context },
+      { type: 'set-timer', requestId, atMs: state.deadlineMs },
     ];
   }
 
-  #onLocalWrite(state: PutState, result: LocalResult, nowMs: number): CoordinatorAction[] {
+  #onRidAnswer(state: PutState, from: string, reply: ReplicaReply | undefined, nowMs: number): CoordinatorAction[] {
+    if (!state.asked.delete(from)) return [];
+    if (reply?.t === 'rid-query-reply' && reply.state !== 'unknown') {
+      this.#stats.tiedWrites++;
+      return this.#tie(state.requestId, state.request, from, state.deadlineMs, nowMs);
+    }
+    return state.asked.size === 0 ? this.#mint(state) : [];
+  }
+
+  /**
+   * Hands the write to `to`, which coordinates, holds or claimed its rid; the rid entry begun
+   * here ends with the forward's outcome. The request state is replaced.
+   */
+  #tie(requestId: number, request: PutRequest, to: string, deadlineMs: number, nowMs: number): CoordinatorAction[] {
+    const hops = (request.hops ?? 0) + 1;
+    if (hops > this.#forwardHopsMax) {
+      const result = failure(ErrorCode.indeterminate, `another coordinator (${to}) has this write, but it was forwarded ${hops - 1} times already`);
+      this.#requests.delete(requestId);
+      return [{ type: 'clear-timer', requestId }, complete(requestId, result), ...this.#rids.finish(request.rid, result, nowMs).map((w) => complete(w, result))];
+    }
+    const message = forwardMessage(request, hops, Math.max(1, deadlineMs - nowMs - limits.forwardTimeoutMarginMs), this.#self.dc);
+    this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates: [], to, rid: request.rid });
+    this.#stats.forwarded++;
+    return [
+      { type: 'send', to, requestId, message },
+      { type: 'set-timer', requestId, atMs: deadlineMs },
+    ];
+  }
+
+  /** The local result of an adopted write: the object held, with its context. */
+  #adoptedResult(result: LocalResult): LocalResult {
+    if (!result.ok || 'context' in result) return result;
+    if (result.object === undefined) return { ok: false, code: ErrorCode.indeterminate, message: 'the replica write that brought this rid left nothing to read' };
+    try {
+      return { ok: true, object: result.object, context: encodeContext(join(decodeObject(result.object))) };
+    } catch (error) {
+      return { ok: false, code: ErrorCode.indeterminate, message: `the object holding this rid is unreadable: ${String(error)}` };
+    }
+  }
+
+  #onLocalWrite(state: PutState, answer: LocalResult, nowMs: number): CoordinatorAction[] {
     if (state.phase !== 'local') return [];
+    const result = state.adopted ? this.#adoptedResult(answer) : answer;
     if (!result.ok) {
       const definite = definiteLocalCodes.has(result.code);
       const outcome = definite ? failure(result.code, result.message) : failure(ErrorCode.indeterminate, `local write failed (${result.code}): ${result.message}`);
@@ -414,15 +617,17 @@ export class Coordinator {
     state.phase = 'replicating';
     state.context = result.context;
     state.object = result.object;
+    state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
     const actions: CoordinatorAction[] = [];
+    const { key, rid } = state;
     for (const id of state.tally.pendingTargets()) {
       const hintFor = state.hints.get(id);
-      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key: state.key, object: result.object } : { t: 'replica-write', key: state.key, object: result.object, hintFor };
+      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key, object: result.object, rid } : { t: 'replica-write', key, object: result.object, hintFor, rid };
       if (hintFor !== undefined) this.#stats.hinted++;
       actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
-    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key: state.key, object: result.object } });
+    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key, object: result.object, rid } });
     return actions.concat(this.#advancePut(state, nowMs));
   }
 
@@ -479,18 +684,7 @@ export class Coordinator {
     if (candidates.length === 0) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, 'no replica of the key is up')))];
     if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
     const timeoutMs = request.timeoutMs ?? limits.coordinatorTimeoutMsDefault;
-    const message: ForwardPut = {
-      t: 'forward-put',
-      rid: request.rid,
-      key: request.key,
-      value: request.value,
-      ...(request.context === undefined ? {} : { context: request.context }),
-      ...(request.w === undefined ? {} : { w: request.w }),
-      ...(request.consistency === undefined ? {} : { consistency: request.consistency as ForwardPut['consistency'] }),
-      dc: request.dc ?? this.#self.dc,
-      hops: hops + 1,
-      timeoutMs: Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs),
-    };
+    const message = forwardMessage(request, hops + 1, Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs), this.#self.dc);
     const to = candidates.shift()!;
     this.#requests.set(requestId, { kind: 'forward', requestId, message, candidates, to });
     this.#stats.forwarded++;
@@ -500,17 +694,19 @@ export class Coordinator {
     ];
   }
 
-  #onForwardReply(state: ForwardState, from: string, reply: ReplicaReply | undefined): CoordinatorAction[] {
+  #onForwardReply(state: ForwardState, from: string, reply: ReplicaReply | undefined, nowMs: number): CoordinatorAction[] {
     if (from !== state.to) return [];
-    if (reply?.t === 'forward-put-reply') return this.#finishForward(state, { type: 'written', context: reply.context });
-    if (reply?.t === 'replica-error') return this.#finishForward(state, failure(reply.code, reply.message));
-    return this.#finishForward(state, failure(ErrorCode.indeterminate, `replica ${from} answered the forwarded write with garbage`));
+    if (reply?.t === 'forward-put-reply') return this.#finishForward(state, { type: 'written', context: reply.context }, nowMs);
+    if (reply?.t === 'replica-error') return this.#finishForward(state, failure(reply.code, reply.message), nowMs);
+    return this.#finishForward(state, failure(ErrorCode.indeterminate, `replica ${from} answered the forwarded write with garbage`), nowMs);
   }
 
-  #finishForward(state: ForwardState, result: CoordinatorResult): CoordinatorAction[] {
+  #finishForward(state: ForwardState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
     this.#requests.delete(state.requestId);
     this.#count(result);
-    return [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    if (state.rid !== undefined) for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    return actions;
   }
 
   // --- answers from the outside ---
@@ -522,8 +718,8 @@ export class Coordinator {
       case 'put':
         return this.#onLocalWrite(state, result, nowMs);
       case 'get':
-        if (!result.ok) return this.#onReadAnswer(state, this.#self.id, new Error(result.message));
-        return this.#onReadAnswer(state, this.#self.id, result.object);
+        if (!result.ok) return this.#onReadAnswer(state, this.#self.id, new Error(result.message), nowMs);
+        return this.#onReadAnswer(state, this.#self.id, result.object, nowMs);
       case 'forward':
         return [];
       default:
@@ -532,6 +728,8 @@ export class Coordinator {
   }
 
   onReply(requestId: number, from: string, body: unknown, nowMs: number): CoordinatorAction[] {
+    // Any answer, even to a request that is gone, shows the peer is answering again.
+    this.#slow.delete(from);
     const state = this.#requests.get(requestId);
     if (state === undefined) return [];
     const parsed = parseReplicaReply(body);
@@ -539,15 +737,16 @@ export class Coordinator {
     const reply = parsed.ok ? parsed.value : undefined;
     switch (state.kind) {
       case 'get':
-        if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object);
-        return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'));
+        if (reply?.t === 'replica-read-reply') return this.#onReadAnswer(state, from, reply.object, nowMs);
+        return this.#onReadAnswer(state, from, new Error(reply?.t === 'replica-error' ? reply.message : 'unexpected reply'), nowMs);
       case 'put':
+        if (state.phase === 'query') return this.#onRidAnswer(state, from, reply, nowMs);
         if (state.phase !== 'replicating') return [];
         if (reply?.t === 'replica-write-reply') state.tally.ack(from);
         else state.tally.fail(from);
         return this.#advancePut(state, nowMs);
       case 'forward':
-        return this.#onForwardReply(state, from, reply);
+        return this.#onForwardReply(state, from, reply, nowMs);
       default:
         return assertNever(state, 'request state');
     }
@@ -558,16 +757,19 @@ export class Coordinator {
     if (state === undefined) return [];
     switch (state.kind) {
       case 'get':
-        return this.#onReadAnswer(state, to, new Error('send failed'));
+        return this.#onReadAnswer(state, to, new Error('send failed'), nowMs);
       case 'put':
+        if (state.phase === 'query') return this.#onRidAnswer(state, to, undefined, nowMs);
         if (state.phase !== 'replicating') return [];
         state.tally.fail(to);
         return this.#advancePut(state, nowMs);
       case 'forward': {
         if (to !== state.to) return [];
+        // A tied write's holder may have applied it: never a definite failure.
+        if (state.rid !== undefined) return this.#finishForward(state, failure(ErrorCode.indeterminate, `${to}, which has this write, could not be reached`), nowMs);
         // Nothing left this node: try the next replica, or fail definitely.
         const next = state.candidates.shift();
-        if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'));
+        if (next === undefined) return this.#finishForward(state, failure(ErrorCode.unavailable, 'no replica of the key could be reached'), nowMs);
         state.to = next;
         return [{ type: 'send', to: next, requestId, message: state.message }];
       }
@@ -581,21 +783,51 @@ export class Coordinator {
     if (state === undefined) return [];
     switch (state.kind) {
       case 'get': {
+        if (nowMs < state.deadlineMs) return this.#hedgeRead(state, nowMs);
         const actions: CoordinatorAction[] = [];
         if (!state.completed) actions.push(complete(requestId, failure(ErrorCode.timeout, `read at ${state.tally.requirement.level} timed out`)));
         return actions.concat(this.#finishRead(state));
       }
       case 'put': {
+        if (state.phase === 'query' && nowMs < state.deadlineMs) return this.#mint(state);
         if (state.answered) return this.#settlePut(state);
         const { acked } = state.tally;
         const message = `write timed out with ${acked.size} of ${state.tally.requirement.total} acks; it may be applied on some replicas`;
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
       }
       case 'forward':
-        return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`));
+        return this.#finishForward(state, failure(ErrorCode.indeterminate, `forwarded write to ${state.to} timed out`), nowMs);
       default:
         return assertNever(state, 'request state');
     }
+  }
+
+  /**
+   * A replica write carrying client write `rid` for `key` arrived (on receipt, before it is
+   * merged): from now on this replica holds that write, and coordinating the same rid here
+   * replicates it instead of minting it again.
+   */
+  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number): void {
+    this.#replicaRids.note(rid, murmur3(key), nowMs);
+  }
+
+  /**
+   * Another coordinator (`from`) asks, before minting a hedged write, whether this node
+   * coordinates or holds `rid`; if neither, `from`'s claim on it is kept here (see the header).
+   */
+  ridQuery(rid: Uint8Array, key: Uint8Array, from: string | undefined, nowMs: number): RidState {
+    const keyHash = murmur3(key);
+    const entry = this.#rids.get(rid, nowMs);
+    if (entry !== undefined) return entry.keyHash === keyHash ? 'coordinating' : 'unknown';
+    const known = this.#replicaRids.lookup(rid, nowMs);
+    if (known !== undefined && known.claimedBy === undefined) return known.keyHash === keyHash ? 'held' : 'unknown';
+    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, from);
+    return 'unknown';
+  }
+
+  /** The hedge delay this coordinator uses for a peer now (status, tests). */
+  hedgeDelayMs(peer: string): number {
+    return this.#latency.hedgeDelayMs(peer);
   }
 
   // --- helpers ---
@@ -677,6 +909,21 @@ function checkPut(request: PutRequest, hopsMax: number): CoordinatorResult | und
   if (hops !== undefined && (!Number.isInteger(hops) || hops < 0 || hops > hopsMax)) return failure(ErrorCode.badRequest, 'hops out of range');
   if (dc !== undefined && (typeof dc !== 'string' || dc.length === 0)) return failure(ErrorCode.badRequest, 'dc must be a non-empty string');
   return undefined;
+}
+
+function forwardMessage(request: PutRequest, hops: number, timeoutMs: number, selfDc: string): ForwardPut {
+  return {
+    t: 'forward-put',
+    rid: request.rid,
+    key: request.key,
+    value: request.value,
+    ...(request.context === undefined ? {} : { context: request.context }),
+    ...(request.w === undefined ? {} : { w: request.w }),
+    ...(request.consistency === undefined ? {} : { consistency: request.consistency as ForwardPut['consistency'] }),
+    dc: request.dc ?? selfDc,
+    hops,
+    timeoutMs,
+  };
 }
 
 /** The forward-put reply for a coordinated write's result. */

@@ -6,15 +6,21 @@
  *
  *   request                                                 reply (or replica-error)
  *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
- *   {t:'replica-write', key, object, hintFor?}            →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'replica-write', key, object, hintFor?, rid?}      →  {t:'replica-write-reply'}           after it is durable
  *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
  *                       w?, consistency?, dc?, hops, timeoutMs}
+ *   {t:'rid-query',     rid, key}                         →  {t:'rid-query-reply', state}        'coordinating' | 'held' | 'unknown'
  *   any of them                                           →  {t:'replica-error', code, message}  code: an ErrorCode
  *
  * `object` is a stored object (lib/causality encodeObject) — the key's whole state on the
- * sender, merged by the receiver with mergeReplicas. `forward-put` is a client write a
+ * sender, merged by the receiver with mergeReplicas; `rid` (the client write that made it, when
+ * a coordinator replicates a client write) is remembered by the receiver (rid-table.ts
+ * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new. `forward-put` is a client write a
  * non-replica hands to a replica of the key: `value: null` is a delete, `dc` the datacenter
  * LOCAL_QUORUM refers to (the node the client reached), `hops` how often it was forwarded.
+ * `rid-query` asks a replica, before a hedged write is minted, whether it coordinates that
+ * write ('coordinating') or holds it ('held'); 'unknown' also records the asker's claim on
+ * the rid there (coordinator.ts, "tied hedges").
  *
  * Bounds (RELIABILITY.md §2.5): replica paths carry whatever a replica holds, so keys are held
  * to the hard ceiling `keyBytesCeiling` and objects to `entryBytesMax`; the forwarded client
@@ -47,6 +53,8 @@ export interface ReplicaWrite {
   readonly object: Uint8Array;
   /** Sloppy quorum: the receiver is a stand-in and keeps this as a hint for that node. */
   readonly hintFor?: string;
+  /** The client write this object carries, when a coordinator replicates one. */
+  readonly rid?: Uint8Array;
 }
 
 export interface ForwardPut {
@@ -62,7 +70,13 @@ export interface ForwardPut {
   readonly timeoutMs: number;
 }
 
-export type ReplicaRequest = ReplicaRead | ReplicaWrite | ForwardPut;
+export interface RidQuery {
+  readonly t: 'rid-query';
+  readonly rid: Uint8Array;
+  readonly key: Uint8Array;
+}
+
+export type ReplicaRequest = ReplicaRead | ReplicaWrite | ForwardPut | RidQuery;
 
 export interface ReplicaReadReply {
   readonly t: 'replica-read-reply';
@@ -84,12 +98,21 @@ export interface ReplicaError {
   readonly message: string;
 }
 
-export type ReplicaReply = ReplicaReadReply | ReplicaWriteReply | ForwardPutReply | ReplicaError;
+/** Frozen: what a replica knows of a rid. */
+export const ridStates = ['coordinating', 'held', 'unknown'] as const;
+export type RidState = (typeof ridStates)[number];
+
+export interface RidQueryReply {
+  readonly t: 'rid-query-reply';
+  readonly state: RidState;
+}
+
+export type ReplicaReply = ReplicaReadReply | ReplicaWriteReply | ForwardPutReply | RidQueryReply | ReplicaError;
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 
-export const replicaRequestTypes = ['replica-read', 'replica-write', 'forward-put'] as const;
-export const replicaReplyTypes = ['replica-read-reply', 'replica-write-reply', 'forward-put-reply', 'replica-error'] as const;
+export const replicaRequestTypes = ['replica-read', 'replica-write', 'forward-put', 'rid-query'] as const;
+export const replicaReplyTypes = ['replica-read-reply', 'replica-write-reply', 'forward-put-reply', 'rid-query-reply', 'replica-error'] as const;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !ArrayBuffer.isView(value);
@@ -117,9 +140,22 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
     case 'replica-write':
       if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
       if (raw.hintFor !== undefined && !isMemberId(raw.hintFor)) return refuse('hintFor must be a member id');
-      return { ok: true, value: { t: 'replica-write', key: raw.key, object: raw.object, ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }) } };
+      if (raw.rid !== undefined && !isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      return {
+        ok: true,
+        value: {
+          t: 'replica-write',
+          key: raw.key,
+          object: raw.object,
+          ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }),
+          ...(raw.rid === undefined ? {} : { rid: raw.rid }),
+        },
+      };
     case 'forward-put':
       return parseForwardPut(raw, raw.key);
+    case 'rid-query':
+      if (!isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      return { ok: true, value: { t: 'rid-query', rid: raw.rid, key: raw.key } };
     default:
       return refuse(`unknown request type (expected one of ${replicaRequestTypes.join(', ')})`);
   }
@@ -164,6 +200,9 @@ export function parseReplicaReply(raw: unknown): Parsed<ReplicaReply> {
     case 'forward-put-reply':
       if (!isBytes(raw.context, 0, contextBytesMax)) return refuse('context must be bytes within contextBytesMax');
       return { ok: true, value: { t: 'forward-put-reply', context: raw.context } };
+    case 'rid-query-reply':
+      if (!(ridStates as readonly unknown[]).includes(raw.state)) return refuse(`state must be one of ${ridStates.join(', ')}`);
+      return { ok: true, value: { t: 'rid-query-reply', state: raw.state as RidState } };
     case 'replica-error':
       if (!isErrorCode(raw.code)) return refuse('code is not an ErrorCode');
       if (typeof raw.message !== 'string' || raw.message.length > limits.replicaMessageCharsMax) return refuse('message must be a short string');

@@ -117,3 +117,56 @@ export class RidTable<R> {
 function nameOf(rid: Uint8Array): string {
   return Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
 }
+
+/**
+ * The rids this node holds as a replica: every client write it applied, whichever coordinator
+ * minted it (the coordinator's own writes and the replica writes of others, which carry the
+ * rid). A coordinator that is handed a rid found here (a hedged or retried write that reached
+ * another coordinator first) must not mint a second event for it: it re-replicates what it
+ * holds instead (coordinator.ts), so a write applied on two coordinators stays one sibling.
+ * A rid may also be claimed (`claimedBy`): another coordinator asked about it before minting
+ * a hedge (rid-query), so this node forwards that write to it instead of minting. A claim
+ * never replaces a held rid; a held rid replaces a claim.
+ *
+ * Bounds: at most `entriesMax` rids (the oldest recorded is forgotten first), each for
+ * `retentionMs`. Cost: O(1) amortized per call, as RidTable.
+ */
+export class ReplicaRids {
+  readonly #entries = new Map<string, { keyHash: number; expiresAtMs: number; claimedBy: string | undefined }>();
+  readonly #entriesMax: number;
+  readonly #retentionMs: number;
+
+  constructor(options: { entriesMax: number; retentionMs: number }) {
+    this.#entriesMax = options.entriesMax;
+    this.#retentionMs = options.retentionMs;
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Records that the write `rid` of the key with hash `keyHash` is (being) applied here, or claimed by node `claimedBy`. */
+  note(rid: Uint8Array, keyHash: number, nowMs: number, claimedBy?: string): void {
+    const name = nameOf(rid);
+    const known = this.lookup(rid, nowMs);
+    if (claimedBy !== undefined && known !== undefined && known.claimedBy === undefined) return;
+    this.#entries.delete(name);
+    if (this.#entries.size >= this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
+    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy });
+  }
+
+  /** What this node knows of `rid`: its key hash, and the claiming node unless the write is held here. */
+  lookup(rid: Uint8Array, nowMs: number): { keyHash: number; claimedBy: string | undefined } | undefined {
+    this.#sweep(nowMs);
+    const entry = this.#entries.get(nameOf(rid));
+    return entry === undefined || entry.expiresAtMs <= nowMs ? undefined : entry;
+  }
+
+  #sweep(nowMs: number): void {
+    let steps = 0;
+    for (const [name, entry] of this.#entries) {
+      if (++steps > sweepStepsMax || entry.expiresAtMs > nowMs) return;
+      this.#entries.delete(name);
+    }
+  }
+}

@@ -7,6 +7,9 @@
  *  - the current ring: `normal` and `leaving` members (a leaving node serves until handed off);
  *  - the target ring a membership change is heading to: `normal` and `joining` members
  *    (`includeJoining: true, excludeLeaving: true`);
+ *  - `replacing` members (a node that took a dead member's id with `--replace`, streaming its
+ *    partitions) own exactly what that member owned, in both rings: nothing moves; the
+ *    coordinator treats them as pending replicas until they turn `normal`;
  *  - `left` members never own anything.
  *
  * Pure values and functions, any thread. Argument mistakes throw TypeError/RangeError naming
@@ -16,7 +19,7 @@
 
 import { limits } from '../base/limits.js';
 
-export const memberStatuses = ['joining', 'normal', 'leaving', 'left'] as const;
+export const memberStatuses = ['joining', 'replacing', 'normal', 'leaving', 'left'] as const;
 export type MemberStatus = (typeof memberStatuses)[number];
 
 export interface Member {
@@ -114,6 +117,7 @@ export function normalizeMembers(members: unknown, field = 'members'): readonly 
 export function ownsPartitions(status: MemberStatus, options: OwnershipOptions = {}): boolean {
   switch (status) {
     case 'normal':
+    case 'replacing':
       return true;
     case 'joining':
       return options.includeJoining === true;

@@ -8,6 +8,12 @@
  * so; with a secret it binds all interfaces unless `host` says otherwise. Options are checked
  * up front (TypeError/RangeError naming the option) before anything is opened. A failure
  * while starting closes whatever was already opened.
+ *
+ * Lifecycle (issue 10): a directory whose MEMBERS file says this node owned partitions starts
+ * it as an owner; `replace` first resolves the member to replace (lib/supervisor/lifecycle)
+ * and takes its id; startNode resolves only after the start check, so a node whose directory
+ * does not match the cluster (removed, replaced, a lost disk at a member's address) rejects
+ * with a KV_INCOMPATIBLE RingkvError saying what to do.
  */
 
 import { randomBytes, randomInt } from 'node:crypto';
@@ -16,12 +22,13 @@ import { createRequire } from 'node:module';
 import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
+import type { RingkvError } from '../base/errors.js';
 import { createLogger, type Logger, type LogLevel } from '../base/log.js';
 import { limits } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
 import { validateReplication, type Replication } from '../ring/index.js';
 import { openReplicaStore } from '../store/index.js';
-import { HintStore, startIdentity, Supervisor, type StatusJson } from '../supervisor/index.js';
+import { HintStore, readMembershipFile, readNodeIdentity, resolveReplaceTarget, planIdentity, Supervisor, type MembershipView, type StatusJson } from '../supervisor/index.js';
 import { NodeFileSystem } from '../storage/index.js';
 import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { isLoopbackHost, startTransportServer } from '../transport/index.js';
@@ -51,6 +58,12 @@ export interface NodeOptions {
   clientToken?: string;
   /** The node id for a new data directory (default generated). */
   id?: string;
+  /**
+   * Take a dead member's place (host:port or node id; Cassandra's replace_address_first_boot):
+   * its id, exactly its partitions, streamed from the surviving replicas. Only for a directory
+   * that never was a member's; ignored (logged) once this directory has joined.
+   */
+  replace?: string;
   replication?: Replication;
   /** log2 of the partition count; the same on every node (default limits.partitionBitsDefault). */
   partitionBits?: number;
@@ -111,6 +124,12 @@ export interface RingkvNode {
   status(): StatusJson;
   /** Resolves once the node has left the cluster (`ringkv leave`) and closed itself. */
   readonly left?: Promise<void>;
+  /**
+   * Resolves (with the refusal) if the cluster refuses this node after it started, once it
+   * closed itself: the start check had no answer in time, and a peer later said this node was
+   * removed or replaced (`ringkv start` then exits 1).
+   */
+  readonly refused?: Promise<RingkvError>;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -164,7 +183,8 @@ function checkOptions(options: NodeOptions): void {
   }
   if (shards !== undefined && (!Number.isInteger(shards) || shards < 1)) throw new RangeError('shards must be a positive integer');
   if (gossipIntervalMs !== undefined && (!Number.isInteger(gossipIntervalMs) || gossipIntervalMs < 10)) throw new RangeError('gossipIntervalMs must be an integer >= 10');
-  for (const field of ['dc', 'rack', 'id', 'host', 'dir', 'clientToken', 'advertise'] as const) {
+  if (options.advertise !== undefined && (typeof options.advertise !== 'string' || !/^[^\s:]+:\d+$/.test(options.advertise))) throw new TypeError('advertise must be a host:port string');
+  for (const field of ['dc', 'rack', 'id', 'host', 'dir', 'clientToken', 'advertise', 'replace'] as const) {
     const value = options[field];
     if (value !== undefined && (typeof value !== 'string' || value.length === 0)) throw new TypeError(`${field} must be a non-empty string`);
   }
@@ -189,7 +209,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
-  const identity = startIdentity(dir, options.id, clock.wallMs());
+  const previous = readNodeIdentity(dir);
+  const restored = readMembershipFile(dir);
+  const replacing = await replaceTargetOf(options, restored, logger);
+  const identity = planIdentity(dir, replacing ?? options.id, clock.wallMs(), replacing !== undefined && previous === undefined); // written by checkStart
   const partitionBits = options.partitionBits ?? limits.partitionBitsDefault;
   // A new store gets a new actor id: the node id plus a random incarnation, so a node whose
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
@@ -236,10 +259,16 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     cleanups.push(() => server.close());
     const advertiseHost = host === '0.0.0.0' || host === '::' ? lanAddress() : host;
     const address = options.advertise ?? `${advertiseHost}:${server.port}`;
+    let onRefused: (error: RingkvError) => void = () => undefined;
+    const refused = new Promise<RingkvError>((resolve) => (onRefused = resolve));
     let onLeft: () => void = () => undefined;
     const left = new Promise<void>((resolve) => (onLeft = resolve));
     supervisor = new Supervisor({
       onLeft: () => onLeft(),
+      onRefused: (error) => onRefused(error),
+      ...(restored ? { restored } : {}),
+      ...(replacing !== undefined ? { replacing: true } : {}),
+      startFacts: { fresh: previous === undefined || replacing !== undefined, previousGeneration: previous?.generation },
       identity,
       dir,
       store,
@@ -268,7 +297,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
     });
+    const sup0 = supervisor;
+    cleanups.push(() => sup0.close());
     supervisor.start();
+    await supervisor.checkStart(); // lifecycle: rejects when this directory does not match the cluster
     logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards }, 'node started');
     const sup = supervisor;
     let closing: Promise<void> | undefined;
@@ -281,9 +313,11 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       })());
     // A node that left the cluster closes itself (the CLI's `start` then exits 0).
     const leftAndClosed = left.then(() => close());
+    const refusedAndClosed = refused.then(async (error) => (await close(), error));
     return {
       id: identity.id,
       left: leftAndClosed,
+      refused: refusedAndClosed,
       port: server.port,
       address,
       url: `${scheme}://${address}`,
@@ -295,6 +329,20 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * The node id `replace` names, or undefined when not replacing: a directory that already was a
+ * member's ignores it (a restart after the replace, as Cassandra's _first_boot).
+ */
+async function replaceTargetOf(options: NodeOptions, restored: MembershipView | undefined, logger: Logger): Promise<string | undefined> {
+  if (options.replace === undefined) return undefined;
+  if (restored !== undefined && restored.self !== 'joining') {
+    logger.info({ replace: options.replace }, 'this data directory already belongs to a member: --replace ignored');
+    return undefined;
+  }
+  const scheme = options.tls ? 'wss' : 'ws';
+  return resolveReplaceTarget({ target: options.replace, seeds: options.seeds ?? [], scheme, ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}), timeoutMs: limits.replaceLookupMs });
 }
 
 /** Reads a secret file (the CLI's --secret-file): its bytes, trailing newline removed. */

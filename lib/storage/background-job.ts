@@ -18,6 +18,7 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableBuilder } from './table-builder.js';
 import { TableReader } from './table-reader.js';
 import { EntryKind } from './write-batch.js';
+import { decodeValuePointer, encodeValuePointer } from './value-pointer.js';
 
 export interface TableOptions {
   blockBytes: number;
@@ -42,6 +43,8 @@ export type BackgroundJob =
        */
       walFileNumbers: number[];
       table: TableOptions;
+      /** Values of at least this many bytes become pointers into their commit log (Infinity: none). */
+      valueSeparationBytes: number;
     }
   | {
       kind: 'compact';
@@ -69,27 +72,52 @@ export interface JobResult {
   bytesRead: number;
   bytesWritten: number;
   entriesDropped: number;
+  /** Flush only: the commit logs that the new tables point into (they become value-log files). */
+  valueLogFiles?: number[];
+  /** [file, bytes]: flush, value bytes the new pointers name per file; compaction, bytes of pointers it dropped. */
+  valueLogBytes?: [number, number][];
 }
 
 export function runBackgroundJob(fs: FileSystem, job: BackgroundJob): JobResult {
   return job.kind === 'flush' ? runFlush(fs, job) : runCompaction(fs, job);
 }
 
+/**
+ * Rebuilds the frozen memtable from its commit logs and writes it as one level-0 table. Values
+ * of at least `valueSeparationBytes` are written as pointers to where they lie in their commit
+ * log (value-pointer.ts): each memtable value is a view into the bytes read from its log, so
+ * its offset in the file is its offset in those bytes.
+ */
 function runFlush(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'flush' }>): JobResult {
   const memtable = new Memtable();
+  const logs: { fileNumber: number; bytes: Uint8Array }[] = [];
   for (const n of job.walFileNumbers) {
     const path = joinPath(job.dir, walFileName(n));
-    for (const payload of scanWal(fs.readFile(path), path).payloads) {
+    const bytes = fs.readFile(path);
+    logs.push({ fileNumber: n, bytes });
+    for (const payload of scanWal(bytes, path).payloads) {
       memtable.addBatch(payload);
     }
   }
   const entries = memtable.sortedEntries();
   assert(entries.length > 0, 'flush of an empty memtable');
   const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumber, job.fileNumber + 1, Infinity);
+  const referenced = new Map<number, number>();
   const cursor = new ArrayCursor(entries);
-  for (cursor.seekToFirst(); cursor.valid; cursor.next()) writer.add(cursor.key, cursor.kind, cursor.value);
+  for (cursor.seekToFirst(); cursor.valid; cursor.next()) {
+    const value = cursor.value;
+    if (cursor.kind !== EntryKind.value || value.length < job.valueSeparationBytes) {
+      writer.add(cursor.key, cursor.kind, value);
+      continue;
+    }
+    const log = logs.find((l) => l.bytes.buffer === value.buffer && value.byteOffset >= l.bytes.byteOffset && value.byteOffset < l.bytes.byteOffset + l.bytes.length);
+    assert(log !== undefined, 'a memtable value outside the commit logs it was read from');
+    referenced.set(log.fileNumber, (referenced.get(log.fileNumber) ?? 0) + value.length);
+    writer.add(cursor.key, EntryKind.pointer, encodeValuePointer(log.fileNumber, value.byteOffset - log.bytes.byteOffset, value));
+  }
   const outputs = writer.finish();
-  return { outputs, bytesRead: 0, bytesWritten: sumBytes(outputs), entriesDropped: 0 };
+  const valueLogFiles = [...referenced.keys()].sort((a, b) => a - b);
+  return { outputs, bytesRead: 0, bytesWritten: sumBytes(outputs), entriesDropped: 0, valueLogFiles, valueLogBytes: [...referenced] };
 }
 
 function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'compact' }>): JobResult {
@@ -104,7 +132,13 @@ function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'comp
       (group) => new ConcatenatingCursor(group.map((t) => t.largest), (i) => openTable(group[i]!).iterator()),
     );
     const writer = new OutputWriter(fs, job.dir, job.table, job.fileNumberStart, job.fileNumberLimit, job.targetTableBytes);
-    const merged = new MergingCursor(sources);
+    // Pointers an older version held, now gone: their values are dead (value-log GC's estimate).
+    const deadBytes = new Map<number, number>();
+    const merged = new MergingCursor(sources, (kind, value) => {
+      if (kind !== EntryKind.pointer) return;
+      const p = decodeValuePointer(value);
+      deadBytes.set(p.fileNumber, (deadBytes.get(p.fileNumber) ?? 0) + p.length);
+    });
     let dropped = 0;
     for (merged.seekToFirst(); merged.valid; merged.next()) {
       if (job.dropTombstones && merged.kind === EntryKind.tombstone) {
@@ -115,7 +149,7 @@ function runCompaction(fs: FileSystem, job: Extract<BackgroundJob, { kind: 'comp
     }
     const outputs = writer.finish();
     const bytesRead = readers.reduce((sum, r) => sum + r.fileBytes, 0);
-    return { outputs, bytesRead, bytesWritten: sumBytes(outputs), entriesDropped: dropped };
+    return { outputs, bytesRead, bytesWritten: sumBytes(outputs), entriesDropped: dropped, valueLogBytes: [...deadBytes] };
   } finally {
     for (const r of readers) r.close();
   }

@@ -31,6 +31,7 @@
  * is a contiguous range for scans and drops. Reads are synchronous: a shard owns its thread.
  */
 
+import { Buffer } from 'node:buffer';
 import { assert } from '../base/assert.js';
 import { type Clock, systemClock } from '../base/clock.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
@@ -60,6 +61,10 @@ import { ArrayCursor, ConcatenatingCursor, type EntryCursor, MergingCursor } fro
 import { TableReader } from './table-reader.js';
 import { recoverWal } from './wal-reader.js';
 import { WalWriter } from './wal-writer.js';
+import { walRecordHeaderBytes } from './wal-format.js';
+import { ValueLog } from './value-log.js';
+import { ValueLogGc, type ValueLogGcHost } from './value-log-gc-runner.js';
+import { pointerNames } from './value-pointer.js';
 import { BATCH_HEADER_BYTES, batchEntryBytes, EntryKind, writeBatchHeader, writeUserKeyEntry } from './write-batch.js';
 
 export type SyncMode = 'fsync' | 'none';
@@ -86,6 +91,15 @@ export interface EngineOptions {
   level1BytesMax?: number;
   keyBytesMax?: number;
   valueBytesMax?: number;
+  /**
+   * Values of at least this many bytes live in the value log and tables hold pointers to them
+   * (value-pointer.ts); default limits.valueSeparationBytesDefault, Infinity turns it off.
+   */
+  valueSeparationBytes?: number;
+  /** Value-log GC collects a file once at most this share of it is live (default 0.5). */
+  valueLogGcLiveRatio?: number;
+  /** Value-log GC pace (default limits.valueLogGcBytesPerSecondDefault); 0 turns GC off. */
+  valueLogGcBytesPerSecond?: number;
   /** Start compactions on their own when a level is over its bound (default true). */
   autoCompact?: boolean;
   runner?: BackgroundRunner;
@@ -127,10 +141,35 @@ export interface EngineStats {
   /** (flush + compaction bytes written) / user bytes written. */
   writeAmplification: number;
   failed: string | undefined;
+  /**
+   * Memory against its budgets: memtables (at most two of memtableBudgetBytes, plus the groups
+   * in flight), the block cache, and what every open table keeps resident (bloom filters and
+   * indexes, which grow with the data: about 10 bits and one index entry per 4 KiB block per key).
+   */
+  memory: {
+    memtableBytes: number;
+    memtableBudgetBytes: number;
+    blockCacheBytes: number;
+    blockCacheBudgetBytes: number;
+    filterBytes: number;
+    indexBytes: number;
+  };
+  /** Key-value separation: value-log files, their bytes, pointer reads and GC work. */
+  valueLog: {
+    files: number;
+    bytes: number;
+    reads: number;
+    gcChecks: number;
+    gcCollections: number;
+    gcBytesRewritten: number;
+    gcBytesFreed: number;
+  };
 }
 
-interface PendingWrite {
-  /** The encoded write batch: the commit-log record's payload, and what the memtable keeps. */
+export interface PendingWrite {
+  /** The commit-log record: [header room][payload], framed in place at commit (no copy). */
+  record: Uint8Array;
+  /** The encoded write batch: the record's payload (a view of it), and what the memtable keeps. */
   payload: Uint8Array;
   /** User key and value bytes, for stats. */
   bytes: number;
@@ -150,6 +189,9 @@ interface Settings {
   keyBytesMax: number;
   valueBytesMax: number;
   autoCompact: boolean;
+  valueSeparationBytes: number;
+  valueLogGcLiveRatio: number;
+  valueLogGcBytesPerSecond: number;
 }
 
 function settingsOf(o: EngineOptions): Settings {
@@ -184,7 +226,18 @@ function settingsOf(o: EngineOptions): Settings {
     keyBytesMax: Math.min(o.keyBytesMax ?? limits.keyBytesMax, limits.keyBytesCeiling),
     valueBytesMax: Math.min(o.valueBytesMax ?? limits.valueBytesMax, limits.entryBytesMax - limits.keyBytesCeiling),
     autoCompact: o.autoCompact ?? true,
+    ...valueLogSettingsOf(o),
   };
+}
+
+function valueLogSettingsOf(o: EngineOptions): Pick<Settings, 'valueSeparationBytes' | 'valueLogGcLiveRatio' | 'valueLogGcBytesPerSecond'> {
+  const valueSeparationBytes = o.valueSeparationBytes ?? limits.valueSeparationBytesDefault;
+  if (!(valueSeparationBytes >= 1)) throw new RangeError('valueSeparationBytes must be at least 1 (Infinity: off)');
+  const valueLogGcLiveRatio = o.valueLogGcLiveRatio ?? limits.valueLogGcLiveRatioDefault;
+  if (!(valueLogGcLiveRatio > 0 && valueLogGcLiveRatio < 1)) throw new RangeError('valueLogGcLiveRatio must be within (0, 1)');
+  const valueLogGcBytesPerSecond = o.valueLogGcBytesPerSecond ?? limits.valueLogGcBytesPerSecondDefault;
+  if (!(valueLogGcBytesPerSecond >= 0)) throw new RangeError('valueLogGcBytesPerSecond must be >= 0');
+  return { valueSeparationBytes, valueLogGcLiveRatio, valueLogGcBytesPerSecond };
 }
 
 export class Engine {
@@ -208,11 +261,15 @@ export class Engine {
   /** Commit logs whose records are in the memtables, oldest first (all >= logNumber). */
   #liveWals: number[] = [];
   #pending: PendingWrite[] = [];
+  /** Groups appended and syncing, oldest first; each settles once applied (or failed), never rejects. */
+  #syncing: Promise<void>[] = [];
   #commitScheduled = false;
   #committing = false;
   #flushing: Promise<void> | undefined;
   #compacting: Promise<void> | undefined;
   #waiters: (() => void)[] = [];
+  #valueLog: ValueLog;
+  readonly #valueLogGc: ValueLogGc;
   #failure: RingkvError | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -244,6 +301,8 @@ export class Engine {
     this.#logNumber = 0;
     this.#walNumber = 0;
     this.#wal = undefined as unknown as WalWriter;
+    this.#valueLog = new ValueLog(options.fs, options.dir, []);
+    this.#valueLogGc = new ValueLogGc(this.#valueLogGcHost());
   }
 
   /** Opens (creating if needed) and recovers the engine in `dir`. */
@@ -301,6 +360,7 @@ export class Engine {
   }
 
   #loadTables(state: ManifestState): void {
+    this.#valueLog = new ValueLog(this.#fs, this.dir, state.valueLogFiles ?? []);
     this.#logNumber = state.logNumber;
     this.#nextFileNumber = state.nextFileNumber;
     for (const t of state.tables) {
@@ -320,11 +380,12 @@ export class Engine {
       if (name === MANIFEST_TEMP_NAME) this.#fs.remove(joinPath(this.dir, name));
       if (!parsed) continue;
       this.#nextFileNumber = Math.max(this.#nextFileNumber, parsed.fileNumber + 1);
-      const orphan = parsed.kind === 'table' ? !live.has(parsed.fileNumber) : parsed.fileNumber < state.logNumber;
+      const orphan =
+        parsed.kind === 'table' ? !live.has(parsed.fileNumber) : parsed.fileNumber < state.logNumber && !this.#valueLog.has(parsed.fileNumber);
       if (orphan) {
         this.#logger.info({ file: name }, 'removing orphan file');
         this.#fs.remove(joinPath(this.dir, name));
-      } else if (parsed.kind === 'wal') {
+      } else if (parsed.kind === 'wal' && parsed.fileNumber >= state.logNumber) {
         wals.push(parsed.fileNumber);
       }
     }
@@ -369,7 +430,7 @@ export class Engine {
       return Promise.reject(new RingkvError(ErrorCode.overloaded, 'too many writes waiting for the commit log', {}));
     }
     return new Promise<void>((resolve, reject) => {
-      this.#pending.push({ payload: pending.payload, bytes: pending.bytes, resolve, reject });
+      this.#pending.push({ record: pending.record, payload: pending.payload, bytes: pending.bytes, resolve, reject });
       this.#scheduleCommit();
     });
   }
@@ -394,7 +455,10 @@ export class Engine {
     if (bytes > limits.batchBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `batch of ${bytes} bytes is over ${limits.batchBytesMax}`, {});
     }
-    const payload = new Uint8Array(payloadBytes);
+    // Not zero-filled: every byte is written below (header by frameWalRecord at commit).
+    const pooled = Buffer.allocUnsafe(walRecordHeaderBytes + payloadBytes);
+    const record = new Uint8Array(pooled.buffer, pooled.byteOffset, pooled.length);
+    const payload = record.subarray(walRecordHeaderBytes);
     writeBatchHeader(payload, ops.length);
     let pos = BATCH_HEADER_BYTES;
     for (const op of ops) {
@@ -402,7 +466,7 @@ export class Engine {
       pos = writeUserKeyEntry(payload, pos, kind, tokenOf(op.key), op.key, op.type === 'put' ? op.value : EMPTY);
     }
     assert(pos === payloadBytes, 'write batch size mismatch');
-    return { payload, bytes };
+    return { record, payload, bytes };
   }
 
   /** Checks one op; returns its value (empty for a delete). */
@@ -434,14 +498,28 @@ export class Engine {
     if (this.#committing) return;
     this.#committing = true;
     try {
-      while (this.#pending.length > 0) {
+      while (this.#pending.length > 0 || this.#valueLogGc.rewritesWaiting()) {
         try {
           await this.#makeRoomForWrite();
         } catch (error) {
           this.#rejectPending(error as Error);
+          this.#valueLogGc.rejectRewrites(error as Error);
           break;
         }
-        this.#commitGroup(this.#pending.splice(0, this.#pending.length));
+        if (this.#syncing.length >= COMMIT_PIPELINE_DEPTH) {
+          await this.#syncing[0];
+          continue;
+        }
+        const group = this.#pending.splice(0, this.#pending.length);
+        // GC rewrites go first, checked for liveness now — only with no group in flight, so
+        // every earlier write is applied and every later one follows them: a user's newer
+        // value always wins.
+        const writes = this.#syncing.length === 0 ? this.#valueLogGc.takeRewrites(group) : group;
+        if (writes.length === 0) {
+          await this.#syncing[0];
+          continue;
+        }
+        this.#commitGroup(writes);
       }
     } finally {
       this.#committing = false;
@@ -449,17 +527,48 @@ export class Engine {
     }
   }
 
-  /** One group commit: one append, one fsync, then apply and acknowledge. */
+  /**
+   * One group commit: one append, one fdatasync, then apply and acknowledge. Where the file
+   * system syncs asynchronously (a libuv thread), the sync runs while the next group is
+   * encoded and appended (COMMIT_PIPELINE_DEPTH groups at most); groups are applied to the
+   * memtable and acknowledged strictly in log order, each only after its own sync, and a group
+   * behind a failed sync fails too (the engine stops on a failed sync anyway).
+   */
   #commitGroup(group: PendingWrite[]): void {
     try {
       this.#checkWritable();
-      this.#wal.appendRecords(group.map((w) => w.payload));
-      if (this.#settings.sync === 'fsync') this.#wal.sync();
+      this.#wal.appendFramed(group.map((w) => w.record));
+      if (this.#settings.sync === 'fsync' && !this.#wal.canSyncAsync) this.#wal.sync();
     } catch (error) {
       const failure = this.#writeFailure(error);
       for (const w of group) w.reject(failure);
       return;
     }
+    if (this.#settings.sync === 'none' || !this.#wal.canSyncAsync) {
+      this.#apply(group);
+      return;
+    }
+    const previous = this.#syncing[this.#syncing.length - 1];
+    const synced = this.#wal.syncAsync().then(
+      () => undefined,
+      (error: unknown) => error ?? new Error('fdatasync failed'),
+    );
+    const done = (async (): Promise<void> => {
+      const error = await synced;
+      if (previous !== undefined) await previous;
+      if (error === undefined && this.#failure === undefined) {
+        this.#apply(group);
+      } else {
+        const failure = this.#writeFailure(error ?? this.#failure);
+        for (const w of group) w.reject(failure);
+      }
+      this.#syncing.shift();
+      this.#wake();
+    })();
+    this.#syncing.push(done);
+  }
+
+  #apply(group: PendingWrite[]): void {
     for (const w of group) {
       this.#mem.addBatch(w.payload);
       this.#stats.userBytesWritten += w.bytes;
@@ -507,6 +616,9 @@ export class Engine {
         this.#stats.stops++;
         this.#maybeCompact();
         await this.#stall('level-0 stop', this.#nextWake(), deadline);
+      } else if (this.#syncing.length > 0) {
+        // The log is about to change: its groups in flight finish first.
+        await this.#syncing[this.#syncing.length - 1];
       } else {
         this.#freezeMemtable();
       }
@@ -571,10 +683,13 @@ export class Engine {
         fileNumber,
         walFileNumbers,
         table: this.#settings.table,
+        valueSeparationBytes: this.#settings.valueSeparationBytes,
       });
       this.#checkOpenForInstall();
       this.#fs.syncDir(this.dir);
       for (const o of result.outputs) this.#addTable({ level: 0, ...o });
+      for (const n of result.valueLogFiles ?? []) this.#valueLog.add(n);
+      for (const [n, bytes] of result.valueLogBytes ?? []) this.#valueLogGc.noteLive(n, bytes);
       this.#logNumber = logNumber;
       this.#liveWals = this.#liveWals.filter((n) => n >= logNumber);
       this.#installManifest();
@@ -587,12 +702,15 @@ export class Engine {
       return;
     }
     this.#maybeCompact();
+    this.#valueLogGc.maybeStart(this.#stats.flushes);
   }
 
   #removeObsoleteLogs(): void {
     for (const name of this.#fs.list(this.dir)) {
       const parsed = parseFileName(name);
-      if (parsed?.kind === 'wal' && parsed.fileNumber < this.#logNumber) this.#fs.remove(joinPath(this.dir, name));
+      if (parsed?.kind === 'wal' && parsed.fileNumber < this.#logNumber && !this.#valueLog.has(parsed.fileNumber)) {
+        this.#fs.remove(joinPath(this.dir, name));
+      }
     }
   }
 
@@ -610,7 +728,7 @@ export class Engine {
   }
 
   async #idleCommits(): Promise<void> {
-    while (this.#committing || this.#commitScheduled || this.#pending.length > 0) await this.#nextWakeOrTick();
+    while (this.#committing || this.#commitScheduled || this.#pending.length > 0 || this.#syncing.length > 0) await this.#nextWakeOrTick();
   }
 
   #nextWakeOrTick(): Promise<void> {
@@ -686,6 +804,7 @@ export class Engine {
     this.#compactPointers[upperLevel] = plan.inputs.find((t) => t.level === upperLevel)?.largest;
     this.#installManifest();
     for (const t of plan.inputs) this.#dropTableFile(t.fileNumber);
+    for (const [n, bytes] of result.valueLogBytes ?? []) this.#valueLogGc.noteDead(n, bytes);
     this.#stats.compactions++;
     this.#stats.compactionBytesRead += result.bytesRead;
     this.#stats.compactionBytesWritten += result.bytesWritten;
@@ -733,6 +852,7 @@ export class Engine {
       partitionBits: this.#settings.partitionBits,
       levelCount: this.#settings.compaction.levelCount,
       tables: this.#levels.flat(),
+      valueLogFiles: this.#valueLog.list(),
     });
   }
 
@@ -762,17 +882,70 @@ export class Engine {
     for (const t of this.#levels[0]!) {
       if (compareBytes(internal, t.smallest) < 0 || compareBytes(internal, t.largest) > 0) continue;
       if (hash < 0) hash = bloomHash(internal);
-      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
-      if (found !== undefined) return found ?? undefined;
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found !== undefined) return found === null ? undefined : reader.lastKind === EntryKind.pointer ? this.#valueLog.read(found) : found;
     }
     for (let level = 1; level < this.#levels.length; level++) {
       const t = findTable(this.#levels[level]!, internal);
       if (!t) continue;
       if (hash < 0) hash = bloomHash(internal);
-      const found = this.#readers.get(t.fileNumber)!.getValue(internal, hash);
-      if (found !== undefined) return found ?? undefined;
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found !== undefined) return found === null ? undefined : reader.lastKind === EntryKind.pointer ? this.#valueLog.read(found) : found;
     }
     return undefined;
+  }
+
+  /**
+   * Whether the newest entry of `internal` is a pointer to `offset` of value-log file
+   * `fileNumber` (value-log GC's liveness test). Any memtable entry is newer than every table.
+   */
+  #namesPointer(internal: Uint8Array, fileNumber: number, offset: number): boolean {
+    const token = ((internal[0]! << 24) | (internal[1]! << 16) | (internal[2]! << 8) | internal[3]!) >>> 0;
+    const userKey = userKeyOf(internal);
+    if (this.#mem.getByToken(token, userKey) !== undefined) return false;
+    if (this.#imm !== undefined && this.#imm.getByToken(token, userKey) !== undefined) return false;
+    const hash = bloomHash(internal);
+    const probe = (t: TableMeta): boolean | undefined => {
+      const reader = this.#readers.get(t.fileNumber)!;
+      const found = reader.getValue(internal, hash);
+      if (found === undefined) return undefined;
+      return found !== null && reader.lastKind === EntryKind.pointer && pointerNames(found, fileNumber, offset);
+    };
+    for (const t of this.#levels[0]!) {
+      if (compareBytes(internal, t.smallest) < 0 || compareBytes(internal, t.largest) > 0) continue;
+      const answer = probe(t);
+      if (answer !== undefined) return answer;
+    }
+    for (let level = 1; level < this.#levels.length; level++) {
+      const t = findTable(this.#levels[level]!, internal);
+      const answer = t === undefined ? undefined : probe(t);
+      if (answer !== undefined) return answer;
+    }
+    return false;
+  }
+
+  /** What value-log GC (value-log-gc-runner.ts) may do to this engine. */
+  #valueLogGcHost(): ValueLogGcHost {
+    return {
+      settings: () => this.#settings,
+      logger: this.#logger,
+      valueLog: () => this.#valueLog,
+      readFile: (path) => this.#fs.readFile(path),
+      namesPointer: (internal, fileNumber, offset) => this.#namesPointer(internal, fileNumber, offset),
+      encode: (ops) => this.#encode(ops),
+      scheduleCommit: () => this.#scheduleCommit(),
+      usable: () => !this.#closed && this.#closing === undefined && this.#failure === undefined,
+      beforeDrop: () => {
+        this.#checkOpenForInstall();
+        // Without per-commit fsync, make the rewrites durable before the file goes.
+        if (this.#settings.sync === 'none') this.#wal.sync();
+      },
+      installManifest: () => this.#installManifest(),
+      removeFile: (path) => this.#fs.remove(path),
+      fail: (error) => this.#fail(error),
+    };
   }
 
   /** One page of a partition's live entries, in (token, key) order. */
@@ -792,9 +965,11 @@ export class Engine {
     const entries: ScanPage['entries'] = [];
     for (; cursor.valid; cursor.next()) {
       if (range.end && compareBytes(cursor.key, range.end) >= 0) return { entries, nextAfterKey: undefined };
-      if (cursor.kind !== EntryKind.value) continue;
+      const kind = cursor.kind;
+      if (kind === EntryKind.tombstone) continue;
       if (entries.length === limit) return { entries, nextAfterKey: entries[entries.length - 1]!.key };
-      entries.push({ key: userKeyOf(cursor.key).slice(), value: cursor.value.slice() });
+      const value = kind === EntryKind.pointer ? this.#valueLog.read(cursor.value) : cursor.value.slice();
+      entries.push({ key: userKeyOf(cursor.key).slice(), value });
     }
     return { entries, nextAfterKey: undefined };
   }
@@ -844,6 +1019,13 @@ export class Engine {
       bloom.falsePositives += s.bloomFalsePositives;
     }
     const levels = this.#levels.map((ts) => ({ tables: ts.length, bytes: ts.reduce((sum, t) => sum + t.fileBytes, 0) }));
+    let filterBytes = 0;
+    let indexBytes = 0;
+    for (const r of this.#readers.values()) {
+      const resident = r.residentBytes;
+      filterBytes += resident.filterBytes;
+      indexBytes += resident.indexBytes;
+    }
     const s = this.#stats;
     const cache = this.#cache.stats;
     return {
@@ -863,7 +1045,30 @@ export class Engine {
       flushBytesWritten: s.flushBytesWritten,
       writeAmplification: (s.flushBytesWritten + s.compactionBytesWritten) / Math.max(1, s.userBytesWritten),
       failed: this.#failure?.message,
+      memory: {
+        memtableBytes: this.#mem.approximateBytes + (this.#imm?.approximateBytes ?? 0),
+        memtableBudgetBytes: 2 * this.#settings.memtableBytes,
+        blockCacheBytes: cache.usedBytes,
+        blockCacheBudgetBytes: this.#cache.capacityBytes,
+        filterBytes,
+        indexBytes,
+      },
+      valueLog: {
+        files: this.#valueLog.list().length,
+        bytes: this.#valueLog.sizeBytes(),
+        reads: this.#valueLog.reads,
+        ...this.#valueLogGc.stats,
+      },
     };
+  }
+
+  /**
+   * Runs value-log GC now over every value-log file (not only those due): collects each whose
+   * live share is at most the configured ratio. Resolves with the number of files collected.
+   */
+  async collectValueLog(): Promise<number> {
+    this.#checkWritable();
+    return this.#valueLogGc.collectAll();
   }
 
   /** Waits for queued writes and background work, then closes files and releases the lock. */
@@ -873,6 +1078,7 @@ export class Engine {
   }
 
   async #close(): Promise<void> {
+    await this.#valueLogGc.stop();
     await this.#idleCommits();
     while (this.#flushing || this.#compacting) await Promise.allSettled([this.#flushing, this.#compacting]);
     this.#closed = true;
@@ -884,6 +1090,7 @@ export class Engine {
   #closeFiles(): void {
     for (const r of this.#readers.values()) r.close();
     this.#readers.clear();
+    this.#valueLog.close();
     this.#wal?.close();
   }
 
@@ -934,6 +1141,8 @@ function findTable(tables: readonly TableMeta[], key: Uint8Array): TableMeta | u
 }
 
 const EMPTY = new Uint8Array(0);
+/** Group commits in flight at once: one syncing while the next is appended. */
+const COMMIT_PIPELINE_DEPTH = 2;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -21,8 +21,12 @@ export interface FileHandle {
   read(buffer: Uint8Array, offset: number, length: number, position: number): number;
   /** Appends `data` at the end of the file (the only way the engine writes). */
   append(data: Uint8Array): void;
+  /** Optional: appends `chunks` in order as one write (writev), as `append` of their concatenation. */
+  appendv?(chunks: readonly Uint8Array[]): void;
   /** Makes every appended byte durable (fdatasync). Throws on EIO: the caller must not retry. */
   sync(): void;
+  /** Optional: `sync` off the calling thread; rejects where `sync` throws. */
+  syncAsync?(): Promise<void>;
   /** Current size in bytes, durable or not. */
   size(): number;
   /** Cuts the file to `length` bytes (used to drop a torn log tail). */

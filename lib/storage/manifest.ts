@@ -13,9 +13,12 @@
  *   +------+------+--------+----------------------------------------------------+
  *   crc32c (masked) covers the body only.
  *   body = nextFileNumber f64 | logNumber f64 | partitionBits u8 | levelCount u8
- *          | tableCount u32 | table*
+ *          | tableCount u32 | table* | valueLogCount u32 | valueLogFile f64*    (version 2)
  *   table = level u8 | fileNumber f64 | fileBytes f64 | entryCount f64
  *          | smallest (u32 length + bytes) | largest (u32 length + bytes)
+ *   valueLogFile = the number of a commit log kept because table pointers name its values
+ *          (value-pointer.ts); it is never deleted while listed, whatever logNumber says.
+ *   Version 1 (read, never written) ends after the tables: no value-log files.
  *
  * File numbers are integers below 2^53 stored as f64. A manifest that fails its CRC or its
  * format check is KV_CORRUPTION: the engine refuses to open rather than guess.
@@ -27,7 +30,7 @@ import { type FileSystem, joinPath } from './file-system.js';
 
 export const MANIFEST_NAME = 'MANIFEST';
 export const MANIFEST_TEMP_NAME = 'MANIFEST.tmp';
-export const MANIFEST_VERSION = 1;
+export const MANIFEST_VERSION = 2;
 const MAGIC = [0x52, 0x4b, 0x56, 0x4d]; // "RKVM"
 const HEADER_BYTES = 9;
 
@@ -47,10 +50,13 @@ export interface ManifestState {
   partitionBits: number;
   levelCount: number;
   tables: TableMeta[];
+  /** Commit logs kept as value-log files (version 2; empty when absent). */
+  valueLogFiles?: number[];
 }
 
 export function encodeManifest(state: ManifestState): Uint8Array {
-  let bytes = HEADER_BYTES + 8 + 8 + 1 + 1 + 4;
+  const valueLogFiles = state.valueLogFiles ?? [];
+  let bytes = HEADER_BYTES + 8 + 8 + 1 + 1 + 4 + 4 + 8 * valueLogFiles.length;
   for (const t of state.tables) bytes += 1 + 8 * 3 + 4 + t.smallest.length + 4 + t.largest.length;
   const out = new Uint8Array(bytes);
   const view = new DataView(out.buffer);
@@ -75,6 +81,12 @@ export function encodeManifest(state: ManifestState): Uint8Array {
       pos += 4 + key.length;
     }
   }
+  view.setUint32(pos, valueLogFiles.length, true);
+  pos += 4;
+  for (const n of valueLogFiles) {
+    view.setFloat64(pos, n, true);
+    pos += 8;
+  }
   view.setUint32(5, maskCrc(crc32c(out, 0, HEADER_BYTES)), true);
   return out;
 }
@@ -84,7 +96,8 @@ export function decodeManifest(bytes: Uint8Array, file: string): ManifestState {
     new RingkvError(ErrorCode.corruption, `manifest ${file}: ${what} at offset ${offset}`, { file, offset });
   if (bytes.length < HEADER_BYTES + 22) throw fail('too short', 0);
   for (let i = 0; i < 4; i++) if (bytes[i] !== MAGIC[i]) throw fail('bad magic', 0);
-  if (bytes[4] !== MANIFEST_VERSION) {
+  const version = bytes[4]!;
+  if (version !== MANIFEST_VERSION && version !== 1) {
     throw new RingkvError(ErrorCode.incompatible, `manifest ${file}: unsupported version ${bytes[4]}`, { file });
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -118,6 +131,18 @@ export function decodeManifest(bytes: Uint8Array, file: string): ManifestState {
     const largest = readKey();
     if (level >= state.levelCount || !Number.isSafeInteger(fileNumber)) throw fail('bad table entry', pos);
     state.tables.push({ level, fileNumber, fileBytes, entryCount, smallest, largest });
+  }
+  state.valueLogFiles = [];
+  if (version >= 2) {
+    if (pos + 4 > bytes.length) throw fail('truncated value-log count', pos);
+    const logs = view.getUint32(pos, true);
+    pos += 4;
+    if (pos + 8 * logs > bytes.length) throw fail('truncated value-log list', pos);
+    for (let i = 0; i < logs; i++, pos += 8) {
+      const n = view.getFloat64(pos, true);
+      if (!Number.isSafeInteger(n) || n < 0) throw fail('bad value-log file number', pos);
+      state.valueLogFiles.push(n);
+    }
   }
   if (pos !== bytes.length) throw fail('trailing bytes', pos);
   return state;

@@ -125,9 +125,12 @@ export class ConcatenatingCursor implements EntryCursor {
 export class MergingCursor implements EntryCursor {
   #sources: EntryCursor[];
   #current = -1;
+  readonly #onShadowed: ((kind: EntryKind, value: Uint8Array) => void) | undefined;
 
-  constructor(sources: EntryCursor[]) {
+  /** `onShadowed` sees each older version `next()` steps over (compaction counts dead value pointers). */
+  constructor(sources: EntryCursor[], onShadowed?: (kind: EntryKind, value: Uint8Array) => void) {
     this.#sources = sources;
+    this.#onShadowed = onShadowed;
   }
 
   get valid(): boolean {
@@ -153,8 +156,11 @@ export class MergingCursor implements EntryCursor {
   next(): void {
     // Step every source past the current key (which stays valid as they move: see above).
     const current = this.key;
+    const winner = this.#sources[this.#current];
     for (const s of this.#sources) {
-      if (s.valid && compareBytes(s.key, current) === 0) s.next();
+      if (!s.valid || compareBytes(s.key, current) !== 0) continue;
+      if (s !== winner && this.#onShadowed !== undefined) this.#onShadowed(s.kind, s.value);
+      s.next();
     }
     this.#pick();
   }

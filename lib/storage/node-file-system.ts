@@ -17,6 +17,7 @@ import {
   closeSync,
   existsSync,
   fdatasyncSync,
+  fdatasync,
   fstatSync,
   fsyncSync,
   ftruncateSync,
@@ -28,6 +29,7 @@ import {
   renameSync,
   rmSync,
   writeSync,
+  writevSync,
 } from 'node:fs';
 import type { FileHandle, FileSystem } from './file-system.js';
 
@@ -50,8 +52,31 @@ class NodeFileHandle implements FileHandle {
     while (doneBytes < data.length) doneBytes += writeSync(fd, data, doneBytes, data.length - doneBytes, null);
   }
 
+  appendv(chunks: readonly Uint8Array[]): void {
+    const fd = this.#open('write');
+    let total = 0;
+    for (const c of chunks) total += c.length;
+    let doneBytes = writevSync(fd, chunks as Uint8Array[]);
+    if (doneBytes === total) return;
+    // A short writev: finish chunk by chunk from where it stopped.
+    for (const c of chunks) {
+      if (doneBytes >= c.length) {
+        doneBytes -= c.length;
+        continue;
+      }
+      let at = doneBytes;
+      doneBytes = 0;
+      while (at < c.length) at += writeSync(fd, c, at, c.length - at, null);
+    }
+  }
+
   sync(): void {
     fdatasyncSync(this.#open('fdatasync'));
+  }
+
+  syncAsync(): Promise<void> {
+    const fd = this.#open('fdatasync');
+    return new Promise((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
   }
 
   size(): number {

@@ -4,7 +4,8 @@
  * constant below bumps SSTABLE_FORMAT_VERSION.
  *
  * A table holds unique keys in strictly increasing bytewise order, each with a kind
- * (0 value, 1 tombstone) and a value (empty for tombstones). Keys are the engine's internal
+ * (0 value, 1 tombstone, 2 value pointer) and a value (empty for tombstones; for a pointer,
+ * the 17 bytes of value-pointer.ts naming a value in the value log). Keys are the engine's internal
  * keys; to the format they are opaque bytes. Little-endian fixed-width integers; varints are
  * LEB128 (7 bits per byte, low group first).
  *
@@ -17,7 +18,8 @@
  *     entry* [restart offset u32 LE]*R [R u32 LE]
  *     entry    = [shared varint][unshared varint][valueTag varint][unshared key bytes][value]
  *                shared = bytes shared with the previous key of the block (0 at a restart)
- *     valueTag = valueBytes·2 + kind                  (so valueBytes < 2^31)
+ *     valueTag = valueBytes·4 + kind                  (so valueBytes < 2^30)
+ *                version 1 tables (read, never written): valueBytes·2 + kind, kinds 0 and 1
  *     restarts: offsets of every 16th entry of a data block (every entry of the index block),
  *               first is 0, strictly increasing; R ≥ 1. A point read binary-searches them.
  *   data block:   about `blockBytes` of entries (a block closes after the entry that reaches it,
@@ -33,7 +35,7 @@
  *     0  index offset u64 LE      8  index size u32 LE        (sizes exclude the trailer)
  *     12 filter offset u64 LE     20 filter size u32 LE
  *     24 properties offset u64 LE 32 properties size u32 LE
- *     36 format version u8 (1)    37 reserved, 3 zero bytes
+ *     36 format version u8 (2)    37 reserved, 3 zero bytes
  *     40 masked crc32c of footer bytes 0..40, u32 LE
  *     44 magic, 8 bytes: "ringkvST"
  *
@@ -45,7 +47,14 @@
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { crc32c, maskCrc } from '../base/crc32c.js';
 
-export const SSTABLE_FORMAT_VERSION = 1;
+/** Written by this build; version 1 (one kind bit) is still read. */
+export const SSTABLE_FORMAT_VERSION = 2;
+export const SSTABLE_FORMAT_VERSION_MIN = 1;
+
+/** Bits of the valueTag holding the kind, by format version. */
+export function kindBitsOf(version: number): number {
+  return version === 1 ? 1 : 2;
+}
 export const SSTABLE_MAGIC = new Uint8Array([0x72, 0x69, 0x6e, 0x67, 0x6b, 0x76, 0x53, 0x54]); // "ringkvST"
 export const FOOTER_BYTES = 52;
 export const BLOCK_TRAILER_BYTES = 5;
@@ -278,8 +287,11 @@ export class Block {
   /** For error messages: the table file and the block's offset in it. */
   readonly file: string;
   readonly offset: number;
+  /** Low bits of a valueTag that hold the kind: 2 (format 2), 1 (format 1). */
+  readonly kindBits: number;
 
-  private constructor(data: Uint8Array, restarts: Uint32Array, restartsOffset: number, file: string, offset: number) {
+  private constructor(data: Uint8Array, restarts: Uint32Array, restartsOffset: number, file: string, offset: number, kindBits: number) {
+    this.kindBits = kindBits;
     this.data = data;
     this.restarts = restarts;
     this.restartsOffset = restartsOffset;
@@ -288,7 +300,7 @@ export class Block {
   }
 
   /** Validates the restart array (O(R)); entries are checked as they are decoded. */
-  static parse(data: Uint8Array, file: string, offset: number): Block {
+  static parse(data: Uint8Array, file: string, offset: number, kindBits = kindBitsOf(SSTABLE_FORMAT_VERSION)): Block {
     const n = data.length;
     if (n < 4) throw corruption('block shorter than its restart count', file, offset);
     const count = (data[n - 4]! | (data[n - 3]! << 8) | (data[n - 2]! << 16) | (data[n - 1]! << 24)) >>> 0;
@@ -303,7 +315,7 @@ export class Block {
       restarts[i] = r;
       previous = r;
     }
-    return new Block(data, restarts, restartsOffset, file, offset);
+    return new Block(data, restarts, restartsOffset, file, offset, kindBits);
   }
 }
 
@@ -351,13 +363,15 @@ export function decodeEntry(block: Block, p: number, prevKeyLength: number, out:
   let tag = p < limit ? data[p]! : 0x80;
   if (tag < 0x80) p++;
   else if ((tag = readVarint32(data, p, limit)) >= 0) p = varintEnd;
-  const valueBytes = tag >>> 1;
-  if (shared < 0 || unshared < 0 || tag < 0 || shared > prevKeyLength || p + unshared + valueBytes > limit) {
+  const kindBits = block.kindBits;
+  const valueBytes = tag >>> kindBits;
+  const kind = tag & ((1 << kindBits) - 1);
+  if (shared < 0 || unshared < 0 || tag < 0 || kind > 2 || shared > prevKeyLength || p + unshared + valueBytes > limit) {
     throw corruption('malformed block entry', block.file, block.offset);
   }
   out.shared = shared;
   out.unshared = unshared;
-  out.kind = tag & 1;
+  out.kind = kind;
   out.valueBytes = valueBytes;
   out.keyStart = p;
   out.valueStart = p + unshared;

@@ -29,6 +29,7 @@ import {
   SSTABLE_FORMAT_VERSION, type TableProperties, blockCrc, encodeFooter, encodeHandle, encodeProperties, writeVarint,
 } from './sstable-format.js';
 import type { EntryKind } from './write-batch.js';
+import { VALUE_POINTER_BYTES } from './value-pointer.js';
 
 export interface TableBuilderOptions {
   /** Target uncompressed size of a data block. */
@@ -87,7 +88,7 @@ class BlockBuilder {
     const buf = this.#buf;
     let pos = writeVarint(buf, this.#length, shared);
     pos = writeVarint(buf, pos, unshared);
-    pos = writeVarint(buf, pos, value.length * 2 + kind);
+    pos = writeVarint(buf, pos, value.length * 4 + kind);
     for (let i = shared; i < key.length; i++) buf[pos++] = key[i]!;
     if (value.length > 0) buf.set(value, pos);
     this.#length = pos + value.length;
@@ -174,7 +175,10 @@ export class TableBuilder {
 
   add(key: Uint8Array, kind: EntryKind, value: Uint8Array): void {
     assert(this.#state === 'open', `add to a ${this.#state} table ${this.path}`);
-    assert(kind === 0 || (kind === 1 && value.length === 0), 'an entry is a value or a tombstone with an empty value');
+    assert(
+      kind === 0 || (kind === 1 && value.length === 0) || (kind === 2 && value.length === VALUE_POINTER_BYTES),
+      'an entry is a value, a tombstone with an empty value or a value pointer',
+    );
     assert(key.length + value.length <= limits.entryBytesMax, 'entry above entryBytesMax');
     const shared = this.#sharedWithLast(key);
     if (this.#entryCount === 0) this.#smallestKey = key.slice();

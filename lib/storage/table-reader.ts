@@ -29,7 +29,7 @@ import { uncompressBlock } from './compression.js';
 import { type FileHandle, type FileSystem, readExactly } from './file-system.js';
 import {
   BLOCK_TRAILER_BYTES, Block, type BlockHandle, EntryView, FOOTER_BYTES, FieldReader, SSTABLE_FORMAT_VERSION,
-  type TableProperties, checkTrailer, compareBytes, compareToRange, corruption, decodeEntry, decodeFooter, decodeProperties,
+  SSTABLE_FORMAT_VERSION_MIN, kindBitsOf, type TableProperties, checkTrailer, compareBytes, compareToRange, corruption, decodeEntry, decodeFooter, decodeProperties,
 } from './sstable-format.js';
 import { EntryKind } from './write-batch.js';
 
@@ -184,12 +184,16 @@ export class TableReader {
   /** prefixOf each index key: most binary-search steps compare two numbers. */
   readonly #indexPrefixes: Uint32Array;
   readonly #view = new EntryView();
+  readonly #kindBits: number;
   #closed = false;
+  /** The kind of the value the last `getValue` returned: value, or value pointer. */
+  lastKind: EntryKind = EntryKind.value;
 
   private constructor(
     path: string, fileNumber: number, file: FileHandle, cache: BlockCache | undefined,
-    parts: { fileBytes: number; properties: TableProperties; filter: Uint8Array; index: DecodedIndex },
+    parts: { fileBytes: number; properties: TableProperties; filter: Uint8Array; index: DecodedIndex; kindBits: number },
   ) {
+    this.#kindBits = parts.kindBits;
     this.path = path;
     this.fileNumber = fileNumber;
     this.#file = file;
@@ -214,8 +218,8 @@ export class TableReader {
       if (fileBytes < FOOTER_BYTES) throw corruption(`file of ${fileBytes} bytes is shorter than a footer`, path, 0);
       const footerOffset = fileBytes - FOOTER_BYTES;
       const footer = decodeFooter(readAt(file, footerOffset, FOOTER_BYTES), path, footerOffset);
-      if (footer.version !== SSTABLE_FORMAT_VERSION) {
-        throw new RingkvError(ErrorCode.incompatible, `sstable format version ${footer.version} is not ${SSTABLE_FORMAT_VERSION} (${path})`, {
+      if (footer.version < SSTABLE_FORMAT_VERSION_MIN || footer.version > SSTABLE_FORMAT_VERSION) {
+        throw new RingkvError(ErrorCode.incompatible, `sstable format version ${footer.version} is not within ${SSTABLE_FORMAT_VERSION_MIN}..${SSTABLE_FORMAT_VERSION} (${path})`, {
           file: path,
           offset: footerOffset + 36,
         });
@@ -227,14 +231,22 @@ export class TableReader {
       }
       const properties = decodeProperties(readBlock(file, footer.properties), path, footer.properties.offset);
       const filter = readBlock(file, footer.filter);
-      const indexBlock = Block.parse(readBlock(file, footer.index), path, footer.index.offset);
+      const kindBits = kindBitsOf(footer.version);
+      const indexBlock = Block.parse(readBlock(file, footer.index), path, footer.index.offset, kindBits);
       const dataEnd = Math.min(footer.index.offset, footer.filter.offset, footer.properties.offset);
       const index = decodeIndex(indexBlock, dataEnd, properties);
-      return new TableReader(path, fileNumber, file, cache, { fileBytes, properties, filter, index });
+      return new TableReader(path, fileNumber, file, cache, { fileBytes, properties, filter, index, kindBits });
     } catch (error) {
       file.close();
       throw error;
     }
+  }
+
+  /** Memory this reader holds outside the block cache: its bloom filter and its index. */
+  get residentBytes(): { filterBytes: number; indexBytes: number } {
+    let indexBytes = this.#indexPrefixes.byteLength + this.#blockOffsets.byteLength + this.#blockSizes.byteLength;
+    for (const k of this.#indexKeys) indexBytes += k.length;
+    return { filterBytes: this.#filter?.bytes.length ?? 0, indexBytes };
   }
 
   get blockCount(): number {
@@ -245,13 +257,14 @@ export class TableReader {
   get(key: Uint8Array): TableEntry | undefined {
     const value = this.getValue(key, bloomHash(key));
     if (value === undefined) return undefined;
-    return value === null ? { kind: EntryKind.tombstone, value: EMPTY } : { kind: EntryKind.value, value };
+    return value === null ? { kind: EntryKind.tombstone, value: EMPTY } : { kind: this.lastKind, value };
   }
 
   /**
    * The point read the engine runs: the value stored for `key` (a view into a cached block, do
    * not mutate), null for a tombstone, undefined if the table has no entry. `hash` is
-   * bloomHash(key), computed once by the caller for every table it probes.
+   * bloomHash(key), computed once by the caller for every table it probes. When a value is
+   * returned, `lastKind` says whether it is the value or a value pointer (value-pointer.ts).
    */
   getValue(key: Uint8Array, hash: number): Uint8Array | null | undefined {
     const filter = this.#filter;
@@ -268,7 +281,9 @@ export class TableReader {
       const view = this.#view;
       const found = findInBlock(block, key, view);
       if (found === FOUND) {
-        if (view.kind !== EntryKind.value) return null;
+        const kind = view.kind;
+        if (kind === EntryKind.tombstone) return null;
+        this.lastKind = kind;
         return view.valueBytes === 0 ? EMPTY : block.data.subarray(view.valueStart, view.valueStart + view.valueBytes);
       }
       if (found === PAST_END) throw corruption('index key above the last key of its block', block.file, block.offset);
@@ -306,7 +321,7 @@ export class TableReader {
     const cached = cache?.get(this.fileNumber, offset);
     if (cached !== undefined) return cached;
     this.stats.blockReads++;
-    const block = Block.parse(readBlock(this.#file, { offset, sizeBytes: this.#blockSizes[i]! }), this.path, offset);
+    const block = Block.parse(readBlock(this.#file, { offset, sizeBytes: this.#blockSizes[i]! }), this.path, offset, this.#kindBits);
     if (fillCache && cache !== undefined) cache.insert(this.fileNumber, offset, block);
     return block;
   }

@@ -124,6 +124,31 @@ export function encodeWalRecords(payloads: readonly Uint8Array[]): Uint8Array {
 }
 
 /**
+ * Frames one record in place: `record` is [9 reserved bytes][payload]; fills in the header
+ * (length, type, CRC) so the same bytes go to the log with no copy (WalWriter.appendFramed).
+ * Throws KV_TOO_LARGE if the payload is over `limits.walRecordBytesMax`.
+ */
+export function frameWalRecord(record: Uint8Array): void {
+  const length = record.length - walRecordHeaderBytes;
+  if (length > limits.walRecordBytesMax) {
+    throw new RingkvError(ErrorCode.tooLarge, `commit-log record of ${length} bytes is over walRecordBytesMax (${limits.walRecordBytesMax})`, {
+      sizeBytes: length,
+      sizeBytesMax: limits.walRecordBytesMax,
+    });
+  }
+  record[4] = length;
+  record[5] = length >>> 8;
+  record[6] = length >>> 16;
+  record[7] = length >>> 24;
+  record[8] = WalRecordType.full;
+  const crc = maskCrc(crc32c(record, 0, 8, record.length));
+  record[0] = crc;
+  record[1] = crc >>> 8;
+  record[2] = crc >>> 16;
+  record[3] = crc >>> 24;
+}
+
+/**
  * The payload length of the record starting at `offset` of `bytes`, or -1 if no complete,
  * checksum-valid record starts there. Cheap checks (type, length fits) come before the CRC.
  * `view` must be a DataView over exactly `bytes`.

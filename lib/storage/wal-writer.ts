@@ -21,7 +21,7 @@
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import type { FileHandle, FileSystem } from './file-system.js';
-import { encodeWalFileHeader, encodeWalRecords, walFileHeaderBytes } from './wal-format.js';
+import { encodeWalFileHeader, encodeWalRecords, frameWalRecord, walFileHeaderBytes } from './wal-format.js';
 
 export class WalWriter {
   readonly path: string;
@@ -90,11 +90,61 @@ export class WalWriter {
     this.#sizeBytes += buffer.length;
   }
 
+  /**
+   * Appends records built as [9 reserved bytes][payload] (frameWalRecord fills the header in
+   * place), in one write and without copying them: writev where the file system has it.
+   */
+  appendFramed(records: readonly Uint8Array[]): void {
+    this.#checkUsable();
+    if (records.length === 0) return;
+    let bytes = 0;
+    for (const r of records) {
+      frameWalRecord(r);
+      bytes += r.length;
+    }
+    try {
+      if (this.#file.appendv !== undefined) {
+        this.#file.appendv(records);
+      } else {
+        const joined = new Uint8Array(bytes);
+        let at = 0;
+        for (const r of records) {
+          joined.set(r, at);
+          at += r.length;
+        }
+        this.#file.append(joined);
+      }
+    } catch (error) {
+      this.#failAppend(error);
+    }
+    this.#sizeBytes += bytes;
+  }
+
   /** Makes every appended record durable (fdatasync; the directory too on the first call). */
   sync(): void {
     this.#checkUsable();
     try {
       this.#file.sync();
+      if (!this.#dirSynced) {
+        this.#fs.syncDir(parentDir(this.path));
+        this.#dirSynced = true;
+      }
+    } catch (error) {
+      this.#poison = error;
+      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
+    }
+  }
+
+  /** Whether `syncAsync` runs off this thread (the file system offers an asynchronous fdatasync). */
+  get canSyncAsync(): boolean {
+    return this.#file.syncAsync !== undefined;
+  }
+
+  /** `sync` on a libuv thread: the caller's thread keeps working while the disk flushes. */
+  async syncAsync(): Promise<void> {
+    this.#checkUsable();
+    try {
+      await this.#file.syncAsync!();
       if (!this.#dirSynced) {
         this.#fs.syncDir(parentDir(this.path));
         this.#dirSynced = true;

@@ -19,6 +19,8 @@ import { ErrorCode, RingkvError } from '../base/errors.js';
 export const enum EntryKind {
   value = 0,
   tombstone = 1,
+  /** Tables only, never in a batch: the value is a pointer into the value log (value-pointer.ts). */
+  pointer = 2,
 }
 
 export interface BatchEntry {

@@ -7,7 +7,8 @@
  * enforced by the transport's link before a message reaches this service. A malformed message is answered with its error code and the link stays open (wire.md).
  * A failure that is not a RingkvError is a bug: it is logged, and answered as
  * KV_INDETERMINATE for writes (it may have been applied) or KV_UNAVAILABLE for reads.
- * Replies to a link that closed meanwhile are dropped.
+ * Replies to a link that closed meanwhile are dropped. `ping` is answered with `pong` at once
+ * (clients probe idle connections with it, lib/client).
  */
 
 import { ErrorCode, isRingkvError, type RingkvError } from '../base/errors.js';
@@ -16,6 +17,7 @@ import type { Logger } from '../base/log.js';
 import {
   errorReply,
   parseClientRequest,
+  pongReply,
   readReply,
   ringReply,
   writtenReply,
@@ -88,10 +90,18 @@ export class ClientService {
       case 'ring':
         reply(link, ringReply(request.id, this.#options.operations.ringView()));
         return;
+      case 'ping':
+        reply(link, pongReply(request.id));
+        return;
       case 'get':
+        void this.#run(link, request);
+        return;
       case 'put':
       case 'delete':
-        void this.#run(link, request);
+        // One turn later, so that a replica write of the same rid that arrived in the same
+        // poll (a hedged write's first copy, queued while this node was paused) is noted
+        // first, and this node replicates that write instead of minting it again.
+        setImmediate(() => void this.#run(link, request));
         return;
     }
   }

@@ -14,11 +14,17 @@
  * `onSendFailed` right away (it certainly never left), so an unreachable replica costs no
  * timeout.
  *
+ * Rids of client writes (coordinator.ts): a `replica-write` that carries one is noted with the
+ * coordinator on receipt, before its merge, and the merge is kept by rid until it is done, so a
+ * hedged copy of the same write that this node is asked to coordinate meanwhile waits for the
+ * merge ('read-rid-object') and mints nothing new.
+ *
  * A replica that is resyncing after a long outage (resync.ts) refuses reads of its pending
  * partitions (`readable`): the local read-object and the replica side of `replica-read`
  * answer KV_UNAVAILABLE; writes and merges are served as usual.
  */
 
+import { Buffer } from 'node:buffer';
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
@@ -44,7 +50,7 @@ export interface CoordinatorDriverOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   /** Sends an rpc to a node id; false when it could not be handed to an open link. */
-  readonly sendToNode: (nodeId: string, message: WireMessage) => boolean;
+  readonly sendToNode: (nodeId: string, message: WireMessage, address?: string) => boolean;
   /** Stores a sloppy-quorum hint durably (replica-write with hintFor naming another node). */
   readonly storeHint?: (target: string, key: Uint8Array, object: Uint8Array) => Promise<void>;
   readonly selfId?: string;
@@ -72,6 +78,8 @@ export class CoordinatorDriver {
   readonly #timers = new Map<number, NodeJS.Timeout>();
   /** Rpcs of our own (hint delivery), by id: resolved by the reply, or undefined on timeout. */
   readonly #calls = new Map<number, { resolve: (body: unknown) => void; timer: NodeJS.Timeout }>();
+  /** Merges of replica writes carrying a rid, by rid (hex), while they run. */
+  readonly #ridMerges = new Map<string, Promise<void>>();
   #nextId = 1;
   #closed = false;
 
@@ -107,6 +115,7 @@ export class CoordinatorDriver {
           ...optional('w', request.w),
           ...optional('consistency', request.consistency),
           ...optional('timeoutMs', request.timeoutMs),
+          ...(request.attempt !== undefined && request.attempt > 0 ? { hedged: true } : {}),
         },
         now,
       ),
@@ -115,8 +124,8 @@ export class CoordinatorDriver {
     throw toError(result);
   }
 
-  /** Serves one replica rpc from another node; resolves with the reply body. */
-  async serve(raw: unknown): Promise<ReplicaReply> {
+  /** Serves one replica rpc from another node (`from`: its authenticated id); resolves with the reply body. */
+  async serve(raw: unknown, from?: string): Promise<ReplicaReply> {
     const parsed = parseReplicaRequest(raw);
     if (!parsed.ok) return replicaError(ErrorCode.badRequest, parsed.reason);
     const request: ReplicaRequest = parsed.value;
@@ -133,11 +142,13 @@ export class CoordinatorDriver {
             if (this.#options.storeHint === undefined) return replicaError(ErrorCode.unavailable, 'this node does not take hints');
             await this.#options.storeHint(request.hintFor, request.key, request.object);
           } else {
-            await store.mergeObject(request.key, request.object);
+            await this.#merge(request.key, request.object, request.rid);
           }
           return { t: 'replica-write-reply' };
         case 'forward-put':
           return forwardReply(await this.#start((id, now) => this.#coordinator.startPut(id, request, now)));
+        case 'rid-query':
+          return { t: 'rid-query-reply', state: this.#coordinator.ridQuery(request.rid, request.key, from, this.#options.clock.monotonicMs()) };
       }
     } catch (error) {
       if (isRingkvError(error)) return replicaError(error.code, error.message);
@@ -148,9 +159,10 @@ export class CoordinatorDriver {
 
   /**
    * One rpc of our own to `nodeId` (not a coordinated request): resolves with the reply body,
-   * or undefined when it could not be sent or no reply came within `timeoutMs`.
+   * or undefined when it could not be sent or no reply came within `timeoutMs`. With `address`,
+   * sent there (a node not yet known by id: the start check).
    */
-  call(nodeId: string, body: object, timeoutMs: number): Promise<unknown> {
+  call(nodeId: string, body: object, timeoutMs: number, address?: string): Promise<unknown> {
     if (this.#closed) return Promise.resolve(undefined);
     const id = this.#allocateId();
     return new Promise((resolve) => {
@@ -159,7 +171,7 @@ export class CoordinatorDriver {
         resolve(undefined);
       }, timeoutMs);
       this.#calls.set(id, { resolve, timer });
-      if (!this.#options.sendToNode(nodeId, { t: 'rpc', id, body })) {
+      if (!this.#options.sendToNode(nodeId, { t: 'rpc', id, body }, address)) {
         clearTimeout(timer);
         this.#calls.delete(id);
         resolve(undefined);
@@ -194,6 +206,23 @@ export class CoordinatorDriver {
       this.#pending.delete(id);
       resolve({ type: 'error', code: ErrorCode.indeterminate, message: 'the node closed with the request in flight' });
     }
+  }
+
+  /** Merges a replica write; one carrying a rid is noted first and kept by rid while it runs. */
+  #merge(key: Uint8Array, object: Uint8Array, rid: Uint8Array | undefined): Promise<void> {
+    const merging = this.#options.store.mergeObject(key, object);
+    if (rid === undefined) return merging;
+    this.#coordinator.noteReplicaWrite(rid, key, this.#options.clock.monotonicMs());
+    const name = Buffer.from(rid).toString('hex');
+    const settled = merging.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#ridMerges.set(name, settled);
+    void settled.then(() => {
+      if (this.#ridMerges.get(name) === settled) this.#ridMerges.delete(name);
+    });
+    return merging;
   }
 
   #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
@@ -273,6 +302,11 @@ export class CoordinatorDriver {
       case 'merge-object':
         work = store.mergeObject(action.key, action.object).then(() => ({ ok: true, object: undefined }));
         break;
+      case 'read-rid-object': {
+        const merging = this.#ridMerges.get(Buffer.from(action.rid).toString('hex')) ?? Promise.resolve();
+        work = merging.then(() => store.readObject(action.key)).then((object) => ({ ok: true, object }));
+        break;
+      }
     }
     void work
       .catch((error: unknown): LocalResult => {

@@ -34,6 +34,13 @@
  * gains partitions by a removal pulls them from the surviving replicas (side effects). A removed
  * node that restarts comes back under a new generation, no longer removed.
  *
+ * Replace (`ringkv start --replace`, issue 10; Cassandra's replace_address_first_boot). The
+ * new node took the dead member's id (so the ring, a function of ids, gives it exactly that
+ * member's partitions and nothing else moves) under a new generation and a new version-vector
+ * actor, and gossips `replacing`: coordinators count it as down but send it every write
+ * (replica-placement.ts). `onReplaceable` pulls each of its partitions from an up surviving
+ * replica, catches up with each of them, and turns it `normal`.
+ *
  * Pacing (issue 5 §6: foreground p99 within +20% while a node joins). The transfer loops live
  * in handoff-transfers.ts; every step there (a page pulled or pushed, a catch-up exchange)
  * takes from one token bucket per node (`handoffBytesPerSecondDefault`), charged with its bytes
@@ -73,7 +80,7 @@ export type { PartitionTransfer, TransferState } from './handoff-transfers.js';
 export const JOINED_FILE_NAME = 'JOINED';
 
 export interface TransferStats {
-  phase: 'idle' | 'joining' | 'catching-up' | 'leaving' | 'left' | 'removing';
+  phase: 'idle' | 'joining' | 'replacing' | 'catching-up' | 'leaving' | 'left' | 'removing';
   done: number;
   total: number;
   keys: number;
@@ -153,7 +160,7 @@ export class Handoff {
       case 'handoff-page':
         return this.#servePage(b);
       case 'handoff-hello':
-        return { t: 'handoff-hello-reply', owner: typeof b.id === 'string' && this.#o.wasOwner(b.id), removals: this.#o.removals() };
+        return { t: 'handoff-hello-reply', owner: typeof b.id === 'string' && this.#o.wasOwner(b.id), removals: this.#o.removals(), members: this.#helloMembers() };
       case 'handoff-ring':
         return { t: 'handoff-ring-reply', version: this.#o.ring()?.version ?? '' };
       case 'handoff-remove':
@@ -163,6 +170,11 @@ export class Handoff {
         return { t: 'handoff-remove-reply' };
     }
     return { t: 'handoff-error', code: ErrorCode.badRequest, message: 'malformed handoff request' };
+  }
+
+  /** The members as this node sees them, for a start check (lifecycle/start-check.ts). */
+  #helloMembers(): { id: string; address: string; generation: number; status: string; up: boolean }[] {
+    return this.#o.members().map((m) => ({ id: m.id, address: m.address, generation: m.generation, status: m.status, up: this.#o.isUp(m.id) }));
   }
 
   async #servePage(b: Record<string, unknown>): Promise<unknown> {
@@ -221,6 +233,34 @@ export class Handoff {
     await this.#transfers.catchUp(gained.map((c) => ({ partition: c.partition, peers: c.from })));
     this.#phase = 'idle';
     o.logger.info({ partitions: gained.length }, 'join complete');
+  }
+
+  // ------------------------------------------------------------------ replace
+
+  /** Called by the membership driver each round while we are `replacing` and a peer is up. */
+  onReplaceable(): void {
+    if (this.#joinStarted || this.#closed) return;
+    this.#joinStarted = true;
+    void this.#replace().catch((error: unknown) => {
+      this.#joinStarted = false;
+      this.#o.logger.warn({ err: error }, 'replace attempt failed; retrying');
+    });
+  }
+
+  async #replace(): Promise<void> {
+    const o = this.#o;
+    const ring = o.ring();
+    if (ring === undefined) throw new Error('no ring yet');
+    const work = ring.replicaPartitionsOf(o.selfId).map((partition) => ({ partition, peers: ring.replicasOf(partition).filter((id) => id !== o.selfId) }));
+    this.#phase = 'replacing';
+    o.logger.info({ partitions: work.length }, 'replacing: streaming the dead member\'s partitions from the surviving replicas');
+    await this.#transfers.run(work.map((w) => ({ ...w, direction: 'in' as const })));
+    if (this.#closed) return;
+    await this.#transfers.catchUp(work);
+    if (this.#closed) return;
+    this.#becomeNormal();
+    this.#phase = 'idle';
+    o.logger.info({ partitions: work.length }, 'replace complete: now normal');
   }
 
   #becomeNormal(): void {

@@ -2,7 +2,9 @@
  * lib/supervisor: the node's main-thread actor — it wires membership, the ring, the
  * coordinator, the shards and the network (layer 5).
  */
-export { startIdentity, writeNodeIdentity, type NodeIdentity } from './node-identity.js';
+export { planIdentity, readNodeIdentity, startIdentity, writeNodeIdentity, type NodeIdentity } from './node-identity.js';
+export { readMembershipFile, isOwnerStatus, MEMBERS_FILE_NAME, type MembershipView } from './lifecycle/membership-file.js';
+export { resolveReplaceTarget } from './lifecycle/replace-target.js';
 export { Supervisor, type SupervisorOptions } from './supervisor.js';
 export { buildStatus, type StatusJson, type StatusMember, type StatusShard } from './status.js';
 export { type ClientOperations, type ReadResult, type RequestObserver } from './client-service.js';

@@ -12,7 +12,8 @@
  *
  * A file that does not parse is KV_CORRUPTION; another format version is KV_INCOMPATIBLE;
  * a given id that differs from the stored one is KV_INCOMPATIBLE (a data directory belongs
- * to one node).
+ * to one node), unless `adopt`: `--replace` on a directory that never was a member's (a start
+ * refused by the start check left a NODE file and nothing else) takes the dead member's id.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -47,6 +48,12 @@ function readNodeFile(dir: string): NodeFile | undefined {
   return record as unknown as NodeFile;
 }
 
+/** The identity stored in `dir` (id and the last start's generation), or undefined for a new directory. */
+export function readNodeIdentity(dir: string): NodeIdentity | undefined {
+  const stored = readNodeFile(dir);
+  return stored && { id: stored.id, generation: stored.generation };
+}
+
 /** Atomically records the node's id and generation in `dir`. */
 export function writeNodeIdentity(dir: string, identity: NodeIdentity): void {
   const file: NodeFile = { format: 'ringkv-node', formatVersion: nodeFormatVersion, id: identity.id, generation: identity.generation };
@@ -57,13 +64,21 @@ export function writeNodeIdentity(dir: string, identity: NodeIdentity): void {
  * This start's identity: the stored id (or `requestedId`, or a new one) with the next
  * generation, persisted before it is returned.
  */
-export function startIdentity(dir: string, requestedId: string | undefined, wallMs: number): NodeIdentity {
-  const stored = readNodeFile(dir);
-  if (stored && requestedId !== undefined && stored.id !== requestedId) {
-    throw new RingkvError(ErrorCode.incompatible, `${dir} belongs to node ${stored.id}, not ${requestedId}`, { dir, stored: stored.id, requested: requestedId });
-  }
-  const id = stored?.id ?? requestedId ?? `n-${randomBytes(4).toString('hex')}`;
-  const identity = { id, generation: nextGeneration(stored?.generation, wallMs) };
+export function startIdentity(dir: string, requestedId: string | undefined, wallMs: number, adopt = false): NodeIdentity {
+  const identity = planIdentity(dir, requestedId, wallMs, adopt);
   writeNodeIdentity(dir, identity);
   return identity;
+}
+
+/**
+ * This start's identity, not yet persisted: the node writes it once its start check passed
+ * and before it gossips (so a refused start leaves a new directory new).
+ */
+export function planIdentity(dir: string, requestedId: string | undefined, wallMs: number, adopt = false): NodeIdentity {
+  const stored = readNodeFile(dir);
+  if (stored && requestedId !== undefined && stored.id !== requestedId && !adopt) {
+    throw new RingkvError(ErrorCode.incompatible, `${dir} belongs to node ${stored.id}, not ${requestedId}`, { dir, stored: stored.id, requested: requestedId });
+  }
+  const id = (adopt ? requestedId : undefined) ?? stored?.id ?? requestedId ?? `n-${randomBytes(4).toString('hex')}`;
+  return { id, generation: nextGeneration(stored?.generation, wallMs) };
 }

@@ -28,7 +28,7 @@ export interface PeerRouterOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly membership: { receive(from: string, message: unknown): void };
-  readonly driver: { serve(body: unknown): Promise<unknown>; onReply(id: unknown, from: string, body: unknown): void };
+  readonly driver: { serve(body: unknown, from?: string): Promise<unknown>; onReply(id: unknown, from: string, body: unknown): void };
   readonly antiEntropy: { serve(from: string, body: unknown): Promise<unknown> };
   readonly handoff: { serve(from: string, body: unknown): Promise<unknown> };
 }
@@ -60,7 +60,7 @@ export class PeerRouter {
           peer === undefined ? driver.serve(message.body)
           : isAntiEntropyMessage(message.body) ? this.#options.antiEntropy.serve(peer, message.body)
           : isHandoffMessage(message.body) ? this.#options.handoff.serve(peer, message.body) // handoff
-          : driver.serve(message.body);
+          : driver.serve(message.body, peer);
         void serving.then((body) => {
           if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });
         });

@@ -5,6 +5,10 @@
  * and a replica is down, the owners after it in walk order as sloppy-quorum stand-ins
  * (Dynamo §4.6). Owned by the supervisor (main thread); reads membership state, no IO.
  *
+ * A `replacing` member (a node streaming a dead member's partitions under its id, handoff.ts)
+ * is listed as down, so it neither counts toward W nor answers reads before it holds the data,
+ * and as pending while it is up, so it receives every write of its partitions at once.
+ *
  * Invariants: without a ring the placement is empty (the coordinator refuses the request);
  * stand-ins are never members of the preference list, and are listed only when a hint store
  * exists and some replica is down; a replica's dc defaults to 'dc1' when gossip has none.
@@ -38,12 +42,14 @@ export class ReplicaPlacement {
     const ring = membership.ring;
     if (ring === undefined) return { replication: this.#options.replication, replicas: [] };
     const gossip = membership.gossip;
-    const info = (id: string): ReplicaInfo => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: membership.isUp(id) });
+    const replacing = (id: string): boolean => gossip.member(id)?.status === 'replacing';
+    const info = (id: string): ReplicaInfo => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: membership.isUp(id) && !replacing(id) });
     const partition = ring.partitionOfKey(key);
     const listed = ring.replicasOf(partition);
     const replicas = listed.map(info);
     const gaining = this.#pending.of(partition, ring, () => membership.members());
-    const pending = gaining.length === 0 ? {} : { pending: gaining.map(info) };
+    for (const id of listed) if (replacing(id) && !gaining.includes(id)) gaining.push(id);
+    const pending = gaining.length === 0 ? {} : { pending: gaining.map((id) => ({ ...info(id), up: membership.isUp(id) })) };
     if (!this.#options.hinted || replicas.every((r) => r.up)) return { replication: ring.replication, replicas, ...pending };
     const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
     return { replication: ring.replication, replicas, fallbacks, ...pending };

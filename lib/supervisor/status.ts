@@ -30,7 +30,7 @@ export interface StatusMember {
   dc: string;
   rack: string;
   weight: number;
-  status: 'joining' | 'normal' | 'leaving' | 'left';
+  status: 'joining' | 'replacing' | 'normal' | 'leaving' | 'left';
   up: boolean;
   generation: number;
   heartbeat: number;

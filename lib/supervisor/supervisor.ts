@@ -19,6 +19,12 @@
  *
  * Membership changes (handoff.ts): join streaming, `leave()`, `removeNode(id)`; handoff-* rpcs
  * are served by the handoff. Hooks marked "handoff:" below.
+ *
+ * Lifecycle (lifecycle/, issue 10; hooks marked "lifecycle:"): the membership view is persisted
+ * (membership-file.ts) and a node that owned partitions starts `normal` with it, whatever its
+ * seeds; `--replace` starts `replacing` under the dead member's id; gossip stays quiet until
+ * `checkStart()` (start-check.ts) has compared this data directory with the cluster's view;
+ * a founder refuses client requests until the seeds it met have all founded with it.
  */
 
 import { partitionOfToken, tokenOf } from '../base/hash.js';
@@ -49,6 +55,11 @@ import { ReplicaPlacement } from './replica-placement.js';
 import { MissedWrites } from './missed-writes.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
+import { ErrorCode, RingkvError } from '../base/errors.js';
+import type { MemberStatus } from '../membership/index.js';
+import { isOwnerStatus, MembershipRecorder, type MembershipView } from './lifecycle/membership-file.js';
+import type { StartFacts } from './lifecycle/start-check.js';
+import { StartGate } from './lifecycle/start-gate.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -89,6 +100,21 @@ export interface SupervisorOptions {
   readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
+  /** lifecycle: the view a previous run persisted (MEMBERS), if any. */
+  readonly restored?: MembershipView;
+  /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
+  readonly replacing?: boolean;
+  /** lifecycle: what the start check compares with the cluster (start-check.ts). */
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
+  readonly onRefused?: (error: RingkvError) => void;
+}
+
+/** lifecycle: the status this start gossips first (see the header). */
+function startStatus(options: SupervisorOptions): MemberStatus {
+  const previous = options.restored?.self;
+  if (options.replacing === true || previous === 'replacing') return 'replacing';
+  return previous !== undefined && isOwnerStatus(previous) ? 'normal' : 'joining';
 }
 
 export class Supervisor {
@@ -112,6 +138,8 @@ export class Supervisor {
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
+  /** lifecycle: holds our gossip until the start check allows it (start-gate.ts). */
+  readonly #startGate: StartGate;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
@@ -126,9 +154,11 @@ export class Supervisor {
       ...(options.caFile ? { caFile: options.caFile } : {}),
       onMessage: (link, message) => this.#router.route(link, message),
     });
+    const recorder = new MembershipRecorder(options.dir);
     const gossip = new Gossip({
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
       generation: identity.generation,
+      status: startStatus(options), // lifecycle
       seeds: options.seeds,
       config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
     });
@@ -140,6 +170,12 @@ export class Supervisor {
       partitionBits: options.partitionBits,
       replication: options.replication,
       hasSeeds: options.seeds.some((seed) => seed !== options.address),
+      // lifecycle: founding, the quiet start, and the persisted view.
+      founder: options.seeds.includes(options.address),
+      seeds: options.seeds.filter((seed) => seed !== options.address),
+      quiet: true,
+      persist: (view) => recorder.record(view),
+      onReplaceable: () => this.#handoff.onReplaceable(),
       send: (address, message) => this.#network.send(address, message),
       persistGeneration: (generation) => writeNodeIdentity(options.dir, { id: identity.id, generation }),
       // Dial every member we learn of now, so its link is up before the first rpc to it.
@@ -153,7 +189,8 @@ export class Supervisor {
       onForget: (address) => this.#network.forget(address),
       onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
     });
-    for (const seed of options.seeds) if (seed !== options.address) this.#network.connect(seed);
+    if (options.restored !== undefined) this.#membership.restore(options.restored); // lifecycle
+    for (const address of this.#checkCandidates()) this.#network.connect(address);
     const { partitionBits, replication } = options;
     this.#placement = new ReplicaPlacement({ membership: this.#membership, partitionBits, replication, hinted: options.hints !== undefined });
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
@@ -162,6 +199,7 @@ export class Supervisor {
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
+    this.#startGate = this.#buildStartGate(); // lifecycle
     const hints = options.hints;
     const missed = (this.#missed = new MissedWrites({
       clock,
@@ -193,8 +231,8 @@ export class Supervisor {
       selfId: identity.id,
       onMissed: (replica, key, object, standIn) => missed.onMissed(replica, key, object, standIn), // missed writes
       ...(hints ? { storeHint: (target: string, key: Uint8Array, object: Uint8Array) => hints.add(target, key, object) } : {}),
-      sendToNode: (nodeId, message) => {
-        const address = this.#membership.addressOf(nodeId);
+      sendToNode: (nodeId, message, to) => {
+        const address = to ?? this.#membership.addressOf(nodeId);
         return address !== undefined && this.#network.send(address, message);
       },
     });
@@ -248,7 +286,11 @@ export class Supervisor {
       settleMs: options.autoCleanupSettleMs ?? limits.autoCleanupSettleMsDefault,
     });
     this.#clients = new ClientService({
-      operations: { get: (r) => this.#driver.get(r), write: (r) => this.#driver.write(r), ringView: () => this.ringView() },
+      operations: {
+        get: (r) => this.#founding() ?? this.#driver.get(r),
+        write: (r) => this.#founding() ?? this.#driver.write(r),
+        ringView: () => this.ringView(),
+      },
       clock,
       logger,
       ...(options.observer ? { observer: options.observer } : {}),
@@ -270,6 +312,44 @@ export class Supervisor {
     this.#shardStats.start();
     if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
     this.#hintDelivery?.start();
+  }
+
+  /** lifecycle: a refusal while this founder waits for the seeds it met (membership-driver.ts). */
+  #founding(): Promise<never> | undefined {
+    if (!this.#membership.founding()) return undefined;
+    return Promise.reject(new RingkvError(ErrorCode.unavailable, 'this node is founding the cluster: waiting for the other seeds to found it too', {}));
+  }
+
+  #buildStartGate(): StartGate {
+    const o = this.#options;
+    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
+    return new StartGate({
+      facts,
+      founder: o.seeds.includes(o.address),
+      candidates: this.#checkCandidates(),
+      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
+      clock: o.clock,
+      logger: o.logger,
+      release: () => {
+        writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
+        this.#membership.release();
+      },
+      ...(o.onRefused ? { onRefused: o.onRefused } : {}),
+    });
+  }
+
+  /** lifecycle: the addresses the start check asks: seeds and remembered members, not ourselves. */
+  #checkCandidates(): string[] {
+    const remembered = (this.#options.restored?.members ?? []).map((m) => m.address);
+    return [...new Set([...this.#options.seeds, ...remembered])].filter((address) => address !== this.#options.address);
+  }
+
+  /**
+   * lifecycle: compares this data directory with the cluster's view before gossiping our
+   * record (start-gate.ts); rejects with the refusal.
+   */
+  checkStart(): Promise<void> {
+    return this.#startGate.check();
   }
 
   /** No membership change in progress: a ring, every member normal or gone, no transfer of ours running. */
@@ -352,6 +432,7 @@ export class Supervisor {
   }
 
   async close(): Promise<void> {
+    this.#startGate.close();
     this.#antiEntropy.close();
     this.#resync.close();
     this.#autoCleanup.close();
