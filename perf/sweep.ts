@@ -18,6 +18,7 @@
  *
  *   npm run bench -- sweep [--phases catchup,p99] [--rounds 3] [--records 20000] [--seconds 15]
  *                          [--inflight 64] [--connections 4] [--fast-period 120] [--catchup-ae off|on]
+ *                          [--configs off,sweep,fast]
  *
  * Rounds alternate the configurations (PERF.md "Method"); the summary prints the median of each
  * figure and the per-round values; p99 increases are medians of the per-round ratios.
@@ -38,6 +39,7 @@ interface SweepBenchOptions {
   connections: number;
   fastPeriodS: number;
   catchupAntiEntropy: boolean;
+  configs: ('off' | 'sweep' | 'fast')[];
 }
 
 const secret = 'ringkv-bench-sweep';
@@ -63,7 +65,15 @@ function optionsOf(argv: string[]): SweepBenchOptions {
     connections: num('connections', 4),
     fastPeriodS: num('fast-period', 120),
     catchupAntiEntropy: f.get('catchup-ae') === 'on',
+    configs: configsOf(f.get('configs') ?? 'off,sweep,fast'),
   };
+}
+
+function configsOf(list: string): ('off' | 'sweep' | 'fast')[] {
+  const configs = list.split(',').filter((s) => s !== '');
+  for (const c of configs) if (c !== 'off' && c !== 'sweep' && c !== 'fast') throw new RangeError(`--configs takes a list of off, sweep, fast; got ${c}`);
+  if (!configs.includes('off')) throw new RangeError('--configs must include off (the baseline)');
+  return configs as ('off' | 'sweep' | 'fast')[];
 }
 
 async function until(what: string, check: () => Promise<boolean>, timeoutMs = 180_000): Promise<void> {
@@ -182,7 +192,15 @@ async function p99Window(o: SweepBenchOptions, config: 'off' | 'sweep' | 'fast',
     for (let start = 0; start < o.records; start += 500) {
       const ops = [];
       for (let i = start; i < Math.min(o.records, start + 500); i++) ops.push({ type: 'put' as const, key: keyBytes(i), value: loadValues[i % 64]! });
-      await clients[(start / 500) % clients.length]!.batch(ops);
+      // A loaded machine may time a batch out: retry it (puts of the same values are harmless).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await clients[(start / 500) % clients.length]!.batch(ops);
+          break;
+        } catch (error) {
+          if (attempt >= 5) throw error;
+        }
+      }
     }
     if (config !== 'off') await until('every node ran a sweep exchange', async () => (await statuses(cluster)).every((v) => (v.antiEntropy.sweep?.done ?? 0) > 0));
     const start = await statuses(cluster);
@@ -201,7 +219,7 @@ async function p99Window(o: SweepBenchOptions, config: 'off' | 'sweep' | 'fast',
 
 async function benchP99(o: SweepBenchOptions, round: number): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
-  const order: ('off' | 'sweep' | 'fast')[] = round % 2 === 1 ? ['off', 'sweep', 'fast'] : ['fast', 'sweep', 'off'];
+  const order = round % 2 === 1 ? o.configs : [...o.configs].reverse();
   const windows = new Map<string, Window>();
   for (const config of order) {
     const w = await p99Window(o, config, round);
@@ -210,7 +228,8 @@ async function benchP99(o: SweepBenchOptions, round: number): Promise<Record<str
     console.log(formatRow(`  3n ${config}, inflight ${o.inFlight}`, w.m) + `  (${what}; ${w.missed} missed replica writes)`);
   }
   const off = windows.get('off')!.m.p99Us;
-  for (const config of ['sweep', 'fast'] as const) {
+  for (const config of o.configs) {
+    if (config === 'off') continue;
     const w = windows.get(config)!;
     out[`p99 ${config} (ms)`] = w.m.p99Us / 1000;
     out[`p99 increase, ${config} (%)`] = ((w.m.p99Us - off) / off) * 100;

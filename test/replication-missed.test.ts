@@ -120,6 +120,9 @@ t.test('answered puts that wait for acks do not count toward requestsMax, and ar
   }
   t.equal(c.inflight, 3, 'three answered puts wait for c');
   t.equal(c.stats().overloaded, 0, 'and none of them refused the next');
+  const read = c.startGet(10, { key }, 2);
+  t.notOk(read.some((a) => a.type === 'complete'), 'nor do they refuse a read');
+  t.equal(c.stats().overloaded, 0);
   const big = coordinator(() => [up('a'), up('b'), up('c')], { ridEntriesMax: limits.coordinatorLingeringPutsMax + 10 });
   let early: { to: string; standIn: string | undefined }[] = [];
   for (let id = 1; id <= limits.coordinatorLingeringPutsMax + 1; id++) {

@@ -357,7 +357,7 @@ export class Coordinator {
     this.#stats.started++;
     const invalid = checkKey(request.key) ?? checkTimeout(request.timeoutMs);
     if (invalid !== undefined) return [complete(requestId, invalid)];
-    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    if (this.#full()) return [complete(requestId, this.#overloaded())];
     const resolved = this.#resolve('r', request.key, request.r, request.consistency, this.#self.dc, strictTargets);
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
@@ -504,7 +504,7 @@ export class Coordinator {
     const known = this.#replicaRids.lookup(request.rid, nowMs);
     if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
-      this.#requests.size - this.#lingering >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
+      this.#full() ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
     if (refused !== undefined) {
       // Recorded, so that a duplicate arriving later cannot apply a write we said failed.
@@ -682,7 +682,7 @@ export class Coordinator {
     if (hops >= this.#forwardHopsMax) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, `write forwarded ${hops} times without reaching a replica`)))];
     const candidates = placement.replicas.filter((r) => r.up && r.id !== this.#self.id).map((r) => r.id);
     if (candidates.length === 0) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, 'no replica of the key is up')))];
-    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    if (this.#full()) return [complete(requestId, this.#overloaded())];
     const timeoutMs = request.timeoutMs ?? limits.coordinatorTimeoutMsDefault;
     const message = forwardMessage(request, hops + 1, Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs), this.#self.dc);
     const to = candidates.shift()!;
@@ -857,6 +857,11 @@ export class Coordinator {
       if (error instanceof RangeError || error instanceof TypeError) return { type: 'error', code: ErrorCode.badRequest, message: error.message };
       throw error;
     }
+  }
+
+  /** At `requestsMax` requests in flight; answered puts waiting for their last acks do not count. */
+  #full(): boolean {
+    return this.#requests.size - this.#lingering >= this.#requestsMax;
   }
 
   #overloaded(): CoordinatorResult {
