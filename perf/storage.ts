@@ -90,7 +90,7 @@ async function openSubject(subject: Subject, dir: string, o: StorageBenchOptions
         const levels = s.levels.map((l) => l.tables).join('/');
         return (
           `write amplification ${s.writeAmplification.toFixed(2)}x, space amplification ` +
-          `${(s.liveTableBytes / logical).toFixed(2)}x of ${(logical / 2 ** 20).toFixed(0)} MiB, tables per level ${levels}, ` +
+          `${((s.liveTableBytes + s.valueLog.bytes) / logical).toFixed(2)}x of ${(logical / 2 ** 20).toFixed(0)} MiB (tables and value log), tables per level ${levels}, ` +
           `stalls ${s.writeStalls.slowdowns} slowdowns / ${s.writeStalls.stops} stops (${s.writeStalls.stallMs.toFixed(0)} ms), ` +
           `bloom negatives ${s.bloom.negatives}/${s.bloom.checks}, cache hit rate ${(s.cache.hitRate * 100).toFixed(0)}%, ` +
           `value log ${s.valueLog.files} files ${(s.valueLog.bytes / 2 ** 20).toFixed(0)} MiB, GC ${s.valueLog.gcCollections} files / ` +

@@ -280,6 +280,9 @@ t.test('status prints one nodetool-style row per node, grouped by datacenter', a
   const warn = harness({ status: { ...statusDoc(), underReplicated: true, warnings: [] } });
   await runCli(['status'], warn.io);
   t.match(warn.out(), /WARNING: fewer nodes/);
+  const moving = harness({ status: { ...statusDoc(), transfers: { phase: 'replacing', done: 3, total: 10, keys: 42, bytes: 2048, partitions: [] } } });
+  await runCli(['status'], moving.io);
+  t.match(moving.out(), /Transfers: replacing, 3\/10 partitions, 42 keys, 2\.00 KiB/, 'a replace in progress shows its progress');
   const told = harness({ status: { ...statusDoc(), underReplicated: true, warnings: ['only 1 node'], replication: { dc1: 2, dc2: 1 } } });
   await runCli(['status'], told.io);
   t.match(told.out(), /WARNING: only 1 node/);

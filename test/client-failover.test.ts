@@ -30,6 +30,9 @@ async function clientOf(cluster: FakeCluster, extra: ClientSeams & { timeoutMs?:
     },
     reconnectBaseMs: 5,
     reconnectMaxMs: 20,
+    // Routing and retry rules without hedges or pings (client-hedge.test.ts covers those).
+    pingIdleMs: 600_000,
+    hedge: { hedgeDelayMsMin: 600_000, hedgeDelayMsMax: 600_000, hedgeDelayMsInitial: 600_000, attemptTimeoutMsMin: 600_000, attemptTimeoutMsMax: 600_000 },
     ...extra,
   });
 }

@@ -19,7 +19,9 @@ t.comment(`seed ${seed}`);
 const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
 
 async function clientOf(cluster: FakeCluster, extra: Record<string, unknown> = {}): Promise<Client> {
-  return connect([cluster.nodes[0]!.url], { connect: cluster.connect, rng: new SeededRng(seed), ...extra });
+  // Routing without hedges or pings (client-hedge.test.ts covers those).
+  const quiet = { hedgeDelayMsMin: 600_000, hedgeDelayMsMax: 600_000, hedgeDelayMsInitial: 600_000, attemptTimeoutMsMin: 600_000, attemptTimeoutMsMax: 600_000 };
+  return connect([cluster.nodes[0]!.url], { connect: cluster.connect, rng: new SeededRng(seed), pingIdleMs: 600_000, hedge: quiet, ...extra });
 }
 
 t.test('argument mistakes throw TypeError or RangeError naming the field, before anything is sent', async (t) => {

@@ -19,6 +19,8 @@ export const layers: Record<string, number> = {
   membership: 2,
   antientropy: 2,
   replication: 2,
+  plan: 2,
+  autoscale: 2,
   protocol: 3,
   transport: 4,
   shard: 4,
@@ -41,6 +43,7 @@ export const seams: Record<string, RegExp> = {
   ws: /^lib\/transport\/websocket\.ts$/,
   commander: /^lib\/cli\/program\.ts$/,
   'prom-client': /^lib\/http\/metrics\.ts$/,
+  yaml: /^lib\/cli\/start-config\.ts$/,
 };
 
 function walk(dir: string): string[] {

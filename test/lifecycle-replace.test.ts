@@ -55,14 +55,29 @@ t.test('a wiped node is refused at its old address, then --replace rebuilds it f
   t.equal(before[0]!.members.length, 3, 'the refused node never joined as a stranger');
   const movedBefore = before.map((v) => v.transfers?.total ?? 0); // node 1's own join, from the cluster's start
 
+  // A writer keeps going through the replace: the replacement gets these as a pending replica.
+  let writing = true;
+  const during: string[] = [];
+  const writer = (async () => {
+    const client = await connect(cluster.urls.slice(0, 2));
+    for (let i = 0; writing; i++) {
+      const key = `during-${i}`;
+      await client.put(key, `value-${key}`, { w: 2 }).then(() => during.push(key), () => undefined);
+    }
+    await client.close();
+  })();
   const startedMs = performance.now();
   await cluster.startNode(2, { replace: dead.address });
   t.equal(cluster.nodes[2]!.id, deadId, 'the replacement took the dead member\'s id');
   await cluster.waitConverged(3, 120_000);
   const replaceMs = performance.now() - startedMs;
-  t.comment(`replacing a node holding ${acked.length} keys took ${Math.round(replaceMs)} ms (start to every node seeing it normal)`);
+  await until('the replacement finished its last catch-up', async () => (await cluster.status(2)).transfers?.phase === 'idle', 60_000);
+  writing = false;
+  await writer;
+  t.ok(during.length > 0, `${during.length} writes acknowledged during the replace`);
+  t.comment(`replacing a node holding ${acked.length} keys took ${Math.round(replaceMs)} ms (start to every node seeing it normal), ${during.length} writes made meanwhile`);
   const views = await Promise.all([0, 1, 2].map((i) => cluster.status(i)));
-  t.equal(views[2]!.transfers?.phase, 'idle', 'the replacement finished streaming');
+  t.ok((views[2]!.transfers?.done ?? 0) > 0 && views[2]!.transfers?.done === views[2]!.transfers?.total, 'the replacement finished every partition');
   t.ok((views[2]!.transfers?.keys ?? 0) >= acked.length, `it streamed ${views[2]!.transfers?.keys} keys`);
   t.same([0, 1].map((i) => views[i]!.transfers?.total ?? 0), movedBefore, 'the survivors moved nothing during the replace');
   t.same(views.map((v) => v.members.filter((m) => m.status !== 'left').length), [3, 3, 3], 'the dead incarnation is gone: three members');
@@ -71,7 +86,7 @@ t.test('a wiped node is refused at its old address, then --replace rebuilds it f
   const all = await connect(cluster.urls);
   t.teardown(() => all.close());
   const lostR2: string[] = [];
-  for (const key of acked) if (!(await all.get(key, { r: 2 })).values.map(text).includes(`value-${key}`)) lostR2.push(key);
+  for (const key of [...acked, ...during]) if (!(await all.get(key, { r: 2 })).values.map(text).includes(`value-${key}`)) lostR2.push(key);
   t.same(lostR2, [], 'every acknowledged write reads back at R=2');
 
   await Promise.all([0, 1].map((i) => cluster.kill(i)));
@@ -79,8 +94,8 @@ t.test('a wiped node is refused at its old address, then --replace rebuilds it f
   const alone = await connect([cluster.urls[2]!]);
   t.teardown(() => alone.close());
   const lostAlone: string[] = [];
-  for (const key of acked) if (!(await alone.get(key, { r: 1 })).values.map(text).includes(`value-${key}`)) lostAlone.push(key);
-  t.same(lostAlone, [], 'the replaced node alone serves every acknowledged write at R=1');
+  for (const key of [...acked, ...during]) if (!(await alone.get(key, { r: 1 })).values.map(text).includes(`value-${key}`)) lostAlone.push(key);
+  t.same(lostAlone, [], 'the replaced node alone serves every acknowledged write at R=1, those made during the replace included');
 });
 
 t.test('a node removed with removenode is refused when it comes back with its old data', async (t) => {
@@ -128,4 +143,27 @@ t.test('a wiped node given its old id is refused too, naming --replace', async (
   // Another port: the id, not the address, gives it away.
   const refused = await cluster.startNode(1, { id, port: 0 }).then(() => undefined, (error: Error) => error);
   t.match(refused?.message ?? '', new RegExp(`--replace ${id}`), 'its message names --replace and the id');
+});
+
+t.test('a dead node replaced elsewhere is refused when its old disk comes back', async (t) => {
+  const cluster = new Cluster({ nodes: 2, secret: 'replaced', replication: 2 });
+  t.teardown(() => cluster.stop());
+  await cluster.start();
+  const old = cluster.nodes[1]!;
+  const oldAddress = old.address;
+  await cluster.kill(1);
+  await waitDown(cluster, [0], old.id);
+  // The replacement runs on another port and directory (another machine), found by address.
+  const replacement = await cluster.startNode(2, { replace: oldAddress, seeds: [cluster.nodes[0]!.address], port: 0 });
+  t.equal(replacement.id, old.id, 'it took the dead member\'s id');
+  t.not(replacement.address, oldAddress, 'at its own address');
+  await until('node 0 sees the replacement normal at its address', async () => {
+    const member = (await cluster.status(0)).members.find((m) => m.id === old.id);
+    return member?.status === 'normal' && member.up && member.address === replacement.address;
+  }, 60_000);
+  const refused = await cluster.startNode(1).then(() => undefined, (error: Error) => error);
+  t.match(refused?.message ?? '', /exited with 1/, 'the old disk does not start');
+  t.match(refused?.message ?? '', new RegExp(`was replaced: the cluster knows it at ${replacement.address.replace('.', '\\.')}`), 'saying where its replacement runs');
+  const member = (await cluster.status(0)).members.find((m) => m.id === old.id);
+  t.equal(member?.address, replacement.address, 'the cluster still knows the replacement');
 });

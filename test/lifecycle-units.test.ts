@@ -66,7 +66,7 @@ t.test('the membership file keeps owners and removals, rewrites only on change, 
   t.match(bad(file({ formatVersion: 2 })), { code: 'KV_INCOMPATIBLE' }, 'another format version');
 });
 
-const facts = (fields: Partial<StartFacts> = {}): StartFacts => ({ selfId: 'me', address: '10.0.0.9:7070', dir: '/data', fresh: false, previousGeneration: 20, replacing: false, ...fields });
+const facts = (fields: Partial<StartFacts> = {}): StartFacts => ({ selfId: 'me', address: '10.0.0.9:7070', dir: '/data', fresh: false, previousGeneration: 20, generation: 30, replacing: false, ...fields });
 const hello = (id: string, fields: Partial<HelloMember> = {}): HelloMember => ({ id, address: `${id}:7070`, generation: 10, status: 'normal', up: false, ...fields });
 
 t.test('the start check refuses removed, replaced and wiped nodes, and judges --replace', async (t) => {
@@ -75,6 +75,12 @@ t.test('the start check refuses removed, replaced and wiped nodes, and judges --
   t.equal(judgeStart(facts({ fresh: true, previousGeneration: undefined }), view([hello('a', { up: true })])), undefined, 'a new node at a new address passes');
   t.match(judgeStart(facts(), view([], [{ id: 'me', generation: 20 }])), { code: 'KV_INCOMPATIBLE', message: /was removed/ }, 'removed');
   t.match(judgeStart(facts(), view([hello('me', { generation: 25, address: 'x:1' })])), { message: /was replaced.*x:1/ }, 'a later incarnation it never was: replaced');
+  t.match(judgeStart(facts(), view([hello('me', { generation: 25, address: '10.0.0.9:7070' })])), { message: /was replaced/ }, 'one between its last run and this one, even at its address');
+  t.match(judgeStart(facts(), view([hello('me', { generation: 31, address: 'x:1' })])), { message: /was replaced/ }, 'one at another address, whatever its generation');
+  t.equal(judgeStart(facts(), view([hello('me', { generation: 30, address: '10.0.0.9:7070' })])), undefined, 'its own current incarnation, already gossiped: not a replacement');
+  t.equal(judgeStart(facts(), view([hello('me', { generation: 32, address: '10.0.0.9:7070' })])), undefined, 'or one it moved to by refuting a stale claim');
+  t.equal(judgeStart(facts({ generation: 25 }), view([hello('me', { generation: 25, up: true, address: '10.0.0.9:7070' })])), undefined, 'a late answer that carries our own current record is us, not a replacement');
+  t.equal(judgeStart(facts({ replacing: true, generation: 25 }), view([hello('me', { generation: 25, up: true, status: 'replacing', address: '10.0.0.9:7070' })])), undefined, 'a replacement already announced (a late answer) is not judged again');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me')])), { message: /--replace me/ }, 'an empty directory under an owner\'s id names --replace');
   t.match(judgeStart(facts({ fresh: true }), view([hello('me', { up: true })])), { message: /in use/ }, 'the id of a running member');
   t.match(judgeStart(facts({ fresh: true }), view([hello('old', { address: '10.0.0.9:7070' })])), { message: /--replace 10\.0\.0\.9:7070.*--replace old/s }, 'an empty directory at a down owner\'s address names --replace');
@@ -85,6 +91,8 @@ t.test('the start check refuses removed, replaced and wiped nodes, and judges --
   t.match(judgeStart(replace, view([])), { message: /nothing to replace/ }, 'replacing an unknown member');
   t.match(judgeStart(replace, view([hello('me', { up: true })])), { message: /stop it first/ }, 'replacing a member that is up');
   t.equal(judgeStart(facts({ replacing: true }), view([hello('me', { status: 'replacing', up: true, generation: 20 })])), undefined, 'resuming an interrupted replace passes');
+  t.equal(judgeStart({ ...replace, generation: 30 }, view([hello('me', { status: 'replacing', up: true, generation: 30, address: '10.0.0.9:7070' })])), undefined, 'its own replacing record, seen by a late check, passes');
+  t.equal(judgeStart(facts({ fresh: true, previousGeneration: undefined }), view([hello('me', { up: true, generation: 30, address: '10.0.0.9:7070' })])), undefined, 'a founder\'s own record, seen by a late check, passes');
 });
 
 t.test('hello replies are parsed defensively', async (t) => {

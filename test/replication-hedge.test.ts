@@ -10,8 +10,19 @@ import { Buffer } from 'node:buffer';
 import { ManualClock } from '../lib/base/clock.js';
 import { silentLogger } from '../lib/base/log.js';
 import { limits } from '../lib/base/limits.js';
-import { applyClientWrite, decodeObject, encodeContext, encodeObject, join } from '../lib/causality/index.js';
-import { Coordinator, LatencyEstimator, parseReplicaRequest, ReplicaRids, type CoordinatorAction, type CoordinatorResult, type ReplicaInfo } from '../lib/replication/index.js';
+import { applyClientWrite, decodeObject, encodeContext, encodeObject, join, mergeReplicas, readView, type DvvSet } from '../lib/causality/index.js';
+import {
+  Coordinator,
+  dropDuplicateDots,
+  HedgeBudget,
+  LatencyEstimator,
+  parseReplicaRequest,
+  ReplicaRids,
+  winnerOf,
+  type CoordinatorAction,
+  type CoordinatorResult,
+  type ReplicaInfo,
+} from '../lib/replication/index.js';
 import type { ReplicaStore } from '../lib/store/index.js';
 import { CoordinatorDriver } from '../lib/supervisor/coordinator-driver.js';
 import type { PutRequest as ClientPut } from '../lib/protocol/client-messages.js';
@@ -55,7 +66,7 @@ t.test('replica rids: bounded, expiring, bound to the key they came with', async
   const rids = new ReplicaRids({ entriesMax: 2, retentionMs: 100 });
   rids.note(rid(1), 11, 0);
   rids.note(rid(2), 22, 10);
-  t.same(rids.lookup(rid(1), 50), { keyHash: 11, claimedBy: undefined, expiresAtMs: 100 });
+  t.match(rids.lookup(rid(1), 50), { keyHash: 11, claimedBy: undefined, expiresAtMs: 100, dots: [] });
   rids.note(rid(3), 33, 20);
   t.equal(rids.size, 2);
   t.equal(rids.lookup(rid(1), 50), undefined, 'the oldest is forgotten beyond the bound');
@@ -89,6 +100,23 @@ t.test('a read asks R replicas and hedges to a spare after the hedge delay; the 
   t.same(codes(c.onReply(4, 'b', { t: 'replica-read-reply', object: valid }, 2_002)), ['read']);
   t.equal(c.inflight, 2, 'reads 2 and 3 still wait for their answers; 4 is settled and gone');
   t.ok(c.hedgeDelayMs('b') >= limits.hedgeDelayMsMin, 'the hedge delay stays within its bounds');
+});
+
+t.test('hedges are rationed: out of budget, a read waits for its replicas', async (t) => {
+  const budget = new HedgeBudget(0.5, 1);
+  t.ok(budget.spend(), 'the saved hedge');
+  t.notOk(budget.spend(), 'then none');
+  budget.earn();
+  t.notOk(budget.spend(), 'half a hedge is not one');
+  budget.earn();
+  t.ok(budget.spend(), 'two requests earn one');
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  let hedged = 0;
+  for (let id = 1; id <= 20; id++) {
+    c.startGet(id, { key }, 0);
+    hedged += sendsTo(c.onTimeout(id, limits.hedgeDelayMsInitial)).length;
+  }
+  t.ok(hedged >= limits.hedgeBudgetBurst && hedged < 20, `every read ran late; ${hedged} of 20 were hedged`);
 });
 
 t.test('a hedge that comes due after the read completed only re-arms the deadline', async (t) => {
@@ -228,4 +256,80 @@ t.test('tied hedges: a replica that coordinates or holds the rid gets the write;
   t.same(codes(a.startPut(6, { key, value, rid: rid(6), hops: 2 }, 31)), ['KV_INDETERMINATE']);
   t.match(parseReplicaRequest({ t: 'rid-query', key, rid: rid(1) }), { ok: true });
   t.match(parseReplicaRequest({ t: 'rid-query', key, rid: new Uint8Array(2) }), { ok: false });
+});
+
+t.test('a client write minted by two coordinators: the losing mint is dropped, and merging the result drops it everywhere', async (t) => {
+  const v = enc.encode('v');
+  const mint = (before: DvvSet | undefined, actor: string, value = v): DvvSet =>
+    applyClientWrite(before, { value, context: undefined, actor, timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  const both = mergeReplicas(mint(undefined, 'a'), mint(undefined, 'b'));
+  t.equal(readView(both).values.length, 2, 'two siblings of one write');
+  const at = (set: DvvSet, actor: string): number => set.find((e) => e.actor === actor)!.counter;
+  const dots = [{ actor: 'a', counter: at(both, 'a'), attempt: 0 }, { actor: 'b', counter: at(both, 'b'), attempt: 1 }];
+  t.same(winnerOf(dots), dots[1], 'the latest attempt wins');
+  t.same(winnerOf([{ actor: 'a', counter: 1, attempt: 1 }, { actor: 'b', counter: 3, attempt: 1 }]).actor, 'b', 'ties go to the larger actor');
+  const edited = dropDuplicateDots(encodeObject(both), dots)!;
+  t.same(readView(decodeObject(edited)).values.map((x) => Buffer.from(x!).toString()), ['v'], 'one sibling left');
+  const elsewhere = mint(undefined, 'a');
+  const merged = mergeReplicas(elsewhere, decodeObject(edited));
+  t.same(readView(merged).values.length, 1, 'a replica still holding the loser drops it when the result arrives');
+  t.same(readView(mergeReplicas(decodeObject(edited), elsewhere)).values.length, 1, 'in either merge order');
+  t.same(join(decodeObject(edited)), join(both), 'the history is kept: both events stay seen');
+
+  t.equal(dropDuplicateDots(encodeObject(mint(undefined, 'a')), dots), undefined, 'the winner not here yet: nothing dropped');
+  t.equal(dropDuplicateDots(encodeObject(mergeReplicas(mint(undefined, 'a'), mint(undefined, 'b', enc.encode('other')))), dots), undefined, 'different values are never dropped');
+  const older = mint(undefined, 'a');
+  const newer = mergeReplicas(mint(older, 'a', enc.encode('w')), mint(undefined, 'b'));
+  const loserFirst = [{ actor: 'a', counter: at(older, 'a'), attempt: 0 }, { actor: 'b', counter: at(newer, 'b'), attempt: 1 }];
+  t.equal(readView(newer).values.length, 3, 'a holds two siblings: the loser and a newer concurrent write');
+  t.ok(dropDuplicateDots(encodeObject(newer), loserFirst) !== undefined, 'a loser that is its entry\'s oldest sibling goes');
+  const loserNewest = [{ actor: 'a', counter: at(newer, 'a'), attempt: 0 }, { actor: 'b', counter: at(newer, 'b'), attempt: 1 }];
+  t.equal(dropDuplicateDots(encodeObject(mergeReplicas(mint(older, 'a'), mint(undefined, 'b'))), loserNewest), undefined, 'a loser that is not its entry\'s oldest sibling stays');
+  t.equal(dropDuplicateDots(edited, dots), undefined, 'dropping twice changes nothing');
+});
+
+t.test('a replica that hears of two mints of one rid asks once to drop the loser', async (t) => {
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, actor: 'a~1', placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  c.startPut(1, { key, value: enc.encode('v'), rid: rid(1) }, 0);
+  const minted = c.onLocalResult(1, { ok: true, context: encodeContext([{ actor: 'a~1', counter: 1 }]), object: objectOf('a~1', 'v') }, 1);
+  const sent = ofType(minted, 'send').map((s) => s.message as { dot?: unknown });
+  t.same(sent.map((m) => m.dot), [{ actor: 'a~1', counter: 1, attempt: 0 }, { actor: 'a~1', counter: 1, attempt: 0 }], 'replica writes name the mint, by the store\'s actor');
+  const found = c.noteReplicaWrite(rid(1), key, 2, { actor: 'b', counter: 4, attempt: 1 });
+  t.same(found, [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid: rid(1), dots: [{ actor: 'a~1', counter: 1, attempt: 0 }, { actor: 'b', counter: 4, attempt: 1 }] }]);
+  t.same(c.noteReplicaWrite(rid(1), key, 3, { actor: 'b', counter: 4, attempt: 1 }), [], 'reported once');
+  t.equal(c.stats().duplicateMints, 1);
+  t.same(sendsTo(c.spread(key, objectOf('a', 'v'))), ['b', 'c'], 'the result goes to the other replicas');
+
+  // The other order: the other mint is heard of while this coordinator's own write is in flight.
+  c.startPut(2, { key, value: enc.encode('w'), rid: rid(2), attempt: 1 }, 10);
+  t.same(c.noteReplicaWrite(rid(2), key, 11, { actor: 'c', counter: 2, attempt: 0 }), []);
+  const late = c.onLocalResult(2, { ok: true, context: encodeContext([{ actor: 'a~1', counter: 2 }]), object: objectOf('a~1', 'w') }, 12);
+  t.same(ofType(late, 'local').map((x) => x.op), ['drop-duplicates'], 'found when its own mint completes');
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: true, value: { dot: { actor: 'a' } } });
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), dot: { actor: 'a', counter: 1, attempt: 0 } }), { ok: false }, 'a dot needs a rid');
+  t.match(parseReplicaRequest({ t: 'replica-write', key, object: objectOf('a', 'v'), rid: rid(1), dot: { actor: 'a', counter: 0, attempt: 0 } }), { ok: false });
+});
+
+t.test('driver: a duplicate mint is dropped from the store once the replica write is merged, and the result is spread', async (t) => {
+  const v = enc.encode('v');
+  const mine = applyClientWrite(undefined, { value: v, context: undefined, actor: 'a', timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  const theirs = applyClientWrite(undefined, { value: v, context: undefined, actor: 'b', timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
+  let stored: DvvSet = mine;
+  const store = {
+    mergeObject: async (_key: Uint8Array, object: Uint8Array) => void (stored = mergeReplicas(stored, decodeObject(object))),
+    readObject: async () => encodeObject(stored),
+    coordinateWrite: async () => ({ context: encodeContext(join(mine)), object: encodeObject(mine) }),
+  } as unknown as ReplicaStore;
+  const sent: { to: string; body: { t: string } }[] = [];
+  const coordinator = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 2, replicas: [up('a'), up('b')] }) });
+  const driver = new CoordinatorDriver({ coordinator, store, clock: new ManualClock(), logger: silentLogger, selfId: 'a', sendToNode: (to, m) => (sent.push({ to, body: m.body as { t: string } }), true) });
+  t.teardown(() => driver.close());
+  const put = driver.write({ t: 'put', id: 1, key, value: v, rid: rid(3), w: 1 } as ClientPut);
+  await new Promise((resolve) => setImmediate(resolve));
+  await put;
+  const dot = { actor: 'b', counter: theirs[0]!.counter, attempt: 1 };
+  t.same(await driver.serve({ t: 'replica-write', key, object: encodeObject(theirs), rid: rid(3), dot }, 'b'), { t: 'replica-write-reply' });
+  for (let i = 0; i < 20 && readView(stored).values.length > 1; i++) await new Promise((resolve) => setImmediate(resolve));
+  t.same(readView(stored).values.length, 1, 'one sibling left in the store');
+  t.ok(sent.some((s) => s.to === 'b' && s.body.t === 'replica-write'), 'and the result went to b');
 });

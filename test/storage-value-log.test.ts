@@ -303,3 +303,19 @@ t.test('value-log options are checked', async (t) => {
   t.equal(off.stats().valueLog.files, 0, 'Infinity keeps every value in the tables');
   await off.close();
 });
+
+t.test('GC after the threshold was raised keeps values that older pointers still name', async (t) => {
+  const disk = new MemoryFileSystem();
+  const db = Engine.open(options(disk));
+  const model = new Map<number, string>();
+  await fillAndOverwrite(db, model, 120, 4);
+  await db.close();
+  // Reopened with a threshold above every value: the existing pointers still name the log.
+  const raised = Engine.open(options(disk, { valueSeparationBytes: 64 * 1024 }));
+  t.ok((await raised.collectValueLog()) >= 1, 'mostly dead files are still collected');
+  await expectAll(t, raised, model, 'after GC under a raised threshold');
+  await raised.close();
+  const again = Engine.open(options(disk));
+  await expectAll(t, again, model, 'after reopen');
+  await again.close();
+});

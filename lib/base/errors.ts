@@ -40,6 +40,8 @@ export const ErrorCode = {
   badRequest: 'KV_BAD_REQUEST',
   /** The on-disk state was written by an incompatible format version or configuration. */
   incompatible: 'KV_INCOMPATIBLE',
+  /** A staged membership plan is unsafe (it would lose copies, or names nodes that cannot take part); nothing was changed. */
+  planRefused: 'KV_PLAN_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -27,8 +27,12 @@ export const limits = {
   batchBytesMax: 16 * MiB,
 
   // --- storage engine ---
-  /** Memtable size at which it is frozen and flushed. */
-  memtableBytesDefault: 8 * MiB,
+  /**
+   * Memtable size at which it is frozen and flushed (two at most per engine). 64 MiB, as the
+   * write buffer LevelDB is benchmarked with: a group commit of a thousand 10 KiB writes is
+   * 10 MiB, and with 8 MiB every group froze the memtable (a new log, a flush, a manifest).
+   */
+  memtableBytesDefault: 64 * MiB,
   memtableBytesMin: 64 * KiB,
   memtableBytesMax: 1024 * MiB,
   /** Target uncompressed size of an SSTable data block. */
@@ -169,8 +173,15 @@ export const limits = {
   hedgeDelayMsInitial: 100,
   /** An attempt unanswered for `attemptTimeoutFactor` hedge delays, clamped to [min, max], marks its node suspect. */
   attemptTimeoutFactor: 4,
-  attemptTimeoutMsMin: 250,
+  attemptTimeoutMsMin: 500,
   attemptTimeoutMsMax: 2_000,
+  /**
+   * Hedges are rationed so that an overloaded cluster is not sent twice the work: each request
+   * earns `hedgeBudgetRatio` of a hedge, at most `hedgeBudgetBurst` saved (Dean and Barroso
+   * hedge a few percent of requests).
+   */
+  hedgeBudgetRatio: 0.1,
+  hedgeBudgetBurst: 10,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,
@@ -279,6 +290,45 @@ export const limits = {
   handoffCatchUpConcurrent: 4,
   /** Objects of one pulled page merged at once. */
   handoffMergesInFlight: 16,
+
+  // --- staged plans and autoscaling (lib/plan, lib/autoscale, lib/supervisor/scaling) ---
+  /** Most changes one staged plan holds. */
+  planChangesMax: 64,
+  /** Most committed plans waiting behind the one executing (each is re-planned when its turn comes). */
+  planQueueMax: 8,
+  /** How often the plan executor checks whether the cluster settled or a step completed. */
+  planPollMs: 500,
+  /** A plan step (one join, leave or removal and the transfers after it) not complete within this fails the plan. */
+  planStepTimeoutMs: 30 * 60_000,
+  /** Executed plans remembered for `ringkv plan` and /status. */
+  planHistoryMax: 16,
+  /** How often a node samples its load and gossips load reports to scaleGossipFanout peers. */
+  scaleReportIntervalMs: 1_000,
+  scaleGossipFanout: 2,
+  /** A load report not refreshed within this is stale (its node counts as silent). */
+  scaleReportStaleMs: 10_000,
+  /** Latencies kept per report interval for the p99 (a reservoir beyond). */
+  scaleLatencySamplesMax: 4_096,
+  /** How often the autoscaler leader evaluates the policy. */
+  autoscaleEvaluateIntervalMsDefault: 1_000,
+  /** Defaults of `ringkv start --autoscale` (a 3 -> 4 -> 3 cycle within 10 minutes on 2 cores; raise them in production). */
+  autoscaleMinNodesDefault: 3,
+  autoscaleMaxNodesDefault: 8,
+  autoscaleTargetOpsPerNodeDefault: 1_000,
+  autoscaleScaleOutAboveDefault: 1.0,
+  autoscaleScaleInBelowDefault: 0.4,
+  autoscaleScaleOutWindowMsDefault: 60_000,
+  autoscaleScaleInWindowMsDefault: 150_000,
+  autoscaleCooldownMsDefault: 60_000,
+  autoscaleDecisionTimeoutMsDefault: 15 * 60_000,
+  autoscaleEluHighDefault: 0.9,
+  autoscaleCapacityHighDefault: 0.8,
+  /** A provisioner command (command:<program>) running longer than this is killed and the decision fails. */
+  provisionerCommandTimeoutMs: 5 * 60_000,
+  /** Output of a provisioner command kept for the log. */
+  provisionerOutputBytesMax: 16 * KiB,
+  /** How long the local provisioner waits for a node it started to print its listening line. */
+  provisionerStartTimeoutMs: 60_000,
 
   // --- node lifecycle: restarts, founding, the start check (lib/supervisor/lifecycle) ---
   /** Longest the start check asks the seeds and remembered members before starting anyway (a whole cluster restarting at once). */

@@ -28,6 +28,8 @@ export interface CliIo {
   startRepair(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<void>;
   /** POST to the node, answered 200 with JSON (…/cleanup). */
   postJson(url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<unknown>;
+  /** A request answered with JSON whatever its HTTP status (plan, commit, autoscale). */
+  httpJson?(method: 'GET' | 'POST', url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<{ status: number; body: unknown }>;
   /** Waits `ms` (polling); a seam so tests need not sleep. */
   sleep(ms: number): Promise<void>;
   startNode(options: NodeOptions): Promise<RingkvNode>;

@@ -12,7 +12,7 @@ import { connect } from '../client/index.js';
 import { startNode } from '../server/index.js';
 import type { ChildHandle, CliIo } from './cli-io.js';
 import { runCli } from './program.js';
-import { fetchStatus, postJson, startRepair } from './status-fetch.js';
+import { fetchStatus, httpJson, postJson, startRepair } from './status-fetch.js';
 
 const mainScript = fileURLToPath(import.meta.url);
 
@@ -66,6 +66,7 @@ const io: CliIo = {
   fetchStatus,
   startRepair,
   postJson,
+  httpJson,
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   startNode,
   readFile: (path) => readFileSync(path, 'utf8'),

@@ -15,9 +15,20 @@ import { join } from 'node:path';
 import { limits } from '../base/limits.js';
 import type { LogLevel } from '../base/log.js';
 import type { NodeOptions } from '../server/index.js';
-import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf } from './cli-io.js';
+import { type ChildHandle, type CliIo, exitError, exitOk, statusUrlOf, UsageError } from './cli-io.js';
+import { scalingNodeOptions, type ScalingFlags } from './scaling-flags.js';
 
-export interface StartFlags {
+export interface StartFlags extends ScalingFlags {
+  /** log2 of the partition count, fixed at cluster creation. */
+  partitionBits?: number;
+  gossipIntervalMs?: number;
+  /** The id of a new data directory (default n-<random hex>). */
+  id?: string;
+  config?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  insecureClients?: boolean;
   port: number;
   host?: string;
   dir: string;
@@ -57,6 +68,13 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   if (flags.antiEntropySweepSeconds !== undefined) options.antiEntropySweepPeriodMs = flags.antiEntropySweepSeconds * 1000;
   if (flags.maxHintWindowSeconds !== undefined) options.maxHintWindowMs = flags.maxHintWindowSeconds * 1000;
+  if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;
+  if (flags.id !== undefined) options.id = flags.id;
+  if ((flags.tlsCert === undefined) !== (flags.tlsKey === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if (flags.tlsCert !== undefined) options.tls = { certFile: flags.tlsCert, keyFile: flags.tlsKey!, ...(flags.tlsCa !== undefined ? { caFile: flags.tlsCa } : {}) };
+  if (flags.insecureClients === true) options.insecureClients = true;
+  if (flags.gossipIntervalMs !== undefined) options.gossipIntervalMs = flags.gossipIntervalMs;
+  Object.assign(options, scalingNodeOptions(flags as StartFlags & Record<string, unknown>));
   const secret = flags.secretFile !== undefined ? io.readFile(flags.secretFile).replace(/\r?\n$/, '') : io.env.RINGKV_SECRET;
   if (secret !== undefined && secret !== '') options.secret = secret;
   const token = io.env.RINGKV_CLIENT_TOKEN;
@@ -64,8 +82,18 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   return options;
 }
 
+/** A node started by the local provisioner stops when the node that started it is gone. */
+function exitWithParent(io: CliIo): void {
+  if (io.env.RINGKV_EXIT_WITH_PARENT !== '1') return;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM');
+  }, 1_000).unref();
+}
+
 export async function startCommand(io: CliIo, flags: StartFlags): Promise<number> {
   const node = await io.startNode(nodeOptionsOf(io, flags));
+  exitWithParent(io);
   io.out(`ringkv node ${node.id} listening on ${node.url}\n`);
   io.out(`  status:  ${statusUrlOf(node.url)}\n`);
   io.out(`  try:     ringkv --url ${node.url} put hello world && ringkv --url ${node.url} get hello\n`);
@@ -95,6 +123,9 @@ export interface DevClusterFlags {
   dir: string;
   shards?: number;
   logLevel?: string;
+  /** `local`: every node runs the autoscaler with the local provisioner (min nodes = --nodes). */
+  autoscale?: string;
+  maxNodes?: number;
 }
 
 /** The `ringkv start` arguments of dev-cluster node i: loopback, ports basePort+i, seeds → node 0. */
@@ -103,6 +134,7 @@ export function devNodeArgs(flags: DevClusterFlags, i: number): string[] {
   if (i > 0) args.push('--seeds', `127.0.0.1:${flags.basePort}`);
   if (flags.shards !== undefined) args.push('--shards', String(flags.shards));
   if (flags.logLevel !== undefined) args.push('--log-level', flags.logLevel);
+  if (flags.autoscale !== undefined) args.push('--autoscale', flags.autoscale, '--min-nodes', String(flags.nodes), '--max-nodes', String(flags.maxNodes ?? flags.nodes + 2));
   return args;
 }
 

@@ -19,6 +19,8 @@ import { type CliIo, defaultUrl, exitError, exitOk, exitUsage, UsageError } from
 import { cleanupCommand, endpointsCommand, hintsCommand, leaveCommand, removeNodeCommand, repairCommand, ringCommand, statusCommand } from './cluster-commands.js';
 import { type ConnectionFlags, deleteCommand, getCommand, putCommand, type RequestFlags } from './kv-commands.js';
 import { devClusterCommand, startCommand, type StartFlags } from './node-commands.js';
+import { autoscaleStatusCommand, commitCommand, planCommand, prestopCommand, type PlanAction } from './plan-commands.js';
+import { envNameOf, resolveStartFlags, type StartOptionSpec } from './start-config.js';
 
 function integer(min: number, max: number): (value: string) => number {
   return (value) => {
@@ -35,6 +37,11 @@ function positive(value: string): number {
 }
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function victimChoice(value: string): 'least-loaded' | 'provisioner' {
+  if (value !== 'least-loaded' && value !== 'provisioner') throw new InvalidArgumentError("must be 'least-loaded' or 'provisioner'");
+  return value;
+}
 
 function logLevel(value: string): LogLevel {
   if (!(logLevels as readonly string[]).includes(value)) throw new InvalidArgumentError(`must be one of ${logLevels.join(', ')}`);
@@ -137,8 +144,97 @@ function addClusterCommands(program: Command, io: CliIo, done: (code: number) =>
     .action(async (key: string, _flags: unknown, command: Command) => done(await endpointsCommand(io, connectionOf(io, command), key)));
 }
 
-function addNodeCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+/** The start flags as start-config.ts sees them (env names, file keys, parsers). */
+function startSpecs(start: Command): StartOptionSpec[] {
+  return start.options.map((o) => ({
+    attr: o.attributeName(),
+    long: o.long!,
+    takesValue: o.required || o.optional,
+    ...(o.parseArg ? { parse: (value: string) => o.parseArg!(value, undefined) } : {}),
+  }));
+}
+
+function startHelp(start: Command): string {
+  const names = start.options.filter((o) => o.long !== '--config').map((o) => envNameOf(o.long!));
+  return `
+Settings come from, highest first: flags, RINGKV_* environment variables, the --config YAML
+file (keys as the flags without dashes: "min-nodes: 3" or "minNodes: 3"), then the defaults.
+Environment variables: ${names.join(', ')}, RINGKV_CONFIG.
+Secrets never come from flags or the file: RINGKV_SECRET (or --secret-file), RINGKV_CLIENT_TOKEN.
+A node listening beyond loopback requires RINGKV_CLIENT_TOKEN unless --insecure-clients.`;
+}
+
+/** The deployment flags of `start`: config file, TLS, client protection. */
+function addDeploymentStartFlags(start: Command): void {
+  start
+    .option('--config <file>', 'YAML file of start settings (below flags and RINGKV_* variables)')
+    .option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (peers too)')
+    .option('--tls-key <file>', 'PEM private key of --tls-cert')
+    .option('--tls-ca <file>', 'PEM CA to trust when dialing peers over TLS')
+    .option('--insecure-clients', 'allow clients without a token on a non-loopback address (default: refuse to start)');
+}
+
+/** The staged-join and autoscaling flags of `start` (lib/cli/scaling-flags.ts). */
+function addScalingStartFlags(start: Command): void {
+  addDeploymentStartFlags(start);
+  start
+    .option('--partition-bits <b>', 'log2 of the partition count, fixed when the cluster is created (default 10)', integer(1, 16))
+    .option('--gossip-interval-ms <ms>', 'gossip round interval (default 1000)', integer(10, 60_000))
+    .option('--id <id>', 'the node id of a new data directory (default n-<8 random hex digits>)')
+    .option('--staged-join', 'join only when a committed plan names this node (ringkv plan join <host:port>; ringkv commit)')
+    .option('--capacity-gib <n>', 'bytes this node may store, GiB; the autoscaler scales out past 80% of it', positive)
+    .option('--autoscale <provisioner>', "run the autoscaler: 'local' (ringkv processes on this machine) or 'command:<program>'")
+    .option('--min-nodes <n>', 'autoscale: fewest nodes (default 3)', integer(1, 1024))
+    .option('--max-nodes <n>', 'autoscale: most nodes (default 8)', integer(1, 1024))
+    .option('--target-ops-per-node <n>', 'autoscale: client ops/s per node to track (default 1000)', positive)
+    .option('--scale-out-above <ratio>', 'autoscale: high watermark, a multiple of the target (default 1.0)', positive)
+    .option('--scale-in-below <ratio>', 'autoscale: low watermark, a multiple of the target (default 0.4)', positive)
+    .option('--scale-out-window-seconds <s>', 'autoscale: load above the high watermark this long scales out (default 60)', positive)
+    .option('--scale-in-window-seconds <s>', 'autoscale: load below the low watermark this long scales in (default 150)', positive)
+    .option('--cooldown-seconds <s>', 'autoscale: no decision this long after the last one completed (default 60)', positive)
+    .option('--scale-in-victim <who>', "autoscale: 'least-loaded' (default) or 'provisioner' (the platform picks it; its preStop runs ringkv autoscale prestop)", victimChoice)
+    .option('--autoscale-interval-ms <ms>', 'autoscale: load report and evaluation interval (default 1000)', integer(10, 60_000));
+}
+
+function addPlanCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+  const plan = program
+    .command('plan')
+    .description('staged membership changes (like riak cluster plan): with no subcommand, show the staged plan against today\'s ring')
+    .option('--json', 'print the raw JSON')
+    .action(async (flags: { json?: boolean }, command: Command) => done(await planCommand(io, connectionOf(io, command), { type: 'show' }, flags.json === true)));
+  const sub = (name: string, description: string, action: (args: string[]) => PlanAction): void => {
+    plan
+      .command(name)
+      .description(description)
+      .action(async (...args: unknown[]) => {
+        const command = args[args.length - 1] as Command;
+        done(await planCommand(io, connectionOf(io, command), action(args.slice(0, -2) as string[]), false));
+      });
+  };
+  sub('join <host:port>', 'stage the join of a node started with --seeds <a member> --staged-join', ([node]) => ({ type: 'join', node: node! }));
+  sub('leave <node>', 'stage the decommission of a node (id or host:port)', ([node]) => ({ type: 'leave', node: node! }));
+  sub('replace <dead> <new>', 'stage the removal of a dead node and the join of a waiting one in its stead', ([dead, node]) => ({ type: 'replace', dead: dead!, node: node! }));
+  sub('clear', 'drop the staged changes', () => ({ type: 'clear' }));
   program
+    .command('commit')
+    .description('apply the staged plan as one change (refused when unsafe); steps run one at a time on a settled cluster')
+    .option('--wait', 'wait until the plan is done or failed')
+    .action(async (flags: { wait?: boolean }, command: Command) => done(await commitCommand(io, connectionOf(io, command), flags.wait === true)));
+  const autoscale = program.command('autoscale').description('the autoscaler: ringkv autoscale status | prestop');
+  autoscale
+    .command('status')
+    .description('the autoscaler leader, the load it sees, what it waits for, its last decision')
+    .option('--json', 'print the raw JSON')
+    .action(async (flags: { json?: boolean }, command: Command) => done(await autoscaleStatusCommand(io, connectionOf(io, command), flags.json === true)));
+  autoscale
+    .command('prestop')
+    .description('a Kubernetes preStop hook: decommission this node only when a scale-in removes this pod')
+    .option('--ordinal <n>', "this pod's StatefulSet ordinal (default: from HOSTNAME, ringkv-<n>)", integer(0, 100_000))
+    .action(async (flags: { ordinal?: number }, command: Command) => done(await prestopCommand(io, connectionOf(io, command), flags.ordinal)));
+}
+
+function addNodeCommands(program: Command, io: CliIo, done: (code: number) => void): void {
+  const start = program
     .command('start')
     .description('run a node in this process until SIGINT/SIGTERM')
     .option('--port <port>', 'port of HTTP, /client and /peer', integer(0, 65535), 7070)
@@ -156,8 +252,10 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
     .option('--anti-entropy-sweep-seconds <s>', 'exchange every partition with every peer replica once per this period (default 3600)', integer(1, 30 * 86_400))
-    .option('--max-hint-window-seconds <s>', 'stop hinting for a node whose oldest undelivered hint is older than this (default 10800, 3 h)', integer(0, 30 * 86_400))
-    .action(async (flags: StartFlags) => done(await startCommand(io, flags)));
+    .option('--max-hint-window-seconds <s>', 'stop hinting for a node whose oldest undelivered hint is older than this (default 10800, 3 h)', integer(0, 30 * 86_400));
+  addScalingStartFlags(start);
+  start.action(async (flags: StartFlags, command: Command) => done(await startCommand(io, resolveStartFlags(startSpecs(command), flags, (a) => command.getOptionValueSource(a), io.env, io.readFile))));
+  start.addHelpText('after', startHelp(start));
   program
     .command('dev-cluster')
     .description('run N nodes as child processes on loopback ports base-port.. (data under <dir>/node-<i>) until Ctrl-C')
@@ -166,7 +264,9 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--dir <dir>', 'data directory root', './data')
     .option('--shards <n>', 'shard worker threads per node', integer(1, 1024))
     .option('--log-level <level>', 'log level of the nodes', logLevel)
-    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string }) =>
+    .option('--autoscale <provisioner>', "'local': every node runs the autoscaler (min nodes = --nodes)")
+    .option('--max-nodes <n>', 'with --autoscale: most nodes (default --nodes + 2)', integer(1, 64))
+    .action(async (flags: { nodes: number; basePort: number; dir: string; shards?: number; logLevel?: string; autoscale?: string; maxNodes?: number }) =>
       done(await devClusterCommand(io, flags)),
     );
 }
@@ -186,6 +286,7 @@ export function buildProgram(io: CliIo, done: (code: number) => void): Command {
   addKvCommands(program, io, done);
   addClusterCommands(program, io, done);
   addNodeCommands(program, io, done);
+  addPlanCommands(program, io, done);
   return program;
 }
 

@@ -66,19 +66,30 @@ export async function postJson(url: string, options: { token?: string; caFile?: 
   }
 }
 
-function httpText(method: 'GET' | 'POST', url: string, expected: number, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<string> {
+/** A request answered with JSON whatever its status (`ringkv plan`, `commit`: a refusal's reasons are in a 409 body). */
+export async function httpJson(method: 'GET' | 'POST', url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<{ status: number; body: unknown }> {
+  const { status, text } = await httpRaw(method, url, options);
+  try {
+    return { status, body: JSON.parse(text) };
+  } catch (error) {
+    throw new RingkvError(ErrorCode.badRequest, `${url} did not return JSON (HTTP ${status})`, { url }, { cause: error });
+  }
+}
+
+async function httpText(method: 'GET' | 'POST', url: string, expected: number, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<string> {
+  const { status, text } = await httpRaw(method, url, options);
+  if (status !== expected) throw new RingkvError(ErrorCode.unavailable, `${url} answered HTTP ${status}`, { url, httpStatus: status });
+  return text;
+}
+
+function httpRaw(method: 'GET' | 'POST', url: string, options: { token?: string; caFile?: string; timeoutMs: number }): Promise<{ status: number; text: string }> {
   const secure = url.startsWith('https:');
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
   const ca = secure && options.caFile !== undefined ? readFileSync(options.caFile) : undefined;
   return new Promise((resolve, reject) => {
     const request = (secure ? httpsRequest : httpRequest)(url, { method, headers, ...(ca ? { ca } : {}) }, (response) => {
-      if (response.statusCode !== expected) {
-        response.resume();
-        reject(new RingkvError(ErrorCode.unavailable, `${url} answered HTTP ${response.statusCode}`, { url, httpStatus: response.statusCode }));
-        return;
-      }
-      collect(response, url).then(resolve, reject);
+      collect(response, url).then((text) => resolve({ status: response.statusCode ?? 0, text }), reject);
     });
     request.setTimeout(options.timeoutMs, () => {
       request.destroy();

@@ -20,7 +20,7 @@
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
-import { LatencyEstimator } from '../replication/index.js';
+import { HedgeBudget, LatencyEstimator, type LatencyBounds } from '../replication/index.js';
 import type { WireMessage } from '../transport/index.js';
 import { runHedged, timedOut } from './hedged-request.js';
 import { type ConnectionSettings, NodeConnection, type CallOutcome } from './node-connection.js';
@@ -35,6 +35,8 @@ export interface ClusterSettings extends ConnectionSettings {
   /** Liveness probes (node-connection.ts probe). */
   pingIdleMs: number;
   pingTimeoutMs: number;
+  /** Bounds of the hedge delays and attempt timeouts. */
+  hedge: Partial<LatencyBounds>;
 }
 
 
@@ -47,12 +49,14 @@ export class ClientCluster {
   #refreshTimer: NodeJS.Timeout | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
   /** Per node and kind ('r url' / 'w url'): the hedge delays and attempt timeouts. */
-  readonly #latency = new LatencyEstimator({}, 2 * limits.membersMax);
+  readonly #latency: LatencyEstimator;
+  readonly #budget = new HedgeBudget();
   #closed = false;
 
   constructor(seeds: readonly string[], settings: ClusterSettings) {
     this.#seeds = seeds;
     this.#settings = { ...settings, onRing: (ring) => this.#adopt(ring) };
+    this.#latency = new LatencyEstimator(settings.hedge, 2 * limits.membersMax);
   }
 
   get view(): ClusterView | undefined {
@@ -137,6 +141,7 @@ export class ClientCluster {
     const host = {
       route: () => this.#route(key),
       latency: this.#latency,
+      budget: this.#budget,
       attemptsMax: limits.clientAttemptsMax,
       refreshSoon: () => this.#refreshSoon(),
       closed: () => this.#closed,

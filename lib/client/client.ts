@@ -38,6 +38,7 @@ import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { silentLogger } from '../base/log.js';
 import { type Rng, SeededRng } from '../base/rng.js';
+import type { LatencyBounds } from '../replication/index.js';
 import { connectClient, type WireMessage } from '../transport/index.js';
 import { ClientCluster } from './client-cluster.js';
 import { latencyKey } from './hedged-request.js';
@@ -99,6 +100,8 @@ export interface ClientSeams {
   queueMax?: number;
   pingIdleMs?: number;
   pingTimeoutMs?: number;
+  /** Hedge delay and attempt timeout bounds (default from limits). */
+  hedge?: Partial<LatencyBounds>;
 }
 
 interface Prepared {
@@ -129,6 +132,7 @@ export async function connect(urls: string | readonly string[], options?: Client
     requestTimeoutMs: o.timeoutMs ?? limits.clientRequestTimeoutMs,
     pingIdleMs: o.pingIdleMs ?? limits.clientPingIdleMs,
     pingTimeoutMs: o.pingTimeoutMs ?? limits.clientPingTimeoutMs,
+    hedge: o.hedge ?? {},
   });
   try {
     await cluster.start();

@@ -12,8 +12,8 @@
  * Outcome rules (client.ts states them; RELIABILITY.md §0 "three-valued outcomes"):
  *  - get: the first `read` reply wins. KV_UNAVAILABLE, KV_OVERLOADED and KV_TIMEOUT replies,
  *    links that died and requests that could not be sent move on to the next node at once; an
- *    attempt past its attempt timeout is abandoned (a read has no side effect); any other reply
- *    stands.
+ *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
+ *    no side effect), or else still waited for; any other reply stands.
  *  - put/delete: every attempt carries the same rid, so a write applied by several
  *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
@@ -26,7 +26,7 @@
  */
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
-import type { LatencyEstimator } from '../replication/index.js';
+import type { HedgeBudget, LatencyEstimator } from '../replication/index.js';
 import type { WireMessage } from '../transport/index.js';
 import type { Call, CallOutcome, NodeConnection } from './node-connection.js';
 import { errorOfReply } from './replies.js';
@@ -45,6 +45,8 @@ export interface HedgeHost {
   /** Connections in the order this request tries them, as of now. */
   route(): NodeConnection[];
   readonly latency: LatencyEstimator;
+  /** Rations hedges (not failovers): a hedge goes out only if the budget allows. */
+  readonly budget: HedgeBudget;
   readonly attemptsMax: number;
   /** A link failed: re-read the ring soon. */
   refreshSoon(): void;
@@ -117,6 +119,7 @@ class HedgedRun {
   }
 
   async loop(timeoutMs: number): Promise<HedgedReply> {
+    this.#host.budget.earn();
     this.#start(false);
     for (;;) {
       if (this.#live.size === 0 && (this.#standing !== undefined || !this.#start(false))) return this.#settle();
@@ -184,15 +187,14 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
-      if (this.#write) continue;
-      // A read has no side effect: stop waiting for this node.
+      // A read has no side effect: stop waiting for this node if a trusted one can take over.
+      if (this.#write || !this.#start(true)) continue;
       a.call.cancel();
       this.#live.delete(a);
-      this.#lastError = new RingkvError(ErrorCode.timeout, `${a.connection.nodeId ?? a.connection.url} did not answer within ${Math.round(limitMs)} ms`, {});
     }
     const newest = this.#newest;
     if (this.#canHedge && newest !== undefined && this.#live.has(newest) && nowMs - newest.startedMs >= latency.hedgeDelayMs(this.#latencyKey(newest))) {
-      this.#canHedge = this.#start(true);
+      this.#canHedge = this.#host.budget.spend() && this.#start(true);
     }
   }
 
@@ -203,7 +205,8 @@ class HedgedRun {
     if (outcome.kind === 'reply') {
       const code = outcome.message.t === 'error' ? outcome.message.code : undefined;
       if (code === undefined) {
-        this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
+        // Karn's rule: an attempt that was hedged past is no clean sample of its node.
+        if (attempt === this.#newest) this.#host.latency.sample(this.#latencyKey(attempt), performance.now() - attempt.startedMs);
         return { message: outcome.message, node };
       }
       if (this.#write) {

@@ -22,6 +22,7 @@ import { isRingkvError } from '../base/errors.js';
 import type { Logger } from '../base/log.js';
 import type { StatusJson } from '../supervisor/index.js';
 import type { NodeMetrics } from './metrics.js';
+import { isPlanPath, planRoute, scalingMetricsText, type PlanActions } from './plan-routes.js';
 
 export interface HttpActions {
   repair(partition: number | undefined): unknown;
@@ -33,6 +34,8 @@ export interface HttpActions {
   leave?(): unknown;
   /** POST /removenode?id=: removes a dead member; RangeError for an unknown id, RingkvError when it is up. */
   removeNode?(id: string): Promise<unknown>;
+  /** Staged plans and the autoscaler (plan-routes.ts). */
+  scaling?: PlanActions;
   /** When set, POST routes require `authorization: Bearer <token>`. */
   readonly token?: string;
 }
@@ -56,6 +59,10 @@ async function respond(request: IncomingMessage, response: ServerResponse, statu
   const url = new URL(request.url ?? '/', 'http://node');
   const path = url.pathname;
   if ((path === '/leave' || path === '/removenode') && actions !== undefined) return membershipChange(request, response, url, actions);
+  if (isPlanPath(path) && actions?.scaling !== undefined) {
+    const authorized = actions.token === undefined || tokenMatches(request.headers.authorization, actions.token);
+    return planRoute(request, url, actions.scaling, authorized, (code, body) => send(response, code, 'application/json', JSON.stringify(body)));
+  }
   if (path === '/cleanup' && actions?.cleanup !== undefined) {
     if (request.method !== 'POST') return notAllowed(response, 'POST');
     if (actions.token !== undefined && !tokenMatches(request.headers.authorization, actions.token)) {
@@ -88,7 +95,7 @@ async function respond(request: IncomingMessage, response: ServerResponse, statu
       send(response, 200, 'application/json', JSON.stringify(status()));
       return;
     case '/metrics':
-      send(response, 200, metrics.contentType, await metrics.text());
+      send(response, 200, metrics.contentType, (await metrics.text()) + scalingMetricsText(status().scaling));
       return;
     case '/': {
       const s = status();

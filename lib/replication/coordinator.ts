@@ -91,12 +91,13 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import { decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
+import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
-import { LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
+import type { MintDot } from './duplicate-dots.js';
+import { HedgeBudget, LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
 import { ReplicaRids, RidTable } from './rid-table.js';
 import { missedReplicas } from './missed-replicas.js';
 
@@ -126,6 +127,8 @@ export interface PutRequest {
    * queued at a paused one finds the rid there when it resumes instead of minting it again.
    */
   readonly hedged?: boolean;
+  /** Which attempt of the client this is (0: the first); named in the mint (duplicate-dots.ts). */
+  readonly attempt?: number;
 }
 
 export type CoordinatorResult =
@@ -138,6 +141,12 @@ export type LocalOp =
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
   | { readonly op: 'read-rid-object'; readonly key: Uint8Array; readonly rid: Uint8Array }
+  /**
+   * `rid` was minted more than once (`dots`): once the replica write that brought the rid is
+   * merged, drop the losing mints from the stored object (dropDuplicateDots), merge the result
+   * and send it to the key's other replicas (`spread`). No answer wanted.
+   */
+  | { readonly op: 'drop-duplicates'; readonly key: Uint8Array; readonly rid: Uint8Array; readonly dots: readonly MintDot[] }
   | { readonly op: 'merge-object'; readonly key: Uint8Array; readonly object: Uint8Array };
 
 export type CoordinatorAction =
@@ -180,6 +189,8 @@ export const sloppyTargets: TargetSelector = (placement, selfId) => {
 
 export interface CoordinatorOptions {
   readonly self: { readonly id: string; readonly dc: string };
+  /** The version-vector actor of this node's replica store (the event counters it mints); default self.id. */
+  readonly actor?: string;
   /** The key's placement in the current ring and membership view. */
   readonly placementOf: (key: Uint8Array) => Placement;
   readonly targetsOf?: TargetSelector;
@@ -221,6 +232,8 @@ export interface CoordinatorStats {
   tiedWrites: number;
   /** Replicas reported as having missed a write (a `missed` action each). */
   missed: number;
+  /** Client writes found minted by two coordinators here; the losing mint is dropped (duplicate-dots.ts). */
+  duplicateMints: number;
 }
 
 type PutState = {
@@ -265,6 +278,8 @@ type GetState = {
   readonly spares: ReplicaInfo[];
   /** When each asked replica was asked. */
   readonly sentAtMs: Map<string, number>;
+  /** Replicas still silent when a hedge went out: their answers are not latency samples. */
+  readonly hedgedPast: Set<string>;
   readonly deadlineMs: number;
 };
 type ForwardState = {
@@ -291,6 +306,7 @@ const failure = (code: Code, message: string): CoordinatorResult => ({ type: 'er
 
 export class Coordinator {
   readonly #self: { readonly id: string; readonly dc: string };
+  readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
@@ -303,6 +319,7 @@ export class Coordinator {
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #replicaRids: ReplicaRids;
   readonly #latency: LatencyEstimator;
+  readonly #hedges = new HedgeBudget();
   /** Peers that let a hedge delay pass without answering, until they answer anything. */
   readonly #slow = new Set<string>();
   readonly #stats: CoordinatorStats = {
@@ -321,10 +338,12 @@ export class Coordinator {
     adoptedWrites: 0,
     tiedWrites: 0,
     missed: 0,
+    duplicateMints: 0,
   };
 
   constructor(options: CoordinatorOptions) {
     this.#self = { id: options.self.id, dc: options.self.dc };
+    this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
@@ -374,8 +393,9 @@ export class Coordinator {
     const asked = askAll ? ordered : ordered.slice(0, requirement.total);
     const spares = askAll ? [] : ordered.slice(requirement.total);
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), deadlineMs };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
     this.#requests.set(requestId, state);
     const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
     actions.push(this.#readTimer(state));
@@ -403,8 +423,11 @@ export class Coordinator {
     const actions: CoordinatorAction[] = [];
     if (!state.completed) {
       for (const id of state.tally.pendingTargets()) {
+        state.hedgedPast.add(id);
         if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
       }
+      // Out of hedges (overload): wait for the asked replicas until the deadline.
+      if (!this.#hedges.spend()) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: state.deadlineMs }];
       const spare = state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) {
         this.#stats.hedgedReads++;
@@ -429,7 +452,8 @@ export class Coordinator {
       const spare = state.completed ? undefined : state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) actions.push(this.#askRead(state, spare.id, nowMs));
     } else {
-      this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
+      // Karn's rule: an answer the read already hedged past says nothing certain of the peer.
+      if (!state.hedgedPast.has(from)) this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
       state.tally.ack(from);
     }
     return actions.concat(this.#advanceRead(state));
@@ -619,16 +643,40 @@ export class Coordinator {
     state.object = result.object;
     state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
-    const actions: CoordinatorAction[] = [];
     const { key, rid } = state;
+    const dot = state.adopted ? undefined : this.#mintOf(state, result.context, nowMs);
+    const actions: CoordinatorAction[] = dot === undefined ? [] : this.#duplicatesOf(rid, key, nowMs);
+    const write = { t: 'replica-write', key, object: result.object, rid, ...(dot === undefined ? {} : { dot }) } as const;
     for (const id of state.tally.pendingTargets()) {
       const hintFor = state.hints.get(id);
-      const message: ReplicaRequest = hintFor === undefined ? { t: 'replica-write', key, object: result.object, rid } : { t: 'replica-write', key, object: result.object, hintFor, rid };
+      const message: ReplicaRequest = hintFor === undefined ? write : { ...write, hintFor };
       if (hintFor !== undefined) this.#stats.hinted++;
       actions.push({ type: 'send', to: id, requestId: state.requestId, message });
     }
-    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: { t: 'replica-write', key, object: result.object, rid } });
+    for (const id of state.pending) actions.push({ type: 'send', to: id, requestId: undefined, message: write });
     return actions.concat(this.#advancePut(state, nowMs));
+  }
+
+  /** The event this coordinator minted for the write (its own entry of the new context), now remembered with the rid. */
+  #mintOf(state: PutState, context: Uint8Array, nowMs: number): MintDot | undefined {
+    let counter: number | undefined;
+    try {
+      counter = decodeContext(context).find((e) => e.actor === this.#actor)?.counter;
+    } catch {
+      counter = undefined; // a context we cannot read names no mint; the write itself stands
+    }
+    if (counter === undefined) return undefined;
+    const dot: MintDot = { actor: this.#actor, counter, attempt: state.request.attempt ?? 0 };
+    this.#replicaRids.note(state.rid, murmur3(state.key), nowMs, { dot });
+    return dot;
+  }
+
+  /** A 'drop-duplicates' action when `rid` is now known to have been minted more than once. */
+  #duplicatesOf(rid: Uint8Array, key: Uint8Array, nowMs: number): CoordinatorAction[] {
+    const dots = this.#replicaRids.duplicates(rid, nowMs);
+    if (dots === undefined) return [];
+    this.#stats.duplicateMints++;
+    return [{ type: 'local', requestId: undefined, op: 'drop-duplicates', key, rid, dots }];
   }
 
   #advancePut(state: PutState, nowMs: number): CoordinatorAction[] {
@@ -807,8 +855,16 @@ export class Coordinator {
    * merged): from now on this replica holds that write, and coordinating the same rid here
    * replicates it instead of minting it again.
    */
-  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number): void {
-    this.#replicaRids.note(rid, murmur3(key), nowMs);
+  noteReplicaWrite(rid: Uint8Array, key: Uint8Array, nowMs: number, dot?: MintDot): CoordinatorAction[] {
+    this.#replicaRids.note(rid, murmur3(key), nowMs, dot === undefined ? {} : { dot });
+    return this.#duplicatesOf(rid, key, nowMs);
+  }
+
+  /** Sends `object` to every other replica of `key` (a write that undid a duplicate mint); no answers wanted. */
+  spread(key: Uint8Array, object: Uint8Array): CoordinatorAction[] {
+    return this.#placementOf(key)
+      .replicas.filter((r) => r.id !== this.#self.id)
+      .map((r) => ({ type: 'send', to: r.id, requestId: undefined, message: { t: 'replica-write', key, object } }));
   }
 
   /**
@@ -821,7 +877,7 @@ export class Coordinator {
     if (entry !== undefined) return entry.keyHash === keyHash ? 'coordinating' : 'unknown';
     const known = this.#replicaRids.lookup(rid, nowMs);
     if (known !== undefined && known.claimedBy === undefined) return known.keyHash === keyHash ? 'held' : 'unknown';
-    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, from);
+    if (known === undefined && from !== undefined) this.#replicaRids.note(rid, keyHash, nowMs, { claimedBy: from });
     return 'unknown';
   }
 

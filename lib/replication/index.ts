@@ -13,3 +13,4 @@ export * from './read-merge.js';
 export * from './missed-replicas.js';
 export * from './coordinator.js';
 export * from './latency-estimator.js';
+export * from './duplicate-dots.js';

@@ -43,6 +43,35 @@ export const defaultLatencyBounds: LatencyBounds = {
 
 const clamp = (value: number, min: number, max: number): number => Math.min(max, Math.max(min, value));
 
+/**
+ * The hedge ration: each request earns `ratio` of a hedge, at most `burst` are saved, and a
+ * hedge spends one. Under overload, when every request runs late, at most about `ratio` of
+ * them are hedged.
+ */
+export class HedgeBudget {
+  readonly #ratio: number;
+  readonly #burst: number;
+  #tokens: number;
+
+  constructor(ratio: number = limits.hedgeBudgetRatio, burst: number = limits.hedgeBudgetBurst) {
+    this.#ratio = ratio;
+    this.#burst = burst;
+    this.#tokens = burst;
+  }
+
+  /** A request started. */
+  earn(): void {
+    this.#tokens = Math.min(this.#burst, this.#tokens + this.#ratio);
+  }
+
+  /** Whether a hedge may go out now; spends one if so. */
+  spend(): boolean {
+    if (this.#tokens < 1) return false;
+    this.#tokens -= 1;
+    return true;
+  }
+}
+
 export class LatencyEstimator {
   readonly #bounds: LatencyBounds;
   readonly #nodesMax: number;

@@ -6,7 +6,7 @@
  *
  *   request                                                 reply (or replica-error)
  *   {t:'replica-read',  key}                              →  {t:'replica-read-reply', object?}   absent: no record
- *   {t:'replica-write', key, object, hintFor?, rid?}      →  {t:'replica-write-reply'}           after it is durable
+ *   {t:'replica-write', key, object, hintFor?, rid?, dot?} → {t:'replica-write-reply'}           after it is durable
  *   {t:'forward-put',   rid, key, value|null, context?,   →  {t:'forward-put-reply', context}    the write was acked
  *                       w?, consistency?, dc?, hops, timeoutMs}
  *   {t:'rid-query',     rid, key}                         →  {t:'rid-query-reply', state}        'coordinating' | 'held' | 'unknown'
@@ -15,7 +15,9 @@
  * `object` is a stored object (lib/causality encodeObject) — the key's whole state on the
  * sender, merged by the receiver with mergeReplicas; `rid` (the client write that made it, when
  * a coordinator replicates a client write) is remembered by the receiver (rid-table.ts
- * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new. `forward-put` is a client write a
+ * ReplicaRids), so a hedged copy of that write reaching it as coordinator mints nothing new;
+ * `dot` ({actor, counter, attempt}) names the event the minting coordinator created for it
+ * (duplicate-dots.ts). `forward-put` is a client write a
  * non-replica hands to a replica of the key: `value: null` is a delete, `dc` the datacenter
  * LOCAL_QUORUM refers to (the node the client reached), `hops` how often it was forwarded.
  * `rid-query` asks a replica, before a hedged write is minted, whether it coordinates that
@@ -36,6 +38,7 @@ import { isBytesWithin, isIntegerIn } from '../base/guards.js';
 import { isErrorCode, type ErrorCode } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { consistencyLevels, isConsistencyLevel, type ConsistencyLevel } from './consistency-level.js';
+import type { MintDot } from './duplicate-dots.js';
 
 /** Frozen: a client write id is 16 random bytes. */
 export const ridBytes = 16;
@@ -55,6 +58,8 @@ export interface ReplicaWrite {
   readonly hintFor?: string;
   /** The client write this object carries, when a coordinator replicates one. */
   readonly rid?: Uint8Array;
+  /** The event minted for that write, sent by the coordinator that minted it. */
+  readonly dot?: MintDot;
 }
 
 export interface ForwardPut {
@@ -128,6 +133,13 @@ function isMemberId(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && Buffer.byteLength(value, 'utf8') <= limits.memberIdBytesMax;
 }
 
+function isMintDot(value: unknown): value is MintDot {
+  if (!isRecord(value)) return false;
+  const actor = value.actor;
+  const actorOk = typeof actor === 'string' && actor.length >= 1 && Buffer.byteLength(actor, 'utf8') <= limits.actorIdBytesMax;
+  return actorOk && isIntegerIn(value.counter, 1, Number.MAX_SAFE_INTEGER) && isIntegerIn(value.attempt, 0, limits.clientAttemptsMax);
+}
+
 const refuse = (reason: string): { ok: false; reason: string } => ({ ok: false, reason });
 
 /** Checks an untrusted request body and returns a fresh, well-formed copy. Never throws. */
@@ -141,6 +153,7 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
       if (!isBytes(raw.object, 0, limits.entryBytesMax)) return refuse('object missing or over entryBytesMax');
       if (raw.hintFor !== undefined && !isMemberId(raw.hintFor)) return refuse('hintFor must be a member id');
       if (raw.rid !== undefined && !isBytes(raw.rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
+      if (raw.dot !== undefined && (raw.rid === undefined || !isMintDot(raw.dot))) return refuse('dot must be {actor, counter, attempt} with a rid');
       return {
         ok: true,
         value: {
@@ -149,6 +162,7 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
           object: raw.object,
           ...(raw.hintFor === undefined ? {} : { hintFor: raw.hintFor }),
           ...(raw.rid === undefined ? {} : { rid: raw.rid }),
+          ...(raw.dot === undefined ? {} : { dot: { actor: raw.dot.actor, counter: raw.dot.counter, attempt: raw.dot.attempt } }),
         },
       };
     case 'forward-put':

@@ -20,6 +20,7 @@
 
 import { Buffer } from 'node:buffer';
 import { assert } from '../base/assert.js';
+import type { MintDot } from './duplicate-dots.js';
 
 export interface RidEntry<R> {
   readonly keyHash: number;
@@ -114,6 +115,17 @@ export class RidTable<R> {
   }
 }
 
+/** Most mints of one rid remembered (one per client attempt). */
+const dotsMax = 8;
+
+export interface RidHeld {
+  readonly keyHash: number;
+  readonly expiresAtMs: number;
+  readonly claimedBy: string | undefined;
+  readonly dots: MintDot[];
+  reported: boolean;
+}
+
 function nameOf(rid: Uint8Array): string {
   return Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
 }
@@ -126,13 +138,15 @@ function nameOf(rid: Uint8Array): string {
  * holds instead (coordinator.ts), so a write applied on two coordinators stays one sibling.
  * A rid may also be claimed (`claimedBy`): another coordinator asked about it before minting
  * a hedge (rid-query), so this node forwards that write to it instead of minting. A claim
- * never replaces a held rid; a held rid replaces a claim.
+ * never replaces a held rid; a held rid replaces a claim. The mints of a held rid that this
+ * node has heard of (its own, and those named by replica writes) are kept with it:
+ * `duplicates` reports, once, a rid minted by more than one coordinator (duplicate-dots.ts).
  *
  * Bounds: at most `entriesMax` rids (the oldest recorded is forgotten first), each for
  * `retentionMs`. Cost: O(1) amortized per call, as RidTable.
  */
 export class ReplicaRids {
-  readonly #entries = new Map<string, { keyHash: number; expiresAtMs: number; claimedBy: string | undefined }>();
+  readonly #entries = new Map<string, RidHeld>();
   readonly #entriesMax: number;
   readonly #retentionMs: number;
 
@@ -145,18 +159,32 @@ export class ReplicaRids {
     return this.#entries.size;
   }
 
-  /** Records that the write `rid` of the key with hash `keyHash` is (being) applied here, or claimed by node `claimedBy`. */
-  note(rid: Uint8Array, keyHash: number, nowMs: number, claimedBy?: string): void {
+  /**
+   * Records that the write `rid` of the key with hash `keyHash` is (being) applied here, with
+   * the mint it came from when known, or that node `claimedBy` claimed it.
+   */
+  note(rid: Uint8Array, keyHash: number, nowMs: number, options: { claimedBy?: string; dot?: MintDot } = {}): void {
     const name = nameOf(rid);
     const known = this.lookup(rid, nowMs);
-    if (claimedBy !== undefined && known !== undefined && known.claimedBy === undefined) return;
+    if (options.claimedBy !== undefined && known !== undefined && known.claimedBy === undefined) return;
+    const dots = known?.claimedBy === undefined ? (known?.dots ?? []) : [];
+    const dot = options.dot;
+    if (dot !== undefined && !dots.some((d) => d.actor === dot.actor && d.counter === dot.counter) && dots.length < dotsMax) dots.push(dot);
     this.#entries.delete(name);
     if (this.#entries.size >= this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy });
+    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy: options.claimedBy, dots, reported: known?.reported ?? false });
   }
 
-  /** What this node knows of `rid`: its key hash, and the claiming node unless the write is held here. */
-  lookup(rid: Uint8Array, nowMs: number): { keyHash: number; claimedBy: string | undefined } | undefined {
+  /** The mints of `rid` when more than one coordinator minted it, reported once. */
+  duplicates(rid: Uint8Array, nowMs: number): MintDot[] | undefined {
+    const entry = this.lookup(rid, nowMs);
+    if (entry === undefined || entry.reported || new Set(entry.dots.map((d) => d.actor)).size < 2) return undefined;
+    entry.reported = true;
+    return [...entry.dots];
+  }
+
+  /** What this node knows of `rid`: its key hash, the claiming node unless the write is held here, the mints heard of. */
+  lookup(rid: Uint8Array, nowMs: number): RidHeld | undefined {
     this.#sweep(nowMs);
     const entry = this.#entries.get(nameOf(rid));
     return entry === undefined || entry.expiresAtMs <= nowMs ? undefined : entry;

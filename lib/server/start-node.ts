@@ -34,10 +34,11 @@ import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { isLoopbackHost, startTransportServer } from '../transport/index.js';
 import { createHttpHandler } from '../http/routes.js';
 import { NodeMetrics } from '../http/metrics.js';
+import { scalingActionsOf, scalingOptionsOf, type ScalingNodeOptions } from './scaling-options.js';
 
 export type { StatusJson } from '../supervisor/index.js';
 
-export interface NodeOptions {
+export interface NodeOptions extends ScalingNodeOptions {
   /** Port for HTTP, /peer and /client; default 7070; 0 picks a free one. */
   port?: number;
   /** Interface to bind; default 127.0.0.1 without a secret, 0.0.0.0 with one. */
@@ -156,6 +157,7 @@ function secretBytes(secret: string | Uint8Array | undefined): Uint8Array | unde
 
 function checkOptions(options: NodeOptions): void {
   if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object');
+  scalingOptionsOf(options, '.'); // scaling: checks autoscale, capacityBytes and stagedJoin
   const { port, weight, seeds, shards, gossipIntervalMs, quorum } = options;
   if (quorum !== undefined && quorum !== 'sloppy' && quorum !== 'strict') throw new TypeError("quorum must be 'sloppy' or 'strict'");
   const ae = options.antiEntropyIntervalMs;
@@ -207,6 +209,10 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   if (!secret) {
     if (!isLoopbackHost(host)) throw new RangeError(`host ${host} is not loopback: a node without a cluster secret listens on loopback only (set RINGKV_SECRET or --secret-file)`);
   }
+  // Protected mode (as Redis's): beyond loopback, clients need a token unless told otherwise.
+  if (!isLoopbackHost(host) && options.clientToken === undefined && options.insecureClients !== true) {
+    throw new RangeError(`host ${host} is not loopback: clients would need no token; set RINGKV_CLIENT_TOKEN (clientToken), or pass --insecure-clients (insecureClients: true) to allow them`);
+  }
   const dir = resolve(options.dir ?? './data');
   const clock = systemClock;
   const previous = readNodeIdentity(dir);
@@ -253,6 +259,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
         merkleRoots: (partitions, held) => supervisor!.merkleRoots(partitions, held),
         leave: () => supervisor!.leave(),
         removeNode: (id) => supervisor!.removeNode(id),
+        scaling: scalingActionsOf(() => supervisor!.scaling),
         ...(options.clientToken ? { token: options.clientToken } : {}),
       }),
     });
@@ -294,6 +301,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       ...(options.autoCleanupSettleMs !== undefined ? { autoCleanupSettleMs: options.autoCleanupSettleMs } : {}),
       ...(options.handoffBytesPerSecond !== undefined ? { handoffBytesPerSecond: options.handoffBytesPerSecond } : {}),
       version: packageVersion(),
+      scaling: scalingOptionsOf(options, dir),
       ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}),
       ...(options.gossipIntervalMs ? { gossipIntervalMs: options.gossipIntervalMs } : {}),
     });

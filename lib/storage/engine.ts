@@ -535,16 +535,21 @@ export class Engine {
    * behind a failed sync fails too (the engine stops on a failed sync anyway).
    */
   #commitGroup(group: PendingWrite[]): void {
+    // Small groups sync inline: a libuv round trip costs more than it overlaps (one write at a
+    // time waits for it). Behind a group still syncing, a group always chains asynchronously.
+    let groupBytes = 0;
+    for (const w of group) groupBytes += w.record.length;
+    const syncAsync = this.#wal.canSyncAsync && (this.#syncing.length > 0 || groupBytes >= ASYNC_SYNC_BYTES_MIN);
     try {
       this.#checkWritable();
       this.#wal.appendFramed(group.map((w) => w.record));
-      if (this.#settings.sync === 'fsync' && !this.#wal.canSyncAsync) this.#wal.sync();
+      if (this.#settings.sync === 'fsync' && !syncAsync) this.#wal.sync();
     } catch (error) {
       const failure = this.#writeFailure(error);
       for (const w of group) w.reject(failure);
       return;
     }
-    if (this.#settings.sync === 'none' || !this.#wal.canSyncAsync) {
+    if (this.#settings.sync === 'none' || !syncAsync) {
       this.#apply(group);
       return;
     }
@@ -1143,6 +1148,8 @@ function findTable(tables: readonly TableMeta[], key: Uint8Array): TableMeta | u
 const EMPTY = new Uint8Array(0);
 /** Group commits in flight at once: one syncing while the next is appended. */
 const COMMIT_PIPELINE_DEPTH = 2;
+/** Groups of at least this many bytes sync on a libuv thread, overlapping the next group. */
+const ASYNC_SYNC_BYTES_MIN = 64 * 1024;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -176,7 +176,9 @@ export class ValueLogGc {
     const host = this.#host;
     const settings = host.settings();
     const path = host.valueLog().pathOf(fileNumber);
-    const scan = liveValuesOf(host.readFile(path), path, settings.valueSeparationBytes, (key, offset) => host.namesPointer(key, fileNumber, offset));
+    // Every value is a candidate, not only those over today's threshold: the file may hold
+    // pointers made under another `valueSeparationBytes`. Liveness alone decides.
+    const scan = liveValuesOf(host.readFile(path), path, 0, (key, offset) => host.namesPointer(key, fileNumber, offset));
     this.stats.gcChecks++;
     this.#liveBytes.set(fileNumber, scan.liveBytes);
     if (scan.liveBytes > scan.fileBytes * settings.valueLogGcLiveRatio) {

@@ -31,12 +31,14 @@ import type { Logger } from '../base/log.js';
 import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
 import {
   Coordinator,
+  dropDuplicateDots,
   forwardReply,
   parseReplicaRequest,
   replicaError,
   type CoordinatorAction,
   type CoordinatorResult,
   type LocalResult,
+  type MintDot,
   type ReplicaReply,
   type ReplicaRequest,
 } from '../replication/index.js';
@@ -115,6 +117,7 @@ export class CoordinatorDriver {
           ...optional('w', request.w),
           ...optional('consistency', request.consistency),
           ...optional('timeoutMs', request.timeoutMs),
+          ...optional('attempt', request.attempt),
           ...(request.attempt !== undefined && request.attempt > 0 ? { hedged: true } : {}),
         },
         now,
@@ -142,7 +145,7 @@ export class CoordinatorDriver {
             if (this.#options.storeHint === undefined) return replicaError(ErrorCode.unavailable, 'this node does not take hints');
             await this.#options.storeHint(request.hintFor, request.key, request.object);
           } else {
-            await this.#merge(request.key, request.object, request.rid);
+            await this.#merge(request.key, request.object, request.rid, request.dot);
           }
           return { t: 'replica-write-reply' };
         case 'forward-put':
@@ -209,10 +212,10 @@ export class CoordinatorDriver {
   }
 
   /** Merges a replica write; one carrying a rid is noted first and kept by rid while it runs. */
-  #merge(key: Uint8Array, object: Uint8Array, rid: Uint8Array | undefined): Promise<void> {
+  #merge(key: Uint8Array, object: Uint8Array, rid: Uint8Array | undefined, dot: MintDot | undefined): Promise<void> {
     const merging = this.#options.store.mergeObject(key, object);
     if (rid === undefined) return merging;
-    this.#coordinator.noteReplicaWrite(rid, key, this.#options.clock.monotonicMs());
+    const actions = this.#coordinator.noteReplicaWrite(rid, key, this.#options.clock.monotonicMs(), dot);
     const name = Buffer.from(rid).toString('hex');
     const settled = merging.then(
       () => undefined,
@@ -222,7 +225,25 @@ export class CoordinatorDriver {
     void settled.then(() => {
       if (this.#ridMerges.get(name) === settled) this.#ridMerges.delete(name);
     });
+    this.#perform(actions);
     return merging;
+  }
+
+  /** Drops the losing mints of a rid minted twice (duplicate-dots.ts) and spreads the result. */
+  async #dropDuplicates(key: Uint8Array, rid: Uint8Array, dots: readonly MintDot[]): Promise<void> {
+    const { store, logger } = this.#options;
+    try {
+      await this.#ridMerges.get(Buffer.from(rid).toString('hex'));
+      const object = await store.readObject(key);
+      const edited = object === undefined ? undefined : dropDuplicateDots(object, dots);
+      logger.info({ dots, dropped: edited !== undefined }, 'a client write was minted by two coordinators');
+      if (edited === undefined) return;
+      await store.mergeObject(key, edited);
+      this.#perform(this.#coordinator.spread(key, edited));
+    } catch (error) {
+      // The duplicate stays a sibling until a write with its context supersedes it.
+      logger.warn({ err: error }, 'could not drop a duplicate mint');
+    }
   }
 
   #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
@@ -288,6 +309,10 @@ export class CoordinatorDriver {
   #local(action: Extract<CoordinatorAction, { type: 'local' }>): void {
     const { store } = this.#options;
     const requestId = action.requestId;
+    if (action.op === 'drop-duplicates') {
+      void this.#dropDuplicates(action.key, action.rid, action.dots);
+      return;
+    }
     let work: Promise<LocalResult>;
     switch (action.op) {
       case 'coordinate-write':

@@ -12,7 +12,8 @@
  * also reach the joiner directly (pending replicas, pending-replicas.ts); the exchange carries
  * over those that did not: made while gossip was still spreading the `joining` status, or
  * whose unacknowledged copy to the joiner was lost.
- * A node that restarts (marker, or known as an owner) goes `normal` at once, as before.
+ * A node that restarts goes `normal` at once: from its persisted view (lifecycle/membership-file.ts),
+ * or, without one, when it has the marker or a peer knows it as an owner.
  *
  * Side effects. A change can also hand partitions to nodes other than the one joining (a
  * preference list walks past the newcomer) or leaving. Every node watches its ring: for each
@@ -32,14 +33,15 @@
  * incarnations out of the ring and shows them `left`) and sends `handoff-remove` to every up
  * member; `handoff-hello` replies carry the removals to nodes that join later. A node that
  * gains partitions by a removal pulls them from the surviving replicas (side effects). A removed
- * node that restarts comes back under a new generation, no longer removed.
+ * node that restarts with its old data is refused (lifecycle/start-check.ts).
  *
  * Replace (`ringkv start --replace`, issue 10; Cassandra's replace_address_first_boot). The
  * new node took the dead member's id (so the ring, a function of ids, gives it exactly that
  * member's partitions and nothing else moves) under a new generation and a new version-vector
  * actor, and gossips `replacing`: coordinators count it as down but send it every write
  * (replica-placement.ts). `onReplaceable` pulls each of its partitions from an up surviving
- * replica, catches up with each of them, and turns it `normal`.
+ * replica, catches up with each of them, turns `normal`, and catches up once more (digests
+ * first): writes it coordinated meanwhile went to the other replicas only.
  *
  * Pacing (issue 5 §6: foreground p99 within +20% while a node joins). The transfer loops live
  * in handoff-transfers.ts; every step there (a page pulled or pushed, a catch-up exchange)
@@ -259,6 +261,10 @@ export class Handoff {
     await this.#transfers.catchUp(work);
     if (this.#closed) return;
     this.#becomeNormal();
+    // Writes this node coordinated since its catch-up went only to the other replicas (it was
+    // no write target of its own): one more digest pass picks them up, cheap where they agree.
+    this.#phase = 'catching-up';
+    await this.#transfers.catchUp(work);
     this.#phase = 'idle';
     o.logger.info({ partitions: work.length }, 'replace complete: now normal');
   }

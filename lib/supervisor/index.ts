@@ -3,8 +3,7 @@
  * coordinator, the shards and the network (layer 5).
  */
 export { planIdentity, readNodeIdentity, startIdentity, writeNodeIdentity, type NodeIdentity } from './node-identity.js';
-export { readMembershipFile, isOwnerStatus, MEMBERS_FILE_NAME, type MembershipView } from './lifecycle/membership-file.js';
-export { resolveReplaceTarget } from './lifecycle/replace-target.js';
+export { readMembershipFile, isOwnerStatus, MEMBERS_FILE_NAME, resolveReplaceTarget, type MembershipView } from './lifecycle/index.js';
 export { Supervisor, type SupervisorOptions } from './supervisor.js';
 export { buildStatus, type StatusJson, type StatusMember, type StatusShard } from './status.js';
 export { type ClientOperations, type ReadResult, type RequestObserver } from './client-service.js';

@@ -21,6 +21,7 @@ import type { Logger } from '../base/log.js';
 import type { Link, WireMessage } from '../transport/index.js';
 import { isAntiEntropyMessage } from './anti-entropy.js';
 import { isHandoffMessage } from './handoff.js';
+import { isScaleMessage } from './scaling/scale-gossip.js';
 
 const badLogIntervalMs = 10_000;
 
@@ -31,6 +32,8 @@ export interface PeerRouterOptions {
   readonly driver: { serve(body: unknown, from?: string): Promise<unknown>; onReply(id: unknown, from: string, body: unknown): void };
   readonly antiEntropy: { serve(from: string, body: unknown): Promise<unknown> };
   readonly handoff: { serve(from: string, body: unknown): Promise<unknown> };
+  /** scale-* and plan-* rpcs (scaling/scaling.ts). */
+  readonly scaling?: { serve(from: string, body: unknown): Promise<unknown> };
 }
 
 export class PeerRouter {
@@ -60,6 +63,7 @@ export class PeerRouter {
           peer === undefined ? driver.serve(message.body)
           : isAntiEntropyMessage(message.body) ? this.#options.antiEntropy.serve(peer, message.body)
           : isHandoffMessage(message.body) ? this.#options.handoff.serve(peer, message.body) // handoff
+          : isScaleMessage(message.body) && this.#options.scaling ? this.#options.scaling.serve(peer, message.body) // scaling
           : driver.serve(message.body, peer);
         void serving.then((body) => {
           if (id !== 0 && link.isOpen) this.#sendQuietly(link, { t: 'rpc-reply', id, body });

@@ -20,6 +20,7 @@ import type { AntiEntropyStats } from './anti-entropy.js';
 import type { TransferStats } from './handoff.js';
 import type { AutoCleanupStats } from './auto-cleanup.js';
 import type { ResyncStatus } from './resync.js';
+import type { ScalingStatus } from './scaling/scaling.js';
 import { requestedReplicas } from '../replication/index.js';
 import type { Replication, Ring } from '../ring/index.js';
 
@@ -71,6 +72,8 @@ export interface StatusJson {
   cleanup?: AutoCleanupStats;
   /** Replicas that missed writes coordinated here, and the hints this node kept for them (missed-writes.ts). */
   missedWrites?: MissedWritesStats;
+  /** Staged plans, this node's hold (--staged-join) and the autoscaler (scaling/scaling.ts); absent from older nodes. */
+  scaling?: ScalingStatus;
 }
 
 /** The sections of the status that its owners hand over as they are. */

@@ -46,7 +46,7 @@ import { CoordinatorDriver } from './coordinator-driver.js';
 import { MembershipDriver } from './membership-driver.js';
 import { Handoff } from './handoff.js';
 import { writeNodeIdentity, type NodeIdentity } from './node-identity.js';
-import { PeerNetwork } from './peer-network.js';
+import { PeerNetwork, type DialFunction } from './peer-network.js';
 import { PeerRouter } from './peer-router.js';
 import { ShardStats } from './shard-stats.js';
 import { Resync } from './resync.js';
@@ -55,11 +55,10 @@ import { ReplicaPlacement } from './replica-placement.js';
 import { MissedWrites } from './missed-writes.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
+import { Scaling, type ScalingOptions } from './scaling/scaling.js';
+import { teeObserver } from './scaling/load-sampler.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
-import type { MemberStatus } from '../membership/index.js';
-import { isOwnerStatus, MembershipRecorder, type MembershipView } from './lifecycle/membership-file.js';
-import type { StartFacts } from './lifecycle/start-check.js';
-import { StartGate } from './lifecycle/start-gate.js';
+import { MembershipRecorder, StartGate, startCandidates, startGateFor, startStatus, type MembershipView, type StartFacts } from './lifecycle/index.js';
 
 export interface SupervisorOptions {
   readonly identity: NodeIdentity;
@@ -100,21 +99,18 @@ export interface SupervisorOptions {
   readonly handoffBytesPerSecond?: number;
   /** handoff: called once this node has left the cluster and handed its data off. */
   readonly onLeft?: () => void;
+  /** scaling: staged joins, capacity, autoscaling (scaling/scaling.ts). */
+  readonly scaling?: Pick<ScalingOptions, 'stagedJoin' | 'capacityBytes' | 'autoscale' | 'reportIntervalMs'>;
   /** lifecycle: the view a previous run persisted (MEMBERS), if any. */
   readonly restored?: MembershipView;
   /** lifecycle: this start takes a dead member's place (`--replace`; the identity is its id). */
   readonly replacing?: boolean;
   /** lifecycle: what the start check compares with the cluster (start-check.ts). */
-  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing'>;
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing' | 'generation'>;
+  /** How peer links are dialed (default the WebSocket transport; the whole-node simulation passes its own). */
+  readonly dial?: DialFunction;
   /** lifecycle: the cluster refused this node after it started (start-gate.ts): stop it. */
   readonly onRefused?: (error: RingkvError) => void;
-}
-
-/** lifecycle: the status this start gossips first (see the header). */
-function startStatus(options: SupervisorOptions): MemberStatus {
-  const previous = options.restored?.self;
-  if (options.replacing === true || previous === 'replacing') return 'replacing';
-  return previous !== undefined && isOwnerStatus(previous) ? 'normal' : 'joining';
 }
 
 export class Supervisor {
@@ -138,6 +134,8 @@ export class Supervisor {
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
+  /** scaling: load gossip, staged plans, the autoscaler (scaling/scaling.ts). */
+  readonly #scaling: Scaling;
   /** lifecycle: holds our gossip until the start check allows it (start-gate.ts). */
   readonly #startGate: StartGate;
 
@@ -152,13 +150,14 @@ export class Supervisor {
       logger,
       rng,
       ...(options.caFile ? { caFile: options.caFile } : {}),
+      ...(options.dial ? { dial: options.dial } : {}),
       onMessage: (link, message) => this.#router.route(link, message),
     });
     const recorder = new MembershipRecorder(options.dir);
     const gossip = new Gossip({
       self: { id: identity.id, address: options.address, weight: options.weight, dc: options.dc, rack: options.rack },
       generation: identity.generation,
-      status: startStatus(options), // lifecycle
+      status: startStatus(options.restored, options.replacing === true), // lifecycle
       seeds: options.seeds,
       config: options.gossipIntervalMs ? { intervalMs: options.gossipIntervalMs } : {},
     });
@@ -187,19 +186,24 @@ export class Supervisor {
         this.#autoCleanup?.onRingChange();
       },
       onForget: (address) => this.#network.forget(address),
-      onJoinable: () => this.#handoff.onJoinable(), // handoff: join streams before `normal`
+      // handoff: join streams before `normal`; scaling: not before a plan releases a --staged-join node
+      onJoinable: () => (this.#scaling.holdsJoin() ? undefined : this.#handoff.onJoinable()),
     });
     if (options.restored !== undefined) this.#membership.restore(options.restored); // lifecycle
-    for (const address of this.#checkCandidates()) this.#network.connect(address);
+    for (const address of startCandidates(options.seeds, options.address, options.restored)) this.#network.connect(address);
     const { partitionBits, replication } = options;
     this.#placement = new ReplicaPlacement({ membership: this.#membership, partitionBits, replication, hinted: options.hints !== undefined });
     const sloppy = options.quorum !== 'strict' && options.hints !== undefined;
     const coordinator = new Coordinator({
       self: { id: identity.id, dc: options.dc },
+      actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
-    this.#startGate = this.#buildStartGate(); // lifecycle
+    this.#startGate = startGateFor(options, {
+      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: identity.id }, limits.startCheckRpcTimeoutMs, address),
+      release: () => this.#membership.release(),
+    }); // lifecycle
     const hints = options.hints;
     const missed = (this.#missed = new MissedWrites({
       clock,
@@ -285,6 +289,26 @@ export class Supervisor {
       intervalMs: options.autoCleanupIntervalMs || limits.autoCleanupIntervalMsDefault,
       settleMs: options.autoCleanupSettleMs ?? limits.autoCleanupSettleMsDefault,
     });
+    this.#scaling = new Scaling({
+      selfId: identity.id,
+      address: options.address,
+      clock,
+      rng,
+      logger,
+      partitionBits: options.partitionBits,
+      replication: options.replication,
+      members: () => this.#membership.members(),
+      isUp: (id) => this.#membership.isUp(id),
+      call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs),
+      leaveSelf: () => void this.leave(),
+      removeNode: (id) => this.removeNode(id),
+      transfers: () => {
+        const t = this.#handoff.stats();
+        return t.phase === 'idle' || t.phase === 'left' ? 0 : Math.max(1, t.total - t.done);
+      },
+      bytesStored: () => this.#shardStats?.loadBytes ?? 0,
+      ...options.scaling,
+    });
     this.#clients = new ClientService({
       operations: {
         get: (r) => this.#founding() ?? this.#driver.get(r),
@@ -293,9 +317,9 @@ export class Supervisor {
       },
       clock,
       logger,
-      ...(options.observer ? { observer: options.observer } : {}),
+      observer: teeObserver(options.observer, this.#scaling.observer),
     });
-    this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff });
+    this.#router = new PeerRouter({ clock, logger, membership: this.#membership, driver: this.#driver, antiEntropy: this.#antiEntropy, handoff: this.#handoff, scaling: this.#scaling });
     this.#shardStats = new ShardStats({ store: options.store, logger, myPartitions: () => this.#membership.ring?.replicaPartitionsOf(identity.id) ?? [] });
     const reachable = (target: string): boolean => this.#membership.isUp(target) && this.#membership.addressOf(target) !== undefined;
     this.#hintDelivery = hints && new HintDelivery({ hints, logger, reachable, call: (nodeId, body, timeoutMs) => this.#driver.call(nodeId, body, timeoutMs) });
@@ -312,36 +336,18 @@ export class Supervisor {
     this.#shardStats.start();
     if (this.#options.antiEntropyIntervalMs !== 0) this.#antiEntropy.start();
     this.#hintDelivery?.start();
+    this.#scaling.start();
+  }
+
+  /** scaling: staged plans and the autoscaler, for the HTTP routes. */
+  get scaling(): Scaling {
+    return this.#scaling;
   }
 
   /** lifecycle: a refusal while this founder waits for the seeds it met (membership-driver.ts). */
   #founding(): Promise<never> | undefined {
     if (!this.#membership.founding()) return undefined;
     return Promise.reject(new RingkvError(ErrorCode.unavailable, 'this node is founding the cluster: waiting for the other seeds to found it too', {}));
-  }
-
-  #buildStartGate(): StartGate {
-    const o = this.#options;
-    const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...o.startFacts, selfId: this.id, address: o.address, dir: o.dir, replacing: startStatus(o) === 'replacing' };
-    return new StartGate({
-      facts,
-      founder: o.seeds.includes(o.address),
-      candidates: this.#checkCandidates(),
-      hello: (address) => this.#driver.call(address, { t: 'handoff-hello', id: this.id }, limits.startCheckRpcTimeoutMs, address),
-      clock: o.clock,
-      logger: o.logger,
-      release: () => {
-        writeNodeIdentity(o.dir, o.identity); // before our first gossip: a restart's generation is above it
-        this.#membership.release();
-      },
-      ...(o.onRefused ? { onRefused: o.onRefused } : {}),
-    });
-  }
-
-  /** lifecycle: the addresses the start check asks: seeds and remembered members, not ourselves. */
-  #checkCandidates(): string[] {
-    const remembered = (this.#options.restored?.members ?? []).map((m) => m.address);
-    return [...new Set([...this.#options.seeds, ...remembered])].filter((address) => address !== this.#options.address);
   }
 
   /**
@@ -379,7 +385,7 @@ export class Supervisor {
   }
 
   status(): StatusJson {
-    return buildStatus({
+    const status = buildStatus({
       selfId: this.id,
       version: this.#options.version ?? '0.0.0',
       uptimeMs: this.#options.clock.monotonicMs() - this.#startedMs,
@@ -399,6 +405,9 @@ export class Supervisor {
       cleanup: this.#autoCleanup.stats(),
       missedWrites: this.#missed.stats(),
     });
+    const loads = this.#scaling.planMembers();
+    for (const m of status.members) m.loadBytes ??= loads.find((l) => l.id === m.id)?.loadBytes; // scaling: gossiped loads
+    return { ...status, scaling: this.#scaling.status() };
   }
 
   /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */
@@ -432,6 +441,7 @@ export class Supervisor {
   }
 
   async close(): Promise<void> {
+    await this.#scaling.close();
     this.#startGate.close();
     this.#antiEntropy.close();
     this.#resync.close();

@@ -45,6 +45,8 @@ export interface StartFacts {
   readonly fresh: boolean;
   /** The generation of this directory's previous start (undefined when fresh). */
   readonly previousGeneration: number | undefined;
+  /** This start's generation: records of our id from it on, at our address, are ours. */
+  readonly generation: number;
   /** Started with --replace (or resuming one). */
   readonly replacing: boolean;
 }
@@ -78,10 +80,14 @@ export function judgeStart(facts: StartFacts, view: HelloView): RingkvError | un
       { id, reason: 'removed' },
     );
   }
-  const me = view.members.find((m) => m.id === id && m.status !== 'left');
-  if (facts.replacing) return judgeReplace(facts, me);
+  const found = view.members.find((m) => m.id === id && m.status !== 'left');
+  // Our own record, already gossiped (a check that goes on after the start): not evidence.
+  const me = found !== undefined && found.generation >= facts.generation && found.address === facts.address ? undefined : found;
+  if (facts.replacing) return found === me ? judgeReplace(facts, me) : undefined;
   if (!facts.fresh) {
-    if (me !== undefined && me.generation > (facts.previousGeneration ?? 0)) {
+    // Between our last run and this one, or anywhere else: another process ran under our id.
+    const foreign = me !== undefined && me.generation > (facts.previousGeneration ?? 0) && (me.generation < facts.generation || me.address !== facts.address);
+    if (foreign) {
       return refuse(
         `node ${id} was replaced: the cluster knows it at ${me.address} (generation ${me.generation}), an incarnation this data ` +
           `directory never was (its last was ${facts.previousGeneration}). ${dir} is stale: wipe it to start a new node here.`,

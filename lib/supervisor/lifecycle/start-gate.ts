@@ -15,6 +15,9 @@ import { isRingkvError, type RingkvError } from '../../base/errors.js';
 import type { Clock } from '../../base/clock.js';
 import { limits } from '../../base/limits.js';
 import type { Logger } from '../../base/log.js';
+import type { MemberStatus } from '../../membership/index.js';
+import { writeNodeIdentity, type NodeIdentity } from '../node-identity.js';
+import { isOwnerStatus, type MembershipView } from './membership-file.js';
 import { runStartCheck, type StartFacts } from './start-check.js';
 
 export interface StartGateOptions {
@@ -76,4 +79,51 @@ export class StartGate {
     const { facts, candidates, hello, clock } = this.#o;
     return { facts, candidates, hello, clock, windowMs, retryMs, stopped: () => this.#closed };
   }
+}
+
+/** The status a start gossips first: `normal` for a node that owned partitions, whatever its seeds. */
+export function startStatus(restored: MembershipView | undefined, replacing: boolean): MemberStatus {
+  const previous = restored?.self;
+  if (replacing || previous === 'replacing') return 'replacing';
+  return previous !== undefined && isOwnerStatus(previous) ? 'normal' : 'joining';
+}
+
+/** The addresses a start check asks: seeds and remembered members, not ourselves. */
+export function startCandidates(seeds: readonly string[], address: string, restored: MembershipView | undefined): string[] {
+  const remembered = (restored?.members ?? []).map((m) => m.address);
+  return [...new Set([...seeds, ...remembered])].filter((a) => a !== address);
+}
+
+/** What the supervisor knows at start (its options' lifecycle fields). */
+export interface StartInput {
+  readonly identity: NodeIdentity;
+  readonly dir: string;
+  readonly address: string;
+  readonly seeds: readonly string[];
+  readonly restored?: MembershipView;
+  readonly replacing?: boolean;
+  readonly startFacts?: Omit<StartFacts, 'selfId' | 'address' | 'dir' | 'replacing' | 'generation'>;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly onRefused?: (error: RingkvError) => void;
+}
+
+/** The supervisor's gate; `release` starts gossip once the identity is persisted. */
+export function startGateFor(input: StartInput, io: { hello: (address: string) => Promise<unknown>; release: () => void }): StartGate {
+  const { identity, dir, address, seeds, restored } = input;
+  const replacing = startStatus(restored, input.replacing === true) === 'replacing';
+  const facts: StartFacts = { fresh: true, previousGeneration: undefined, ...input.startFacts, selfId: identity.id, address, dir, generation: identity.generation, replacing };
+  return new StartGate({
+    facts,
+    founder: seeds.includes(address),
+    candidates: startCandidates(seeds, address, restored),
+    hello: io.hello,
+    clock: input.clock,
+    logger: input.logger,
+    release: () => {
+      writeNodeIdentity(dir, identity); // before our first gossip: a restart's generation is above it
+      io.release();
+    },
+    ...(input.onRefused ? { onRefused: input.onRefused } : {}),
+  });
 }
