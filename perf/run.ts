@@ -1,6 +1,6 @@
 /**
  * Benchmark entry: `npm run bench -- <name> [--flag value ...]`.
- * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, resp (see each file's header for its flags).
+ * Names: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, resp, sweep (see each file's header for its flags).
  */
 import { runStorageBench } from './storage.js';
 
@@ -65,6 +65,9 @@ if (name === 'storage') {
 } else if (name === 'resp') {
   const { runRespBench } = await import('./resp.js');
   await runRespBench(rest);
+} else if (name === 'sweep') {
+  const { runSweepBench } = await import('./sweep.js');
+  await runSweepBench(rest);
 } else if (name === 'nemesis') {
   const { runNemesisBench } = await import('./nemesis.js');
   await runNemesisBench(rest);
@@ -72,6 +75,6 @@ if (name === 'storage') {
   const { runFailoverBench } = await import('./failover.js');
   await runFailoverBench(rest);
 } else {
-  console.error(`unknown benchmark ${name}; try: storage, store, mailbox, cluster, handoff, nemesis, failover, resp`);
+  console.error(`unknown benchmark ${name}; try: storage, store, scale, mailbox, cluster, handoff, nemesis, failover, resp, sweep`);
   process.exitCode = 2;
 }

@@ -478,3 +478,12 @@ t.test('cleanup asks the node to drop partitions it no longer replicates and rep
   t.equal(await runCli(['cleanup'], k.io), 1, 'a partition kept back is exit 1');
   t.match(k.out(), /kept partition 9: a replica is down/);
 });
+
+t.test('start passes the anti-entropy sweep period and the max hint window to startNode, in ms', async (t) => {
+  const h = harness();
+  t.equal(await runCli(['start', '--anti-entropy-sweep-seconds', '1800', '--max-hint-window-seconds', '600'], h.io), 0);
+  t.same(h.started[0], { port: 7070, dir: './data', antiEntropySweepPeriodMs: 1_800_000, maxHintWindowMs: 600_000 });
+  const bad = harness();
+  t.not(await runCli(['start', '--anti-entropy-sweep-seconds', '0'], bad.io), 0, 'a zero sweep period is refused');
+  t.same(bad.started, [], 'and no node starts');
+});

@@ -55,10 +55,9 @@ t.test('a replica coordinates a write: local apply first, then replica-writes, w
   t.same(c.onLocalResult(1, { ok: true, context, object }, 1_001), [], 'a repeated local answer is ignored');
   t.same(c.onReply(1, 'z', { t: 'replica-write-reply' }, 1_002), [], 'a stranger does not count');
   const done = c.onReply(1, 'c', { t: 'replica-write-reply' }, 1_002);
-  t.same(done, [
-    { type: 'clear-timer', requestId: 1 },
-    { type: 'complete', requestId: 1, result: { type: 'written', context } },
-  ]);
+  t.same(done, [{ type: 'complete', requestId: 1, result: { type: 'written', context } }]);
+  t.equal(c.inflight, 1, 'the answered write waits for its last replica (missed writes are hinted)');
+  t.same(c.onReply(1, 'b', { t: 'replica-write-reply' }, 1_003), [{ type: 'clear-timer', requestId: 1 }], 'the last ack settles it: nobody missed it');
   t.equal(c.inflight, 0);
   t.same(c.onReply(1, 'b', { t: 'replica-write-reply' }, 1_003), [], 'late acks are ignored');
   t.same(c.onTimeout(1, 6_000), [], 'and so is the late timer');

@@ -29,6 +29,9 @@ t.test('bad options are TypeError/RangeError naming the option, before anything 
   await t.rejects(startNode({ gossipIntervalMs: 1 }), RangeError);
   await t.rejects(startNode({ autoCleanupIntervalMs: -1 }), RangeError);
   await t.rejects(startNode({ autoCleanupSettleMs: 1.5 }), RangeError);
+  await t.rejects(startNode({ antiEntropySweepPeriodMs: 999 }), /antiEntropySweepPeriodMs/);
+  await t.rejects(startNode({ maxHintWindowMs: -1 }), /maxHintWindowMs/);
+  await t.rejects(startNode({ hintBytesMaxPerTarget: 0.5 }), /hintBytesMaxPerTarget/);
   await t.rejects(startNode({ handoffBytesPerSecond: 0 }), RangeError);
   await t.rejects(startNode({ host: '0.0.0.0', dir: freshDir(), logger: silentLogger }), /loopback/, 'no secret: a public host is refused');
 });

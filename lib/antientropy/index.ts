@@ -13,3 +13,4 @@ export * from './token-bucket.js';
 export * from './exchange.js';
 export * from './exchange-responder.js';
 export * from './purge-ledger.js';
+export * from './sweep-schedule.js';

@@ -149,6 +149,12 @@ export const limits = {
   forwardHopsMax: 2,
   /** A forwarded write gets this much less time than its forwarder, so its outcome arrives first. */
   forwardTimeoutMarginMs: 100,
+  /**
+   * Answered writes a coordinator keeps waiting for their remaining replicas' acks (until each
+   * answered or the deadline), to hint the replicas that missed them; past it a write settles
+   * at once and its silent replicas get a hint straight away (harmless if they ack later).
+   */
+  coordinatorLingeringPutsMax: 10_000,
   /** Write ids (rids) whose outcome a coordinator remembers for retries, and for how long. */
   ridEntriesMax: 100_000,
   ridRetentionMs: 10 * 60_000,
@@ -210,8 +216,19 @@ export const limits = {
   /** Default rate (both directions) of one node's anti-entropy traffic, and its burst. */
   antiEntropyBytesPerSecondDefault: 8 * MiB,
   antiEntropyBurstBytesDefault: 1 * MiB,
-  /** How often a node starts one scheduled exchange (one partition, one peer replica). */
+  /** How often a node starts one scheduled exchange (one partition, one peer replica), at most... */
   antiEntropyIntervalMsDefault: 10_000,
+  /**
+   * ...and sooner when needed so that every (partition, peer replica) pair of a node is
+   * exchanged once per sweep period (default one hour; `ringkv start --anti-entropy-sweep-seconds`).
+   */
+  antiEntropySweepPeriodMsDefault: 3_600_000,
+  antiEntropySweepPeriodMsMin: 1_000,
+  antiEntropySweepPeriodMsMax: 30 * 86_400_000,
+  /** Gap between exchanges of dirty partitions (writes a peer missed) once that peer is back. */
+  antiEntropyDirtyGapMs: 20,
+  /** The dirty-partition file is rewritten at most this often (and at close). */
+  antiEntropyDirtySaveIntervalMs: 1_000,
   /** Partition snapshots (tree + leaf listing) a responder keeps for exchanges in progress, and for how long. */
   antiEntropySnapshotsMax: 16,
   antiEntropySnapshotTtlMs: 30_000,
@@ -464,5 +481,9 @@ assert(limits.attemptTimeoutMsMin <= limits.attemptTimeoutMsMax && limits.hedgeD
 assert(limits.wireFrameBytesMax >= limits.keyBytesCeiling + limits.valueBytesMax + 64 * KiB, 'a frame must hold the largest put');
 assert(limits.wireSendBufferBytesMax >= limits.wireFrameBytesMax, 'a send buffer must hold the largest frame');
 assert(limits.wireReconnectBaseMs <= limits.wireReconnectMaxMs, 'reconnect base above its max');
+assert(
+  limits.antiEntropySweepPeriodMsMin <= limits.antiEntropySweepPeriodMsDefault && limits.antiEntropySweepPeriodMsDefault <= limits.antiEntropySweepPeriodMsMax,
+  'anti-entropy sweep period default out of range',
+);
 
 export type Limits = typeof limits;

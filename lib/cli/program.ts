@@ -274,7 +274,9 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--stream-mib-per-second <n>', 'pace of partition streaming on joins and leaves (default 2)', integer(1, 10_000))
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
     .option('--resp-port <port>', 'also speak the Redis protocol on this port (redis-cli -p <port>)', integer(0, 65535))
-    .option('--clock-skew-ms <ms>', 'bound on clock skew between nodes that TTL expiry tolerates (default 50)', integer(0, 60_000));
+    .option('--clock-skew-ms <ms>', 'bound on clock skew between nodes that TTL expiry tolerates (default 50)', integer(0, 60_000))
+    .option('--anti-entropy-sweep-seconds <s>', 'exchange every partition with every peer replica once per this period (default 3600)', integer(1, 30 * 86_400))
+    .option('--max-hint-window-seconds <s>', 'stop hinting for a node whose oldest undelivered hint is older than this (default 10800, 3 h)', integer(0, 30 * 86_400));
   addScalingStartFlags(start);
   start.action(async (flags: StartFlags, command: Command) => done(await startCommand(io, resolveStartFlags(startSpecs(command), flags, (a) => command.getOptionValueSource(a), io.env, io.readFile))));
   start.addHelpText('after', startHelp(start));

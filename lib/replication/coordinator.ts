@@ -56,6 +56,14 @@
  * the replica write that brought the rid is merged), replicates it to the targets like a new
  * write and answers with its context.
  *
+ * Missed replicas (Cassandra's coordinator hints): a put stays after its answer until every
+ * target answered or its deadline passed, then emits one {type:'missed', to, key, object,
+ * standIn} per replica of the preference list that did not acknowledge the write itself
+ * (missed-replicas.ts) — down with no stand-in (a three-node cluster at N=3), refused, or
+ * silent. The supervisor keeps a durable hint for it when `standIn` is undefined and marks the
+ * key's partition dirty for it (anti-entropy exchanges those first). At most
+ * `limits.coordinatorLingeringPutsMax` answered puts wait; past that a put settles at once.
+ *
  * Tied hedges (Dean and Barroso's "tied requests"): a write the client marks as a hedge or
  * retry (`hedged`) may be in flight at another coordinator that has not replicated it yet
  * (its disk is slow), so before minting it the coordinator asks the key's other replicas
@@ -93,6 +101,7 @@ import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type Rep
 import type { MintDot } from './duplicate-dots.js';
 import { HedgeBudget, LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
 import { ReplicaRids, RidTable } from './rid-table.js';
+import { missedReplicas } from './missed-replicas.js';
 
 export interface GetRequest {
   readonly key: Uint8Array;
@@ -173,7 +182,9 @@ export type CoordinatorAction =
   | ({ readonly type: 'local'; readonly requestId: number | undefined } & LocalOp)
   | { readonly type: 'set-timer'; readonly requestId: number; readonly atMs: number }
   | { readonly type: 'clear-timer'; readonly requestId: number }
-  | { readonly type: 'complete'; readonly requestId: number; readonly result: CoordinatorResult };
+  | { readonly type: 'complete'; readonly requestId: number; readonly result: CoordinatorResult }
+  /** Replica `to` did not acknowledge this write; `standIn` holds a hint for it, or nobody does. */
+  | { readonly type: 'missed'; readonly to: string; readonly key: Uint8Array; readonly object: Uint8Array; readonly standIn: string | undefined };
 
 export type LocalResult =
   | { readonly ok: true; readonly context: Uint8Array; readonly object: Uint8Array }
@@ -247,6 +258,8 @@ export interface CoordinatorStats {
   adoptedWrites: number;
   /** Hedged writes handed to the coordinator that already had them (tied hedges). */
   tiedWrites: number;
+  /** Replicas reported as having missed a write (a `missed` action each). */
+  missed: number;
   /** Client writes found minted by two coordinators here; the losing mint is dropped (duplicate-dots.ts). */
   duplicateMints: number;
   /** Tied writes minted here after all: their holder was silent or gone. */
@@ -276,6 +289,13 @@ type PutState = {
   /** The write was minted by another coordinator; this one replicates what it holds. */
   readonly adopted: boolean;
   sentAtMs: number;
+  /** The targets and the preference list, for the missed replicas when the put settles. */
+  readonly targets: readonly ReplicaInfo[];
+  readonly replicas: readonly ReplicaInfo[];
+  /** The written object (after the local write), what a missed replica is owed. */
+  object: Uint8Array | undefined;
+  /** The client has its answer; the put waits only for the remaining acks. */
+  answered: boolean;
 };
 type GetState = {
   readonly kind: 'get';
@@ -327,6 +347,8 @@ export class Coordinator {
   readonly #forwardHopsMax: number;
   readonly #readFanout: 'quorum' | 'all';
   readonly #requests = new Map<number, RequestState>();
+  /** Answered puts still waiting for acks (in #requests, not counted toward requestsMax). */
+  #lingering = 0;
   readonly #rids: RidTable<CoordinatorResult>;
   readonly #replicaRids: ReplicaRids;
   readonly #latency: LatencyEstimator;
@@ -348,6 +370,7 @@ export class Coordinator {
     hedgedReads: 0,
     adoptedWrites: 0,
     tiedWrites: 0,
+    missed: 0,
     duplicateMints: 0,
     untiedWrites: 0,
   };
@@ -387,7 +410,7 @@ export class Coordinator {
     this.#stats.started++;
     const invalid = checkKey(request.key) ?? checkTimeout(request.timeoutMs);
     if (invalid !== undefined) return [complete(requestId, invalid)];
-    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    if (this.#full()) return [complete(requestId, this.#overloaded())];
     const resolved = this.#resolve('r', request.key, request.r, request.consistency, this.#self.dc, strictTargets);
     if (resolved.type === 'error') return [complete(requestId, resolved)];
     const { requirement, targets } = resolved;
@@ -515,7 +538,7 @@ export class Coordinator {
     const pending = (resolved.placement.pending ?? []).filter((p) => p.up && p.id !== this.#self.id).map((p) => p.id);
     const peers = resolved.placement.replicas.filter((r) => r.id !== this.#self.id);
     if (request.hedged === true) for (const r of peers) if (!r.up) pending.push(r.id);
-    const tie = { peers: request.hedged === true ? peers : [], pending };
+    const tie = { peers: request.hedged === true ? peers : [], pending, replicas: resolved.placement.replicas };
     return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, tie, nowMs);
   }
 
@@ -524,7 +547,7 @@ export class Coordinator {
     request: PutRequest,
     requirement: Requirement,
     targets: readonly ReplicaInfo[],
-    tie: { peers: readonly ReplicaInfo[]; pending: readonly string[] },
+    tie: { peers: readonly ReplicaInfo[]; pending: readonly string[]; replicas: readonly ReplicaInfo[] },
     nowMs: number,
   ): CoordinatorAction[] {
     const keyHash = murmur3(request.key);
@@ -540,7 +563,7 @@ export class Coordinator {
     const known = this.#replicaRids.lookup(request.rid, nowMs);
     if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
-      this.#requests.size >= this.#requestsMax ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
+      this.#full() ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
     this.#rids.begin(request.rid, keyHash, requestId, nowMs);
     if (refused !== undefined) {
       // Recorded, so that a duplicate arriving later cannot apply a write we said failed.
@@ -556,8 +579,11 @@ export class Coordinator {
     const tally = new QuorumTally(requirement, targets);
     const asked = new Set<string>();
     const phase = claimedBy !== undefined || (!adopted && tie.peers.length > 0) ? 'query' : 'local';
-    const { pending } = tie;
-    const state: PutState = { kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs };
+    const { pending, replicas } = tie;
+    const state: PutState = {
+      ...{ kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs },
+      ...{ targets, replicas, object: undefined, answered: false },
+    };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
     // Another coordinator claimed this rid (it asked before minting a hedge): it has the write.
@@ -658,6 +684,7 @@ export class Coordinator {
     if (!('context' in result)) return this.#finishPut(state, failure(ErrorCode.indeterminate, 'local write answered as a read'), nowMs);
     state.phase = 'replicating';
     state.context = result.context;
+    state.object = result.object;
     state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
     const { key, rid } = state;
@@ -697,20 +724,46 @@ export class Coordinator {
   }
 
   #advancePut(state: PutState, nowMs: number): CoordinatorAction[] {
-    if (state.tally.met) return this.#finishPut(state, { type: 'written', context: state.context! }, nowMs);
-    if (!state.tally.possible) {
+    const actions: CoordinatorAction[] = [];
+    if (!state.answered && state.tally.met) actions.push(...this.#answerPut(state, { type: 'written', context: state.context! }, nowMs));
+    if (!state.answered && !state.tally.possible) {
       const { total, level } = state.tally.requirement;
       const message = `write at ${level} reached ${state.tally.acked.size} of ${total} replicas; it may be applied on some`;
-      return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
+      actions.push(...this.#answerPut(state, failure(ErrorCode.indeterminate, message), nowMs));
     }
-    return [];
+    if (state.answered && state.tally.settled) actions.push(...this.#settlePut(state));
+    return actions;
   }
 
+  /** Answered and settled at once (a local failure, or the deadline before W): whoever did not ack is missed. */
   #finishPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
-    this.#requests.delete(state.requestId);
+    return this.#answerPut(state, result, nowMs).concat(this.#settlePut(state));
+  }
+
+  /** The client's answer (and its retries'); the put stays for the remaining acks. */
+  #answerPut(state: PutState, result: CoordinatorResult, nowMs: number): CoordinatorAction[] {
+    state.answered = true;
+    this.#lingering++;
     this.#count(result);
-    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }, complete(state.requestId, result)];
+    const actions: CoordinatorAction[] = [complete(state.requestId, result)];
     for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    // Bounded: past the limit a put settles now, its silent replicas reported missed at once.
+    if (this.#lingering > limits.coordinatorLingeringPutsMax) actions.push(...this.#settlePut(state));
+    return actions;
+  }
+
+  /** The put is gone: every replica that did not acknowledge it is reported missed. */
+  #settlePut(state: PutState): CoordinatorAction[] {
+    if (this.#requests.get(state.requestId) !== state) return [];
+    this.#requests.delete(state.requestId);
+    if (state.answered) this.#lingering--;
+    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }];
+    const object = state.object;
+    if (object === undefined) return actions;
+    for (const { to, standIn } of missedReplicas(state.targets, state.tally.acked, state.replicas, this.#self.id)) {
+      this.#stats.missed++;
+      actions.push({ type: 'missed', to, key: state.key, object, standIn });
+    }
     return actions;
   }
 
@@ -721,7 +774,7 @@ export class Coordinator {
     if (hops >= this.#forwardHopsMax) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, `write forwarded ${hops} times without reaching a replica`)))];
     const candidates = placement.replicas.filter((r) => r.up && r.id !== this.#self.id).map((r) => r.id);
     if (candidates.length === 0) return [complete(requestId, this.#count(failure(ErrorCode.unavailable, 'no replica of the key is up')))];
-    if (this.#requests.size >= this.#requestsMax) return [complete(requestId, this.#overloaded())];
+    if (this.#full()) return [complete(requestId, this.#overloaded())];
     const timeoutMs = request.timeoutMs ?? limits.coordinatorTimeoutMsDefault;
     const message = forwardMessage(request, hops + 1, Math.max(1, timeoutMs - limits.forwardTimeoutMarginMs), this.#self.dc);
     const to = candidates.shift()!;
@@ -829,6 +882,7 @@ export class Coordinator {
       }
       case 'put': {
         if (state.phase === 'query' && nowMs < state.deadlineMs) return this.#mint(state);
+        if (state.answered) return this.#settlePut(state);
         const { acked } = state.tally;
         const message = `write timed out with ${acked.size} of ${state.tally.requirement.total} acks; it may be applied on some replicas`;
         return this.#finishPut(state, failure(ErrorCode.indeterminate, message), nowMs);
@@ -904,6 +958,11 @@ export class Coordinator {
       if (error instanceof RangeError || error instanceof TypeError) return { type: 'error', code: ErrorCode.badRequest, message: error.message };
       throw error;
     }
+  }
+
+  /** At `requestsMax` requests in flight; answered puts waiting for their last acks do not count. */
+  #full(): boolean {
+    return this.#requests.size - this.#lingering >= this.#requestsMax;
   }
 
   #overloaded(): CoordinatorResult {

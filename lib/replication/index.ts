@@ -10,6 +10,7 @@ export * from './quorum-tally.js';
 export * from './replica-message.js';
 export * from './rid-table.js';
 export * from './read-merge.js';
+export * from './missed-replicas.js';
 export * from './coordinator.js';
 export * from './latency-estimator.js';
 export * from './duplicate-dots.js';

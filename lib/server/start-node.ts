@@ -81,8 +81,22 @@ export interface NodeOptions extends ScalingNodeOptions {
   gossipIntervalMs?: number;
   /** 'sloppy' (default): a write whose replica is down goes to a stand-in as a hint; 'strict': it fails instead. */
   quorum?: 'sloppy' | 'strict';
-  /** One scheduled Merkle exchange every this many ms (default limits.antiEntropyIntervalMsDefault; 0: only on `repair`). */
+  /** One scheduled Merkle exchange every this many ms at most (default limits.antiEntropyIntervalMsDefault; 0: only on `repair`). */
   antiEntropyIntervalMs?: number;
+  /**
+   * The scheduled sweep exchanges every (partition, peer replica) pair of this node once per
+   * this many ms, paced by the anti-entropy token bucket (default
+   * limits.antiEntropySweepPeriodMsDefault, one hour; `ringkv start --anti-entropy-sweep-seconds`).
+   */
+  antiEntropySweepPeriodMs?: number;
+  /**
+   * Max hint window (Cassandra's max_hint_window): no new hints for a node whose oldest
+   * undelivered hint is older than this (default limits.hintWindowMs, 3 h); its partitions are
+   * left to anti-entropy. `ringkv start --max-hint-window-seconds`.
+   */
+  maxHintWindowMs?: number;
+  /** Most bytes of undelivered hints kept per target node (default limits.hintBytesMaxPerTarget, 256 MiB). */
+  hintBytesMaxPerTarget?: number;
   /**
    * Tombstones are purged no sooner than this many ms after the delete, and only once every
    * replica has exchanged with this node since (Cassandra's gc_grace_seconds, plus the
@@ -173,6 +187,14 @@ function checkOptions(options: NodeOptions): void {
   }
   const streamRate = options.handoffBytesPerSecond;
   if (streamRate !== undefined && (!Number.isInteger(streamRate) || streamRate < 1)) throw new RangeError('handoffBytesPerSecond must be a positive integer');
+  const sweep = options.antiEntropySweepPeriodMs;
+  if (sweep !== undefined && (!Number.isInteger(sweep) || sweep < limits.antiEntropySweepPeriodMsMin || sweep > limits.antiEntropySweepPeriodMsMax)) {
+    throw new RangeError(`antiEntropySweepPeriodMs must be an integer within [${limits.antiEntropySweepPeriodMsMin}, ${limits.antiEntropySweepPeriodMsMax}]`);
+  }
+  for (const name of ['maxHintWindowMs', 'hintBytesMaxPerTarget'] as const) {
+    const value = options[name];
+    if (value !== undefined && (!Number.isInteger(value) || value < 0)) throw new RangeError(`${name} must be a non-negative integer`);
+  }
   const grace = options.tombstoneGraceMs;
   if (grace !== undefined && !(grace === Infinity || (Number.isInteger(grace) && grace >= 0))) throw new RangeError('tombstoneGraceMs must be a non-negative integer or Infinity');
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new RangeError(`port must be an integer within [0, 65535], got ${port}`);
@@ -229,8 +251,8 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       dir: join(dir, 'hints'),
       clock,
       logger,
-      bytesMax: limits.hintBytesMaxPerTarget,
-      windowMs: limits.hintWindowMs,
+      bytesMax: options.hintBytesMaxPerTarget ?? limits.hintBytesMaxPerTarget,
+      windowMs: options.maxHintWindowMs ?? limits.hintWindowMs,
       segmentBytes: limits.hintSegmentBytes,
       partitionOf: (key) => partitionOfToken(tokenOf(key), partitionBits),
     });
@@ -295,6 +317,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
       hints,
       ...(options.quorum ? { quorum: options.quorum } : {}),
       ...(options.antiEntropyIntervalMs !== undefined ? { antiEntropyIntervalMs: options.antiEntropyIntervalMs } : {}),
+      ...(options.antiEntropySweepPeriodMs !== undefined ? { antiEntropySweepPeriodMs: options.antiEntropySweepPeriodMs } : {}),
       ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
       ...(options.autoCleanupIntervalMs !== undefined ? { autoCleanupIntervalMs: options.autoCleanupIntervalMs } : {}),
       ...(options.autoCleanupSettleMs !== undefined ? { autoCleanupSettleMs: options.autoCleanupSettleMs } : {}),

@@ -10,11 +10,13 @@
  * exchange update it incrementally. The initiator builds a fresh snapshot per exchange; a
  * responder reuses a cached one so the requests of one exchange see one tree.
  *
- * Schedule: every `intervalMs` one exchange: the next partition this node replicates
- * (round-robin) with its next up peer replica (rotating), so over time every replica starts
- * exchanges with every other. One exchange at a time; traffic paced by one token bucket
+ * Schedule (anti-entropy-scheduler.ts over lib/antientropy/sweep-schedule.ts): partitions
+ * marked dirty for a peer (`markDirty`: writes it missed) first once it is up, then a sweep
+ * of every (partition, up peer) pair once per `sweepPeriodMs` (default one hour), at most
+ * `intervalMs` apart. One exchange at a time; traffic paced by one token bucket
  * (`antiEntropyBytesPerSecondDefault`) so foreground latency is protected. `repair()` runs
- * every partition (or one) against every up peer replica now, with visible progress.
+ * every partition (or one) against every up peer replica now, with visible progress. Any
+ * complete exchange this node initiates clears the pair's dirty mark.
  *
  * Tombstone purging (issue 5 §2; rule in lib/antientropy/purge-ledger.ts, pass in purge.ts),
  * on when the supervisor gives `selfId` and `replicasOf` and the grace is finite:
@@ -29,14 +31,15 @@
  *   hold (partition-snapshots.ts): storing it would re-seed a purged tombstone forever.
  */
 
-import { ErrorCode } from '../base/errors.js';
 import type { Clock } from '../base/clock.js';
 import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
-import { Exchange, PurgeLedger, TokenBucket, type ExchangeAction, type ExchangeResult } from '../antientropy/index.js';
+import { Exchange, PurgeLedger, TokenBucket, type ExchangeResult, type SweepPick, type SweepStats } from '../antientropy/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { CleanupOutcome } from './auto-cleanup.js';
 import { AntiEntropyResponder } from './anti-entropy-responder.js';
+import { AntiEntropyScheduler } from './anti-entropy-scheduler.js';
+import { runExchange } from './exchange-run.js';
 import { PartitionSnapshots } from './partition-snapshots.js';
 import { TombstonePurger } from './purge.js';
 
@@ -55,6 +58,10 @@ export interface AntiEntropyOptions {
   readonly replicasOf?: (partition: number) => readonly string[];
   readonly isUp?: (id: string) => boolean;
   readonly intervalMs?: number;
+  /** Every (partition, up peer) pair is exchanged once per this period; default limits.antiEntropySweepPeriodMsDefault. */
+  readonly sweepPeriodMs?: number;
+  /** Where the dirty-partition marks are kept across restarts (AE_DIRTY); default in memory only. */
+  readonly dir?: string;
   readonly bytesPerSecond?: number;
   /** This node's id: with `replicasOf`, turns tombstone purging on. */
   readonly selfId?: string;
@@ -73,6 +80,8 @@ export interface AntiEntropyStats {
   lastError?: string;
   /** Tombstone-only keys purged (always set by the driver; optional for older status readers). */
   tombstonesPurged?: number;
+  /** The scheduled sweep and the dirty partitions waiting for their peers. */
+  sweep?: SweepStats;
   repair: { running: boolean; done: number; total: number; keysRepaired: number };
   /** Progress of the current or last `cleanup` (partitions looked at); absent before the first. */
   cleanup?: { running: boolean; done: number; total: number; dropped: number };
@@ -92,11 +101,9 @@ export class AntiEntropy {
   readonly #ledger: PurgeLedger | undefined;
   readonly #purger: TombstonePurger | undefined;
   readonly #graceMs: number;
+  readonly #scheduler: AntiEntropyScheduler;
   #ticks = 0;
   #purgeCursor = 0;
-  #timer: NodeJS.Timeout | undefined;
-  #cursor = 0;
-  #peerCursor = 0;
   #busy = false;
   #nextExchangeId = 1;
   #closed = false;
@@ -126,33 +133,47 @@ export class AntiEntropy {
     const tombstoneGraceMs = this.#purger === undefined ? undefined : this.#graceMs;
     this.#snapshots = new PartitionSnapshots({ store: options.store, partitionBits: options.partitionBits, clock: options.clock, tombstoneGraceMs });
     this.#responder = new AntiEntropyResponder({ store: options.store, partitionBits: options.partitionBits, snapshots: this.#snapshots, myPartitions: options.myPartitions });
+    this.#scheduler = new AntiEntropyScheduler({
+      clock: options.clock,
+      logger: options.logger,
+      sweepPeriodMs: options.sweepPeriodMs ?? limits.antiEntropySweepPeriodMsDefault,
+      intervalMsMax: options.intervalMs ?? limits.antiEntropyIntervalMsDefault,
+      myPartitions: options.myPartitions,
+      peersOf: options.peersOf,
+      run: (pick) => this.#scheduled(pick),
+      ...(options.dir !== undefined ? { dir: options.dir } : {}),
+    });
   }
 
   stats(): AntiEntropyStats {
-    return { ...this.#stats, repair: { ...this.#stats.repair }, ...(this.#stats.cleanup ? { cleanup: { ...this.#stats.cleanup } } : {}) };
+    return { ...this.#stats, sweep: this.#scheduler.stats(), repair: { ...this.#stats.repair }, ...(this.#stats.cleanup ? { cleanup: { ...this.#stats.cleanup } } : {}) };
   }
 
   start(): void {
-    const intervalMs = this.#options.intervalMs ?? limits.antiEntropyIntervalMsDefault;
-    this.#timer = setInterval(() => void this.#scheduled(), intervalMs);
-    this.#timer.unref();
+    this.#scheduler.start();
   }
 
   close(): void {
     this.#closed = true;
-    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#scheduler.close();
   }
 
-  async #scheduled(): Promise<void> {
-    if (this.#busy || this.#closed || this.#stats.repair.running) return;
-    const partitions = this.#options.myPartitions();
-    if (partitions.length === 0) return;
-    const partition = partitions[this.#cursor++ % partitions.length]!;
-    const peers = this.#options.peersOf(partition);
+  /** `partition` took a write that `peer` missed: exchange it with `peer` first once it is up. */
+  markDirty(partition: number, peer: string): void {
+    this.#scheduler.markDirty(partition, peer);
+  }
+
+  /** One scheduled exchange: whether it completed, or undefined when busy (a repair runs). */
+  async #scheduled(pick: SweepPick): Promise<boolean | undefined> {
+    if (this.#busy || this.#closed || this.#stats.repair.running) return undefined;
     this.#busy = true;
     try {
-      if (peers.length > 0) await this.exchange(partition, peers[this.#peerCursor++ % peers.length]!);
-      if (++this.#ticks % limits.tombstonePurgeEveryTicks === 0) await this.#purge(partitions[this.#purgeCursor++ % partitions.length]!);
+      const result = await this.exchange(pick.partition, pick.peer);
+      if (!pick.dirty && ++this.#ticks % limits.tombstonePurgeEveryTicks === 0) {
+        const partitions = this.#options.myPartitions();
+        if (partitions.length > 0) await this.#purge(partitions[this.#purgeCursor++ % partitions.length]!);
+      }
+      return result.ok && !result.partial;
     } finally {
       this.#busy = false;
     }
@@ -263,48 +284,11 @@ export class AntiEntropy {
     const startedAtMs = clock.monotonicMs();
     const snapshot = await this.#snapshots.snapshot(partition, true);
     const x = new Exchange({ exchangeId: this.#nextExchangeId++, peer, tree: snapshot.tree, bucket: this.#bucket });
-    let queue: ExchangeAction[] = x.start(clock.monotonicMs());
-    let result: ExchangeResult | undefined;
-    // A timer is a deadline, not a pause: requests are awaited inline (call() has its own
-    // timeout), so the exchange only sleeps on its timer when it has nothing else to do
-    // (waiting for the rate limiter's tokens).
-    let timerAtMs: number | undefined;
-    while (result === undefined) {
-      const action = queue.shift();
-      if (action === undefined) {
-        if (timerAtMs === undefined) throw new Error('exchange stalled without an action');
-        await new Promise((r) => setTimeout(r, Math.max(0, timerAtMs! - clock.monotonicMs())));
-        timerAtMs = undefined;
-        queue = x.onTimer(clock.monotonicMs());
-        continue;
-      }
-      switch (action.type) {
-        case 'send': {
-          const reply = await this.#options.call(action.to, action.message, limits.antiEntropyRequestTimeoutMs);
-          queue = queue.concat(reply === undefined ? x.fail(ErrorCode.unavailable, `${peer} did not answer`, clock.monotonicMs()) : x.onReply(reply, clock.monotonicMs()));
-          break;
-        }
-        case 'list-local':
-          queue = queue.concat(x.onLocalList(action.leaves.flatMap((leaf) => snapshot.leaves.get(leaf) ?? []), action.leaves.length, clock.monotonicMs()));
-          break;
-        case 'read-local': {
-          const objects = await Promise.all(action.keys.map((key) => this.#options.store.readObject(key)));
-          queue = queue.concat(x.onLocalRead(objects, clock.monotonicMs()));
-          break;
-        }
-        case 'merge-local':
-          await this.#snapshots.merge(snapshot, action.key, action.object);
-          break;
-        case 'set-timer':
-          timerAtMs = action.atMs;
-          break;
-        case 'complete':
-          result = action.result;
-          break;
-      }
-    }
+    const { store, call } = this.#options;
+    const result = await runExchange(x, peer, snapshot, { clock, store, snapshots: this.#snapshots, call });
     this.#account(partition, peer, result);
     if (result.ok && !result.partial) this.#ledger?.recordExchange(partition, peer, startedAtMs);
+    this.#scheduler.onExchanged(partition, peer, result.ok && !result.partial);
     this.#options.onExchange?.(partition, peer, result);
     return result;
   }

@@ -67,6 +67,11 @@ export interface CoordinatorDriverOptions {
   readonly readable?: (key: Uint8Array) => boolean;
   /** Expiry is judged at this node's wall clock plus this bound (limits.clockSkewMsDefault). */
   readonly clockSkewMs?: number;
+  /**
+   * A replica did not acknowledge a write this node coordinated (the coordinator's `missed`
+   * action; missed-writes.ts keeps a hint for it and marks the partition dirty). Default: ignored.
+   */
+  readonly onMissed?: (replica: string, key: Uint8Array, object: Uint8Array, standIn: string | undefined) => void;
 }
 
 /** A read as RESP sees it: the client's view plus the newest live value and its expiry. */
@@ -325,6 +330,9 @@ export class CoordinatorDriver {
         case 'clear-timer':
           clearTimeout(this.#timers.get(action.requestId));
           this.#timers.delete(action.requestId);
+          break;
+        case 'missed':
+          this.#options.onMissed?.(action.to, action.key, action.object, action.standIn);
           break;
         case 'complete': {
           const resolve = this.#pending.get(action.requestId);

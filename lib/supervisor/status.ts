@@ -13,6 +13,7 @@
  * since an outage longer than the tombstone grace, and how many are left.
  */
 
+import type { MissedWritesStats } from './missed-writes.js';
 import type { MemberState } from '../membership/index.js';
 import type { HintSummary } from './hint-store.js';
 import type { AntiEntropyStats } from './anti-entropy.js';
@@ -69,12 +70,14 @@ export interface StatusJson {
   resync?: ResyncStatus;
   /** Automatic cleanup of partitions this node no longer replicates (auto-cleanup.ts); absent from older nodes. */
   cleanup?: AutoCleanupStats;
+  /** Replicas that missed writes coordinated here, and the hints this node kept for them (missed-writes.ts). */
+  missedWrites?: MissedWritesStats;
   /** Staged plans, this node's hold (--staged-join) and the autoscaler (scaling/scaling.ts); absent from older nodes. */
   scaling?: ScalingStatus;
 }
 
 /** The sections of the status that its owners hand over as they are. */
-type PassedThrough = Pick<StatusJson, 'shards' | 'hints' | 'hintsDelivered' | 'antiEntropy' | 'transfers' | 'resync' | 'cleanup'>;
+type PassedThrough = Pick<StatusJson, 'shards' | 'hints' | 'hintsDelivered' | 'antiEntropy' | 'transfers' | 'resync' | 'cleanup' | 'missedWrites'>;
 
 export interface StatusInput extends PassedThrough {
   selfId: string;
@@ -144,5 +147,6 @@ export function buildStatus(input: StatusInput): StatusJson {
     transfers: input.transfers ?? { phase: 'idle', done: 0, total: 0, keys: 0, bytes: 0, partitions: [] },
     resync: input.resync ?? { active: false, pendingPartitions: 0, reason: 'fresh' },
     cleanup: input.cleanup ?? { pending: 0, dropped: 0, entriesDropped: 0 },
+    missedWrites: input.missedWrites ?? { missed: 0, hinted: 0, refused: 0 },
   };
 }

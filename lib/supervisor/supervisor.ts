@@ -13,6 +13,9 @@
  *
  * Hinted handoff (hint-delivery.ts): with a hint store, hints are sent to their targets once
  * gossip shows them up, each deleted only after the owner acknowledged it (durable there).
+ * Missed writes (missed-writes.ts): a replica that did not acknowledge a write coordinated
+ * here gets a hint kept by this node when no stand-in took one, and the partition is marked
+ * dirty for it so anti-entropy exchanges it first when the replica is back.
  *
  * Membership changes (handoff.ts): join streaming, `leave()`, `removeNode(id)`; handoff-* rpcs
  * are served by the handoff. Hooks marked "handoff:" below.
@@ -24,6 +27,7 @@
  * a founder refuses client requests until the seeds it met have all founded with it.
  */
 
+import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { limits } from '../base/limits.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
@@ -48,6 +52,7 @@ import { ShardStats } from './shard-stats.js';
 import { Resync } from './resync.js';
 import { AutoCleanup } from './auto-cleanup.js';
 import { ReplicaPlacement } from './replica-placement.js';
+import { MissedWrites } from './missed-writes.js';
 import { matchingPartitions } from './partition-digest.js';
 import { buildStatus, type StatusJson } from './status.js';
 import { HintCounters, type TelemetrySnapshot } from './telemetry.js';
@@ -81,8 +86,10 @@ export interface SupervisorOptions {
   readonly hints?: HintStore;
   /** 'sloppy' (default): stand-ins take hints for down replicas; 'strict': refuse instead. */
   readonly quorum?: 'sloppy' | 'strict';
-  /** Scheduled Merkle exchanges: one every this many ms (0: none; `repair` still works). */
+  /** Scheduled Merkle exchanges: one every this many ms at most (0: none; `repair` still works). */
   readonly antiEntropyIntervalMs?: number;
+  /** Every (partition, peer replica) pair is exchanged once per this period (default limits.antiEntropySweepPeriodMsDefault). */
+  readonly antiEntropySweepPeriodMs?: number;
   /** Tombstones are purged no sooner than this after the delete (default limits.tombstoneGraceMsDefault; Infinity: never). */
   readonly tombstoneGraceMs?: number;
   /** Automatic cleanup (auto-cleanup.ts): a pass every this many ms (default limits.autoCleanupIntervalMsDefault; 0: only `cleanup()`). */
@@ -125,6 +132,8 @@ export class Supervisor {
   readonly #placement: ReplicaPlacement;
   /** Hinted handoff delivery; only with a hint store. */
   readonly #hintDelivery: HintDelivery | undefined;
+  /** Hints and dirty marks for replicas that missed writes coordinated here (missed-writes.ts). */
+  readonly #missed: MissedWrites;
   readonly #router: PeerRouter;
   readonly #shardStats: ShardStats;
   readonly #startedMs: number;
@@ -203,6 +212,13 @@ export class Supervisor {
       release: () => this.#membership.release(),
     }); // lifecycle
     const hints = options.hints;
+    const missed = (this.#missed = new MissedWrites({
+      clock,
+      logger,
+      hints,
+      partitionOf: (key) => partitionOfToken(tokenOf(key), partitionBits),
+      markDirty: (partition, replica) => this.#antiEntropy.markDirty(partition, replica),
+    }));
     // resync: a finite tombstone grace is the outage bound; with purging off, the default grace.
     const graceMs = Number.isFinite(options.tombstoneGraceMs ?? Infinity) ? options.tombstoneGraceMs! : limits.tombstoneGraceMsDefault;
     this.#resync = new Resync({
@@ -225,6 +241,7 @@ export class Supervisor {
       clock,
       logger,
       selfId: identity.id,
+      onMissed: (replica, key, object, standIn) => missed.onMissed(replica, key, object, standIn), // missed writes
       ...(hints ? { storeHint: this.#hintCounts.counting((target, key, object) => hints.add(target, key, object)) } : {}),
       sendToNode: (nodeId, message, to) => {
         const address = to ?? this.#membership.addressOf(nodeId);
@@ -242,6 +259,8 @@ export class Supervisor {
       replicasOf: (partition) => this.#membership.ring?.replicasOf(partition) ?? [],
       isUp: (id) => this.#membership.isUp(id),
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
+      ...(options.antiEntropySweepPeriodMs ? { sweepPeriodMs: options.antiEntropySweepPeriodMs } : {}),
+      dir: options.dir, // dirty partitions survive restarts (AE_DIRTY)
       selfId: identity.id, // purge: with replicasOf, turns tombstone purging on
       ...(options.tombstoneGraceMs !== undefined ? { tombstoneGraceMs: options.tombstoneGraceMs } : {}),
       onExchange: (partition, peer, result) => this.#resync.onExchange(partition, peer, result), // resync
@@ -397,6 +416,7 @@ export class Supervisor {
       transfers: this.#handoff.stats(),
       resync: this.#resync.status(),
       cleanup: this.#autoCleanup.stats(),
+      missedWrites: this.#missed.stats(),
     });
     const loads = this.#scaling.planMembers();
     for (const m of status.members) m.loadBytes ??= loads.find((l) => l.id === m.id)?.loadBytes; // scaling: gossiped loads
