@@ -17,7 +17,8 @@
  *    reply stands.
  *  - put/delete: not hedged unless the client asks (ClientOptions.hedgeWrites): two
  *    coordinators applying one write before either hears of the other leave a duplicate
- *    sibling until the replicas drop it. Every attempt carries the same rid, so a write applied by several
+ *    sibling until the replicas drop it; unhedged, a write is sent again only when it could
+ *    not be sent or its link died before any reply. Every attempt carries the same rid, so a write applied by several
  *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
  *    after sending, a definite error becomes KV_INDETERMINATE (that attempt may have applied
@@ -194,6 +195,10 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
+      // A write is not sent again unless the client hedges writes: the silent node may have
+      // applied it already (cut off from its peers rather than paused), and a second coordinator
+      // would mint a second sibling that no replica can tell from a new write.
+      if (this.#write && this.#host.hedgeWrites !== true) continue;
       // Fail over to a trusted node (not rationed: this is no hedge). A read, which has no side
       // effect, stops waiting for the silent node; a write still waits for its outcome.
       if (!this.#start(true) || this.#write) continue;
