@@ -9,6 +9,7 @@
  * for respDbsizeCacheMs.
  */
 
+import type { Clock } from '../base/clock.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../base/log.js';
 import { limits } from '../base/limits.js';
@@ -27,6 +28,7 @@ export interface RespFrontDoorOptions {
   clientToken: string | undefined;
   tcpPort: number;
   version: string;
+  clock: Clock;
 }
 
 const sampledEntriesMax = 10_000;
@@ -53,7 +55,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
   const nextRid = ridSource();
   let estimate: { keys: number; atMs: number } | undefined;
   const estimateKeys = async (): Promise<number> => {
-    if (estimate !== undefined && Date.now() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
+    if (estimate !== undefined && options.clock.monotonicMs() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
     const status = supervisor.status();
     const partitions = 2 ** status.partitionBits;
     // Scan partitions in order until a budget of entries is seen, then scale up.
@@ -66,7 +68,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
     const n = typeof status.replication === 'number' ? status.replication : Object.values(status.replication).reduce((a, b) => a + b, 0);
     const members = Math.max(1, status.members.filter((m) => m.status !== 'left').length);
     const keysTotal = sampled === 0 ? 0 : (keys / sampled) * partitions * Math.max(1, members / n);
-    estimate = { keys: keysTotal, atMs: Date.now() };
+    estimate = { keys: keysTotal, atMs: options.clock.monotonicMs() };
     return keysTotal;
   };
   return {
@@ -84,7 +86,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
         ...(o.keepTtl === true ? { keepTtl: true } : {}),
       }),
     expiryNowMs: () => driver.expiryNowMs(),
-    wallMs: () => Date.now(),
+    wallMs: () => options.clock.wallMs(),
     estimateKeys,
     info: () => {
       const status = supervisor.status();
