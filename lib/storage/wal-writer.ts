@@ -125,9 +125,13 @@ export class WalWriter {
     this.#checkUsable();
     try {
       this.#file.sync();
-      this.#syncDirOnce();
+      if (!this.#dirSynced) {
+        this.#fs.syncDir(parentDir(this.path));
+        this.#dirSynced = true;
+      }
     } catch (error) {
-      throw this.#stopped(error);
+      this.#poison = error;
+      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
     }
   }
 
@@ -141,23 +145,14 @@ export class WalWriter {
     this.#checkUsable();
     try {
       await this.#file.syncAsync!();
-      this.#syncDirOnce();
+      if (!this.#dirSynced) {
+        this.#fs.syncDir(parentDir(this.path));
+        this.#dirSynced = true;
+      }
     } catch (error) {
-      throw this.#stopped(error);
+      this.#poison = error;
+      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
     }
-  }
-
-  /** The directory entry is made durable by the first successful sync. */
-  #syncDirOnce(): void {
-    if (this.#dirSynced) return;
-    this.#fs.syncDir(parentDir(this.path));
-    this.#dirSynced = true;
-  }
-
-  /** A failed fsync stops the log for good (RELIABILITY.md D7); the error to throw. */
-  #stopped(error: unknown): Error {
-    this.#poison = error;
-    return ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
   }
 
   /** Closes the file. Safe to call on a poisoned writer, and more than once. */
