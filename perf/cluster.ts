@@ -70,8 +70,7 @@ export function clusterOptionsOf(argv: string[]): ClusterBenchOptions {
   };
 }
 
-/** Starts `ringkv start <args>` as a child; resolves once it prints its ready banner. */
-export function startNodeProcess(args: string[]): Promise<ChildProcess> {
+function startNodeProcess(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [mainScript, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
