@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { ManualClock, systemClock } from '../lib/base/clock.js';
+import { ManualClock } from '../lib/base/clock.js';
 import { silentLogger } from '../lib/base/log.js';
 import { SeededRng } from '../lib/base/rng.js';
 import { Gossip, type MemberState } from '../lib/membership/index.js';
@@ -123,16 +123,16 @@ t.test('the start check asks until someone answers, judges the first view, and g
 });
 
 t.test('--replace names a node id as is, and looks an address up in a seed\'s status', async (t) => {
-  t.equal(await resolveReplaceTarget({ target: 'n-1234', seeds: [], scheme: 'ws', clock: systemClock, timeoutMs: 10 }), 'n-1234');
+  t.equal(await resolveReplaceTarget({ target: 'n-1234', seeds: [], scheme: 'ws', timeoutMs: 10 }), 'n-1234');
   const server = createServer((_request, response) => {
     response.end(JSON.stringify({ members: [{ id: 'n-dead', address: '127.0.0.1:7071', status: 'normal' }, { id: 'n-gone', address: '127.0.0.1:7072', status: 'left' }] }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => server.close());
   const seed = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  t.equal(await resolveReplaceTarget({ target: '127.0.0.1:7071', seeds: [seed], scheme: 'ws', clock: systemClock, timeoutMs: 5_000 }), 'n-dead', 'found by address');
-  await t.rejects(resolveReplaceTarget({ target: '127.0.0.1:7072', seeds: [seed], scheme: 'ws', clock: systemClock, timeoutMs: 5_000 }), { code: 'KV_UNAVAILABLE', message: /no seed/ }, 'a left member is not replaceable');
-  await t.rejects(resolveReplaceTarget({ target: '127.0.0.1:7071', seeds: ['127.0.0.1:1'], scheme: 'ws', clock: systemClock, timeoutMs: 10 }), { code: 'KV_UNAVAILABLE' }, 'no seed answers in time');
+  t.equal(await resolveReplaceTarget({ target: '127.0.0.1:7071', seeds: [seed], scheme: 'ws', timeoutMs: 5_000 }), 'n-dead', 'found by address');
+  await t.rejects(resolveReplaceTarget({ target: '127.0.0.1:7072', seeds: [seed], scheme: 'ws', timeoutMs: 5_000 }), { code: 'KV_UNAVAILABLE', message: /no seed/ }, 'a left member is not replaceable');
+  await t.rejects(resolveReplaceTarget({ target: '127.0.0.1:7071', seeds: ['127.0.0.1:1'], scheme: 'ws', timeoutMs: 10 }), { code: 'KV_UNAVAILABLE' }, 'no seed answers in time');
 });
 
 /** Two membership drivers whose gossip is delivered by `pump()`. */

@@ -9,7 +9,6 @@
  * for respDbsizeCacheMs.
  */
 
-import type { Clock } from '../base/clock.js';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../base/log.js';
 import { limits } from '../base/limits.js';
@@ -28,7 +27,6 @@ export interface RespFrontDoorOptions {
   clientToken: string | undefined;
   tcpPort: number;
   version: string;
-  clock: Clock;
 }
 
 const sampledEntriesMax = 10_000;
@@ -55,7 +53,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
   const nextRid = ridSource();
   let estimate: { keys: number; atMs: number } | undefined;
   const estimateKeys = async (): Promise<number> => {
-    if (estimate !== undefined && options.clock.monotonicMs() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
+    if (estimate !== undefined && Date.now() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
     const status = supervisor.status();
     const partitions = 2 ** status.partitionBits;
     // Scan partitions in order until a budget of entries is seen, then scale up.
@@ -68,7 +66,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
     const n = typeof status.replication === 'number' ? status.replication : Object.values(status.replication).reduce((a, b) => a + b, 0);
     const members = Math.max(1, status.members.filter((m) => m.status !== 'left').length);
     const keysTotal = sampled === 0 ? 0 : (keys / sampled) * partitions * Math.max(1, members / n);
-    estimate = { keys: keysTotal, atMs: options.clock.monotonicMs() };
+    estimate = { keys: keysTotal, atMs: Date.now() };
     return keysTotal;
   };
   return {
@@ -86,7 +84,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
         ...(o.keepTtl === true ? { keepTtl: true } : {}),
       }),
     expiryNowMs: () => driver.expiryNowMs(),
-    wallMs: () => options.clock.wallMs(),
+    wallMs: () => Date.now(),
     estimateKeys,
     info: () => {
       const status = supervisor.status();

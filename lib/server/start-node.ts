@@ -335,7 +335,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     const resp =
       options.respPort === undefined
         ? undefined
-        : await startRespFrontDoor({ host, port: options.respPort, supervisor, store, logger, clientToken: options.clientToken, tcpPort: server.port, version: packageVersion(), clock });
+        : await startRespFrontDoor({ host, port: options.respPort, supervisor, store, logger, clientToken: options.clientToken, tcpPort: server.port, version: packageVersion() });
     if (resp) cleanups.push(() => resp.close());
     logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards, ...(resp ? { respPort: resp.port } : {}) }, 'node started');
     const sup = supervisor;
@@ -381,7 +381,7 @@ async function replaceTargetOf(options: NodeOptions, restored: MembershipView | 
     return undefined;
   }
   const scheme = options.tls ? 'wss' : 'ws';
-  return resolveReplaceTarget({ target: options.replace, seeds: options.seeds ?? [], scheme, ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}), timeoutMs: limits.replaceLookupMs, clock: systemClock });
+  return resolveReplaceTarget({ target: options.replace, seeds: options.seeds ?? [], scheme, ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}), timeoutMs: limits.replaceLookupMs });
 }
 
 /** Reads a secret file (the CLI's --secret-file): its bytes, trailing newline removed. */
