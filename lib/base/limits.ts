@@ -185,6 +185,16 @@ export const limits = {
   /** A replica that finds one client write minted twice tries this often, this far apart, to drop the loser. */
   duplicateDropAttemptsMax: 3,
   duplicateDropRetryMs: 1_000,
+  /**
+   * A superseded event minted for a retried client write is remembered in its key's stored
+   * object (lib/causality mint-records.ts) this long, measured against the object's newest
+   * write, and at most this many per actor: a twin of it arriving later (by hint,
+   * anti-entropy or read repair, from a coordinator that went silent after applying the
+   * write) is dropped instead of returning as an old sibling. The hint window: a node silent
+   * longer than that is repaired by anti-entropy and its stale twins can return.
+   */
+  mintRecordRetentionMs: 3 * 3_600_000,
+  mintRecordsPerActor: 4,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,

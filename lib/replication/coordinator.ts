@@ -93,7 +93,7 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
+import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy, type Mint } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
@@ -120,6 +120,11 @@ export interface WriteFlags {
   readonly overwrite?: boolean;
   /** Keep the expiry of the value a read shows now (with no ttlMs). */
   readonly keepTtl?: boolean;
+}
+
+/** A coordinate-write's flags: the client's, and the mint the new event carries (lib/causality mint-records.ts). */
+export interface LocalWriteFlags extends WriteFlags {
+  readonly mint?: Mint;
 }
 
 export interface PutRequest extends WriteFlags {
@@ -164,7 +169,7 @@ export type LocalOp =
       readonly key: Uint8Array;
       readonly value: Uint8Array | null;
       readonly context: Uint8Array | undefined;
-      readonly flags?: WriteFlags;
+      readonly flags?: LocalWriteFlags;
     }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
@@ -591,7 +596,7 @@ export class Coordinator {
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
-      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...writeFlagsOf(request) };
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, flags: localFlagsOf(request) };
     return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
   }
 
@@ -620,7 +625,7 @@ export class Coordinator {
     state.asked.clear();
     const { requestId, key, request } = state;
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, ...writeFlagsOf(request) },
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, flags: localFlagsOf(request) },
       { type: 'set-timer', requestId, atMs: state.deadlineMs },
     ];
   }
@@ -996,6 +1001,11 @@ function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
   };
 }
 
+/** A coordinated write's local flags: its write flags and its mint (rid, client attempt). */
+function localFlagsOf(request: PutRequest): LocalWriteFlags {
+  return { ...writeFlagsOf(request).flags, mint: { rid: request.rid, attempt: request.attempt ?? 0 } };
+}
+
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
   return { type: 'complete', requestId, result };
 }
@@ -1044,6 +1054,7 @@ function forwardMessage(request: PutRequest, hops: number, timeoutMs: number, se
     hops,
     timeoutMs,
     ...writeFlagsOf(request).flags,
+    ...(request.attempt === undefined || request.attempt === 0 ? {} : { attempt: request.attempt }),
   };
 }
 
