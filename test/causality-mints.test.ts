@@ -71,6 +71,17 @@ t.test('the partition case: the silent coordinator copy returns after the client
   t.same(live(mergeReplicas(strip(afterY), strip(atA))), ['x', 'y'], 'control: without mints X would come back');
 });
 
+t.test('the hedge case: a reader wrote over the first copy before the hedge copy arrived', async (t) => {
+  const atA = write(undefined, 'node-a', 'x', 1_000, { rid: rid(1), attempt: 0 });
+  const afterY = write(atA, 'node-a', 'y', 1_050, { rid: rid(2), attempt: 0 }, atA);
+  t.equal(afterY[0]!.records?.[0]?.attempt, 0, 'the superseded first attempt is recorded too');
+  const hedge = write(undefined, 'node-b', 'x', 1_020, { rid: rid(1), attempt: 1 });
+  t.same(live(mergeReplicas(afterY, hedge)), ['y'], 'the hedge copy of X does not come back beside Y');
+  t.same(live(mergeReplicas(hedge, afterY)), ['y'], 'in either order');
+  const late = write(afterY, 'node-a', 'z', 1_050 + limits.mintRecordFirstRetentionMs + 10, { rid: rid(3), attempt: 0 }, afterY);
+  t.notOk(late[0]!.records?.some((r) => r.rid[0] === 1), "a first attempt's record goes after its shorter retention");
+});
+
 t.test('two live copies of one write keep the retry, in every order', async (t) => {
   const atA = write(undefined, 'node-a', 'x', 1_000, { rid: rid(1), attempt: 0 });
   const atB = write(undefined, 'node-b', 'x', 1_100, { rid: rid(1), attempt: 1 });

@@ -186,7 +186,7 @@ export const limits = {
   duplicateDropAttemptsMax: 3,
   duplicateDropRetryMs: 1_000,
   /**
-   * A superseded event minted for a retried client write is remembered in its key's stored
+   * A superseded event minted for a retried client write (attempt >= 1) is remembered in its key's stored
    * object (lib/causality mint-records.ts) this long, measured against the object's newest
    * write, and at most this many per actor: a twin of it arriving later (by hint,
    * anti-entropy or read repair, from a coordinator that went silent after applying the
@@ -194,6 +194,8 @@ export const limits = {
    * longer than that is repaired by anti-entropy and its stale twins can return.
    */
   mintRecordRetentionMs: 3 * 3_600_000,
+  /** The same for a superseded first attempt, whose twin can only be a hedge minted while it was in flight. */
+  mintRecordFirstRetentionMs: 60_000,
   mintRecordsPerActor: 4,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,

@@ -13,10 +13,12 @@
  * So the stored object itself remembers mints:
  *  - a sibling written for a client write carries its `mint`: the write's rid and which client
  *    attempt the coordinator served (0: the first);
- *  - when a sibling whose mint came from a retry (attempt >= 1, the only kind that can have a
- *    twin minted earlier elsewhere) is superseded, its actor's entry keeps a `record` of it
- *    (rid, attempt, counter, timestamp) for `limits.mintRecordRetentionMs` of the object's
- *    history, at most `limits.mintRecordsPerActor` per actor.
+ *  - when a minted sibling is superseded, its actor's entry keeps a `record` of it (rid,
+ *    attempt, counter, timestamp): a retry's (attempt >= 1, whose twin is a first attempt by
+ *    a coordinator that went silent) for `limits.mintRecordRetentionMs` of the object's
+ *    history, a first attempt's (whose twin is a hedge minted while it was in flight) for
+ *    `limits.mintRecordFirstRetentionMs`, at most `limits.mintRecordsPerActor` per actor,
+ *    retries first.
  *
  * `settleMints` runs after every merge and client write. A live sibling whose rid has a
  * record under another dot is the twin of a write already superseded; of two live siblings
@@ -28,9 +30,10 @@
  * alone) the result of merging any set of states is the same in every order. A later write
  * with the key's context supersedes the void like any sibling.
  *
- * What it does not cover: a first attempt superseded before its retry's twin arrives (only a
- * reader that saw the first mint alone can do that, at R=1), a twin arriving after the
- * record's retention, and retention judged against clocks skewed by about that much.
+ * What it does not cover: a twin arriving after its record's retention or cap (a key written
+ * more than the cap times through one coordinator meanwhile), and retention judged against
+ * clocks skewed by about that much. Writes that cannot have twins (the RESP front door's:
+ * one coordinator, no retries elsewhere) carry no mint and cost nothing.
  */
 
 import { Buffer } from 'node:buffer';
@@ -49,16 +52,13 @@ const isVoid = (sibling: Sibling): boolean => sibling.expiresAtMs === voidExpire
 
 const ridKey = (rid: Uint8Array): string => Buffer.from(rid.buffer, rid.byteOffset, rid.length).toString('latin1');
 
-/** Whether `set` holds a record, or a mint of a retry (or with `retriesOnly` false, any mint). */
-function hasMints(set: DvvSet, retriesOnly: boolean): boolean {
-  for (const entry of set) {
-    if (entry.records !== undefined && entry.records.length > 0) return true;
-    for (const sibling of entry.siblings) if (sibling.mint !== undefined && (!retriesOnly || sibling.mint.attempt > 0)) return true;
-  }
+/** Whether some entry of `set` keeps a record. */
+function hasRecords(set: DvvSet): boolean {
+  for (const entry of set) if (entry.records !== undefined && entry.records.length > 0) return true;
   return false;
 }
 
-/** How many live siblings of `set` carry a mint (counting stops at 2). */
+/** How many siblings of `set` carry a mint (counting stops at 2). */
 function mintedSiblings(set: DvvSet): number {
   let count = 0;
   for (const entry of set) for (const sibling of entry.siblings) if (sibling.mint !== undefined && ++count > 1) return count;
@@ -74,7 +74,7 @@ function holds(set: DvvSet, actor: string, counter: number): boolean {
   return false;
 }
 
-/** Every record of `inputs` and of their superseded retry mints, by actor then counter. */
+/** Every record of `inputs` and `next`, and of the mints of `inputs` that `next` superseded, by actor then counter. */
 function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): Map<string, Map<number, MintRecord>> {
   const out = new Map<string, Map<number, MintRecord>>();
   const add = (actor: string, record: MintRecord): void => {
@@ -92,7 +92,7 @@ function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): M
         // held its winner's history, so whatever superseded the void superseded the winner too.
         const { mint, timestampMs } = entry.siblings[k]!;
         const counter = entry.counter - k;
-        if (mint !== undefined && mint.attempt > 0 && !holds(next, entry.actor, counter)) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
+        if (mint !== undefined && !holds(next, entry.actor, counter)) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
       }
     }
   }
@@ -142,10 +142,18 @@ function losers(live: Map<string, LiveMint[]>, records: Map<string, Map<number, 
 
 const sameValue = (a: Uint8Array | null, b: Uint8Array | null): boolean => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
 
-/** Newest first, within the retention of the object's newest timestamp, at most the cap. */
+/** Retries before first attempts, then newest first. */
+const recordOrder = (a: MintRecord, b: MintRecord): number => (a.attempt > 0 ? 0 : 1) - (b.attempt > 0 ? 0 : 1) || b.counter - a.counter;
+
+/**
+ * The records an entry keeps: those within their retention of the object's newest timestamp
+ * (retries: `mintRecordRetentionMs`; first attempts, whose twins are hedges minted while they
+ * were in flight: `mintRecordFirstRetentionMs`), at most `mintRecordsPerActor` in
+ * `recordOrder`. A function of the union of records alone, so every merge order keeps the same.
+ */
 function trimmed(records: Iterable<MintRecord>, newestMs: number): MintRecord[] {
-  const kept = [...records].filter((r) => r.timestampMs >= newestMs - limits.mintRecordRetentionMs);
-  kept.sort((a, b) => b.counter - a.counter);
+  const kept = [...records].filter((r) => r.timestampMs >= newestMs - (r.attempt > 0 ? limits.mintRecordRetentionMs : limits.mintRecordFirstRetentionMs));
+  kept.sort(recordOrder);
   return kept.slice(0, limits.mintRecordsPerActor);
 }
 
@@ -167,9 +175,9 @@ function voidOf(sibling: Sibling): Sibling {
  * input or result carries a mint.
  */
 export function settleMints(inputs: readonly (DvvSet | undefined)[], next: DvvSet): DvvSet {
-  // The common case, decided without allocating: no records, no retry that could be
-  // superseded here, and at most one minted sibling (nothing to compare it with).
-  if (!hasMints(next, true) && mintedSiblings(next) <= 1 && !inputs.some((input) => input !== undefined && hasMints(input, true))) return next;
+  // Decided without allocating: no records, no minted sibling an input could lose here, and at
+  // most one in the result (nothing to compare it with).
+  if (!hasRecords(next) && mintedSiblings(next) <= 1 && inputs.every((input) => input === undefined || (!hasRecords(input) && mintedSiblings(input) === 0))) return next;
   const records = gatherRecords(inputs, next);
   const voided = new Set(losers(liveMints(next), records).map((m) => `${m.entry}:${m.index}`));
   const kept = next.map((entry, e) => {

@@ -148,6 +148,11 @@ export interface PutRequest extends WriteFlags {
   readonly hedged?: boolean;
   /** Which attempt of the client this is (0: the first); named in the mint (duplicate-dots.ts). */
   readonly attempt?: number;
+  /**
+   * Sent to this coordinator alone and never retried elsewhere (the RESP front door): no other
+   * coordinator can mint it, so its event carries no mint (lib/causality mint-records.ts).
+   */
+  readonly sole?: boolean;
 }
 
 export type CoordinatorResult =
@@ -596,7 +601,7 @@ export class Coordinator {
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
-      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, flags: localFlagsOf(request) };
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...optionalFlags(localFlagsOf(request)) };
     return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
   }
 
@@ -625,7 +630,7 @@ export class Coordinator {
     state.asked.clear();
     const { requestId, key, request } = state;
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, flags: localFlagsOf(request) },
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, ...optionalFlags(localFlagsOf(request)) },
       { type: 'set-timer', requestId, atMs: state.deadlineMs },
     ];
   }
@@ -1001,9 +1006,13 @@ function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
   };
 }
 
+const optionalFlags = (flags: LocalWriteFlags | undefined): { flags?: LocalWriteFlags } => (flags === undefined ? {} : { flags });
+
 /** A coordinated write's local flags: its write flags and its mint (rid, client attempt). */
-function localFlagsOf(request: PutRequest): LocalWriteFlags {
-  return { ...writeFlagsOf(request).flags, mint: { rid: request.rid, attempt: request.attempt ?? 0 } };
+function localFlagsOf(request: PutRequest): LocalWriteFlags | undefined {
+  const { flags } = writeFlagsOf(request);
+  if (request.sole === true) return flags;
+  return { ...flags, mint: { rid: request.rid, attempt: request.attempt ?? 0 } };
 }
 
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {

@@ -77,6 +77,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
         key,
         value,
         rid: nextRid(),
+        sole: true,
         ...(o.context === undefined ? {} : { context: o.context }),
         ...(o.consistency === undefined ? {} : { consistency: o.consistency }),
         ...(o.ttlMs === undefined ? {} : { ttlMs: o.ttlMs }),
