@@ -99,10 +99,16 @@ t.test('two live copies of one write keep the retry, in every order', async (t) 
 
 t.test('records are bounded by count and by retention', async (t) => {
   let object: StoredObject | undefined;
-  for (let i = 0; i < 10; i++) object = write(object, 'node-b', `v${i}`, 1_000 + i, { rid: rid(i + 1), attempt: 1 }, object);
-  t.equal(object![0]!.records?.length, limits.mintRecordsPerActor, 'at most mintRecordsPerActor records');
-  const later = write(object, 'node-b', 'late', 1_000 + limits.mintRecordRetentionMs + 100, { rid: rid(99), attempt: 0 }, object);
-  t.equal(later[0]!.records, undefined, 'records older than the retention are dropped');
+  const writes = limits.mintRetryRecordsPerActor + 10;
+  for (let i = 0; i < writes; i++) object = write(object, 'node-b', `v${i}`, 1_000 + i, { rid: rid(i + 1), attempt: 1 }, object);
+  t.equal(object![0]!.records?.length, limits.mintRetryRecordsPerActor, 'at most mintRetryRecordsPerActor retries');
+  for (let i = 0; i < 10; i++) object = write(object, 'node-b', `f${i}`, 2_000 + i, { rid: rid(200 + i), attempt: 0 }, object);
+  const records = object![0]!.records!;
+  t.equal(records.filter((r) => r.attempt === 0).length, limits.mintRecordsPerActor, 'and at most mintRecordsPerActor first attempts');
+  t.equal(records.length, limits.mintRetryRecordsPerActor + limits.mintRecordsPerActor, 'each class has its own cap');
+  t.same(decodeObject(encodeObject(object!)), object, 'a full record list round trips');
+  const later = write(object, 'node-b', 'late', 2_100 + limits.mintRecordRetentionMs, { rid: rid(250), attempt: 0 }, object);
+  t.equal(later[0]!.records, undefined, 'records older than their retention are dropped');
 });
 
 t.test('random merge orders of copies of retried writes converge (seeded)', async (t) => {

@@ -197,6 +197,12 @@ export const limits = {
   /** The same for a superseded first attempt, whose twin can only be a hedge minted while it was in flight. */
   mintRecordFirstRetentionMs: 60_000,
   mintRecordsPerActor: 4,
+  /**
+   * Retry records kept per actor: a coordinator cut off for a while leaves a twin of every
+   * write its clients retried elsewhere meanwhile (about 34 bytes each, only on keys written
+   * through such a failover, for at most mintRecordRetentionMs of their history).
+   */
+  mintRetryRecordsPerActor: 64,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,

@@ -17,8 +17,8 @@
  *    attempt, counter, timestamp): a retry's (attempt >= 1, whose twin is a first attempt by
  *    a coordinator that went silent) for `limits.mintRecordRetentionMs` of the object's
  *    history, a first attempt's (whose twin is a hedge minted while it was in flight) for
- *    `limits.mintRecordFirstRetentionMs`, at most `limits.mintRecordsPerActor` per actor,
- *    retries first.
+ *    `limits.mintRecordFirstRetentionMs`; at most `limits.mintRetryRecordsPerActor` retries
+ *    and `limits.mintRecordsPerActor` first attempts per actor (a partition makes many retries).
  *
  * `settleMints` runs after every merge and client write. A live sibling whose rid has a
  * record under another dot is the twin of a write already superseded; of two live siblings
@@ -142,19 +142,24 @@ function losers(live: Map<string, LiveMint[]>, records: Map<string, Map<number, 
 
 const sameValue = (a: Uint8Array | null, b: Uint8Array | null): boolean => (a === null || b === null ? a === b : Buffer.compare(a, b) === 0);
 
-/** Retries before first attempts, then newest first. */
-const recordOrder = (a: MintRecord, b: MintRecord): number => (a.attempt > 0 ? 0 : 1) - (b.attempt > 0 ? 0 : 1) || b.counter - a.counter;
-
 /**
- * The records an entry keeps: those within their retention of the object's newest timestamp
- * (retries: `mintRecordRetentionMs`; first attempts, whose twins are hedges minted while they
- * were in flight: `mintRecordFirstRetentionMs`), at most `mintRecordsPerActor` in
- * `recordOrder`. A function of the union of records alone, so every merge order keeps the same.
+ * The records an entry keeps: those within their retention of the object's newest timestamp,
+ * the newest `mintRetryRecordsPerActor` retries (attempt >= 1, whose twins are first attempts
+ * by coordinators that went silent: `mintRecordRetentionMs`) and the newest
+ * `mintRecordsPerActor` first attempts (whose twins are hedges minted while they were in
+ * flight: `mintRecordFirstRetentionMs`). A function of the union of records alone, so every
+ * merge order keeps the same; newest first.
  */
 function trimmed(records: Iterable<MintRecord>, newestMs: number): MintRecord[] {
-  const kept = [...records].filter((r) => r.timestampMs >= newestMs - (r.attempt > 0 ? limits.mintRecordRetentionMs : limits.mintRecordFirstRetentionMs));
-  kept.sort(recordOrder);
-  return kept.slice(0, limits.mintRecordsPerActor);
+  const retries: MintRecord[] = [];
+  const firsts: MintRecord[] = [];
+  for (const r of records) {
+    if (r.attempt > 0 && r.timestampMs >= newestMs - limits.mintRecordRetentionMs) retries.push(r);
+    if (r.attempt === 0 && r.timestampMs >= newestMs - limits.mintRecordFirstRetentionMs) firsts.push(r);
+  }
+  const newest = (a: MintRecord, b: MintRecord): number => b.counter - a.counter;
+  const kept = retries.sort(newest).slice(0, limits.mintRetryRecordsPerActor).concat(firsts.sort(newest).slice(0, limits.mintRecordsPerActor));
+  return kept.sort(newest);
 }
 
 function newestTimestamp(set: DvvSet, records: Map<string, Map<number, MintRecord>>): number {
