@@ -32,9 +32,22 @@ if (name === 'storage') {
 } else if (name === 'store') {
   const { runStoreBench, storeSubjects } = await import('./store.js');
   const valueBytes = num('value', 100);
-  // --subjects s1,s2,leveldb,lmdb,raw (default all): s1/s2 are the Store with 1 or 2 shards.
-  const subjectNames: Record<string, (typeof storeSubjects)[number]> = { s1: 'store S=1', s2: 'store S=2', leveldb: 'leveldb', lmdb: 'lmdb', raw: 'raw' };
-  const subjects = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : undefined;
+  // --subjects s1,s1lww,s2,s2lww,leveldb,lmdb,raw (default s1,s1lww,s2,leveldb,lmdb,raw): s1/s2
+  // are the Store with 1 or 2 shards (conflicts: 'siblings'), s1lww/s2lww the same with 'lww'.
+  // --conflicts lww: every Store subject uses 'lww'.
+  const subjectNames: Record<string, (typeof storeSubjects)[number]> = {
+    s1: 'store S=1',
+    s1lww: 'store S=1 lww',
+    s2: 'store S=2',
+    s2lww: 'store S=2 lww',
+    leveldb: 'leveldb',
+    lmdb: 'lmdb',
+    raw: 'raw',
+  };
+  const lwwOnly = f.get('conflicts') === 'lww';
+  if (f.has('conflicts') && !lwwOnly && f.get('conflicts') !== 'siblings') throw new RangeError("--conflicts takes 'siblings' or 'lww'");
+  const named = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : lwwOnly ? ['store S=1', 'store S=2', 'leveldb', 'lmdb', 'raw'] : undefined;
+  const subjects = lwwOnly ? [...new Set(named!.map((s) => (s === 'store S=1' || s === 'store S=2' ? (`${s} lww` as const) : s)))] : named;
   if (subjects?.some((s) => !storeSubjects.includes(s))) throw new RangeError(`--subjects takes a list of ${Object.keys(subjectNames).join(', ')}`);
   await runStoreBench({
     valueBytes,
@@ -52,6 +65,7 @@ if (name === 'storage') {
     reads: num('reads', 200_000),
     rounds: num('rounds', 1),
     valueBytes: num('value', 100),
+    store: f.has('store'),
   });
 } else if (name === 'mailbox') {
   const { runMailboxBench } = await import('./mailbox.js');

@@ -3,7 +3,11 @@
  * engine alone, in the same run (PERF.md: loss at most 30%), with memory against the
  * configured budgets from `stats().memory` and the process's RSS.
  *
- *   npm run bench -- scale [--keys 1000000,10000000] [--reads 200000] [--rounds 1]
+ *   npm run bench -- scale [--keys 1000000,10000000] [--reads 200000] [--rounds 1] [--store]
+ *
+ * `--store`: the same through the embedded Store (`openStore`, one shard, DVV objects, the
+ * mailbox round trip), loaded and read with 1000 requests in flight; memory is the shard's
+ * `stats().shards[0].memory` and the process's RSS (main thread plus the shard worker).
  *
  * Loading is durable (fsync per group commit, 1000 in flight) and followed by a full
  * compaction, so each data set is read in its settled shape (one sorted run).
@@ -12,22 +16,56 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CompactionPool } from '../lib/storage/compaction-pool.js';
-import { Engine } from '../lib/storage/engine.js';
+import { Engine, type EngineStats } from '../lib/storage/engine.js';
+import { openStore } from '../lib/index.js';
 import { NodeFileSystem } from '../lib/storage/node-file-system.js';
-import { closedLoop, formatRow, keyBytes, median, printMachine, randomIndices, recordResult, syncLoop, valueBytes } from './harness.js';
+import { closedLoop, formatRow, keyBytes, type Measurement, median, printMachine, randomIndices, recordResult, syncLoop, valueBytes } from './harness.js';
 
 export interface ScaleBenchOptions {
   keys: number[];
   reads: number;
   rounds: number;
   valueBytes: number;
+  /** Through the embedded Store instead of the engine alone. */
+  store: boolean;
+}
+
+/** What the bench needs of either subject. */
+interface Subject {
+  put(i: number, value: Uint8Array): Promise<unknown>;
+  /** Random reads of `probes`, timed. */
+  readAll(probes: Uint32Array): Promise<Measurement>;
+  compact(): Promise<void>;
+  stats(): Promise<EngineStats>;
+  close(): Promise<void>;
+}
+
+async function openSubject(dir: string, o: ScaleBenchOptions, pool: CompactionPool): Promise<Subject> {
+  if (o.store) {
+    const store = await openStore({ dir, shards: 1, memtableBytes: 16 * MiB });
+    return {
+      put: (i, value) => store.put(keyBytes(i), value),
+      readAll: (probes) => closedLoop(probes.length, 1000, (i) => store.get(keyBytes(probes[i]!))),
+      compact: () => store.compact(),
+      stats: async () => (await store.stats()).shards[0]!,
+      close: () => store.close(),
+    };
+  }
+  const db = Engine.open({ fs: new NodeFileSystem(), dir, runner: pool, memtableBytes: 16 * MiB, blockCacheBytes: 64 * MiB });
+  return {
+    put: (i, value) => db.put(keyBytes(i), value),
+    readAll: async (probes) => syncLoop(probes.length, (i) => db.get(keyBytes(probes[i]!))),
+    compact: () => db.compact(),
+    stats: async () => db.stats(),
+    close: () => db.close(),
+  };
 }
 
 const MiB = 2 ** 20;
 
 async function runOne(keys: number, o: ScaleBenchOptions, pool: CompactionPool): Promise<{ opsPerSec: number; row: Record<string, unknown> }> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-scale-'));
-  const db = Engine.open({ fs: new NodeFileSystem(), dir, runner: pool, memtableBytes: 16 * MiB, blockCacheBytes: 64 * MiB });
+  const db = await openSubject(dir, o, pool);
   try {
     const values = Array.from({ length: 1024 }, (_, i) => valueBytes(o.valueBytes, i));
     // A stall past writeStallTimeoutMs (compaction behind on a loaded machine) is retried:
@@ -35,7 +73,7 @@ async function runOne(keys: number, o: ScaleBenchOptions, pool: CompactionPool):
     const put = async (i: number): Promise<void> => {
       for (;;) {
         try {
-          return await db.put(keyBytes(i), values[i % 1024]!);
+          return void (await db.put(i, values[i % 1024]!));
         } catch (error) {
           if ((error as { code?: string }).code !== 'KV_OVERLOADED') throw error;
         }
@@ -45,9 +83,10 @@ async function runOne(keys: number, o: ScaleBenchOptions, pool: CompactionPool):
     console.log(formatRow(`load ${keys} keys`, load));
     await db.compact();
     const probes = randomIndices(o.reads, keys, 4242);
-    const read = syncLoop(o.reads, (i) => db.get(keyBytes(probes[i]!)));
+    const read = await db.readAll(probes);
     console.log(formatRow(`readrandom ${keys} keys`, read));
-    const m = db.stats().memory;
+    const stats = await db.stats();
+    const m = stats.memory;
     const row = {
       keys,
       readOpsPerSec: read.opsPerSec,
@@ -59,7 +98,7 @@ async function runOne(keys: number, o: ScaleBenchOptions, pool: CompactionPool):
       filterMiB: m.filterBytes / MiB,
       indexMiB: m.indexBytes / MiB,
       rssMiB: process.memoryUsage.rss() / MiB,
-      tableMiB: db.stats().liveTableBytes / MiB,
+      tableMiB: stats.liveTableBytes / MiB,
     };
     console.log(
       `  memory: memtables ${row.memtableMiB.toFixed(1)}/${row.memtableBudgetMiB} MiB, block cache ${row.blockCacheMiB.toFixed(1)}/${row.blockCacheBudgetMiB} MiB, ` +
@@ -74,7 +113,7 @@ async function runOne(keys: number, o: ScaleBenchOptions, pool: CompactionPool):
 
 export async function runScaleBench(o: ScaleBenchOptions): Promise<void> {
   printMachine();
-  console.log(`scale: ${o.keys.join(' vs ')} keys, ${o.valueBytes} B values, ${o.reads} random reads each, ${o.rounds} round(s)`);
+  console.log(`scale${o.store ? ' (embedded Store, 1 shard)' : ' (engine alone)'}: ${o.keys.join(' vs ')} keys, ${o.valueBytes} B values, ${o.reads} random reads each, ${o.rounds} round(s)`);
   const pool = new CompactionPool({ threads: 1 });
   const results = new Map<number, number[]>();
   const rows: Record<string, unknown>[] = [];

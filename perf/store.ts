@@ -8,6 +8,12 @@
  * Each Store call is an async mailbox round trip; LevelDB's get and put are async too; LMDB's
  * put is async (batched transactions) and its get synchronous, as their users call them.
  *
+ * Conflict policies: `store S=n` is the default (`conflicts: 'siblings'`, DVV): a blind
+ * overwrite keeps the earlier value as a concurrent sibling, so after the overwrite phase a
+ * key holds 2-3 values and a read returns them all. `store S=n lww` is `conflicts: 'lww'`: an
+ * overwrite supersedes, a read returns one value, as LevelDB's and LMDB's do. Compare reads
+ * one value with one value on the lww rows.
+ *
  * `raw` (in the default subjects) measures the disk's append + fdatasync rate with `inFlight`
  * records per sync in the same round: the physical limit for durable writes.
  *
@@ -23,7 +29,9 @@ import { join } from 'node:path';
 import { openStore } from '../lib/index.js';
 import { closedLoop, formatRow, keyBytes, type Measurement, median, printMachine, randomIndices, rawAppendSync, recordResult, valueBytes } from './harness.js';
 
-export const storeSubjects = ['store S=1', 'store S=2', 'leveldb', 'lmdb', 'raw'] as const;
+export const storeSubjects = ['store S=1', 'store S=1 lww', 'store S=2', 'store S=2 lww', 'leveldb', 'lmdb', 'raw'] as const;
+/** The default run: the Store with both conflict policies at S=1, the default policy at S=2, and the peers. */
+export const storeSubjectsDefault: readonly Subject[] = ['store S=1', 'store S=1 lww', 'store S=2', 'leveldb', 'lmdb', 'raw'];
 export type Subject = (typeof storeSubjects)[number];
 export const storeWorkloads = ['fillrandom', 'overwrite', 'readrandom'] as const;
 
@@ -44,7 +52,7 @@ export const storeBenchDefaults: StoreBenchOptions = {
   reads: 100_000,
   rounds: 3,
   sync: 'fsync',
-  subjects: storeSubjects,
+  subjects: storeSubjectsDefault,
 };
 
 /** A measurement plus the CPU time of the whole process (all its threads) per operation. */
@@ -70,8 +78,9 @@ interface Db {
 }
 
 async function openSubject(subject: Subject, dir: string, o: StoreBenchOptions): Promise<Db> {
-  if (subject === 'store S=1' || subject === 'store S=2') {
-    const store = await openStore({ dir, shards: subject === 'store S=1' ? 1 : 2, sync: o.sync });
+  if (subject.startsWith('store')) {
+    const shards = subject.startsWith('store S=1') ? 1 : 2;
+    const store = await openStore({ dir, shards, sync: o.sync, conflicts: subject.endsWith('lww') ? 'lww' : 'siblings' });
     return { put: (i, v) => store.put(keyBytes(i), v), get: (i) => store.get(keyBytes(i)), close: () => store.close() };
   }
   if (subject === 'lmdb') {
@@ -144,7 +153,7 @@ function summarize(o: StoreBenchOptions, results: Map<string, CpuMeasurement[]>)
       const rounds = `  rounds ${row.roundsOpsPerSec.map((r) => `${(r / 1e3).toFixed(1)}k`).join(' ')}`;
       const ratios = s.startsWith('store') ? `  vs leveldb ${row.vsLeveldb.toFixed(2)}x  vs lmdb ${row.vsLmdb.toFixed(2)}x${vsRaw}${rounds}` : rounds;
       const cpu = `cpu ${row.cpuUsPerOp.toFixed(1).padStart(5)} µs/op`;
-      console.log(`${`${w} ${s}`.padEnd(22)} ${(row.opsPerSec / 1e3).toFixed(1).padStart(7)}k/s  p50 ${row.p50Us.toFixed(0).padStart(7)} µs  p99 ${row.p99Us.toFixed(0).padStart(7)} µs  ${cpu}${ratios}`);
+      console.log(`${`${w} ${s}`.padEnd(26)} ${(row.opsPerSec / 1e3).toFixed(1).padStart(7)}k/s  p50 ${row.p50Us.toFixed(0).padStart(7)} µs  p99 ${row.p99Us.toFixed(0).padStart(7)} µs  ${cpu}${ratios}`);
     }
   }
   return summary;
