@@ -46,8 +46,9 @@ if (name === 'storage') {
   };
   const lwwOnly = f.get('conflicts') === 'lww';
   if (f.has('conflicts') && !lwwOnly && f.get('conflicts') !== 'siblings') throw new RangeError("--conflicts takes 'siblings' or 'lww'");
-  const named = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : lwwOnly ? ['store S=1', 'store S=2', 'leveldb', 'lmdb', 'raw'] : undefined;
-  const subjects = lwwOnly ? [...new Set(named!.map((s) => (s === 'store S=1' || s === 'store S=2' ? (`${s} lww` as const) : s)))] : named;
+  type Named = (typeof storeSubjects)[number];
+  const named: Named[] | undefined = f.has('subjects') ? f.get('subjects')!.split(',').map((s) => subjectNames[s] ?? (s as never)) : lwwOnly ? ['store S=1', 'store S=2', 'leveldb', 'lmdb', 'raw'] : undefined;
+  const subjects = lwwOnly ? [...new Set(named!.map((s): Named => (s === 'store S=1' || s === 'store S=2' ? `${s} lww` : s)))] : named;
   if (subjects?.some((s) => !storeSubjects.includes(s))) throw new RangeError(`--subjects takes a list of ${Object.keys(subjectNames).join(', ')}`);
   await runStoreBench({
     valueBytes,
