@@ -399,6 +399,38 @@ t.test('sendEncoded writes in place when there is room and keeps order through t
   consumer.close();
 });
 
+t.test('with deferEncoding a frame waiting for space is encoded once, in place, when it fits, in send order', async (t) => {
+  const buffer = createMailbox(1024);
+  const producer = new MailboxProducer(buffer);
+  const consumer = new MailboxConsumer(buffer);
+  const sender = new FrameSender(producer, { backlogFramesMax: 30, deferEncoding: true, onError: (e) => t.fail(String(e)) });
+  const encoded: number[] = [];
+  const fill = (n: number, out: Uint8Array, start: number): number => (encoded.push(n), out.fill(n, start, start + 60), start + 60);
+  for (let i = 0; i < 25; i++) {
+    if (i % 5 === 4) sender.send(new Uint8Array(60).fill(i));
+    else sender.sendEncoded(60, fill, i);
+  }
+  const waiting = sender.backlogFrames;
+  t.ok(waiting > 0, 'frames wait for space');
+  const sentAtOnce = Array.from({ length: 25 - waiting }, (_, i) => i).filter((i) => i % 5 !== 4);
+  t.same(encoded, sentAtOnce, 'frames waiting for space are not encoded yet');
+  t.throws(() => {
+    for (let i = 0; i < 40; i++) sender.sendEncoded(60, fill, 99);
+  }, { code: ErrorCode.overloaded }, 'the backlog stays bounded');
+  const seen: number[] = [];
+  while (seen.length < 25) {
+    await consumer.waitForFrames(50);
+    consumer.drain((frame) => void (frame[0]! < 25 && seen.push(frame[0]!)));
+  }
+  t.same(seen, Array.from({ length: 25 }, (_, i) => i), 'in send order');
+  t.equal(encoded.filter((n) => n < 25).length, 20, 'each encoded frame was encoded exactly once');
+  while (sender.backlogFrames > 0) {
+    await consumer.waitForFrames(50);
+    consumer.drain(() => undefined);
+  }
+  consumer.close();
+});
+
 t.test('a batch over the engine batch limits is committed in slices, in one group commit', async (t) => {
   const { actor, fs, engine, get } = setup();
   const count = limits.batchOpsMax + 5;

@@ -65,7 +65,8 @@ function start(): void {
   }
   const actor = new ShardActor({ engine, actor: data.actor, policy: data.policy, clock: systemClock });
   const consumer = new MailboxConsumer(data.requestBuffer);
-  const sender = new FrameSender(new MailboxProducer(data.replyBuffer), { onError: crash });
+  // Replies reference immutable bytes (engine, arena): one waiting for space stays unencoded.
+  const sender = new FrameSender(new MailboxProducer(data.replyBuffer), { onError: crash, deferEncoding: true });
   const sendReply = (reply: ShardReply): void => {
     let lengthBytes = replyBytes(reply);
     if (lengthBytes > consumer.frameBytesMax) {

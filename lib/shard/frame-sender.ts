@@ -5,6 +5,13 @@
  * reservation when there is room (no allocation, no copy). Publishing is batched: one `publish()` per event-loop turn
  * (a microtask after the first frame of the turn), however many frames were written.
  *
+ * With `deferEncoding` (the shard worker's replies), a frame that does not fit now waits in the
+ * backlog as its value and encoder, and is encoded straight into the mailbox once space frees:
+ * a 10 KiB reply waiting for space costs no array and no second copy. The caller promises that
+ * the bytes such a value references never change (the shard's replies reference immutable
+ * engine and arena bytes); the Store's requests reference caller-owned arrays, so they are
+ * encoded at send time.
+ *
  * Owner: the one thread that writes the mailbox (the supervisor or Store for requests, the
  * shard worker for replies). Invariant: while the backlog is non-empty, new frames join it, so
  * the mailbox order is the send order and only the backlog loop calls `waitForSpace`.
@@ -29,16 +36,34 @@ export interface FrameSenderOptions {
    * latency (microseconds when idle).
    */
   publishPerTurn?: boolean;
+  /**
+   * A frame that does not fit now waits unencoded (value and encoder) and is encoded in place
+   * when space frees. Only for values whose bytes never change once sent.
+   */
+  deferEncoding?: boolean;
+}
+
+/** A frame waiting for space: `encode(value, out, start)` writes its `lengthBytes`. */
+interface Waiting {
+  lengthBytes: number;
+  encode: (value: never, out: Uint8Array, start: number) => number;
+  value: unknown;
+}
+
+function copyFrame(frame: Uint8Array, out: Uint8Array, start: number): number {
+  out.set(frame, start);
+  return start + frame.length;
 }
 
 export class FrameSender {
   readonly #producer: MailboxProducer;
   readonly #backlogFramesMax: number;
   readonly #onError: (error: unknown) => void;
-  #backlog: Uint8Array[] = [];
+  #backlog: Waiting[] = [];
   #draining = false;
   #publishScheduled = false;
   readonly #publishPerTurn: boolean;
+  readonly #deferEncoding: boolean;
   readonly #publishNow = (): void => {
     this.#publishScheduled = false;
     if (!this.#producer.closed) this.#producer.publish();
@@ -49,6 +74,7 @@ export class FrameSender {
     this.#backlogFramesMax = options.backlogFramesMax ?? limits.pendingWritesMax;
     this.#onError = options.onError ?? (() => undefined);
     this.#publishPerTurn = options.publishPerTurn === true;
+    this.#deferEncoding = options.deferEncoding === true;
   }
 
   /** Frames waiting for mailbox space. */
@@ -63,11 +89,26 @@ export class FrameSender {
       this.#schedulePublish();
       return;
     }
+    this.#enqueue({ lengthBytes: frame.length, encode: copyFrame, value: frame });
+  }
+
+  #enqueue(waiting: Waiting): void {
     if (this.#backlog.length >= this.#backlogFramesMax) {
       throw new RingkvError(ErrorCode.overloaded, `more than ${this.#backlogFramesMax} frames wait for mailbox space`, {});
     }
-    this.#backlog.push(frame);
+    this.#backlog.push(waiting);
     if (!this.#draining) void this.#drainBacklog();
+  }
+
+  /** Encodes `waiting` into a reservation; false when it does not fit now. */
+  #tryEncode<T>(lengthBytes: number, encode: (value: T, out: Uint8Array, start: number) => number, value: T): boolean {
+    const start = this.#producer.reserveSpan(lengthBytes);
+    if (start < 0) return false;
+    const end = encode(value, this.#producer.bytes, start);
+    assert(end === start + lengthBytes, 'frame encoder wrote another length than it sized');
+    this.#producer.commit(lengthBytes);
+    this.#schedulePublish();
+    return true;
   }
 
   /**
@@ -78,15 +119,10 @@ export class FrameSender {
    */
   sendEncoded<T>(lengthBytes: number, encode: (value: T, out: Uint8Array, start: number) => number, value: T): void {
     this.#checkLength(lengthBytes);
-    if (this.#backlog.length === 0) {
-      const start = this.#producer.reserveSpan(lengthBytes);
-      if (start >= 0) {
-        const end = encode(value, this.#producer.bytes, start);
-        assert(end === start + lengthBytes, 'frame encoder wrote another length than it sized');
-        this.#producer.commit(lengthBytes);
-        this.#schedulePublish();
-        return;
-      }
+    if (this.#backlog.length === 0 && this.#tryEncode(lengthBytes, encode, value)) return;
+    if (this.#deferEncoding) {
+      this.#enqueue({ lengthBytes, encode: encode as Waiting['encode'], value });
+      return;
     }
     const frame = new Uint8Array(lengthBytes);
     assert(encode(value, frame, 0) === lengthBytes, 'frame encoder wrote another length than it sized');
@@ -115,10 +151,16 @@ export class FrameSender {
     this.#draining = true;
     try {
       while (this.#backlog.length > 0) {
-        const frame = this.#backlog[0]!;
-        await this.#producer.write(frame);
+        const waiting = this.#backlog[0]!;
+        if (!this.#tryEncode(waiting.lengthBytes, waiting.encode as (value: unknown, out: Uint8Array, start: number) => number, waiting.value)) {
+          if (!(await this.#producer.waitForSpace(waiting.lengthBytes))) {
+            throw new RingkvError(ErrorCode.overloaded, `mailbox full: no room for a ${waiting.lengthBytes}-byte frame within ${limits.mailboxWriteTimeoutMs} ms`, {
+              lengthBytes: waiting.lengthBytes,
+            });
+          }
+          continue;
+        }
         this.#backlog.shift();
-        this.#schedulePublish();
       }
     } catch (error) {
       this.#backlog = [];
