@@ -61,13 +61,18 @@ export function joinPath(dir: string, name: string): string {
 /** Reads exactly `length` bytes at `position`; throws if the file is shorter. */
 export function readExactly(file: FileHandle, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
+  readExactlyInto(file, position, out, 0, length);
+  return out;
+}
+
+/** Reads exactly `length` bytes at `position` into `out[at, at + length)`; throws if the file is shorter. */
+export function readExactlyInto(file: FileHandle, position: number, out: Uint8Array, at: number, length: number): void {
   let done = 0;
   while (done < length) {
-    const n = file.read(out, done, length - done, position + done);
+    const n = file.read(out, at + done, length - done, position + done);
     if (n === 0) {
       throw Object.assign(new Error(`short read of ${file.path} at ${position + done}`), { code: 'ESHORT' });
     }
     done += n;
   }
-  return out;
 }

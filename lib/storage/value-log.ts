@@ -9,21 +9,37 @@
  * it, installed by value-log GC only after every live value in it was rewritten durably
  * elsewhere. So no live pointer ever names a file that is gone.
  *
- * Memory: one file handle per value-log file; values are read into fresh arrays and not
- * cached (the page cache does that), so the value log adds nothing to the engine's budgets
- * except GC's buffer (one file, at most a memtable's worth of bytes, while GC runs).
+ * Memory: one file handle per value-log file; values are not cached (the page cache does
+ * that), so the value log adds nothing to the engine's budgets except GC's buffer (one file,
+ * at most a memtable's worth of bytes, while GC runs). Values are read into a read slab
+ * (bump allocation in `readSlabBytes` chunks, not zero-filled: the read overwrites every byte)
+ * and returned as views that are never written again: a 10 KiB read costs the read, not a
+ * fresh zeroed backing store and the GC work that follows it. Values over a quarter slab get
+ * their own array. The price: one retained value keeps its slab (at most readSlabBytes) alive.
  */
 
 import { ErrorCode, RingkvError } from '../base/errors.js';
-import { type FileHandle, type FileSystem, joinPath, readExactly } from './file-system.js';
+import { Buffer } from 'node:buffer';
+import { type FileHandle, type FileSystem, joinPath, readExactlyInto } from './file-system.js';
 import { walFileName } from './manifest.js';
 import { checkPointedValue, decodeValuePointer } from './value-pointer.js';
+
+/** Chunk size of the read slab (a tuning knob, not on disk). */
+const readSlabBytes = 256 * 1024;
+
+/** An array of `lengthBytes` whose bytes the caller overwrites (not zero-filled). */
+function uninitialized(lengthBytes: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(lengthBytes);
+  return new Uint8Array(b.buffer, b.byteOffset, lengthBytes);
+}
 
 export class ValueLog {
   readonly #fs: FileSystem;
   readonly #dir: string;
   readonly #files = new Set<number>();
   readonly #handles = new Map<number, FileHandle>();
+  #slab: Uint8Array = new Uint8Array(0);
+  #slabUsed = 0;
   /** Pointer reads served, and their bytes (for stats). */
   reads = 0;
   readBytes = 0;
@@ -72,7 +88,7 @@ export class ValueLog {
     }
     let value: Uint8Array;
     try {
-      value = readExactly(handle, pointer.offset, pointer.length);
+      value = this.#readInSlab(handle, pointer.offset, pointer.length);
     } catch (error) {
       if ((error as { code?: string }).code !== 'ESHORT') throw error;
       throw new RingkvError(ErrorCode.corruption, `value log ${path} ends before the value at ${pointer.offset}`, { file: path, offset: pointer.offset });
@@ -81,6 +97,24 @@ export class ValueLog {
     this.reads++;
     this.readBytes += value.length;
     return value;
+  }
+
+  /** Reads `length` bytes at `position` into the read slab (or their own array when large); returns the view. */
+  #readInSlab(handle: FileHandle, position: number, length: number): Uint8Array {
+    if (length > readSlabBytes >>> 2) {
+      const own = uninitialized(length);
+      readExactlyInto(handle, position, own, 0, length);
+      return own;
+    }
+    if (this.#slabUsed + length > this.#slab.length) {
+      this.#slab = uninitialized(readSlabBytes);
+      this.#slabUsed = 0;
+    }
+    const at = this.#slabUsed;
+    readExactlyInto(handle, position, this.#slab, at, length);
+    // Only after the read succeeded: a failed read leaves its bytes to the next one.
+    this.#slabUsed = (at + length + 7) & ~7;
+    return this.#slab.subarray(at, at + length);
   }
 
   /** Bytes on disk of one value-log file. */
