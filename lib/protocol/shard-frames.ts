@@ -498,10 +498,13 @@ function replyCopyOf(bytes: Uint8Array, start: number, lengthBytes: number): Uin
     // A plain Uint8Array over the pooled bytes: decoded arrays are Uint8Arrays, not Buffers.
     copy = new Uint8Array(pooled.buffer, pooled.byteOffset, lengthBytes);
   } else if (lengthBytes > replySlabBytes >>> 2) {
-    copy = new Uint8Array(lengthBytes);
+    const own = Buffer.allocUnsafeSlow(lengthBytes);
+    copy = new Uint8Array(own.buffer, own.byteOffset, lengthBytes);
   } else {
     if (replySlabUsed + lengthBytes > replySlab.length) {
-      replySlab = new Uint8Array(replySlabBytes);
+      // Not zero-filled: every byte handed out is copied over first.
+      const slab = Buffer.allocUnsafeSlow(replySlabBytes);
+      replySlab = new Uint8Array(slab.buffer, slab.byteOffset, replySlabBytes);
       replySlabUsed = 0;
     }
     copy = replySlab;
@@ -521,7 +524,8 @@ function replyCopyOf(bytes: Uint8Array, start: number, lengthBytes: number): Uin
  * Decodes the reply frame at `bytes[start, start + lengthBytes)`; throws KV_BAD_REQUEST when
  * malformed. The frame is copied once (replyCopyOf: Node's pool, or a reply slab) and its byte arrays are
  * views of that copy: one small allocation per reply instead of one backing store per array.
- * (So a decoded value's `.buffer` may hold other replies' bytes, as with any pooled Buffer.)
+ * (So a decoded value's `.buffer` may hold other replies' bytes, and bytes not yet written,
+ * as with any pooled `Buffer.allocUnsafe` Buffer; the view itself holds only its own.)
  */
 export function decodeReplySpan(bytes: Uint8Array, start: number, lengthBytes: number): ShardReply {
   const copy = replyCopyOf(bytes, start, lengthBytes);
