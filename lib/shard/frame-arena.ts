@@ -13,7 +13,15 @@
  * (an uncommitted object's value, say) keeps its whole chunk alive until it is gone.
  */
 
+import { Buffer } from 'node:buffer';
+
 const chunkBytesDefault = 64 * 1024;
+
+/** A chunk whose bytes are all copied over before they are handed out: not zero-filled. */
+function newChunk(chunkBytes: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(chunkBytes);
+  return new Uint8Array(b.buffer, b.byteOffset, chunkBytes);
+}
 const smallCopyBytesMax = 64;
 
 export class FrameArena {
@@ -23,7 +31,7 @@ export class FrameArena {
 
   constructor(chunkBytes: number = chunkBytesDefault) {
     this.#chunkBytes = chunkBytes;
-    this.#chunk = new Uint8Array(chunkBytes);
+    this.#chunk = newChunk(chunkBytes);
   }
 
   /** The array the last `copy` wrote into. */
@@ -39,7 +47,7 @@ export class FrameArena {
       return 0;
     }
     if (this.#used + lengthBytes > this.#chunk.length) {
-      this.#chunk = new Uint8Array(this.#chunkBytes);
+      this.#chunk = newChunk(this.#chunkBytes);
       this.#used = 0;
     }
     const chunk = this.#chunk;
