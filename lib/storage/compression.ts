@@ -1,15 +1,17 @@
 /**
- * Block compression: the one seam for `lz4-napi` (lz4_flex block format, size-prefixed).
+ * Block compression: LZ4 blocks, size-prefixed (lz4-block.ts, the format lz4_flex wrote here
+ * before; the native binding's synchronous calls leak memory, see lz4-block.ts).
  *
  * Owned by whichever thread builds or reads a table (a shard, or a compaction job); stateless.
  *
  * Stored compression types (frozen, they reach the disk in every block trailer):
  *   0 = none   the block bytes are stored as they are
- *   1 = lz4    `compressSync` output: [uncompressed length u32 LE][lz4 block stream]
+ *   1 = lz4    [uncompressed length u32 LE][lz4 block stream] (lz4-block.ts)
  *
  * A block is stored compressed only if that saves at least 1/8 (12.5%) of its bytes, the
  * LevelDB rule: below that, the decompression cost on every cache miss is not worth the space.
- * Cost: lz4 compresses ~600 MiB/s and decompresses ~1.7 GiB/s here, about 3x on typical data.
+ * Cost: lz4 in TypeScript compresses a few hundred MB/s and decompresses faster, about 3x on
+ * typical data (the native binding was ~600 MiB/s and ~1.7 GiB/s, and leaked).
  *
  * Sample-based skipping (BlockCompressor): data that did not compress usually goes on not
  * compressing (random or already-compressed values), and an lz4 attempt on it costs as much as
@@ -25,7 +27,7 @@
  * caller, never returned as data.
  */
 
-import { compressSync, uncompressSync } from 'lz4-napi';
+import { lz4Compress, lz4Decompress } from './lz4-block.js';
 
 export const CompressionType = {
   none: 0,
@@ -47,17 +49,13 @@ export function compressionTypeOf(name: CompressionName): CompressionType {
   throw new RangeError(`compression must be 'none' or 'lz4', got ${String(name)}`);
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
-  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
-
 /**
  * Compresses `raw` with `type` if that saves at least 12.5%. Returns the bytes to store and
  * the type actually used. The result may alias `raw` (type none): copy before reusing `raw`.
  */
 export function compressBlock(raw: Uint8Array, type: CompressionType): { type: CompressionType; bytes: Uint8Array } {
   if (type === CompressionType.lz4) {
-    const compressed = compressSync(asBuffer(raw));
+    const compressed = lz4Compress(raw);
     if (compressed.length < raw.length - raw.length / 8) return { type: CompressionType.lz4, bytes: compressed };
   }
   return { type: CompressionType.none, bytes: raw };
@@ -84,7 +82,7 @@ export class BlockCompressor {
     if (this.type !== CompressionType.lz4) return { type: CompressionType.none, bytes: raw };
     if (this.#skeptical && raw.length >= SAMPLE_BLOCK_BYTES_MIN) {
       const start = (raw.length - SAMPLE_BYTES) >>> 1;
-      const sample = compressSync(asBuffer(raw.subarray(start, start + SAMPLE_BYTES)));
+      const sample = lz4Compress(raw.subarray(start, start + SAMPLE_BYTES));
       if (sample.length >= SAMPLE_BYTES - SAMPLE_BYTES / 16) {
         this.skippedBlocks++;
         return { type: CompressionType.none, bytes: raw };
@@ -106,12 +104,9 @@ export function uncompressBlock(type: number, stored: Uint8Array): Uint8Array {
   if (stored.length < LZ4_SIZE_PREFIX_BYTES) throw new Error('lz4 block shorter than its size prefix');
   const declaredBytes =
     (stored[0]! | (stored[1]! << 8) | (stored[2]! << 16) | (stored[3]! << 24)) >>> 0;
-  // Refuse sizes lz4 cannot produce before the native code allocates them.
+  // Refuse sizes lz4 cannot produce before allocating them.
   if (declaredBytes > (stored.length - LZ4_SIZE_PREFIX_BYTES) * LZ4_RATIO_MAX) {
     throw new Error(`lz4 block declares ${declaredBytes} bytes from ${stored.length} stored`);
   }
-  const out = uncompressSync(asBuffer(stored));
-  if (out.length !== declaredBytes) throw new Error(`lz4 block decoded to ${out.length} bytes, declared ${declaredBytes}`);
-  // A plain Uint8Array view: Buffer#subarray takes a slow path, and readers take a view per value.
-  return new Uint8Array(out.buffer, out.byteOffset, out.length);
+  return lz4Decompress(stored, declaredBytes);
 }
