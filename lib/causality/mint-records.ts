@@ -26,9 +26,10 @@
  * voided: its sibling becomes a tombstone that expired at `voidExpiresAtMs`, keeping its dot,
  * timestamp and mint. Reads never show an expired sibling, and the DVV sync prefers the voided
  * copy of a dot to any other copy of it (dvv-set.ts sameDot), so voiding is a one-way change
- * of a dot's state: with records only added (and trimmed by a rule that depends on their union
- * alone) the result of merging any set of states is the same in every order. A later write
- * with the key's context supersedes the void like any sibling.
+ * of a dot's state and the merge stays a join: replicas converge once they have exchanged
+ * their states. (Records are bounded, so two replicas that merged the same states in different
+ * orders may have voided different twins on the way; the exchange voids both everywhere.) A
+ * later write with the key's context supersedes the void like any sibling.
  *
  * What it does not cover: a twin arriving after its record's retention or cap (a key written
  * more than the cap times through one coordinator meanwhile), and retention judged against
@@ -183,22 +184,21 @@ export function settleMints(inputs: readonly (DvvSet | undefined)[], next: DvvSe
   // Decided without allocating: no records, no minted sibling an input could lose here, and at
   // most one in the result (nothing to compare it with).
   if (!hasRecords(next) && mintedSiblings(next) <= 1 && inputs.every((input) => input === undefined || (!hasRecords(input) && mintedSiblings(input) === 0))) return next;
-  const records = gatherRecords(inputs, next);
+  const gathered = gatherRecords(inputs, next);
+  const newestMs = newestTimestamp(next, gathered);
+  // Trimmed before they are used: a record only some merge orders would still hold must not
+  // void anything, or the orders would disagree.
+  const records = new Map<string, Map<number, MintRecord>>();
+  for (const [actor, byCounter] of gathered) records.set(actor, new Map(trimmed(byCounter.values(), newestMs).map((r) => [r.counter, r])));
   const voided = new Set(losers(liveMints(next), records).map((m) => `${m.entry}:${m.index}`));
-  const kept = next.map((entry, e) => {
-    if (voided.size === 0) return entry.siblings;
+  return next.map((entry, e): DvvEntry => {
     let siblings = entry.siblings;
-    for (let k = 0; k < siblings.length; k++) {
+    for (let k = 0; voided.size > 0 && k < siblings.length; k++) {
       if (!voided.has(`${e}:${k}`)) continue;
       if (siblings === entry.siblings) siblings = siblings.slice();
       (siblings as Sibling[])[k] = voidOf(siblings[k]!);
     }
-    return siblings;
-  });
-  const newestMs = newestTimestamp(next, records);
-  return next.map((entry, e): DvvEntry => {
-    const recordsKept = trimmed(records.get(entry.actor)?.values() ?? [], newestMs);
-    const siblings = kept[e]!;
+    const recordsKept = [...(records.get(entry.actor)?.values() ?? [])];
     if (recordsKept.length === 0 && siblings === entry.siblings && entry.records === undefined) return entry;
     const out: DvvEntry = { actor: entry.actor, counter: entry.counter, siblings };
     return recordsKept.length > 0 ? { ...out, records: recordsKept } : out;
