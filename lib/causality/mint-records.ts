@@ -76,7 +76,7 @@ function holds(set: DvvSet, actor: string, counter: number): boolean {
 }
 
 /** Every record of `inputs` and `next`, and of the mints of `inputs` that `next` superseded, by actor then counter. */
-function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): Map<string, Map<number, MintRecord>> {
+function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet, live: Map<string, LiveMint[]>): Map<string, Map<number, MintRecord>> {
   const out = new Map<string, Map<number, MintRecord>>();
   const add = (actor: string, record: MintRecord): void => {
     let byCounter = out.get(actor);
@@ -93,7 +93,10 @@ function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): M
         // held its winner's history, so whatever superseded the void superseded the winner too.
         const { mint, timestampMs } = entry.siblings[k]!;
         const counter = entry.counter - k;
-        if (mint !== undefined && !holds(next, entry.actor, counter)) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
+        // Not while another copy of the write is live here: the dot may only look superseded
+        // (its actor re-minted the write after losing the first copy, and its counter now
+        // covers it), and the record would then void the last live copy.
+        if (mint !== undefined && !holds(next, entry.actor, counter) && !live.has(ridKey(mint.rid))) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
       }
     }
   }
@@ -184,13 +187,14 @@ export function settleMints(inputs: readonly (DvvSet | undefined)[], next: DvvSe
   // Decided without allocating: no records, no minted sibling an input could lose here, and at
   // most one in the result (nothing to compare it with).
   if (!hasRecords(next) && mintedSiblings(next) <= 1 && inputs.every((input) => input === undefined || (!hasRecords(input) && mintedSiblings(input) === 0))) return next;
-  const gathered = gatherRecords(inputs, next);
+  const live = liveMints(next);
+  const gathered = gatherRecords(inputs, next, live);
   const newestMs = newestTimestamp(next, gathered);
   // Trimmed before they are used: a record only some merge orders would still hold must not
   // void anything, or the orders would disagree.
   const records = new Map<string, Map<number, MintRecord>>();
   for (const [actor, byCounter] of gathered) records.set(actor, new Map(trimmed(byCounter.values(), newestMs).map((r) => [r.counter, r])));
-  const voided = new Set(losers(liveMints(next), records).map((m) => `${m.entry}:${m.index}`));
+  const voided = new Set(losers(live, records).map((m) => `${m.entry}:${m.index}`));
   return next.map((entry, e): DvvEntry => {
     let siblings = entry.siblings;
     for (let k = 0; voided.size > 0 && k < siblings.length; k++) {
