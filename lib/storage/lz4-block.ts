@@ -20,9 +20,11 @@
  * Blocks written by lz4_flex (`compressSync`) before this codec decode here, and blocks
  * written here decode with lz4_flex: both are the same standard format (tested).
  *
- * Cost: greedy matching over a 4-byte hash (4096 entries), about 200-400 MB/s here; on
- * incompressible data the scan accelerates past literals. Decompression copies literals and
- * matches with loops (short) or `copyWithin` (long, non-overlapping).
+ * Cost (measured on a loaded 2-core machine, same run): compression 110-230 MB/s, as fast as
+ * the binding's (its per-call overhead dominates at 4 KiB); on incompressible data the scan
+ * accelerates past literals (500+ MB/s). Decompression 120-220 MB/s on mixed blocks, a third
+ * to a half of the binding's: a block-cache miss on a compressed 4 KiB block costs ~20 µs more.
+ * Literals and matches are copied with loops (short) or `set`/`copyWithin` (long).
  *
  * Malformed input (truncated, an offset before the start, a length past the declared size)
  * throws a plain Error; compression.ts reports it as corruption.
@@ -36,8 +38,8 @@ const MF_LIMIT = 12;
 const LAST_LITERALS = 5;
 const OFFSET_MAX = 0xffff;
 const SIZE_PREFIX_BYTES = 4;
-/** Literal and match runs at most this long are copied byte by byte. */
-const SHORT_COPY_BYTES = 32;
+/** Literal and match runs at most this long are copied byte by byte (a loop beats a subarray and `set` up to a few hundred bytes, measured). */
+const SHORT_COPY_BYTES = 256;
 
 /** Positions + 1 of the last 4-byte sequence per hash (0: none); one table per thread, reset per call. */
 const table = new Int32Array(1 << HASH_LOG);
