@@ -443,11 +443,14 @@ export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes:
     if (tag === FrameTag.put) {
       const value = r.long();
       const ttlMs = flags & flagTtl ? r.u32() + r.u32() * 0x1_0000_0000 : undefined;
-      const mint = flags & flagMint ? readMint(r) : undefined;
-      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined, ...(mint === undefined ? {} : { mint }) };
+      const put: ShardRequest = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined };
+      // Present only when sent (no empty object and spread per request).
+      if (flags & flagMint) put.mint = readMint(r);
+      request = put;
     } else {
-      const mint = flags & flagMint ? readMint(r) : undefined;
-      request = { op: 'delete', requestId, key, context, wantObject, overwrite, ...(mint === undefined ? {} : { mint }) };
+      const del: ShardRequest = { op: 'delete', requestId, key, context, wantObject, overwrite };
+      if (flags & flagMint) del.mint = readMint(r);
+      request = del;
     }
   } else if (tag === FrameTag.readObject) {
     request = { op: 'readObject', requestId, key: r.short() };
