@@ -71,7 +71,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
   };
   return {
     clientToken: options.clientToken,
-    read: (key, consistency) => driver.read({ key, ...(consistency === undefined ? {} : { consistency }) }),
+    read: (key, consistency) => driver.read({ key, consistency }),
     write: (key, value, o) =>
       driver.put({
         key,
