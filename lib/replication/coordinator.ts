@@ -430,9 +430,9 @@ export class Coordinator {
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
     this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, askedIds: [], askedAtMs: [], hedgedPast: undefined, deadlineMs };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, askedIds: asked.map(idOf), askedAtMs: asked.map(() => nowMs), hedgedPast: undefined, deadlineMs };
     this.#requests.set(requestId, state);
-    const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
+    const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
     actions.push(this.#readTimer(state));
     return actions;
   }
@@ -1013,6 +1013,8 @@ function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
     },
   };
 }
+
+const idOf = (replica: ReplicaInfo): string => replica.id;
 
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
   return { type: 'complete', requestId, result };

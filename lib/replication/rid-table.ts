@@ -126,8 +126,27 @@ export interface RidHeld {
   reported: boolean;
 }
 
+/**
+ * The last rid named and its name: one write names its rid several times in a row (the
+ * coordinator's table and the replica's), and a hex string each time was a visible cost.
+ * A copy of the bytes is kept and compared, so a caller reusing the array is still named right.
+ */
+let lastRid: Uint8Array | undefined;
+const lastBytes = new Uint8Array(64);
+let lastName = '';
+
 function nameOf(rid: Uint8Array): string {
-  return Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
+  if (rid === lastRid && rid.length <= lastBytes.length && sameBytes(rid, lastBytes)) return lastName;
+  lastName = Buffer.from(rid.buffer, rid.byteOffset, rid.byteLength).toString('hex');
+  lastRid = rid;
+  if (rid.length <= lastBytes.length) lastBytes.set(rid);
+  else lastRid = undefined;
+  return lastName;
+}
+
+function sameBytes(rid: Uint8Array, copy: Uint8Array): boolean {
+  for (let i = 0; i < rid.length; i++) if (rid[i] !== copy[i]) return false;
+  return true;
 }
 
 /**
