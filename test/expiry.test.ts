@@ -38,7 +38,7 @@ t.test('expiry is part of the stored object, encoded only when some sibling expi
   t.same(decodeObject(bytes), expiring, 'round trip');
   t.same(encodeObject(decodeObject(bytes)), bytes, 'canonical');
   const badFlags = Uint8Array.from(bytes);
-  badFlags[1] = 2;
+  badFlags[1] = 4;
   t.throws(() => decodeObject(badFlags), /unknown flags/);
   t.throws(() => decodeObject(bytes.subarray(0, bytes.length - 1)), /truncated/);
 });

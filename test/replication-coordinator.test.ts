@@ -43,7 +43,7 @@ t.test('a replica coordinates a write: local apply first, then replica-writes, w
   const c = coordinator(() => [up('a'), up('b'), up('c')]);
   const start = c.startPut(1, { key, value: enc.encode('v'), rid: rid(1), context }, 1_000);
   t.same(start, [
-    { type: 'local', requestId: 1, op: 'coordinate-write', key, value: enc.encode('v'), context },
+    { type: 'local', requestId: 1, op: 'coordinate-write', key, value: enc.encode('v'), context, flags: { mint: { rid: rid(1), attempt: 0 } } },
     { type: 'set-timer', requestId: 1, atMs: 6_000 },
   ]);
   t.equal(c.inflight, 1);

@@ -185,6 +185,24 @@ export const limits = {
   /** A replica that finds one client write minted twice tries this often, this far apart, to drop the loser. */
   duplicateDropAttemptsMax: 3,
   duplicateDropRetryMs: 1_000,
+  /**
+   * A superseded event minted for a retried client write (attempt >= 1) is remembered in its key's stored
+   * object (lib/causality mint-records.ts) this long, measured against the object's newest
+   * write, and at most this many per actor: a twin of it arriving later (by hint,
+   * anti-entropy or read repair, from a coordinator that went silent after applying the
+   * write) is dropped instead of returning as an old sibling. The hint window: a node silent
+   * longer than that is repaired by anti-entropy and its stale twins can return.
+   */
+  mintRecordRetentionMs: 3 * 3_600_000,
+  /** The same for a superseded first attempt, whose twin can only be a hedge minted while it was in flight. */
+  mintRecordFirstRetentionMs: 60_000,
+  mintRecordsPerActor: 4,
+  /**
+   * Retry records kept per actor: a coordinator cut off for a while leaves a twin of every
+   * write its clients retried elsewhere meanwhile (about 34 bytes each, only on keys written
+   * through such a failover, for at most mintRecordRetentionMs of their history).
+   */
+  mintRetryRecordsPerActor: 64,
   /** Client write ids a replica remembers from replica writes (any coordinator's), and for how long. */
   replicaRidEntriesMax: 100_000,
   replicaRidRetentionMs: 10 * 60_000,

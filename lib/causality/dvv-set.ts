@@ -40,6 +40,20 @@ export interface Sibling {
    * compaction dropped.
    */
   readonly expiresAtMs?: number;
+  /** The client write this sibling was minted for (mint-records.ts); absent for the embedded Store's writes. */
+  readonly mint?: Mint;
+}
+
+/** Which client write (rid) and which of its attempts (0: the first) an event was minted for. */
+export interface Mint {
+  readonly rid: Uint8Array;
+  readonly attempt: number;
+}
+
+/** A superseded event minted for a retried client write, remembered by its actor's entry (mint-records.ts). */
+export interface MintRecord extends Mint {
+  readonly counter: number;
+  readonly timestampMs: number;
 }
 
 export interface DvvEntry {
@@ -47,12 +61,21 @@ export interface DvvEntry {
   readonly counter: number;
   /** Newest first: siblings[k] is the value of event (actor, counter − k). */
   readonly siblings: readonly Sibling[];
+  /** Superseded retry mints of this actor, newest first (mint-records.ts); absent: none. */
+  readonly records?: readonly MintRecord[];
 }
 
 /** Sorted by actor. The empty set is the state of a key never written. */
 export type DvvSet = readonly DvvEntry[];
 
 export const emptySet: DvvSet = Object.freeze([]);
+
+/**
+ * The expiry of a voided sibling: the duplicate mint of a client write (mint-records.ts). An
+ * instant long past, so every read treats it as expired; clients cannot set it (an expiry in
+ * the past deletes instead).
+ */
+export const voidExpiresAtMs = 1;
 
 /** The causal history as a version vector (the context a read returns). */
 export function join(set: DvvSet): VersionVector {
@@ -125,8 +148,18 @@ function sameDot(a: Sibling, b: Sibling): Sibling {
   // An expiring value and the tombstone compaction left of it (expiry.ts) are one event:
   // the tombstone wins, so replicas converge on the dropped bytes.
   if ((a.expiresAtMs !== undefined || b.expiresAtMs !== undefined) && (a.value === null) !== (b.value === null)) return a.value === null ? a : b;
+  if (a.value === null && b.value === null) {
+    // Two tombstones of one event: the one that expired first (a voided twin, mint-records.ts), then the one with a mint.
+    const ax = a.expiresAtMs ?? Infinity;
+    const bx = b.expiresAtMs ?? Infinity;
+    if (ax !== bx) return ax < bx ? a : b;
+    return a.mint !== undefined || b.mint === undefined ? a : b;
+  }
   if (a.value === null || b.value === null) return a.value === null ? b : a;
-  return Buffer.compare(a.value, b.value) >= 0 ? a : b;
+  const order = Buffer.compare(a.value, b.value);
+  if (order !== 0) return order > 0 ? a : b;
+  // One event seen with and without its mint: keep the mint, whatever the order.
+  return a.mint !== undefined || b.mint === undefined ? a : b;
 }
 
 /** Drops the siblings `context` has seen (the paper's discard); counters are unchanged. */
@@ -192,7 +225,7 @@ function newerThan(a: Sibling, actorA: string, dotA: number, b: Sibling, actorB:
   return order !== 0 ? order > 0 : dotA > dotB;
 }
 
-/** The last writer: the sibling with the highest (timestamp, actor, counter); undefined if none. */
+/** The last writer: the sibling with the highest (timestamp, actor, counter), voided twins aside; undefined if none. */
 export function lwwWinner(set: DvvSet): Sibling | undefined {
   let winner: Sibling | undefined;
   let winnerActor = '';
@@ -200,6 +233,7 @@ export function lwwWinner(set: DvvSet): Sibling | undefined {
   for (const entry of set) {
     for (let k = 0; k < entry.siblings.length; k++) {
       const sibling = entry.siblings[k]!;
+      if (sibling.expiresAtMs === voidExpiresAtMs && sibling.value === null) continue; // a voided twin (mint-records.ts)
       if (winner === undefined || newerThan(sibling, entry.actor, entry.counter - k, winner, winnerActor, winnerDot)) {
         winner = sibling;
         winnerActor = entry.actor;

@@ -30,8 +30,11 @@ export {
   values,
   type DvvEntry,
   type DvvSet,
+  type Mint,
+  type MintRecord,
   type Sibling,
 } from './dvv-set.js';
+export { settleMints } from './mint-records.js';
 export {
   applyClientWrite,
   canPurge,

@@ -18,7 +18,7 @@
  */
 
 import type { DvvSet, Sibling } from './dvv-set.js';
-import { lwwWinner } from './dvv-set.js';
+import { lwwWinner, voidExpiresAtMs } from './dvv-set.js';
 import { compareActors } from './actor-id.js';
 import type { ConflictPolicy } from './stored-object.js';
 import { encodeContext } from './version-vector.js';
@@ -38,9 +38,9 @@ export interface ReadView {
   readonly expiresAtMs: number | undefined;
 }
 
-/** Whether `sibling` is expired at wall-clock `nowMs`. */
+/** Whether `sibling` is expired at wall-clock `nowMs`; a voided twin (mint-records.ts) always is. */
 export function isExpired(sibling: Sibling, nowMs: number): boolean {
-  return sibling.expiresAtMs !== undefined && sibling.expiresAtMs <= nowMs;
+  return sibling.expiresAtMs !== undefined && (sibling.expiresAtMs <= nowMs || sibling.expiresAtMs === voidExpiresAtMs);
 }
 
 /**
@@ -102,8 +102,9 @@ export function expireValues(object: DvvSet, nowMs: number): DvvSet {
   const out = object.map((entry) => {
     if (!entry.siblings.some((s) => s.value !== null && isExpired(s, nowMs))) return entry;
     changed = true;
-    const siblings = entry.siblings.map((s) => (s.value !== null && isExpired(s, nowMs) ? { value: null, timestampMs: s.timestampMs, expiresAtMs: s.expiresAtMs! } : s));
-    return { actor: entry.actor, counter: entry.counter, siblings };
+    // The tombstone keeps the event's mint, and the entry its mint records (mint-records.ts).
+    const siblings = entry.siblings.map((s) => (s.value !== null && isExpired(s, nowMs) ? { ...s, value: null } : s));
+    return { ...entry, siblings };
   });
   return changed ? out : object;
 }

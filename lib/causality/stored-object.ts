@@ -24,11 +24,16 @@
  *           │ timestampMs │ expiresAtMs         │ kind │ value length │ value bytes │  length and bytes only
  *           │ u53         │ u53, only if flag 1 │ u8   │ u32          │             │  when kind = 0
  *           └─────────────┴─────────────────────┴──────┴──────────────┴─────────────┘
+ *   mints (only if flag 2), after expiresAtMs in each sibling: rid length u8 (0: no mint), then
+ *   the rid and its attempt u8; and after each actor's last sibling: a record count u8, then
+ *   per record (newest first) counter u53, timestampMs u53, attempt u8, rid length u8 ≥ 1, rid
+ *   (mint-records.ts).
  *   kind: 0 = value, 1 = tombstone; nothing else. Siblings are newest first: sibling k of an
  *   actor with counter n is the value of its event n − k (its dot), as in the DVV set.
  *   flags: bit 0 (1) = every sibling carries expiresAtMs (0: this sibling never expires); set
  *   exactly when some sibling expires, so an object without TTLs encodes as before and each
- *   state still has one encoding (read repair compares bytes). Other bits must be 0.
+ *   state still has one encoding (read repair compares bytes). Bit 1 (2) = mints present: set
+ *   exactly when some sibling carries a mint or some actor a record. Other bits must be 0.
  *
  * Common case — one actor with an 8-byte id holding one 100-byte value: 4 + 21 + 13 + 100 =
  * 138 bytes. Allowed: zero actors (the empty set), actors with no siblings (history only),
@@ -54,7 +59,8 @@ import { assert, invariantsEnabled } from '../base/assert.js';
 import { ErrorCode, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
 import { actorIdBytes, checkActorId, compareActors, decodeActorId } from './actor-id.js';
-import { checkSet, join, lwwWinner, siblingCount, sync, update, type DvvEntry, type DvvSet, type Sibling } from './dvv-set.js';
+import { checkSet, join, lwwWinner, siblingCount, sync, update, type DvvEntry, type DvvSet, type Mint, type MintRecord, type Sibling } from './dvv-set.js';
+import { settleMints } from './mint-records.js';
 import { counterMax, decodeContext, mergeVectors, readU32, readU53, writeU32, writeU53, type VersionVector } from './version-vector.js';
 
 /** A key's stored state: its DVV set. */
@@ -73,6 +79,12 @@ const actorFixedBytes = 1 + 8 + 4;
 const siblingFixedBytes = 8 + 1;
 /** Header flag: siblings carry expiresAtMs. */
 const flagExpiry = 1;
+/** Header flag: siblings carry a mint field, actors a record list. */
+const flagMints = 2;
+const ridLengthMax = 0xff;
+
+const mintBytes = (mint: Mint | undefined): number => (mint === undefined ? 1 : 2 + mint.rid.length);
+const recordBytes = (record: MintRecord): number => 8 + 8 + 1 + 1 + record.rid.length;
 
 export function encodeObject(object: StoredObject): Uint8Array {
   assert(object.length <= 0xffff, 'too many actors to encode');
@@ -80,32 +92,70 @@ export function encodeObject(object: StoredObject): Uint8Array {
   let sizeBytes = headerBytes;
   let siblings = 0;
   let expiring = false;
+  let mintBytesTotal = 0;
+  let minted = false;
   for (let k = 0; k < object.length; k++) {
     const entry = object[k]!;
     const id = actorIdBytes(entry.actor);
     ids[k] = id;
     sizeBytes += actorFixedBytes + id.length;
-    for (const { value, expiresAtMs } of entry.siblings) {
+    mintBytesTotal += 1;
+    for (const record of entry.records ?? []) {
+      mintBytesTotal += recordBytes(record);
+      minted = true;
+    }
+    for (const { value, expiresAtMs, mint } of entry.siblings) {
       sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
       if (expiresAtMs !== undefined) expiring = true;
+      if (mint !== undefined) minted = true;
+      mintBytesTotal += mintBytes(mint);
       siblings++;
     }
   }
   if (expiring) sizeBytes += 8 * siblings;
+  if (minted) sizeBytes += mintBytesTotal;
   // Node's pooled allocation: about 7x cheaper than a fresh ArrayBuffer for small objects.
   const pooled = Buffer.allocUnsafe(sizeBytes);
   const out = new Uint8Array(pooled.buffer, pooled.byteOffset, sizeBytes);
   out[0] = objectFormatVersion;
-  out[1] = expiring ? flagExpiry : 0;
+  out[1] = (expiring ? flagExpiry : 0) | (minted ? flagMints : 0);
   out[2] = object.length;
   out[3] = object.length >>> 8;
   let offset = headerBytes;
-  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring);
+  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring, minted);
   assert(offset === sizeBytes, 'stored object size mismatch');
   return out;
 }
 
-function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean): number {
+function encodeMint(out: Uint8Array, offset: number, mint: Mint | undefined): number {
+  if (mint === undefined) {
+    out[offset] = 0;
+    return offset + 1;
+  }
+  assert(mint.rid.length >= 1 && mint.rid.length <= ridLengthMax && mint.attempt >= 0 && mint.attempt <= 0xff, 'mint out of range');
+  out[offset] = mint.rid.length;
+  out.set(mint.rid, offset + 1);
+  out[offset + 1 + mint.rid.length] = mint.attempt;
+  return offset + 2 + mint.rid.length;
+}
+
+function encodeRecords(out: Uint8Array, start: number, records: readonly MintRecord[]): number {
+  assert(records.length <= 0xff, 'too many mint records');
+  out[start] = records.length;
+  let offset = start + 1;
+  for (const record of records) {
+    writeU53(out, offset, record.counter);
+    writeU53(out, offset + 8, record.timestampMs);
+    assert(record.rid.length >= 1 && record.rid.length <= ridLengthMax && record.attempt >= 0 && record.attempt <= 0xff, 'mint record out of range');
+    out[offset + 16] = record.attempt;
+    out[offset + 17] = record.rid.length;
+    out.set(record.rid, offset + 18);
+    offset += 18 + record.rid.length;
+  }
+  return offset;
+}
+
+function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean, minted: boolean): number {
   assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
   out[start] = id.length;
   out.set(id, start + 1);
@@ -113,12 +163,13 @@ function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8A
   writeU53(out, offset, entry.counter);
   writeU32(out, offset + 8, entry.siblings.length);
   offset += 12;
-  for (const { value, timestampMs, expiresAtMs } of entry.siblings) {
+  for (const { value, timestampMs, expiresAtMs, mint } of entry.siblings) {
     writeU53(out, offset, timestampMs);
     if (expiring) {
       writeU53(out, offset + 8, expiresAtMs ?? 0);
       offset += 8;
     }
+    if (minted) offset = encodeMint(out, offset + 8, mint) - 8;
     offset += siblingFixedBytes;
     if (value === null) {
       out[offset - 1] = SiblingKind.tombstone;
@@ -129,7 +180,7 @@ function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8A
       offset += 4 + value.length;
     }
   }
-  return offset;
+  return minted ? encodeRecords(out, offset, entry.records ?? []) : offset;
 }
 
 function corrupt(message: string, offset: number): RingkvError {
@@ -141,8 +192,9 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
   if (bytes.length < headerBytes) throw corrupt('truncated header', 0);
   if (bytes[0] !== objectFormatVersion) throw corrupt(`unknown format version ${bytes[0]}`, 0);
   const flags = bytes[1]!;
-  if ((flags & ~flagExpiry) !== 0) throw corrupt(`unknown flags ${flags}`, 1);
+  if ((flags & ~(flagExpiry | flagMints)) !== 0) throw corrupt(`unknown flags ${flags}`, 1);
   const expiring = (flags & flagExpiry) !== 0;
+  const minted = (flags & flagMints) !== 0;
   const count = bytes[2]! | (bytes[3]! << 8);
   const object: DvvEntry[] = [];
   let offset = headerBytes;
@@ -159,14 +211,52 @@ export function decodeObject(bytes: Uint8Array): StoredObject {
     if (siblingCount > counter) throw corrupt('more siblings than events', idEnd + 8);
     const siblings: Sibling[] = [];
     offset = idEnd + 12;
-    for (let d = 0; d < siblingCount; d++) offset = decodeSibling(bytes, offset, siblings, expiring);
-    object.push({ actor, counter, siblings });
+    for (let d = 0; d < siblingCount; d++) offset = decodeSibling(bytes, offset, siblings, expiring, minted);
+    if (!minted) {
+      object.push({ actor, counter, siblings });
+      continue;
+    }
+    const records: MintRecord[] = [];
+    offset = decodeRecords(bytes, offset, records);
+    object.push(records.length === 0 ? { actor, counter, siblings } : { actor, counter, siblings, records });
   }
   if (offset !== bytes.length) throw corrupt('trailing bytes', offset);
   return object;
 }
 
-function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[], expiring: boolean): number {
+function decodeRid(bytes: Uint8Array, offset: number): Uint8Array {
+  const length = bytes[offset] ?? 0;
+  if (length === 0 || offset + 1 + length > bytes.length) throw corrupt('truncated or empty rid', offset);
+  return bytes.subarray(offset + 1, offset + 1 + length);
+}
+
+function decodeRecords(bytes: Uint8Array, start: number, records: MintRecord[]): number {
+  if (start >= bytes.length) throw corrupt('truncated mint records', start);
+  const count = bytes[start]!;
+  let offset = start + 1;
+  for (let r = 0; r < count; r++) {
+    if (offset + 18 > bytes.length) throw corrupt('truncated mint record', offset);
+    const counter = readU53(bytes, offset);
+    const timestampMs = readU53(bytes, offset + 8);
+    if (counter < 1 || timestampMs < 0) throw corrupt('mint record out of range', offset);
+    const attempt = bytes[offset + 16]!;
+    const rid = decodeRid(bytes, offset + 17);
+    records.push({ counter, timestampMs, attempt, rid });
+    offset += 18 + rid.length;
+  }
+  return offset;
+}
+
+function decodeMint(bytes: Uint8Array, offset: number): [Mint | undefined, number] {
+  if (offset >= bytes.length) throw corrupt('truncated mint', offset);
+  if (bytes[offset] === 0) return [undefined, offset + 1];
+  const rid = decodeRid(bytes, offset);
+  const end = offset + 1 + rid.length;
+  if (end >= bytes.length) throw corrupt('truncated mint', offset);
+  return [{ rid, attempt: bytes[end]! }, end + 1];
+}
+
+function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[], expiring: boolean, minted: boolean): number {
   if (offset + siblingFixedBytes + (expiring ? 8 : 0) > bytes.length) throw corrupt('truncated sibling', offset);
   const timestampMs = readU53(bytes, offset);
   if (timestampMs < 0) throw corrupt('timestamp out of range', offset);
@@ -177,10 +267,18 @@ function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[], e
     expiresAtMs = at || undefined;
     offset += 8;
   }
+  let mint: Mint | undefined;
+  if (minted) {
+    let end: number;
+    [mint, end] = decodeMint(bytes, offset + 8);
+    offset = end - 8;
+    if (offset + siblingFixedBytes > bytes.length) throw corrupt('truncated sibling', offset);
+  }
   const kind = bytes[offset + 8];
   offset += siblingFixedBytes;
   if (kind === SiblingKind.tombstone) {
-    siblings.push(expiresAtMs === undefined ? { value: null, timestampMs } : { value: null, timestampMs, expiresAtMs });
+    const tombstone: Sibling = expiresAtMs === undefined ? { value: null, timestampMs } : { value: null, timestampMs, expiresAtMs };
+    siblings.push(mint === undefined ? tombstone : { ...tombstone, mint });
     return offset;
   }
   if (kind !== SiblingKind.value) throw corrupt(`unknown sibling kind ${kind}`, offset - 1);
@@ -188,7 +286,8 @@ function decodeSibling(bytes: Uint8Array, offset: number, siblings: Sibling[], e
   const valueEnd = offset + 4 + readU32(bytes, offset);
   if (valueEnd > bytes.length) throw corrupt('truncated value', offset);
   const value = bytes.subarray(offset + 4, valueEnd);
-  siblings.push(expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs });
+  const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
+  siblings.push(mint === undefined ? sibling : { ...sibling, mint });
   return valueEnd;
 }
 
@@ -207,6 +306,8 @@ export interface ClientWrite {
   readonly siblingsMax: number;
   /** Wall-clock ms from which the new value is expired (expiry.ts); undefined: never. */
   readonly expiresAtMs?: number | undefined;
+  /** The client write (rid, attempt) this event is minted for (mint-records.ts); undefined: none. */
+  readonly mint?: Mint | undefined;
 }
 
 /**
@@ -220,16 +321,20 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
   checkClientWrite(write);
   const before = stored ?? [];
   const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
-  const sibling: Sibling =
+  const plain: Sibling =
     write.expiresAtMs === undefined ? { value: write.value, timestampMs: write.timestampMs } : { value: write.value, timestampMs: write.timestampMs, expiresAtMs: write.expiresAtMs };
+  const sibling: Sibling = write.mint === undefined ? plain : { ...plain, mint: write.mint };
   const floor = freshCounterFloor(write.timestampMs);
   let next = update(before, context, sibling, write.actor, floor);
   if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
   if (write.policy === 'lww' && siblingCount(next) > 1) {
     // One event instead: the last writer among the new write and what the context did not
     // see, written as having seen everything (the new write may lose to an older one).
-    next = update(before, mergeVectors(join(before), context), lwwWinner(next)!, write.actor, floor);
+    // An older winner re-written as a new event is not that write's mint any more.
+    const winner = lwwWinner(next)!;
+    next = update(before, mergeVectors(join(before), context), winner === sibling ? sibling : withoutMint(winner), write.actor, floor);
   }
+  next = settleMints([before], next);
   const siblings = siblingCount(next);
   if (siblings > write.siblingsMax) {
     throw new RingkvError(ErrorCode.tooManySiblings, `the key would hold ${siblings} siblings, over ${write.siblingsMax}`, {
@@ -239,6 +344,12 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
   }
   if (invariantsEnabled()) checkSet(next);
   return next;
+}
+
+function withoutMint(sibling: Sibling): Sibling {
+  if (sibling.mint === undefined) return sibling;
+  const { mint: _mint, ...rest } = sibling;
+  return rest;
 }
 
 /** Fresh-entry counters advance this many per millisecond of the write's timestamp. */
@@ -285,11 +396,15 @@ function checkClientWrite(write: ClientWrite): void {
     throw new RangeError('expiresAtMs must be an integer in [1, 2^53 - 1]');
   }
   if (policy !== 'siblings' && policy !== 'lww') throw new TypeError("policy must be 'siblings' or 'lww'");
+  const { mint } = write;
+  if (mint !== undefined && (!(mint.rid instanceof Uint8Array) || mint.rid.length < 1 || mint.rid.length > ridLengthMax || !Number.isInteger(mint.attempt) || mint.attempt < 0 || mint.attempt > 0xff)) {
+    throw new RangeError('mint must be a rid of 1-255 bytes and an attempt in [0, 255]');
+  }
 }
 
 /** Merges state from another replica. Never limited, never loses a concurrent sibling. */
 export function mergeReplicas(local: StoredObject | undefined, incoming: StoredObject): StoredObject {
-  const merged = local === undefined ? incoming : sync(local, incoming);
+  const merged = local === undefined ? settleMints([], incoming) : settleMints([local, incoming], sync(local, incoming));
   if (invariantsEnabled()) checkSet(merged);
   return merged;
 }

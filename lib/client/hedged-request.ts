@@ -15,11 +15,11 @@
  *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
  *    no side effect, and this failover is not rationed), or else still waited for; any other
  *    reply stands.
- *  - put/delete: not hedged unless the client asks (ClientOptions.hedgeWrites): two
- *    coordinators applying one write before either hears of the other leave a duplicate
- *    sibling until the replicas drop it; unhedged, a write is sent again only when it could
- *    not be sent or its link died before any reply. Every attempt carries the same rid, so a write applied by several
- *    coordinators stays one write (coordinator.ts). The first `written` reply wins. An error
+ *  - put/delete: hedged unless the client turns it off (ClientOptions.hedgeWrites), failed
+ *    over always. Every attempt carries the same rid and its attempt number, and the event each
+ *    coordinator mints carries them into the stored object, so a write applied by several
+ *    coordinators collapses to one sibling on every merge path, even when one copy returns
+ *    after the client wrote over the other (lib/causality mint-records.ts, coordinator.ts). The first `written` reply wins. An error
  *    reply stands only once no other attempt is in flight; if another attempt's link died
  *    after sending, a definite error becomes KV_INDETERMINATE (that attempt may have applied
  *    it). A link that dies before any reply moves the write to the next node, same rid. An
@@ -195,10 +195,6 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
-      // A write is not sent again unless the client hedges writes: the silent node may have
-      // applied it already (cut off from its peers rather than paused), and a second coordinator
-      // would mint a second sibling that no replica can tell from a new write.
-      if (this.#write && this.#host.hedgeWrites !== true) continue;
       // Fail over to a trusted node (not rationed: this is no hedge). A read, which has no side
       // effect, stops waiting for the silent node; a write still waits for its outcome.
       if (!this.#start(true) || this.#write) continue;

@@ -124,11 +124,11 @@ export interface ClientOptions {
   /** Send requests to nodes of this datacenter first (others only when none is reachable), so LOCAL_QUORUM is this datacenter's. */
   localDc?: string;
   /**
-   * Hedge writes too (default false): a write not answered within the hedge delay is also sent
-   * to the next coordinator, same rid. Off by default because two coordinators that both apply
-   * the write before either hears of the other leave a duplicate sibling until the replicas drop
-   * it (coordinator.ts); reads are always hedged, and a write whose node falls silent past its
-   * attempt timeout fails over either way.
+   * Hedge writes too (default true): a write not answered within the hedge delay is also sent
+   * to the next coordinator, same rid and the next attempt number. Two coordinators that both
+   * apply it mint two events, and every merge keeps one of them (lib/causality
+   * mint-records.ts). false: writes are not hedged, only failed over past their attempt
+   * timeout (as reads are either way).
    */
   hedgeWrites?: boolean;
   logger?: Logger;

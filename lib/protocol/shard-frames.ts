@@ -27,6 +27,8 @@
  *               replica holds for the key (its context is joined with the stored history)
  *               flag 32 on put: "keep TTL" — the new value keeps the expiry of the value a
  *               read would show now (Redis SET ... KEEPTTL); ignored with flag 8
+ *               flag 64 on put/delete: the client write's mint follows, last: attempt u8,
+ *               rid (u16 length, bytes) — the new sibling carries it (lib/causality mint-records.ts)
  *     4 scan    │ partition u32 │ limit u32 │ afterKey (flag 2: present): u16 length, bytes │
  *     5 crash   │ (empty) — test only: the shard throws, as a bug would │
  *     6 readObject  │ key │                      — a replica read: the raw stored object
@@ -57,6 +59,7 @@
 import { Buffer } from 'node:buffer';
 import { assertNever } from '../base/assert.js';
 import { ErrorCode, RingkvError, isErrorCode } from '../base/errors.js';
+import type { Mint } from '../causality/index.js';
 
 /** Frozen. */
 export const shardFrameVersion = 2;
@@ -85,7 +88,8 @@ const flagObject = 4;
 const flagTtl = 8;
 const flagOverwrite = 16;
 const flagKeepTtl = 32;
-const flagsKnown = flagContext | flagAfterKey | flagObject | flagTtl | flagOverwrite | flagKeepTtl;
+const flagMint = 64;
+const flagsKnown = flagContext | flagAfterKey | flagObject | flagTtl | flagOverwrite | flagKeepTtl | flagMint;
 const headerBytes = 8;
 const u16Max = 0xffff;
 /** Byte arrays up to this length are copied by a loop: cheaper than `set` for a few bytes. */
@@ -104,8 +108,10 @@ export type ShardRequest =
       ttlMs?: number | undefined;
       overwrite?: boolean | undefined;
       keepTtl?: boolean | undefined;
+      /** The client write this event is minted for. */
+      mint?: Mint | undefined;
     }
-  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean; overwrite?: boolean | undefined }
+  | { op: 'delete'; requestId: number; key: Uint8Array; context: Uint8Array | undefined; wantObject?: boolean; overwrite?: boolean | undefined; mint?: Mint | undefined }
   | { op: 'scan'; requestId: number; partition: number; limit: number; afterKey: Uint8Array | undefined }
   | { op: 'crash'; requestId: number }
   | { op: 'readObject'; requestId: number; key: Uint8Array }
@@ -172,6 +178,14 @@ function checkShort(bytes: Uint8Array): number {
   return 2 + bytes.length;
 }
 
+const mintBytes = (mint: Mint | undefined): number => (mint === undefined ? 0 : 1 + checkShort(mint.rid));
+
+function putMint(out: Uint8Array, at: number, mint: Mint | undefined): number {
+  if (mint === undefined) return at;
+  out[at] = mint.attempt;
+  return putShort(out, at + 1, mint.rid);
+}
+
 /** The frame size of `request`; throws KV_TOO_LARGE for a key over 65535 bytes. */
 export function requestBytes(request: ShardRequest): number {
   switch (request.op) {
@@ -179,9 +193,9 @@ export function requestBytes(request: ShardRequest): number {
     case 'readObject':
       return headerBytes + checkShort(request.key);
     case 'put':
-      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + 4 + request.value.length + (request.ttlMs === undefined ? 0 : 8);
+      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + 4 + request.value.length + (request.ttlMs === undefined ? 0 : 8) + mintBytes(request.mint);
     case 'delete':
-      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0);
+      return headerBytes + checkShort(request.key) + (request.context ? 4 + request.context.length : 0) + mintBytes(request.mint);
     case 'mergeObject':
       return headerBytes + checkShort(request.key) + 4 + request.object.length;
     case 'purgeIf':
@@ -206,14 +220,14 @@ export function encodeRequestInto(request: ShardRequest, out: Uint8Array, start:
     case 'put':
     case 'delete': {
       const { context } = request;
-      let flags = (context ? flagContext : 0) | (request.wantObject === true ? flagObject : 0) | (request.overwrite === true ? flagOverwrite : 0);
+      let flags = (context ? flagContext : 0) | (request.wantObject === true ? flagObject : 0) | (request.overwrite === true ? flagOverwrite : 0) | (request.mint === undefined ? 0 : flagMint);
       if (request.op === 'put') flags |= (request.ttlMs === undefined ? 0 : flagTtl) | (request.keepTtl === true ? flagKeepTtl : 0);
       let at = putShort(out, putHeader(out, start, request.op === 'put' ? FrameTag.put : FrameTag.delete, flags, id), request.key);
       if (context) at = putLong(out, at, context);
-      if (request.op !== 'put') return at;
+      if (request.op !== 'put') return putMint(out, at, request.mint);
       at = putLong(out, at, request.value);
-      if (request.ttlMs === undefined) return at;
-      return putU32(out, putU32(out, at, request.ttlMs >>> 0), Math.floor(request.ttlMs / 0x1_0000_0000));
+      if (request.ttlMs !== undefined) at = putU32(out, putU32(out, at, request.ttlMs >>> 0), Math.floor(request.ttlMs / 0x1_0000_0000));
+      return putMint(out, at, request.mint);
     }
     case 'mergeObject':
       return putLong(out, putShort(out, putHeader(out, start, FrameTag.mergeObject, 0, id), request.key), request.object);
@@ -389,6 +403,11 @@ class SpanReader {
 const emptyBytes = new Uint8Array(0);
 const reader = new SpanReader();
 
+function readMint(r: SpanReader): Mint {
+  const attempt = r.u8();
+  return { attempt, rid: r.short() };
+}
+
 function malformed(message: string, requestId: number | undefined): RingkvError {
   return new RingkvError(ErrorCode.badRequest, `malformed shard frame: ${message}`, requestId === undefined ? {} : { requestId });
 }
@@ -424,9 +443,11 @@ export function decodeRequestSpan(bytes: Uint8Array, start: number, lengthBytes:
     if (tag === FrameTag.put) {
       const value = r.long();
       const ttlMs = flags & flagTtl ? r.u32() + r.u32() * 0x1_0000_0000 : undefined;
-      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined };
+      const mint = flags & flagMint ? readMint(r) : undefined;
+      request = { op: 'put', requestId, key, value, context, wantObject, ttlMs, overwrite, keepTtl: (flags & flagKeepTtl) !== 0 ? true : undefined, ...(mint === undefined ? {} : { mint }) };
     } else {
-      request = { op: 'delete', requestId, key, context, wantObject, overwrite };
+      const mint = flags & flagMint ? readMint(r) : undefined;
+      request = { op: 'delete', requestId, key, context, wantObject, overwrite, ...(mint === undefined ? {} : { mint }) };
     }
   } else if (tag === FrameTag.readObject) {
     request = { op: 'readObject', requestId, key: r.short() };

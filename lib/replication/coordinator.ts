@@ -93,7 +93,7 @@ import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
 import { murmur3 } from '../base/hash.js';
 import { limits } from '../base/limits.js';
-import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy } from '../causality/index.js';
+import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy, type Mint } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
 import { canMeet, QuorumTally } from './quorum-tally.js';
 import { ReadMerge } from './read-merge.js';
@@ -122,6 +122,11 @@ export interface WriteFlags {
   readonly keepTtl?: boolean;
 }
 
+/** A coordinate-write's flags: the client's, and the mint the new event carries (lib/causality mint-records.ts). */
+export interface LocalWriteFlags extends WriteFlags {
+  readonly mint?: Mint;
+}
+
 export interface PutRequest extends WriteFlags {
   readonly key: Uint8Array;
   /** null: a delete. */
@@ -143,6 +148,11 @@ export interface PutRequest extends WriteFlags {
   readonly hedged?: boolean;
   /** Which attempt of the client this is (0: the first); named in the mint (duplicate-dots.ts). */
   readonly attempt?: number;
+  /**
+   * Sent to this coordinator alone and never retried elsewhere (the RESP front door): no other
+   * coordinator can mint it, so its event carries no mint (lib/causality mint-records.ts).
+   */
+  readonly sole?: boolean;
 }
 
 export type CoordinatorResult =
@@ -164,7 +174,7 @@ export type LocalOp =
       readonly key: Uint8Array;
       readonly value: Uint8Array | null;
       readonly context: Uint8Array | undefined;
-      readonly flags?: WriteFlags;
+      readonly flags?: LocalWriteFlags;
     }
   | { readonly op: 'read-object'; readonly key: Uint8Array }
   /** The object holding the client write `rid`, read once the replica write that brought the rid is merged. */
@@ -609,7 +619,7 @@ export class Coordinator {
     if (phase === 'query') return this.#askAboutRid(state, tie.peers, nowMs);
     const local: CoordinatorAction = adopted
       ? { type: 'local', requestId, op: 'read-rid-object', key: request.key, rid: request.rid }
-      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...writeFlagsOf(request) };
+      : { type: 'local', requestId, op: 'coordinate-write', key: request.key, value: request.value, context: request.context, ...optionalFlags(localFlagsOf(request)) };
     return [local, { type: 'set-timer', requestId, atMs: deadlineMs }];
   }
 
@@ -638,7 +648,7 @@ export class Coordinator {
     state.asked.clear();
     const { requestId, key, request } = state;
     return [
-      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, ...writeFlagsOf(request) },
+      { type: 'local', requestId, op: 'coordinate-write', key, value: request.value, context: request.context, ...optionalFlags(localFlagsOf(request)) },
       { type: 'set-timer', requestId, atMs: state.deadlineMs },
     ];
   }
@@ -1016,6 +1026,15 @@ function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
 
 const idOf = (replica: ReplicaInfo): string => replica.id;
 
+const optionalFlags = (flags: LocalWriteFlags | undefined): { flags?: LocalWriteFlags } => (flags === undefined ? {} : { flags });
+
+/** A coordinated write's local flags: its write flags and its mint (rid, client attempt). */
+function localFlagsOf(request: PutRequest): LocalWriteFlags | undefined {
+  const { flags } = writeFlagsOf(request);
+  if (request.sole === true) return flags;
+  return { ...flags, mint: { rid: request.rid, attempt: request.attempt ?? 0 } };
+}
+
 function complete(requestId: number, result: CoordinatorResult): CoordinatorAction {
   return { type: 'complete', requestId, result };
 }
@@ -1064,6 +1083,7 @@ function forwardMessage(request: PutRequest, hops: number, timeoutMs: number, se
     hops,
     timeoutMs,
     ...writeFlagsOf(request).flags,
+    ...(request.attempt === undefined || request.attempt === 0 ? {} : { attempt: request.attempt }),
   };
 }
 

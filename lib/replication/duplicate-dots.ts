@@ -61,7 +61,7 @@ export function dropDuplicateDots(bytes: Uint8Array, dots: readonly MintDot[]): 
     if (k < 0 || k !== entry.siblings.length - 1) return entry;
     if (winnerSibling !== undefined && !sameValue(winnerSibling.value, entry.siblings[k]!.value)) return entry;
     changed = true;
-    return { actor: entry.actor, counter: entry.counter, siblings: entry.siblings.slice(0, -1) };
+    return { ...entry, siblings: entry.siblings.slice(0, -1) };
   });
   return changed ? encodeObject(out) : undefined;
 }

@@ -77,6 +77,8 @@ export interface ForwardPut {
   readonly ttlMs?: number;
   readonly overwrite?: boolean;
   readonly keepTtl?: boolean;
+  /** The client's attempt (PutRequest.attempt); absent: the first. */
+  readonly attempt?: number;
 }
 
 export interface RidQuery {
@@ -180,7 +182,8 @@ export function parseReplicaRequest(raw: unknown): Parsed<ReplicaRequest> {
 }
 
 function parseForwardPut(raw: Record<string, unknown>, key: Uint8Array): Parsed<ForwardPut> {
-  const { rid, value, context, w, consistency, dc, hops, timeoutMs, ttlMs, overwrite, keepTtl } = raw;
+  const { rid, value, context, w, consistency, dc, hops, timeoutMs, ttlMs, overwrite, keepTtl, attempt } = raw;
+  if (attempt !== undefined && !isIntegerIn(attempt, 1, limits.clientAttemptsMax)) return refuse('attempt out of range');
   if (ttlMs !== undefined && !isIntegerIn(ttlMs, 1, limits.ttlMsMax)) return refuse('ttlMs out of range');
   if ((overwrite !== undefined && overwrite !== true) || (keepTtl !== undefined && keepTtl !== true)) return refuse('overwrite and keepTtl must be true when present');
   if (!isBytes(rid, ridBytes, ridBytes)) return refuse(`rid must be ${ridBytes} bytes`);
@@ -206,6 +209,7 @@ function parseForwardPut(raw: Record<string, unknown>, key: Uint8Array): Parsed<
     ...(ttlMs === undefined ? {} : { ttlMs }),
     ...(overwrite === true ? { overwrite } : {}),
     ...(keepTtl === true ? { keepTtl } : {}),
+    ...(attempt === undefined ? {} : { attempt }),
   };
   return { ok: true, value: put };
 }

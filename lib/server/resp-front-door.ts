@@ -77,7 +77,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
     read: (key, consistency) => driver.read({ key, consistency }),
     write: (key, value, o) =>
       // One literal, absent options left undefined: no object spread per write.
-      driver.put({ key, value, rid: nextRid(), context: o.context, consistency: o.consistency, ttlMs: o.ttlMs, overwrite: o.overwrite === true, keepTtl: o.keepTtl === true }),
+      driver.put({ key, value, rid: nextRid(), sole: true, context: o.context, consistency: o.consistency, ttlMs: o.ttlMs, overwrite: o.overwrite === true, keepTtl: o.keepTtl === true }),
     expiryNowMs: () => driver.expiryNowMs(),
     wallMs: () => Date.now(),
     estimateKeys,

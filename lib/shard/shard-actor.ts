@@ -52,6 +52,7 @@ import {
   readView,
   decodeContext,
   mergeVectors,
+  type Sibling,
   type StoredObject,
   type VersionVector,
 } from '../causality/index.js';
@@ -222,14 +223,15 @@ export class ShardActor {
     if (before === undefined && context === undefined) {
       // Fast path, the common first write of a key: what applyClientWrite returns for it.
       const counter = freshCounterFloor(timestampMs) + 1;
-      next = [{ actor: this.#actor, counter, siblings: [expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs }] }];
+      const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
+      next = [{ actor: this.#actor, counter, siblings: [request.mint === undefined ? sibling : { ...sibling, mint: request.mint }] }];
       if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
         this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
         this.#firstWriteMs = timestampMs;
       }
       nextContext = this.#firstWriteContext;
     } else {
-      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs });
+      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
       nextContext = encodeContext(join(next));
     }
     const encoded = encodeObject(next);

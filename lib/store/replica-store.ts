@@ -24,7 +24,7 @@
  */
 
 import { checkActorId } from '../causality/index.js';
-import type { WriteFlags } from '../replication/index.js';
+import type { LocalWriteFlags } from '../replication/index.js';
 import { limits } from '../base/limits.js';
 import { openEmbeddedStore, type ScanPartitionOptions, type ScanPartitionPage, type Store, type StoreOptions } from './store.js';
 
@@ -33,8 +33,8 @@ export interface ReplicaStore extends Store {
   /** The actor id written into version vectors (the node id when given at creation). */
   readonly actor: string;
   /** Partition of a key's bytes is `partitionOfToken(tokenOf(key), partitionBits)`; its shard is that mod `shards`. */
-  /** `flags`: TTL, overwrite and keep-TTL of the write (RESP SET; lib/replication WriteFlags). */
-  coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: WriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }>;
+  /** `flags`: TTL, overwrite and keep-TTL of the write (RESP SET; lib/replication WriteFlags), and the mint its event carries. */
+  coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: LocalWriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }>;
   readObject(key: Uint8Array): Promise<Uint8Array | undefined>;
   mergeObject(key: Uint8Array, object: Uint8Array): Promise<void>;
   /** Deletes `key` only if its stored object is exactly `expected`; resolves whether it did. */

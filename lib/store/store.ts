@@ -46,7 +46,7 @@ import { type ReplyConverter, ShardHandle } from './shard-handle.js';
 import { registerExpiryFilter } from '../shard/expiry-filter.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
 import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, ttlOf, valueBytesOf } from './store-arguments.js';
-import type { WriteFlags } from '../replication/index.js';
+import type { LocalWriteFlags } from '../replication/index.js';
 import { type Identity, resolveStoreMetadata, type StoreMetadata } from './store-metadata.js';
 
 export type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult };
@@ -233,15 +233,15 @@ class EmbeddedStore implements Store {
 
   // ------------------------------------------------------------ replica operations
 
-  async coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: WriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }> {
+  async coordinateWrite(key: Uint8Array, value: Uint8Array | null, context: Uint8Array | undefined, flags?: LocalWriteFlags): Promise<{ context: Uint8Array; object: Uint8Array }> {
     const k = replicaKeyOf(key);
     if (value !== null && !(value instanceof Uint8Array)) throw new TypeError('value must be a Uint8Array or null');
     if (context !== undefined && !(context instanceof Uint8Array)) throw new TypeError('context must be a Uint8Array');
     const overwrite = flags?.overwrite === true;
     const request: ShardRequest =
       value === null
-        ? { op: 'delete', requestId: 0, key: k, context, wantObject: true, overwrite }
-        : { op: 'put', requestId: 0, key: k, value, context, wantObject: true, overwrite, ttlMs: flags?.ttlMs, keepTtl: flags?.keepTtl === true };
+        ? { op: 'delete', requestId: 0, key: k, context, wantObject: true, overwrite, mint: flags?.mint }
+        : { op: 'put', requestId: 0, key: k, value, context, wantObject: true, overwrite, ttlMs: flags?.ttlMs, keepTtl: flags?.keepTtl === true, mint: flags?.mint };
     return this.#send(k, request, true, coordinatedResult);
   }
 
