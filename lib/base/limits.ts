@@ -475,9 +475,9 @@ export const limits = {
   respInflightMax: 1_024,
   /**
    * Commands of all connections running at once; past it every connection's input is paused
-   * (left in the kernel's socket buffers) until the node catches up. Keeps the requests a node
-   * holds in memory few: with hundreds in flight (50 clients, pipelines of 16) each request's
-   * state outlived two young-generation GCs and was promoted, and GC took 40% of the main thread.
+   * (left in the kernel's socket buffers) until the node catches up, so the memory a node
+   * holds for requests is bounded whatever the number of pipelining clients (each request's
+   * state otherwise lives, and is promoted by the GC, for as long as it waits).
    */
   respInflightTotalMax: 256,
   /** Reply bytes waiting for a slow reader past which the connection is not read until they drain. */

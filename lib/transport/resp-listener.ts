@@ -19,9 +19,8 @@
  *   back under; a client that keeps sending without reading is therefore simply stopped;
  * - in flight, all connections: past respInflightTotalMax commands running on the node, every
  *   connection that reads more is paused until the total is back under (its input waits in
- *   the kernel). Few requests in memory at once keeps them young for the GC: per-request state
- *   that lives through two young-generation collections is promoted, and copying it dominated
- *   the node's time under deep pipelines;
+ *   the kernel), one waiting connection resuming per finished command; so the memory held
+ *   for requests is bounded whatever the number of pipelining clients;
  * - connections: past respConnectionsMax, "-ERR max number of clients reached" and close.
  * A failure of one connection never touches another.
  */
