@@ -76,6 +76,25 @@ t.test('dirty pairs of up peers go first, lowest partition first; a complete exc
   t.equal(schedule.stats().dirty, 0);
 });
 
+t.test('the marks of a removed peer are dropped; the others stay', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ringkv-ae-dirty-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const removed = new Set<string>();
+  const make = (): AntiEntropyScheduler =>
+    new AntiEntropyScheduler({ clock: systemClock, logger: silentLogger, sweepPeriodMs: 2_000, intervalMsMax: 50, myPartitions: () => [1, 2], peersOf: () => [], run: async () => true, dir, isMember: (peer) => !removed.has(peer) });
+  const first = make();
+  first.markDirty(1, 'gone');
+  first.markDirty(2, 'back-later');
+  first.start();
+  await sleep(120);
+  t.same(first.dirtyEntries(), [['gone', [1]], ['back-later', [2]]], 'members keep their marks while down');
+  removed.add('gone');
+  for (let i = 0; i < 100 && first.dirtyEntries().length > 1; i++) await sleep(20);
+  t.same(first.dirtyEntries(), [['back-later', [2]]], "a removed peer's marks went");
+  first.close();
+  t.same(make().dirtyEntries(), [['back-later', [2]]], 'and stay gone after a restart');
+});
+
 t.test('a sweep that wraps is counted with its duration', async (t) => {
   const schedule = new SweepSchedule({ sweepPeriodMs: 4_000, intervalMsMax: 10_000, nowMs: 0 });
   const peersOf = (): string[] => ['b', 'c'];

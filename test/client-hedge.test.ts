@@ -4,7 +4,8 @@
  * their rid and carry their attempt number; a write error stands only once no other attempt
  * is in flight; silent nodes become suspect (attempt timeout, also after a hedge won, or an
  * unanswered ping), are routed last and never hedged to, and recover on their next message; a
- * read with no trusted node left keeps waiting to its budget. Waits poll for conditions; no
+ * read with no node left to try keeps waiting to its budget, and past its attempt timeout it
+ * tries a suspect node rather than wait. Waits poll for conditions; no
  * timing is asserted.
  */
 
@@ -136,6 +137,24 @@ t.test('a read waits for silent nodes when no trusted one is left; a hedge never
   const before = others();
   t.equal(text((await client.get('abandon-2')).values[0]!), a!.id, 'the slow healthy node answers');
   t.equal(others(), before, 'no hedge went to the suspect nodes meanwhile');
+});
+
+t.test('a read past its attempt timeout with only suspect nodes left tries a suspect one rather than wait', async (t) => {
+  const cluster = new FakeCluster(3);
+  const client = await clientOf(cluster, { timeoutMs: 60_000, pingIdleMs: 600_000 });
+  t.teardown(() => client.close());
+  for (const node of cluster.nodes) silence(node, 'get');
+  await t.rejects(client.get('suspects', { timeoutMs: 3_000 }), { code: 'KV_TIMEOUT' }, 'every node silent: every node becomes suspect');
+  t.ok(cluster.nodes.every((n) => suspect(client, n)), 'all three are suspect');
+  // Two answer again but stay suspect (no message from them yet); the first of the key's route stays silent.
+  const [a] = cluster.nodes;
+  let key = 'suspects-0';
+  for (let i = 1; preferenceOf(cluster, key)[0] !== a!.id; i++) key = `suspects-${i}`;
+  for (const node of cluster.nodes.slice(1)) node.behaviour = undefined;
+  const before = a!.got('get').length;
+  const read = await client.get(key, { timeoutMs: 20_000 });
+  t.ok(a!.got('get').length > before, 'the silent node was tried first');
+  t.not(text(read.values[0]!), a!.id, 'a suspect node that answers took the read, well within the budget');
 });
 
 t.test('a ping without an answer makes a node suspect; any message clears it', async (t) => {

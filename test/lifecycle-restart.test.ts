@@ -73,7 +73,18 @@ t.test('an owner restarted alone is an owner at once, whatever its seeds', async
   await cluster.waitConverged(3, 60_000);
   const together = await connect(cluster.urls);
   t.teardown(() => together.close());
-  let wrote = false; // retried: a W=3 put may time out on a loaded machine without anything being wrong
-  for (let i = 0; i < 5 && !wrote; i++) wrote = await together.put('alone', 'after', { w: 3 }).then(() => true, () => false);
-  t.ok(wrote, 'the peers reconcile by gossip and W=3 works again');
+  // Polled: right after convergence one coordinator may still see a peer down for a moment,
+  // and a W=3 put may time out on a loaded machine without anything being wrong.
+  let wrote = false;
+  const errors: string[] = [];
+  const deadline = Date.now() + 90_000;
+  while (!wrote && Date.now() < deadline) {
+    wrote = await together.put('alone', 'after', { w: 3, timeoutMs: 5_000 }).then(
+      () => true,
+      (error: Error & { code?: string }) => (errors.push(`${error.code ?? ''} ${error.message}`), false),
+    );
+    if (!wrote) await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  if (errors.length > 0) t.comment(`W=3 puts refused before one succeeded: ${errors.length}; last: ${errors.at(-1)}`);
+  t.ok(wrote, `the peers reconcile by gossip and W=3 works again (refusals: ${errors.slice(-3).join(' | ')})`);
 });

@@ -272,7 +272,7 @@ t.test('tied hedges: a replica that coordinates or holds the rid gets the write;
   t.match(parseReplicaRequest({ t: 'rid-query', key, rid: new Uint8Array(2) }), { ok: false });
 });
 
-t.test('a client write minted by two coordinators: the losing mint is dropped, and merging the result drops it everywhere', async (t) => {
+t.test('a client write minted by two coordinators: the losing mint is voided, and merging the result voids it everywhere', async (t) => {
   const v = enc.encode('v');
   const mint = (before: DvvSet | undefined, actor: string, value = v): DvvSet =>
     applyClientWrite(before, { value, context: undefined, actor, timestampMs: 1, policy: 'siblings', siblingsMax: 100 });
@@ -298,7 +298,9 @@ t.test('a client write minted by two coordinators: the losing mint is dropped, a
   t.equal(readView(newer).values.length, 3, 'a holds two siblings: the loser and a newer concurrent write');
   t.ok(dropDuplicateDots(encodeObject(newer), loserFirst) !== undefined, 'a loser that is its entry\'s oldest sibling goes');
   const loserNewest = [{ actor: 'a', counter: at(newer, 'a'), attempt: 0 }, { actor: 'b', counter: at(newer, 'b'), attempt: 1 }];
-  t.equal(dropDuplicateDots(encodeObject(mergeReplicas(mint(older, 'a'), mint(undefined, 'b'))), loserNewest), undefined, 'a loser that is not its entry\'s oldest sibling stays');
+  const voided = dropDuplicateDots(encodeObject(mergeReplicas(mint(older, 'a'), mint(undefined, 'b'))), loserNewest);
+  t.ok(voided !== undefined, 'a loser that is not its entry\'s oldest sibling is voided in place');
+  t.equal(readView(decodeObject(voided!)).values.length, 2, 'leaving the older write of a and the winner');
   t.equal(dropDuplicateDots(edited, dots), undefined, 'dropping twice changes nothing');
 });
 

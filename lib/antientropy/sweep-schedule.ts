@@ -102,6 +102,17 @@ export class SweepSchedule {
     return this.nextDirty(partitions, peersOf) ?? this.nextSweep(partitions, peersOf, nowMs);
   }
 
+  /** Drops every mark of the peers `isMember` rejects (removed from the cluster); true if any went. */
+  forgetPeers(isMember: (peer: string) => boolean): boolean {
+    let changed = false;
+    for (const peer of [...this.#dirty.keys()]) {
+      if (isMember(peer)) continue;
+      this.#dirty.delete(peer);
+      changed = true;
+    }
+    return changed;
+  }
+
   /** A dirty pair whose peer is up now, lowest partition first per peer. */
   nextDirty(partitions: readonly number[], peersOf: (partition: number) => readonly string[]): SweepPick | undefined {
     if (this.#dirty.size === 0) return undefined;

@@ -196,7 +196,7 @@ export const limits = {
   mintRecordRetentionMs: 3 * 3_600_000,
   /** The same for a superseded first attempt, whose twin can only be a hedge minted while it was in flight. */
   mintRecordFirstRetentionMs: 60_000,
-  mintRecordsPerActor: 4,
+  mintRecordsPerActor: 2,
   /**
    * Retry records kept per actor: a coordinator cut off for a while leaves a twin of every
    * write its clients retried elsewhere meanwhile (about 34 bytes each, only on keys written

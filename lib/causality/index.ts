@@ -28,6 +28,7 @@ export {
   sync,
   update,
   values,
+  voidExpiresAtMs,
   type DvvEntry,
   type DvvSet,
   type Mint,

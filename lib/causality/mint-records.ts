@@ -26,9 +26,10 @@
  * voided: its sibling becomes a tombstone that expired at `voidExpiresAtMs`, keeping its dot,
  * timestamp and mint. Reads never show an expired sibling, and the DVV sync prefers the voided
  * copy of a dot to any other copy of it (dvv-set.ts sameDot), so voiding is a one-way change
- * of a dot's state: with records only added (and trimmed by a rule that depends on their union
- * alone) the result of merging any set of states is the same in every order. A later write
- * with the key's context supersedes the void like any sibling.
+ * of a dot's state and the merge stays a join: replicas converge once they have exchanged
+ * their states. (Records are bounded, so two replicas that merged the same states in different
+ * orders may have voided different twins on the way; the exchange voids both everywhere.) A
+ * later write with the key's context supersedes the void like any sibling.
  *
  * What it does not cover: a twin arriving after its record's retention or cap (a key written
  * more than the cap times through one coordinator meanwhile), and retention judged against
@@ -75,7 +76,7 @@ function holds(set: DvvSet, actor: string, counter: number): boolean {
 }
 
 /** Every record of `inputs` and `next`, and of the mints of `inputs` that `next` superseded, by actor then counter. */
-function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): Map<string, Map<number, MintRecord>> {
+function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet, live: Map<string, LiveMint[]>): Map<string, Map<number, MintRecord>> {
   const out = new Map<string, Map<number, MintRecord>>();
   const add = (actor: string, record: MintRecord): void => {
     let byCounter = out.get(actor);
@@ -92,7 +93,10 @@ function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): M
         // held its winner's history, so whatever superseded the void superseded the winner too.
         const { mint, timestampMs } = entry.siblings[k]!;
         const counter = entry.counter - k;
-        if (mint !== undefined && !holds(next, entry.actor, counter)) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
+        // Not while another copy of the write is live here: the dot may only look superseded
+        // (its actor re-minted the write after losing the first copy, and its counter now
+        // covers it), and the record would then void the last live copy.
+        if (mint !== undefined && !holds(next, entry.actor, counter) && !live.has(ridKey(mint.rid))) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
       }
     }
   }
@@ -183,22 +187,22 @@ export function settleMints(inputs: readonly (DvvSet | undefined)[], next: DvvSe
   // Decided without allocating: no records, no minted sibling an input could lose here, and at
   // most one in the result (nothing to compare it with).
   if (!hasRecords(next) && mintedSiblings(next) <= 1 && inputs.every((input) => input === undefined || (!hasRecords(input) && mintedSiblings(input) === 0))) return next;
-  const records = gatherRecords(inputs, next);
-  const voided = new Set(losers(liveMints(next), records).map((m) => `${m.entry}:${m.index}`));
-  const kept = next.map((entry, e) => {
-    if (voided.size === 0) return entry.siblings;
+  const live = liveMints(next);
+  const gathered = gatherRecords(inputs, next, live);
+  const newestMs = newestTimestamp(next, gathered);
+  // Trimmed before they are used: a record only some merge orders would still hold must not
+  // void anything, or the orders would disagree.
+  const records = new Map<string, Map<number, MintRecord>>();
+  for (const [actor, byCounter] of gathered) records.set(actor, new Map(trimmed(byCounter.values(), newestMs).map((r) => [r.counter, r])));
+  const voided = new Set(losers(live, records).map((m) => `${m.entry}:${m.index}`));
+  return next.map((entry, e): DvvEntry => {
     let siblings = entry.siblings;
-    for (let k = 0; k < siblings.length; k++) {
+    for (let k = 0; voided.size > 0 && k < siblings.length; k++) {
       if (!voided.has(`${e}:${k}`)) continue;
       if (siblings === entry.siblings) siblings = siblings.slice();
       (siblings as Sibling[])[k] = voidOf(siblings[k]!);
     }
-    return siblings;
-  });
-  const newestMs = newestTimestamp(next, records);
-  return next.map((entry, e): DvvEntry => {
-    const recordsKept = trimmed(records.get(entry.actor)?.values() ?? [], newestMs);
-    const siblings = kept[e]!;
+    const recordsKept = [...(records.get(entry.actor)?.values() ?? [])];
     if (recordsKept.length === 0 && siblings === entry.siblings && entry.records === undefined) return entry;
     const out: DvvEntry = { actor: entry.actor, counter: entry.counter, siblings };
     return recordsKept.length > 0 ? { ...out, records: recordsKept } : out;

@@ -160,6 +160,12 @@ class HedgedRun {
     return true;
   }
 
+  /** Whether an attempt in flight is still within its attempt timeout. */
+  #anyWithinTimeout(nowMs: number): boolean {
+    for (const a of this.#live) if (!a.suspected && nowMs - a.startedMs < this.#host.latency.attemptTimeoutMs(this.#latencyKey(a))) return true;
+    return false;
+  }
+
   /** The next hedge (from the newest attempt) or attempt timeout, whichever is first. */
   #wakeAtMs(): number {
     const { latency } = this.#host;
@@ -195,9 +201,12 @@ class HedgedRun {
       if (a.suspected || nowMs - a.startedMs < limitMs) continue;
       a.suspected = true;
       a.connection.markSuspect(`no answer to a ${this.#message.t} within ${Math.round(limitMs)} ms`);
-      // Fail over to a trusted node (not rationed: this is no hedge). A read, which has no side
-      // effect, stops waiting for the silent node; a write still waits for its outcome.
-      if (!this.#start(true) || this.#write) continue;
+      // Fail over to a trusted node (not rationed: this is no hedge), or, when none is left and
+      // no attempt in flight is still within its timeout, to a suspect one (suspicion under
+      // load is often wrong; a silent node past its timeout is worse). A read, which has no
+      // side effect, stops waiting for the silent node; a write still waits for its outcome.
+      const started = this.#start(true) || (!this.#anyWithinTimeout(nowMs) && this.#start(false));
+      if (!started || this.#write) continue;
       a.call.cancel();
       this.#live.delete(a);
     }

@@ -10,18 +10,19 @@
  * that has seen two mints of one rid knows it, and every such replica undoes all but one the
  * same way: the winner is the mint of the latest attempt (the hedge, whose answer the client
  * got while the first coordinator was stopped), ties broken by actor id; each loser sibling is
- * dropped from its actor's entry while the entry's counter is kept. The edited object merged
- * anywhere drops the loser there too: a dot another state has seen but no longer holds is
- * superseded (dvv-set.ts sync), so every replica converges on one sibling, whatever the order.
+ * voided in place (a tombstone expired since `voidExpiresAtMs`, keeping its dot and mint), as
+ * every merge of objects carrying mints also does (lib/causality mint-records.ts). The edited
+ * object merged anywhere voids the loser there too (a voided copy of a dot wins over any
+ * other, dvv-set.ts sameDot), so every replica converges on one sibling, whatever the order.
+ * Removing the loser instead would make its dot look superseded, and a superseded mint's
+ * record voids every other copy of its write: the write would be lost.
  *
- * A loser can be dropped only when it is the oldest sibling its actor's entry still holds (an
- * entry holds a contiguous run of dots); otherwise, or when the winner has not arrived yet,
- * nothing changes and the two siblings stay (a later write with their context supersedes
- * both). A loser whose value differs from a live winner is never dropped (a bug guard).
+ * Nothing changes when the winner has not arrived yet. A loser whose value differs from a
+ * live winner is never voided (a bug guard).
  */
 
 import { Buffer } from 'node:buffer';
-import { decodeObject, encodeObject, type DvvEntry } from '../causality/index.js';
+import { decodeObject, encodeObject, voidExpiresAtMs, type DvvEntry } from '../causality/index.js';
 
 /** The event a coordinator minted for a client write, and which attempt of the client it served. */
 export interface MintDot {
@@ -58,10 +59,16 @@ export function dropDuplicateDots(bytes: Uint8Array, dots: readonly MintDot[]): 
     const loser = dots.find((d) => d.actor === entry.actor && d.actor !== winner.actor);
     if (loser === undefined) return entry;
     const k = entry.counter - loser.counter;
-    if (k < 0 || k !== entry.siblings.length - 1) return entry;
-    if (winnerSibling !== undefined && !sameValue(winnerSibling.value, entry.siblings[k]!.value)) return entry;
+    if (k < 0 || k >= entry.siblings.length) return entry;
+    const sibling = entry.siblings[k]!;
+    if (sibling.value === null && sibling.expiresAtMs === voidExpiresAtMs) return entry; // voided already
+    if (winnerSibling !== undefined && !sameValue(winnerSibling.value, sibling.value)) return entry;
     changed = true;
-    return { ...entry, siblings: entry.siblings.slice(0, -1) };
+    // Voided, not removed: a removed dot reads as superseded, and its mint record would then
+    // void the winner too (lib/causality mint-records.ts).
+    const siblings = entry.siblings.slice();
+    siblings[k] = { value: null, timestampMs: sibling.timestampMs, expiresAtMs: voidExpiresAtMs, ...(sibling.mint === undefined ? {} : { mint: sibling.mint }) };
+    return { ...entry, siblings };
   });
   return changed ? encodeObject(out) : undefined;
 }

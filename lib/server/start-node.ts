@@ -381,7 +381,7 @@ async function replaceTargetOf(options: NodeOptions, restored: MembershipView | 
     return undefined;
   }
   const scheme = options.tls ? 'wss' : 'ws';
-  return resolveReplaceTarget({ target: options.replace, seeds: options.seeds ?? [], scheme, ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}), timeoutMs: limits.replaceLookupMs });
+  return resolveReplaceTarget({ target: options.replace, seeds: options.seeds ?? [], scheme, ...(options.tls?.caFile ? { caFile: options.tls.caFile } : {}), timeoutMs: limits.replaceLookupMs, clock: systemClock });
 }
 
 /** Reads a secret file (the CLI's --secret-file): its bytes, trailing newline removed. */

@@ -35,6 +35,8 @@ export interface AntiEntropySchedulerOptions {
   readonly run: (pick: SweepPick) => Promise<boolean | undefined>;
   /** Where AE_DIRTY lives; without it dirty marks are kept in memory only. */
   readonly dir?: string;
+  /** Whether a peer is still a member (not removed); the dirty marks of others are dropped. Default: all are. */
+  readonly isMember?: (peer: string) => boolean;
 }
 
 export class AntiEntropyScheduler {
@@ -125,6 +127,8 @@ export class AntiEntropyScheduler {
     let ranDirty = false;
     try {
       const partitions = myPartitions();
+      // A removed peer never returns for its marks: they go (and the file with them).
+      if (this.#options.isMember !== undefined && this.#schedule.forgetPeers(this.#options.isMember)) this.#scheduleSave();
       const dirty = this.#schedule.nextDirty(partitions, peersOf);
       if (dirty !== undefined) {
         // A failing dirty pair (the peer flaps) waits for the poll instead of looping.

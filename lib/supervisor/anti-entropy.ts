@@ -54,6 +54,8 @@ export interface AntiEntropyOptions {
   readonly myPartitions: () => readonly number[];
   /** The other replicas of a partition that are up now. */
   readonly peersOf: (partition: number) => readonly string[];
+  /** Whether a node is still a member (not removed): dirty marks for removed ones are dropped. */
+  readonly isMember?: (id: string) => boolean;
   /** Every replica of a partition in the current ring, and whether a node is up (cleanup). */
   readonly replicasOf?: (partition: number) => readonly string[];
   readonly isUp?: (id: string) => boolean;
@@ -142,6 +144,7 @@ export class AntiEntropy {
       peersOf: options.peersOf,
       run: (pick) => this.#scheduled(pick),
       ...(options.dir !== undefined ? { dir: options.dir } : {}),
+      ...(options.isMember !== undefined ? { isMember: options.isMember } : {}),
     });
   }
 

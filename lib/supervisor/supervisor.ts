@@ -258,6 +258,8 @@ export class Supervisor {
       peersOf: (partition) => (this.#membership.ring?.replicasOf(partition) ?? []).filter((id) => id !== identity.id && this.#membership.isUp(id)),
       replicasOf: (partition) => this.#membership.ring?.replicasOf(partition) ?? [],
       isUp: (id) => this.#membership.isUp(id),
+      // Only a member known to be removed loses its marks (an id not heard of yet keeps them).
+      isMember: (id) => !this.#membership.members().some((m) => m.id === id && m.status === 'left'),
       ...(options.antiEntropyIntervalMs ? { intervalMs: options.antiEntropyIntervalMs } : {}),
       ...(options.antiEntropySweepPeriodMs ? { sweepPeriodMs: options.antiEntropySweepPeriodMs } : {}),
       dir: options.dir, // dirty partitions survive restarts (AE_DIRTY)

@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { get as httpsGet } from 'node:https';
+import { systemClock, type Clock } from '../../base/clock.js';
 import { ErrorCode, RingkvError } from '../../base/errors.js';
 
 export interface ReplaceLookup {
@@ -20,6 +21,8 @@ export interface ReplaceLookup {
   readonly caFile?: string;
   /** Give up after this long without a seed that knows the target. */
   readonly timeoutMs: number;
+  /** The clock the deadline is judged by (the node's; default the system's). */
+  readonly clock?: Clock;
 }
 
 const addressPattern = /^[^\s:]+:\d+$/;
@@ -54,14 +57,15 @@ function fetchStatus(seed: string, scheme: 'ws' | 'wss', caFile: string | undefi
 /** The node id `--replace` names; RingkvError when no seed knows such a member in time. */
 export async function resolveReplaceTarget(lookup: ReplaceLookup): Promise<string> {
   if (!addressPattern.test(lookup.target)) return lookup.target;
-  const deadline = Date.now() + lookup.timeoutMs;
+  const clock = lookup.clock ?? systemClock;
+  const deadline = clock.monotonicMs() + lookup.timeoutMs;
   for (;;) {
     const views = await Promise.all(lookup.seeds.filter((s) => s !== lookup.target).map((seed) => fetchStatus(seed, lookup.scheme, lookup.caFile, 2_000)));
     for (const view of views) {
       const member = view?.members?.find((m) => m.address === lookup.target && m.status !== 'left');
       if (typeof member?.id === 'string') return member.id;
     }
-    if (views.some((v) => v !== undefined) || Date.now() >= deadline) break;
+    if (views.some((v) => v !== undefined) || clock.monotonicMs() >= deadline) break;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
   throw new RingkvError(ErrorCode.unavailable, `--replace ${lookup.target}: no seed (${lookup.seeds.join(', ') || 'none given'}) knows a member at that address`, {
