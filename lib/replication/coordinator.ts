@@ -480,6 +480,13 @@ export class Coordinator {
     return { type: 'set-timer', requestId: state.requestId, atMs };
   }
 
+  /** When the first pending replica of a read passes its attempt timeout. */
+  #failoverAtMs(state: GetState): number {
+    let atMs = Infinity;
+    for (const id of state.tally.pendingTargets()) atMs = Math.min(atMs, this.#askedAtMs(state, id) + this.#latency.attemptTimeoutMs(id));
+    return atMs;
+  }
+
   /** A hedge delay passed with the read incomplete: the silent replicas are slow; ask a spare. */
   #hedgeRead(state: GetState, nowMs: number): CoordinatorAction[] {
     const actions: CoordinatorAction[] = [];
@@ -488,8 +495,13 @@ export class Coordinator {
         (state.hedgedPast ??= new Set()).add(id);
         if (id !== this.#self.id && nowMs - this.#askedAtMs(state, id) >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
       }
-      // Out of hedges (overload): wait for the asked replicas until the deadline.
-      if (!this.#hedges.spend()) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: state.deadlineMs }];
+      // Out of hedges (overload): wait for the asked replicas, but only up to their attempt
+      // timeout: past it a replica is silent, not slow, and a spare is asked anyway (a
+      // failover, not a hedge: not rationed, as the client does).
+      if (!this.#hedges.spend()) {
+        const failoverAtMs = this.#failoverAtMs(state);
+        if (nowMs < failoverAtMs) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: Math.min(state.deadlineMs, failoverAtMs) }];
+      }
       const spare = state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) {
         this.#stats.hedgedReads++;
