@@ -99,6 +99,15 @@ t.test('a coordinator that re-mints a write after losing its first copy does not
   }
 });
 
+t.test('a reader that saw only the first copy writes over it where the retry already voided it: the retry goes too', async (t) => {
+  const atA = write(undefined, 'node-a', 'x', 1_000, { rid: rid(1), attempt: 0 });
+  const atB = write(undefined, 'node-b', 'x', 1_010, { rid: rid(1), attempt: 1 });
+  const afterY = write(undefined, 'node-c', 'y', 1_050, { rid: rid(2), attempt: 0 }, atA); // its context saw only A's copy
+  t.same(live(mergeReplicas(mergeReplicas(atA, afterY), atB)), ['y'], 'Y first, then the retry: X stays gone');
+  t.same(live(mergeReplicas(mergeReplicas(atA, atB), afterY)), ['y'], 'the retry first (A voided), then Y: X stays gone too');
+  t.same(live(mergeReplicas(mergeReplicas(atB, afterY), atA)), ['y'], 'a replica with the retry takes Y, then A arrives: gone');
+});
+
 t.test('two live copies of one write keep the retry, in every order', async (t) => {
   const atA = write(undefined, 'node-a', 'x', 1_000, { rid: rid(1), attempt: 0 });
   const atB = write(undefined, 'node-b', 'x', 1_100, { rid: rid(1), attempt: 1 });

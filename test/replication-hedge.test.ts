@@ -119,6 +119,26 @@ t.test('hedges are rationed: out of budget, a read waits for its replicas', asyn
   t.ok(hedged >= limits.hedgeBudgetBurst && hedged < 20, `every read ran late; ${hedged} of 20 were hedged`);
 });
 
+t.test('out of hedges, a read still asks a spare once a replica is past its attempt timeout (a failover, not a hedge)', async (t) => {
+  const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
+  const valid = objectOf('a', 'v');
+  // Spend the whole hedge budget on reads whose peer b is silent.
+  let id = 1;
+  for (; id <= limits.hedgeBudgetBurst + 5; id++) {
+    c.startGet(id, { key }, 0);
+    c.onTimeout(id, limits.hedgeDelayMsInitial);
+  }
+  const start = c.startGet(id, { key }, 1);
+  c.onLocalResult(id, { ok: true, object: valid }, 2);
+  const timer = ofType(start, 'set-timer')[0]!;
+  const rationed = c.onTimeout(id, timer.atMs);
+  t.same(sendsTo(rationed), [], 'at the hedge delay, with no hedge left, nothing more is asked');
+  const wake = ofType(rationed, 'set-timer')[0]!.atMs;
+  t.ok(wake < limits.coordinatorTimeoutMsDefault, `it wakes at b's attempt timeout (${wake} ms), not the deadline`);
+  t.same(sendsTo(c.onTimeout(id, wake)), ['c'], 'past it, c is asked anyway');
+  t.same(codes(c.onReply(id, 'c', { t: 'replica-read-reply', object: valid }, wake + 1)), ['read'], 'and the read completes without b');
+});
+
 t.test('a hedge that comes due after the read completed only re-arms the deadline', async (t) => {
   const c = new Coordinator({ self: { id: 'a', dc: 'dc1' }, placementOf: () => ({ replication: 3, replicas: [up('a'), up('b'), up('c')] }) });
   c.startGet(1, { key, timeoutMs: 1_000 }, 0);

@@ -247,3 +247,32 @@ t.test('the read merge joins answers, refuses corrupt objects, and repairs repli
   t.same(empty.repairs(), [], 'a key no replica holds needs no repair');
   t.equal(empty.view('siblings').found, false);
 });
+
+t.test('a plain tally keeps its targets in order and takes spares; canMeet counts distinct targets', async (t) => {
+  const requirement = resolveRequirement('r', {}, plain(3), 'dc1');
+  t.equal(requirement.total, 2);
+  t.equal(requirement.perDc.size, 0);
+  const tally = new QuorumTally(requirement, [node('n0'), node('n1')]);
+  t.same(tally.pendingTargets(), ['n0', 'n1']);
+  t.ok(tally.fail('n0'));
+  t.notOk(tally.possible, 'one target left cannot make two');
+  t.notOk(tally.add(node('n0')), 'a failed target is not asked again');
+  t.ok(tally.add(node('n2')), 'a spare joins');
+  t.ok(tally.possible);
+  t.ok(tally.ack('n2') && tally.ack('n1'));
+  t.ok(tally.met);
+  t.equal(tally.ackedCount, 2);
+  t.same([...tally.acked].sort(), ['n1', 'n2']);
+  t.notOk(canMeet(requirement, [node('n0'), node('n0')]), 'a repeated target counts once');
+  t.ok(canMeet(requirement, [node('n0'), node('n0'), node('n1')]));
+});
+
+t.test('a replica answering a read twice counts with its last answer', async (t) => {
+  const first = stored('a', 'v1');
+  const merge = new ReadMerge();
+  merge.add('a', undefined);
+  merge.add('a', encodeObject(first));
+  merge.add('b', encodeObject(first));
+  t.equal(merge.answerCount, 2);
+  t.same(merge.repairs(), [], 'both hold the merge');
+});

@@ -203,6 +203,8 @@ const requests: ShardRequest[] = [
   { op: 'delete', requestId: 4, key: b('k'), context: undefined, wantObject: true },
   { op: 'delete', requestId: 5, key: b('k'), context: new Uint8Array(0), wantObject: false },
   { op: 'readObject', requestId: 10, key: b('k') },
+  { op: 'put', requestId: 13, key: b('k'), value: b('v'), context: undefined, wantObject: true, ttlMs: undefined, overwrite: undefined, keepTtl: undefined, mint: { attempt: 2, rid: b('0123456789abcdef') } },
+  { op: 'delete', requestId: 14, key: b('k'), context: b('c'), wantObject: false, overwrite: undefined, mint: { attempt: 0, rid: b('r') } },
   { op: 'mergeObject', requestId: 11, key: b('k'), object: b('object bytes') },
   { op: 'mergeObject', requestId: 12, key: new Uint8Array(0), object: new Uint8Array(0) },
   { op: 'scan', requestId: 6, partition: 7, limit: 100, afterKey: undefined },
@@ -226,6 +228,8 @@ t.test('shard frames round-trip every request and reply kind', async (t) => {
   for (const r of requests) t.same(decodeRequest(encodeRequest(r)), r, r.op);
   for (const r of replies) t.same(decodeReply(encodeReply(r)), r, r.kind);
   t.throws(() => encodeRequest({ op: 'get', requestId: 1, key: new Uint8Array(0x10000) }), { code: ErrorCode.tooLarge });
+  const emptyRid = encodeRequest({ op: 'put', requestId: 5, key: b('k'), value: b('v'), context: undefined, mint: { attempt: 0, rid: new Uint8Array(0) } });
+  t.throws(() => decodeRequest(emptyRid), { code: ErrorCode.badRequest }, 'a mint with an empty rid is a malformed frame, not a shard crash');
   t.match(errorReply(3, new Error('boom')), { kind: 'error', code: ErrorCode.badRequest, message: 'boom' });
   t.match(errorReply(3, 'text', ErrorCode.io), { code: ErrorCode.io, message: 'text' });
   t.match(errorReply(3, new RingkvError(ErrorCode.closed, 'c')), { code: ErrorCode.closed });

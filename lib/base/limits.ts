@@ -473,6 +473,13 @@ export const limits = {
   respArgsMax: 1_048_576,
   /** Commands of one connection running at once; further input is paused until they finish. */
   respInflightMax: 1_024,
+  /**
+   * Commands of all connections running at once; past it every connection's input is paused
+   * (left in the kernel's socket buffers) until the node catches up, so the memory a node
+   * holds for requests is bounded whatever the number of pipelining clients (each request's
+   * state otherwise lives, and is promoted by the GC, for as long as it waits).
+   */
+  respInflightTotalMax: 256,
   /** Reply bytes waiting for a slow reader past which the connection is not read until they drain. */
   respOutputBytesHigh: 16 * MiB,
   /** Most RESP connections a node accepts at once (Redis's maxclients is 10000). */

@@ -251,7 +251,8 @@ export function lwwWinner(set: DvvSet): Sibling | undefined {
  */
 export function lww(set: DvvSet, actor: string): DvvSet {
   if (siblingCount(set) <= 1) return set;
-  return update(set, join(set), lwwWinner(set)!, actor);
+  const winner = lwwWinner(set);
+  return winner === undefined ? set : update(set, join(set), winner, actor);
 }
 
 /** Asserts the invariants above; O(size), for tests and `invariantsEnabled()` paths. */

@@ -75,8 +75,20 @@ function holds(set: DvvSet, actor: string, counter: number): boolean {
   return false;
 }
 
+/** Whether `actor`'s entry in `set` holds, above `counter`, a copy (live or voided) minted for rid `key`. */
+function heldAbove(set: DvvSet, actor: string, counter: number, key: string): boolean {
+  for (const entry of set) {
+    if (entry.actor !== actor) continue;
+    for (let k = 0; k < entry.siblings.length && entry.counter - k > counter; k++) {
+      const mint = entry.siblings[k]!.mint;
+      if (mint !== undefined && ridKey(mint.rid) === key) return true;
+    }
+  }
+  return false;
+}
+
 /** Every record of `inputs` and `next`, and of the mints of `inputs` that `next` superseded, by actor then counter. */
-function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet, live: Map<string, LiveMint[]>): Map<string, Map<number, MintRecord>> {
+function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet): Map<string, Map<number, MintRecord>> {
   const out = new Map<string, Map<number, MintRecord>>();
   const add = (actor: string, record: MintRecord): void => {
     let byCounter = out.get(actor);
@@ -93,10 +105,11 @@ function gatherRecords(inputs: readonly (DvvSet | undefined)[], next: DvvSet, li
         // held its winner's history, so whatever superseded the void superseded the winner too.
         const { mint, timestampMs } = entry.siblings[k]!;
         const counter = entry.counter - k;
-        // Not while another copy of the write is live here: the dot may only look superseded
-        // (its actor re-minted the write after losing the first copy, and its counter now
-        // covers it), and the record would then void the last live copy.
-        if (mint !== undefined && !holds(next, entry.actor, counter) && !live.has(ridKey(mint.rid))) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
+        // Not when its own actor holds a later copy of the same write (live or voided): the
+        // dot then only looks superseded (the actor re-minted the write after losing the first
+        // copy, and its counter covers it), and the record would void the last live copy.
+        // Any other covering is a write that saw this copy: the write is superseded.
+        if (mint !== undefined && !holds(next, entry.actor, counter) && !heldAbove(next, entry.actor, counter, ridKey(mint.rid))) add(entry.actor, { counter, rid: mint.rid, attempt: mint.attempt, timestampMs });
       }
     }
   }
@@ -188,7 +201,7 @@ export function settleMints(inputs: readonly (DvvSet | undefined)[], next: DvvSe
   // most one in the result (nothing to compare it with).
   if (!hasRecords(next) && mintedSiblings(next) <= 1 && inputs.every((input) => input === undefined || (!hasRecords(input) && mintedSiblings(input) === 0))) return next;
   const live = liveMints(next);
-  const gathered = gatherRecords(inputs, next, live);
+  const gathered = gatherRecords(inputs, next);
   const newestMs = newestTimestamp(next, gathered);
   // Trimmed before they are used: a record only some merge orders would still hold must not
   // void anything, or the orders would disagree.

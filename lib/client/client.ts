@@ -133,7 +133,7 @@ export async function connect(urls: string | readonly string[], options?: Client
     pingIdleMs: o.pingIdleMs ?? limits.clientPingIdleMs,
     pingTimeoutMs: o.pingTimeoutMs ?? limits.clientPingTimeoutMs,
     hedge: o.hedge ?? {},
-    hedgeWrites: o.hedgeWrites ?? true,
+    hedgeWrites: o.hedgeWrites ?? false,
   });
   try {
     await cluster.start();

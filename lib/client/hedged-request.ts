@@ -15,8 +15,8 @@
  *    attempt past its attempt timeout is abandoned for a trusted node not tried yet (a read has
  *    no side effect, and this failover is not rationed), or else still waited for; any other
  *    reply stands.
- *  - put/delete: hedged unless the client turns it off (ClientOptions.hedgeWrites), failed
- *    over always. Every attempt carries the same rid and its attempt number, and the event each
+ *  - put/delete: hedged only when the client asks (ClientOptions.hedgeWrites), failed over
+ *    always. Every attempt carries the same rid and its attempt number, and the event each
  *    coordinator mints carries them into the stored object, so a write applied by several
  *    coordinators collapses to one sibling on every merge path, even when one copy returns
  *    after the client wrote over the other (lib/causality mint-records.ts, coordinator.ts). The first `written` reply wins. An error

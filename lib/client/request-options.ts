@@ -124,11 +124,14 @@ export interface ClientOptions {
   /** Send requests to nodes of this datacenter first (others only when none is reachable), so LOCAL_QUORUM is this datacenter's. */
   localDc?: string;
   /**
-   * Hedge writes too (default true): a write not answered within the hedge delay is also sent
-   * to the next coordinator, same rid and the next attempt number. Two coordinators that both
-   * apply it mint two events, and every merge keeps one of them (lib/causality
-   * mint-records.ts). false: writes are not hedged, only failed over past their attempt
-   * timeout (as reads are either way).
+   * Hedge writes too (default false): a write not answered within the hedge delay is also sent
+   * to the next coordinator, same rid and the next attempt number. Either way a write whose
+   * node stays silent past its attempt timeout fails over. Both coordinators may mint it, and
+   * merges keep one copy (lib/causality mint-records.ts), but a copy can show for a moment
+   * beside a newer write: a reader that saw one copy and wrote over it leaves the other copy's
+   * record only where the first copy was held, until read repair or anti-entropy spreads it.
+   * Hedging every slow write makes that window common; failing over only past the attempt
+   * timeout keeps it to writes caught by a node's stop.
    */
   hedgeWrites?: boolean;
   logger?: Logger;

@@ -405,7 +405,9 @@ const reader = new SpanReader();
 
 function readMint(r: SpanReader): Mint {
   const attempt = r.u8();
-  return { attempt, rid: r.short() };
+  const rid = r.short();
+  if (rid.length === 0 || rid.length > 0xff) throw malformed(`mint rid of ${rid.length} bytes`, r.requestId);
+  return { attempt, rid };
 }
 
 function malformed(message: string, requestId: number | undefined): RingkvError {

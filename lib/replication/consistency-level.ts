@@ -84,12 +84,16 @@ function replicasPerDc(replicas: readonly ReplicaInfo[]): Map<string, number> {
   return counts;
 }
 
-function isUnderReplicated(replication: Replication, replicas: readonly ReplicaInfo[], perDc: Map<string, number>): boolean {
-  if (typeof replication === 'number') return replicas.length < replication;
+function isUnderReplicated(replication: Exclude<Replication, number>, perDc: Map<string, number>): boolean {
   return Object.entries(replication).some(([dc, count]) => (perDc.get(dc) ?? 0) < count);
 }
 
 const quorumOf = (n: number): number => Math.floor(n / 2) + 1;
+
+/** One literal shape for every requirement (no object spread on the request path). */
+function requirementOf(level: string, replicaCount: number, total: number, perDc: ReadonlyMap<string, number>, underReplicated: boolean): Requirement {
+  return { level, replicaCount, total, perDc, underReplicated };
+}
 const noDcs: ReadonlyMap<string, number> = new Map();
 
 /**
@@ -105,20 +109,21 @@ export function resolveRequirement(
   const { replication, replicas } = placement;
   if (replicas.length === 0) throw new RangeError('placement: the preference list is empty');
   const requested = requestedReplicas(replication);
-  const dcCounts = replicasPerDc(replicas);
   const n = replicas.length;
-  const base = { replicaCount: n, underReplicated: isUnderReplicated(replication, replicas, dcCounts) };
+  // A plain N needs no per-datacenter counts (the common case: no Map per request).
+  const dcCounts = typeof replication === 'number' ? undefined : replicasPerDc(replicas);
+  const underReplicated = typeof replication === 'number' ? n < replication : isUnderReplicated(replication, dcCounts!);
   if (request.count !== undefined) {
     const count = request.count;
     if (typeof count !== 'number') throw new TypeError(`${field} must be a number`);
     if (!Number.isInteger(count) || count < 1 || count > requested) {
       throw new RangeError(`${field} must be an integer in [1, ${requested}] (the replication), got ${count}`);
     }
-    return { ...base, level: `${field}=${count}`, total: Math.min(count, n), perDc: noDcs };
+    return requirementOf(`${field}=${count}`, n, Math.min(count, n), noDcs, underReplicated);
   }
   if (request.consistency === undefined) {
     const fallback = field === 'r' ? limits.readQuorumDefault : limits.writeQuorumDefault;
-    return { ...base, level: 'default', total: Math.min(fallback, n), perDc: noDcs };
+    return requirementOf('default', n, Math.min(fallback, n), noDcs, underReplicated);
   }
   const level = request.consistency;
   if (typeof level !== 'string') throw new TypeError('consistency must be a string');
@@ -126,18 +131,18 @@ export function resolveRequirement(
   const perDcLevel = typeof replication !== 'number' && (level === 'LOCAL_QUORUM' || level === 'EACH_QUORUM');
   if (!perDcLevel) {
     const total = level === 'ONE' ? 1 : level === 'TWO' ? Math.min(2, n) : level === 'ALL' ? n : quorumOf(n);
-    return { ...base, level, total, perDc: noDcs };
+    return requirementOf(level, n, total, noDcs, underReplicated);
   }
   if (level === 'LOCAL_QUORUM') {
-    const local = dcCounts.get(localDc) ?? 0;
+    const local = dcCounts!.get(localDc) ?? 0;
     if (local === 0) throw new RangeError(`consistency LOCAL_QUORUM: datacenter ${JSON.stringify(localDc)} holds no replica of this key`);
-    return { ...base, level, total: quorumOf(local), perDc: new Map([[localDc, quorumOf(local)]]) };
+    return requirementOf(level, n, quorumOf(local), new Map([[localDc, quorumOf(local)]]), underReplicated);
   }
   const perDc = new Map<string, number>();
   let total = 0;
-  for (const [dc, count] of dcCounts) {
+  for (const [dc, count] of dcCounts!) {
     perDc.set(dc, quorumOf(count));
     total += quorumOf(count);
   }
-  return { ...base, level, total, perDc };
+  return requirementOf(level, n, total, perDc, underReplicated);
 }

@@ -204,7 +204,11 @@ export type LocalResult =
 /** The nodes a request is sent to. Strict quorum: the up replicas. Sloppy quorum replaces this. */
 export type TargetSelector = (placement: Placement, selfId: string) => readonly ReplicaInfo[];
 
-export const strictTargets: TargetSelector = (placement, selfId) => placement.replicas.filter((r) => r.up || r.id === selfId);
+export const strictTargets: TargetSelector = (placement, selfId) => {
+  // Every replica up (the common case): the preference list itself, no copy.
+  for (const r of placement.replicas) if (!r.up && r.id !== selfId) return placement.replicas.filter((p) => p.up || p.id === selfId);
+  return placement.replicas;
+};
 
 /**
  * Sloppy quorum (Dynamo §4.6): the up replicas, plus for each down replica the next up owner
@@ -317,10 +321,11 @@ type GetState = {
   completed: boolean;
   /** Up replicas not asked yet: each is asked when an asked one fails or a hedge delay passes. */
   readonly spares: ReplicaInfo[];
-  /** When each asked replica was asked. */
-  readonly sentAtMs: Map<string, number>;
-  /** Replicas still silent when a hedge went out: their answers are not latency samples. */
-  readonly hedgedPast: Set<string>;
+  /** The asked replicas and when each was asked (parallel arrays: a read asks a few). */
+  readonly askedIds: string[];
+  readonly askedAtMs: number[];
+  /** Replicas still silent when a hedge went out: their answers are not latency samples (allocated at the first hedge). */
+  hedgedPast: Set<string> | undefined;
   readonly deadlineMs: number;
 };
 type ForwardState = {
@@ -428,27 +433,40 @@ export class Coordinator {
     // 'quorum' fan-out asks only as many replicas as the read needs (this node first, slow
     // peers last), keeping the rest as spares for hedges; 'all' (Dynamo's choice) asks every
     // one. Per-datacenter levels ask all.
-    const ordered = [
-      ...targets.filter((r) => r.id === this.#self.id),
-      ...targets.filter((r) => r.id !== this.#self.id && !this.#slow.has(r.id)),
-      ...targets.filter((r) => r.id !== this.#self.id && this.#slow.has(r.id)),
-    ];
+    const ordered = this.#readOrder(targets);
     const askAll = this.#readFanout === 'all' || requirement.perDc.size > 0;
-    const asked = askAll ? ordered : ordered.slice(0, requirement.total);
-    const spares = askAll ? [] : ordered.slice(requirement.total);
+    const asked = askAll || ordered.length <= requirement.total ? ordered : ordered.slice(0, requirement.total);
+    const spares = askAll || ordered.length <= requirement.total ? [] : ordered.slice(requirement.total);
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
     this.#hedges.earn();
     const tally = new QuorumTally(requirement, asked);
-    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, sentAtMs: new Map(), hedgedPast: new Set(), deadlineMs };
+    const state: GetState = { kind: 'get', requestId, key: request.key, tally, merge: new ReadMerge(), expiryNowMs: request.expiryNowMs, completed: false, spares, askedIds: asked.map(idOf), askedAtMs: asked.map(() => nowMs), hedgedPast: undefined, deadlineMs };
     this.#requests.set(requestId, state);
-    const actions: CoordinatorAction[] = asked.map((r) => this.#askRead(state, r.id, nowMs));
+    const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
     actions.push(this.#readTimer(state));
     return actions;
   }
 
+  /** The targets in asking order: this node first, then the others, peers known to be slow last. */
+  #readOrder(targets: readonly ReplicaInfo[]): readonly ReplicaInfo[] {
+    if (this.#slow.size === 0 && (targets.length === 1 || targets[0]?.id === this.#self.id)) return targets;
+    const ordered: ReplicaInfo[] = [];
+    for (const r of targets) if (r.id === this.#self.id) ordered.push(r);
+    if (ordered.length === targets.length) return ordered;
+    for (const r of targets) if (r.id !== this.#self.id && !this.#slow.has(r.id)) ordered.push(r);
+    if (this.#slow.size > 0) for (const r of targets) if (r.id !== this.#self.id && this.#slow.has(r.id)) ordered.push(r);
+    return ordered;
+  }
+
   #askRead(state: GetState, id: string, nowMs: number): CoordinatorAction {
-    state.sentAtMs.set(id, nowMs);
+    state.askedIds.push(id);
+    state.askedAtMs.push(nowMs);
     return this.#readAction(state.requestId, id, state.key);
+  }
+
+  /** When `id` was asked for this read. */
+  #askedAtMs(state: GetState, id: string): number {
+    return state.askedAtMs[state.askedIds.indexOf(id)]!;
   }
 
   /** The read's next wake-up: the hedge time of the slowest pending replica while spares remain, else the deadline. */
@@ -456,10 +474,17 @@ export class Coordinator {
     let atMs = state.deadlineMs;
     if (!state.completed && state.spares.length > 0) {
       let hedgeAtMs = 0;
-      for (const id of state.tally.pendingTargets()) hedgeAtMs = Math.max(hedgeAtMs, state.sentAtMs.get(id)! + this.#latency.hedgeDelayMs(id));
+      for (const id of state.tally.pendingTargets()) hedgeAtMs = Math.max(hedgeAtMs, this.#askedAtMs(state, id) + this.#latency.hedgeDelayMs(id));
       if (hedgeAtMs > 0) atMs = Math.min(atMs, hedgeAtMs);
     }
     return { type: 'set-timer', requestId: state.requestId, atMs };
+  }
+
+  /** When the first pending replica of a read passes its attempt timeout. */
+  #failoverAtMs(state: GetState): number {
+    let atMs = Infinity;
+    for (const id of state.tally.pendingTargets()) atMs = Math.min(atMs, this.#askedAtMs(state, id) + this.#latency.attemptTimeoutMs(id));
+    return atMs;
   }
 
   /** A hedge delay passed with the read incomplete: the silent replicas are slow; ask a spare. */
@@ -467,11 +492,16 @@ export class Coordinator {
     const actions: CoordinatorAction[] = [];
     if (!state.completed) {
       for (const id of state.tally.pendingTargets()) {
-        state.hedgedPast.add(id);
-        if (id !== this.#self.id && nowMs - state.sentAtMs.get(id)! >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
+        (state.hedgedPast ??= new Set()).add(id);
+        if (id !== this.#self.id && nowMs - this.#askedAtMs(state, id) >= this.#latency.hedgeDelayMs(id)) this.#slow.add(id);
       }
-      // Out of hedges (overload): wait for the asked replicas until the deadline.
-      if (!this.#hedges.spend()) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: state.deadlineMs }];
+      // Out of hedges (overload): wait for the asked replicas, but only up to their attempt
+      // timeout: past it a replica is silent, not slow, and a spare is asked anyway (a
+      // failover, not a hedge: not rationed, as the client does).
+      if (!this.#hedges.spend()) {
+        const failoverAtMs = this.#failoverAtMs(state);
+        if (nowMs < failoverAtMs) return [...actions, { type: 'set-timer', requestId: state.requestId, atMs: Math.min(state.deadlineMs, failoverAtMs) }];
+      }
       const spare = state.spares.shift();
       if (spare !== undefined && state.tally.add(spare)) {
         this.#stats.hedgedReads++;
@@ -497,14 +527,14 @@ export class Coordinator {
       if (spare !== undefined && state.tally.add(spare)) actions.push(this.#askRead(state, spare.id, nowMs));
     } else {
       // Karn's rule: an answer the read already hedged past says nothing certain of the peer.
-      if (!state.hedgedPast.has(from)) this.#latency.sample(from, nowMs - state.sentAtMs.get(from)!);
+      if (state.hedgedPast?.has(from) !== true) this.#latency.sample(from, nowMs - this.#askedAtMs(state, from));
       state.tally.ack(from);
     }
-    return actions.concat(this.#advanceRead(state));
+    return this.#advanceRead(state, actions);
   }
 
-  #advanceRead(state: GetState): CoordinatorAction[] {
-    const actions: CoordinatorAction[] = [];
+  /** Completes the read when it can, and ends it once settled; appends to `actions`. */
+  #advanceRead(state: GetState, actions: CoordinatorAction[]): CoordinatorAction[] {
     if (!state.completed && state.tally.met) {
       state.completed = true;
       this.#stats.read++;
@@ -517,14 +547,14 @@ export class Coordinator {
       const { total, level } = state.tally.requirement;
       actions.push(complete(state.requestId, failure(ErrorCode.unavailable, `read at ${level} needs ${total} replicas; too many failed`)));
     }
-    if (state.tally.settled) actions.push(...this.#finishRead(state));
+    if (state.tally.settled) this.#finishRead(state, actions);
     return actions;
   }
 
-  /** Read repair, then the request is gone. */
-  #finishRead(state: GetState): CoordinatorAction[] {
+  /** Read repair, then the request is gone; appends to `actions`. */
+  #finishRead(state: GetState, actions: CoordinatorAction[]): CoordinatorAction[] {
     this.#requests.delete(state.requestId);
-    const actions: CoordinatorAction[] = [{ type: 'clear-timer', requestId: state.requestId }];
+    actions.push({ type: 'clear-timer', requestId: state.requestId });
     for (const { to, object } of state.merge.repairs()) {
       this.#stats.readRepairs++;
       if (to === this.#self.id) actions.push({ type: 'local', requestId: undefined, op: 'merge-object', key: state.key, object });
@@ -888,7 +918,7 @@ export class Coordinator {
         if (nowMs < state.deadlineMs) return this.#hedgeRead(state, nowMs);
         const actions: CoordinatorAction[] = [];
         if (!state.completed) actions.push(complete(requestId, failure(ErrorCode.timeout, `read at ${state.tally.requirement.level} timed out`)));
-        return actions.concat(this.#finishRead(state));
+        return this.#finishRead(state, actions);
       }
       case 'put': {
         if (state.phase === 'query' && nowMs < state.deadlineMs) return this.#mint(state);
@@ -1005,6 +1035,8 @@ function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
     },
   };
 }
+
+const idOf = (replica: ReplicaInfo): string => replica.id;
 
 const optionalFlags = (flags: LocalWriteFlags | undefined): { flags?: LocalWriteFlags } => (flags === undefined ? {} : { flags });
 

@@ -76,6 +76,8 @@ export class LatencyEstimator {
   readonly #bounds: LatencyBounds;
   readonly #nodesMax: number;
   readonly #byNode = new Map<string, Estimate>();
+  /** The node sampled last (the last key of #byNode), if known. */
+  #lastSampled: string | undefined;
 
   constructor(bounds: Partial<LatencyBounds> = {}, nodesMax: number = limits.membersMax) {
     this.#bounds = { ...defaultLatencyBounds, ...bounds };
@@ -89,13 +91,17 @@ export class LatencyEstimator {
     if (e === undefined) {
       if (this.#byNode.size >= this.#nodesMax) this.#byNode.delete(this.#byNode.keys().next().value!);
       this.#byNode.set(id, { srttMs: latencyMs, rttvarMs: latencyMs / 2 });
+      this.#lastSampled = id;
       return;
     }
     e.rttvarMs += (Math.abs(e.srttMs - latencyMs) - e.rttvarMs) / 4;
     e.srttMs += (latencyMs - e.srttMs) / 8;
-    // Most recently sampled last, so the first key is the one to forget.
+    // Most recently sampled last, so the first key is the one to forget (already so when
+    // the same node answers again: no delete and re-insert, whose table churn the GC paid).
+    if (id === this.#lastSampled) return;
     this.#byNode.delete(id);
     this.#byNode.set(id, e);
+    this.#lastSampled = id;
   }
 
   /** How long to wait for `id` before asking another node as well. */

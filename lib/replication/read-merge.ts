@@ -24,12 +24,16 @@ export interface Repair {
 }
 
 export class ReadMerge {
-  /** Each answering replica's object bytes; undefined: it holds no record. */
-  readonly #answers = new Map<string, Uint8Array | undefined>();
+  /**
+   * Each answering replica and its object bytes (undefined: it holds no record), in parallel
+   * arrays: a read hears from a few replicas, and a Map per read was a visible GC cost.
+   */
+  readonly #from: string[] = [];
+  readonly #objects: (Uint8Array | undefined)[] = [];
   #merged: StoredObject | undefined;
 
   get answerCount(): number {
-    return this.#answers.size;
+    return this.#from.length;
   }
 
   /** Adds one replica's answer; false (nothing merged) when the object is corrupt. */
@@ -44,7 +48,13 @@ export class ReadMerge {
       }
       this.#merged = mergeReplicas(this.#merged, decoded);
     }
-    this.#answers.set(from, object);
+    const known = this.#from.indexOf(from);
+    if (known >= 0) {
+      this.#objects[known] = object;
+    } else {
+      this.#from.push(from);
+      this.#objects.push(object);
+    }
     return true;
   }
 
@@ -56,11 +66,12 @@ export class ReadMerge {
   /** The replica writes that bring every answering replica up to the merge. */
   repairs(): Repair[] {
     // One answer is the merge itself: nothing to repair (and no re-encoding on a 1-replica read).
-    if (this.#merged === undefined || this.#merged.length === 0 || this.#answers.size < 2) return [];
+    if (this.#merged === undefined || this.#merged.length === 0 || this.#from.length < 2) return [];
     const merged = encodeObject(this.#merged);
     const out: Repair[] = [];
-    for (const [to, object] of this.#answers) {
-      if (object === undefined || Buffer.compare(object, merged) !== 0) out.push({ to, object: merged });
+    for (let i = 0; i < this.#from.length; i++) {
+      const object = this.#objects[i];
+      if (object === undefined || Buffer.compare(object, merged) !== 0) out.push({ to: this.#from[i]!, object: merged });
     }
     return out;
   }

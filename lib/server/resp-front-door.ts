@@ -40,9 +40,12 @@ function ridSource(): () => Uint8Array {
     const rid = new Uint8Array(ridBytes);
     rid.set(prefix, 0);
     counter++;
-    const view = new DataView(rid.buffer);
-    view.setUint32(ridBytes - 8, Math.floor(counter / 0x1_0000_0000));
-    view.setUint32(ridBytes - 4, counter >>> 0);
+    // Big-endian counter in the last 8 bytes, written byte by byte (no DataView per write).
+    let rest = counter;
+    for (let i = ridBytes - 1; i >= ridBytes - 8; i--) {
+      rid[i] = rest % 256;
+      rest = Math.floor(rest / 256);
+    }
     return rid;
   };
 }
@@ -71,19 +74,10 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
   };
   return {
     clientToken: options.clientToken,
-    read: (key, consistency) => driver.read({ key, ...(consistency === undefined ? {} : { consistency }) }),
+    read: (key, consistency) => driver.read({ key, consistency }),
     write: (key, value, o) =>
-      driver.put({
-        key,
-        value,
-        rid: nextRid(),
-        sole: true,
-        ...(o.context === undefined ? {} : { context: o.context }),
-        ...(o.consistency === undefined ? {} : { consistency: o.consistency }),
-        ...(o.ttlMs === undefined ? {} : { ttlMs: o.ttlMs }),
-        ...(o.overwrite === true ? { overwrite: true } : {}),
-        ...(o.keepTtl === true ? { keepTtl: true } : {}),
-      }),
+      // One literal, absent options left undefined: no object spread per write.
+      driver.put({ key, value, rid: nextRid(), sole: true, context: o.context, consistency: o.consistency, ttlMs: o.ttlMs, overwrite: o.overwrite === true, keepTtl: o.keepTtl === true }),
     expiryNowMs: () => driver.expiryNowMs(),
     wallMs: () => Date.now(),
     estimateKeys,

@@ -245,8 +245,14 @@ class EmbeddedStore implements Store {
     return this.#send(k, request, true, coordinatedResult);
   }
 
-  async readObject(key: Uint8Array): Promise<Uint8Array | undefined> {
-    const k = replicaKeyOf(key);
+  /** Not `async`: a replica read costs the reply's one promise (argument errors reject it). */
+  readObject(key: Uint8Array): Promise<Uint8Array | undefined> {
+    let k: Uint8Array;
+    try {
+      k = replicaKeyOf(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, objectResult);
   }
 

@@ -48,6 +48,7 @@ import {
 import type { ReplicaStore } from '../store/index.js';
 import type { WireMessage } from '../transport/index.js';
 import type { ReadResult } from './client-service.js';
+import { DeadlineWheel } from './deadline-wheel.js';
 
 export interface CoordinatorDriverOptions {
   readonly coordinator: Coordinator;
@@ -88,7 +89,8 @@ export class CoordinatorDriver {
   readonly #options: CoordinatorDriverOptions;
   readonly #coordinator: Coordinator;
   readonly #pending = new Map<number, (result: CoordinatorResult) => void>();
-  readonly #timers = new Map<number, NodeJS.Timeout>();
+  /** Each request's one wake-up (deadline or hedge time): one shared timer, not one per request. */
+  readonly #timers: DeadlineWheel;
   /** Rpcs of our own (hint delivery), by id: resolved by the reply, or undefined on timeout. */
   readonly #calls = new Map<number, { resolve: (body: unknown) => void; timer: NodeJS.Timeout }>();
   /** Merges of replica writes carrying a rid, by rid (hex), while they run. */
@@ -99,6 +101,7 @@ export class CoordinatorDriver {
   constructor(options: CoordinatorDriverOptions) {
     this.#options = options;
     this.#coordinator = options.coordinator;
+    this.#timers = new DeadlineWheel({ onDue: (requestId) => this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs())) });
   }
 
   get inflight(): number {
@@ -117,11 +120,14 @@ export class CoordinatorDriver {
   }
 
   /** A coordinated read (the RESP front door's too); expiry is judged at `expiryNowMs()`. */
-  async read(request: Omit<CoordinatorGet, 'expiryNowMs'>): Promise<LatestRead> {
-    const expiryNowMs = this.expiryNowMs();
-    const result = await this.#start((id, now) => this.#coordinator.startGet(id, { ...request, expiryNowMs }, now));
-    if (result.type === 'read') return { found: result.found, values: result.values, context: result.context, latest: result.latest, expiresAtMs: result.expiresAtMs };
-    throw toError(result);
+  read(request: Omit<CoordinatorGet, 'expiryNowMs'>): Promise<LatestRead> {
+    // Not async, no object spread, no closure: this is the RESP GET path.
+    const get: CoordinatorGet = { key: request.key, r: request.r, consistency: request.consistency, timeoutMs: request.timeoutMs, expiryNowMs: this.expiryNowMs() };
+    if (this.#closed) return Promise.reject(closedError());
+    const id = this.#allocateId();
+    const done = new Promise<CoordinatorResult>((resolve) => this.#pending.set(id, resolve));
+    this.#perform(this.#coordinator.startGet(id, get, this.#options.clock.monotonicMs()));
+    return done.then(latestReadOf);
   }
 
   /** A coordinated write as the coordinator takes it (the RESP front door's, with its write flags). */
@@ -227,8 +233,7 @@ export class CoordinatorDriver {
   /** Fails every request in flight (the node is closing): writes as indeterminate. */
   close(): void {
     this.#closed = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.close();
     for (const call of this.#calls.values()) {
       clearTimeout(call.timer);
       call.resolve(undefined);
@@ -285,7 +290,7 @@ export class CoordinatorDriver {
   }
 
   #start(begin: (id: number, nowMs: number) => CoordinatorAction[]): Promise<CoordinatorResult> {
-    if (this.#closed) return Promise.reject(new RingkvError(ErrorCode.closed, 'the node is closing', {}));
+    if (this.#closed) return Promise.reject(closedError());
     const id = this.#allocateId();
     const done = new Promise<CoordinatorResult>((resolve) => this.#pending.set(id, resolve));
     this.#perform(begin(id, this.#options.clock.monotonicMs()));
@@ -314,22 +319,11 @@ export class CoordinatorDriver {
         case 'local':
           this.#local(action);
           break;
-        case 'set-timer': {
-          const { requestId } = action;
-          clearTimeout(this.#timers.get(requestId));
-          const delayMs = Math.max(0, action.atMs - this.#options.clock.monotonicMs());
-          this.#timers.set(
-            requestId,
-            setTimeout(() => {
-              this.#timers.delete(requestId);
-              this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs()));
-            }, delayMs),
-          );
+        case 'set-timer':
+          this.#timers.set(action.requestId, action.atMs - this.#options.clock.monotonicMs());
           break;
-        }
         case 'clear-timer':
-          clearTimeout(this.#timers.get(action.requestId));
-          this.#timers.delete(action.requestId);
+          this.#timers.clear(action.requestId);
           break;
         case 'missed':
           this.#options.onMissed?.(action.to, action.key, action.object, action.standIn);
@@ -346,45 +340,66 @@ export class CoordinatorDriver {
 
   #local(action: Extract<CoordinatorAction, { type: 'local' }>): void {
     const { store } = this.#options;
-    const requestId = action.requestId;
-    if (action.op === 'drop-duplicates') {
-      void this.#dropDuplicates(action.key, action.rid, action.dots);
-      return;
-    }
-    let work: Promise<LocalResult>;
+    const { requestId, op } = action;
     switch (action.op) {
+      case 'drop-duplicates':
+        void this.#dropDuplicates(action.key, action.rid, action.dots);
+        return;
       case 'coordinate-write':
-        work = store.coordinateWrite(action.key, action.value, action.context, action.flags).then((r) => ({ ok: true, context: r.context, object: r.object }));
-        break;
+        this.#settleLocal(requestId, op, store.coordinateWrite(action.key, action.value, action.context, action.flags), writtenLocal);
+        return;
       case 'read-object':
-        work =
-          this.#options.readable?.(action.key) === false
-            ? Promise.resolve({ ok: false, code: ErrorCode.unavailable, message: resyncingMessage })
-            : store.readObject(action.key).then((object) => ({ ok: true, object }));
-        break;
+        if (this.#options.readable?.(action.key) === false) this.#settleLocal(requestId, op, Promise.resolve(resyncingLocal), sameLocal);
+        else this.#settleLocal(requestId, op, store.readObject(action.key), objectLocal);
+        return;
       case 'merge-object':
-        work = store.mergeObject(action.key, action.object).then(() => ({ ok: true, object: undefined }));
-        break;
+        this.#settleLocal(requestId, op, store.mergeObject(action.key, action.object), mergedLocal);
+        return;
       case 'read-rid-object': {
         const merging = this.#ridMerges.get(Buffer.from(action.rid).toString('hex')) ?? Promise.resolve();
-        work = merging.then(() => store.readObject(action.key)).then((object) => ({ ok: true, object }));
-        break;
+        this.#settleLocal(requestId, op, merging.then(() => store.readObject(action.key)), objectLocal);
+        return;
       }
     }
-    void work
-      .catch((error: unknown): LocalResult => {
-        if (isRingkvError(error)) return { ok: false, code: error.code, message: error.message };
-        this.#options.logger.error({ err: error, op: action.op }, 'local replica operation failed with a bug');
-        return { ok: false, code: action.op === 'read-object' ? ErrorCode.unavailable : ErrorCode.indeterminate, message: 'internal error' };
-      })
-      .then((result) => {
-        if (requestId !== undefined) this.#perform(this.#coordinator.onLocalResult(requestId, result, this.#options.clock.monotonicMs()));
-      });
+  }
+
+  /** Hands a local operation's outcome to the coordinator: one promise reaction, no chain. */
+  #settleLocal<T>(requestId: number | undefined, op: LocalOpName, work: Promise<T>, toResult: (value: T) => LocalResult): void {
+    work.then(
+      (value) => this.#localDone(requestId, toResult(value)),
+      (error: unknown) => this.#localDone(requestId, this.#localFailure(error, op)),
+    );
+  }
+
+  #localDone(requestId: number | undefined, result: LocalResult): void {
+    if (requestId !== undefined) this.#perform(this.#coordinator.onLocalResult(requestId, result, this.#options.clock.monotonicMs()));
+  }
+
+  #localFailure(error: unknown, op: LocalOpName): LocalResult {
+    if (isRingkvError(error)) return { ok: false, code: error.code, message: error.message };
+    this.#options.logger.error({ err: error, op }, 'local replica operation failed with a bug');
+    return { ok: false, code: op === 'read-object' ? ErrorCode.unavailable : ErrorCode.indeterminate, message: 'internal error' };
   }
 }
 
+type LocalOpName = Extract<CoordinatorAction, { type: 'local' }>['op'];
+
+const resyncingLocal: LocalResult = { ok: false, code: ErrorCode.unavailable, message: resyncingMessage };
+const sameLocal = (result: LocalResult): LocalResult => result;
+const objectLocal = (object: Uint8Array | undefined): LocalResult => ({ ok: true, object });
+const mergedLocal = (): LocalResult => ({ ok: true, object: undefined });
+const writtenLocal = (r: { context: Uint8Array; object: Uint8Array }): LocalResult => ({ ok: true, context: r.context, object: r.object });
+
 function optional<K extends string, V>(name: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [name]: value }) as { [P in K]?: V };
+}
+
+const closedError = (): RingkvError => new RingkvError(ErrorCode.closed, 'the node is closing', {});
+
+/** A read's result as RESP and the client see it (the result itself: its fields are the same). */
+function latestReadOf(result: CoordinatorResult): LatestRead {
+  if (result.type === 'read') return result as LatestRead & typeof result;
+  throw toError(result);
 }
 
 function toError(result: CoordinatorResult): RingkvError {

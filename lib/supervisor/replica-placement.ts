@@ -14,6 +14,7 @@
  * exists and some replica is down; a replica's dc defaults to 'dc1' when gossip has none.
  */
 
+import type { MemberState } from '../membership/index.js';
 import type { Placement, ReplicaInfo } from '../replication/index.js';
 import type { Replication } from '../ring/index.js';
 import type { MembershipDriver } from './membership-driver.js';
@@ -41,17 +42,33 @@ export class ReplicaPlacement {
     const membership = this.#options.membership;
     const ring = membership.ring;
     if (ring === undefined) return { replication: this.#options.replication, replicas: [] };
-    const gossip = membership.gossip;
-    const replacing = (id: string): boolean => gossip.member(id)?.status === 'replacing';
-    const info = (id: string): ReplicaInfo => ({ id, dc: gossip.member(id)?.dc ?? 'dc1', up: membership.isUp(id) && !replacing(id) });
     const partition = ring.partitionOfKey(key);
     const listed = ring.replicasOf(partition);
-    const replicas = listed.map(info);
-    const gaining = this.#pending.of(partition, ring, () => membership.members());
-    for (const id of listed) if (replacing(id) && !gaining.includes(id)) gaining.push(id);
-    const pending = gaining.length === 0 ? {} : { pending: gaining.map((id) => ({ ...info(id), up: membership.isUp(id) })) };
-    if (!this.#options.hinted || replicas.every((r) => r.up)) return { replication: ring.replication, replicas, ...pending };
-    const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map(info);
-    return { replication: ring.replication, replicas, fallbacks, ...pending };
+    // Plain loops and methods, no closures: this runs once per coordinated request.
+    const replicas: ReplicaInfo[] = [];
+    let allUp = true;
+    for (const id of listed) {
+      const replica = this.#info(id);
+      if (!replica.up) allUp = false;
+      replicas.push(replica);
+    }
+    const gaining = this.#pending.of(partition, ring, this.#members);
+    for (const id of listed) if (this.#replacing(id) && !gaining.includes(id)) gaining.push(id);
+    const pending = gaining.length === 0 ? undefined : gaining.map((id) => ({ ...this.#info(id), up: membership.isUp(id) }));
+    if (!this.#options.hinted || allUp) return pending === undefined ? { replication: ring.replication, replicas } : { replication: ring.replication, replicas, pending };
+    const fallbacks = ring.walk(partition).filter((id) => !listed.includes(id)).map((id) => this.#info(id));
+    return pending === undefined ? { replication: ring.replication, replicas, fallbacks } : { replication: ring.replication, replicas, fallbacks, pending };
+  }
+
+  readonly #members = (): readonly MemberState[] => this.#options.membership.members();
+
+  #replacing(id: string): boolean {
+    return this.#options.membership.gossip.member(id)?.status === 'replacing';
+  }
+
+  #info(id: string): ReplicaInfo {
+    const membership = this.#options.membership;
+    const member = membership.gossip.member(id);
+    return { id, dc: member?.dc ?? 'dc1', up: membership.isUp(id) && member?.status !== 'replacing' };
   }
 }

@@ -17,6 +17,10 @@
  * - in flight: past respInflightMax commands running, or respOutputBytesHigh reply bytes the
  *   client has not read, the socket is paused (TCP backpressure on the client) until both are
  *   back under; a client that keeps sending without reading is therefore simply stopped;
+ * - in flight, all connections: past respInflightTotalMax commands running on the node, every
+ *   connection that reads more is paused until the total is back under (its input waits in
+ *   the kernel), one waiting connection resuming per finished command; so the memory held
+ *   for requests is bounded whatever the number of pipelining clients;
  * - connections: past respConnectionsMax, "-ERR max number of clients reached" and close.
  * A failure of one connection never touches another.
  */
@@ -59,6 +63,7 @@ export interface RespListenerOptions {
   /** Test hooks and tuning; defaults from limits.ts. */
   inputBytesMax?: number;
   inflightMax?: number;
+  inflightTotalMax?: number;
   outputBytesHigh?: number;
   connectionsMax?: number;
 }
@@ -149,6 +154,7 @@ class RespConnection implements RespSession {
       const slot = this.#base + this.#slots.length;
       this.#slots.push(pending);
       this.#inflight++;
+      this.#listener.inflightTotal++;
       reply.then(
         (value) => this.#complete(slot, value),
         (error: unknown) => {
@@ -170,6 +176,7 @@ class RespConnection implements RespSession {
 
   #complete(slot: number, value: RespReply): void {
     this.#inflight--;
+    this.#listener.onCommandDone();
     if (this.#aborted) return;
     this.#slots[slot - this.#base] = value;
     this.#drainSlots();
@@ -220,14 +227,25 @@ class RespConnection implements RespSession {
 
   #maybePause(): void {
     if (this.#paused) return;
-    if (this.#inflight >= this.#listener.inflightMax || this.#socket.writableLength + this.#writer.length > this.#listener.outputBytesHigh) {
+    const overTotal = this.#listener.inflightTotal >= this.#listener.inflightTotalMax;
+    if (overTotal || this.#inflight >= this.#listener.inflightMax || this.#socket.writableLength + this.#writer.length > this.#listener.outputBytesHigh) {
       this.#paused = true;
       this.#socket.pause();
+      if (overTotal) this.#listener.waitForRoom(this);
     }
+  }
+
+  /** Resumes reading when every bound allows it again (the listener calls it too, when the total drops). */
+  maybeResume(): void {
+    this.#maybeResume();
   }
 
   #maybeResume(): void {
     if (!this.#paused || this.#closing) return;
+    if (this.#listener.inflightTotal >= this.#listener.inflightTotalMax) {
+      this.#listener.waitForRoom(this);
+      return;
+    }
     if (this.#inflight < this.#listener.inflightMax && this.#socket.writableLength + this.#writer.length <= this.#listener.outputBytesHigh) {
       this.#paused = false;
       this.#socket.resume();
@@ -240,7 +258,12 @@ export class RespListener {
   readonly logger: Logger;
   readonly inputBytesMax: number;
   readonly inflightMax: number;
+  readonly inflightTotalMax: number;
   readonly outputBytesHigh: number;
+  /** Commands running on every connection. */
+  inflightTotal = 0;
+  /** Connections paused because the total was at its bound, resumed in order as it drops. */
+  readonly #waiting = new Set<RespConnection>();
   readonly stats: RespListenerStats = { connections: 0, connectionsTotal: 0, commands: 0, rejectedConnections: 0, protocolErrors: 0 };
   readonly #server: Server;
   readonly #connections = new Set<RespConnection>();
@@ -254,6 +277,7 @@ export class RespListener {
     this.logger = options.logger;
     this.inputBytesMax = options.inputBytesMax ?? limits.respInputBytesMax;
     this.inflightMax = options.inflightMax ?? limits.respInflightMax;
+    this.inflightTotalMax = options.inflightTotalMax ?? limits.respInflightTotalMax;
     this.outputBytesHigh = options.outputBytesHigh ?? limits.respOutputBytesHigh;
     this.#connectionsMax = options.connectionsMax ?? limits.respConnectionsMax;
     this.#authenticatedByDefault = authenticatedByDefault;
@@ -274,6 +298,27 @@ export class RespListener {
     const address = listener.#server.address();
     listener.#port = typeof address === 'object' && address !== null ? address.port : options.port;
     return listener;
+  }
+
+  /** A connection paused at the total bound: resumed once the total is back under. */
+  waitForRoom(connection: RespConnection): void {
+    this.#waiting.add(connection);
+  }
+
+  /**
+   * A command of some connection finished: while there is room, wake the longest-waiting
+   * connection — one per finished command, since a woken connection dispatches a whole chunk
+   * (a pipeline of 16 is one read) before it can be paused again; waking them all at once let
+   * 50 pipelining clients put 800 commands in flight past a bound of 256.
+   */
+  onCommandDone(): void {
+    this.inflightTotal--;
+    if (this.#waiting.size === 0 || this.inflightTotal >= this.inflightTotalMax) return;
+    for (const connection of this.#waiting) {
+      this.#waiting.delete(connection);
+      connection.maybeResume();
+      return;
+    }
   }
 
   get port(): number {
@@ -298,6 +343,7 @@ export class RespListener {
     this.stats.connections = this.#connections.size;
     socket.on('close', () => {
       this.#connections.delete(connection);
+      this.#waiting.delete(connection);
       this.stats.connections = this.#connections.size;
     });
   }
