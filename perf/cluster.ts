@@ -70,7 +70,8 @@ export function clusterOptionsOf(argv: string[]): ClusterBenchOptions {
   };
 }
 
-function startNodeProcess(args: string[]): Promise<ChildProcess> {
+/** Starts `ringkv start <args>` as a child process; resolves once it is serving. */
+export function startNodeProcess(args: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, [mainScript, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';

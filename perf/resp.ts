@@ -16,15 +16,14 @@
  *
  * On 2 cores the generator takes about one core and shares it with the node(s).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { startNodeProcess } from './cluster.js';
 import { median, printMachine, recordResult } from './harness.js';
 import { redisAvailable, redisBenchmark, redisVersion, startRedis, type RedisRow } from './redis.js';
 
-const mainScript = join(dirname(fileURLToPath(import.meta.url)), '../lib/cli/main.js');
 const subjectsAll = ['ringkv-1', 'redis', 'redis-aof', 'ringkv-3'] as const;
 type Subject = (typeof subjectsAll)[number];
 
@@ -48,17 +47,6 @@ function flagsOf(argv: string[]): Map<string, string> {
   return out;
 }
 
-function startNodeProcess(args: string[]): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [mainScript, 'start', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Press Ctrl-C')) resolve(child);
-    });
-    child.once('exit', (code) => reject(new Error(`ringkv start ${args.join(' ')} exited with ${code}: ${out}`)));
-  });
-}
 
 async function waitForMembers(port: number, count: number): Promise<void> {
   for (let i = 0; i < 600; i++) {
