@@ -42,7 +42,7 @@ export interface CliIo {
   version?: string;
   /** stderr as a stream, when progress bars may draw on it (they do only if it is a TTY). */
   errTerminal?: NodeJS.WriteStream;
-  /** Monotonic ms for progress rates; default Date.now. */
+  /** Monotonic ms for progress rates; default the system clock's. */
   now?(): number;
 }
 

@@ -12,6 +12,7 @@
  * Owner: the CLI's main thread.
  */
 
+import { systemClock } from '../base/clock.js';
 import cliProgress from 'cli-progress';
 import { limits } from '../base/limits.js';
 import type { CliIo } from './cli-io.js';
@@ -130,6 +131,6 @@ export class Progress {
   }
 
   #now(): number {
-    return this.#io.now?.() ?? Date.now();
+    return this.#io.now?.() ?? systemClock.monotonicMs();
   }
 }

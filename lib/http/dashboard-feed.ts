@@ -14,6 +14,7 @@
  * the CA); their status rows still show.
  */
 
+import { systemClock, type Clock } from '../base/clock.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { limits } from '../base/limits.js';
 import type { Logger } from '../base/log.js';
@@ -28,6 +29,8 @@ export interface LiveFeedOptions {
   /** The client token peers require, sent with the sample requests. */
   readonly token?: string;
   readonly tickMs?: number;
+  /** Sample times (wall clock); default the system's. */
+  readonly clock?: Clock;
   /** GET a peer's /feed/local; default fetch with the token. */
   readonly fetchSample?: (httpBase: string) => Promise<LocalSample | undefined>;
 }
@@ -50,7 +53,7 @@ export class LiveFeed {
 
   /** This node's sample now (GET /feed/local). */
   local(): LocalSample {
-    return localSample(this.#options.status(), this.#options.requests(), Date.now());
+    return localSample(this.#options.status(), this.#options.requests(), (this.#options.clock ?? systemClock).wallMs());
   }
 
   /** Serves GET /events: opens an SSE stream (auth already checked by the route). */
@@ -85,7 +88,7 @@ export class LiveFeed {
       const peers = status.members.filter((m) => m.id !== status.node && m.up && m.status !== 'left');
       const fetched = await Promise.all(peers.map((m) => this.#fetchSample(m.url)));
       const samples = [this.local(), ...fetched.filter((s): s is LocalSample => s !== undefined)];
-      const point = chartPoint(Date.now(), samples, this.#previous);
+      const point = chartPoint((this.#options.clock ?? systemClock).wallMs(), samples, this.#previous);
       this.#previous = new Map(samples.map((s) => [s.node, s]));
       this.#history.push(point);
       if (this.#history.length > limits.dashboardHistoryPoints) this.#history.shift();

@@ -18,13 +18,14 @@ const argsShownMax = 8;
 export class RespService implements RespHandler {
   readonly #ops: RespOperations;
   readonly #locks = new KeyLocks();
-  readonly #startedMs = Date.now();
+  readonly #startedMs: number;
   #listener: Pick<RespListener, 'stats' | 'sessions'> | undefined;
   /** Command names as received (often upper case) → lower case, so lookups allocate nothing. */
   readonly #names = new Map<string, string>();
 
   constructor(ops: RespOperations) {
     this.#ops = ops;
+    this.#startedMs = ops.wallMs();
   }
 
   /** Whether a connection starts authenticated (no client token required). */

@@ -117,9 +117,9 @@ export function client(c: CommandContext, args: Args): RespReply {
     case 'ID':
       return c.session.id;
     case 'INFO':
-      return text(`${clientInfoLine(c.session, Date.now())}\n`);
+      return text(`${clientInfoLine(c.session, c.ops.wallMs())}\n`);
     case 'LIST':
-      return text(c.listener.sessions().map((s) => `${clientInfoLine(s, Date.now())}\n`).join(''));
+      return text(c.listener.sessions().map((s) => `${clientInfoLine(s, c.ops.wallMs())}\n`).join(''));
     case 'SETINFO':
       return ok;
     default:

@@ -10,6 +10,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import { limits } from '../base/limits.js';
 import { ridBytes } from '../replication/index.js';
@@ -27,6 +28,8 @@ export interface RespFrontDoorOptions {
   clientToken: string | undefined;
   tcpPort: number;
   version: string;
+  /** The node's clock: EXAT/PXAT and CLIENT ages (wall), the DBSIZE cache (monotonic). */
+  clock: Clock;
 }
 
 const sampledEntriesMax = 10_000;
@@ -56,7 +59,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
   const nextRid = ridSource();
   let estimate: { keys: number; atMs: number } | undefined;
   const estimateKeys = async (): Promise<number> => {
-    if (estimate !== undefined && Date.now() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
+    if (estimate !== undefined && options.clock.monotonicMs() - estimate.atMs < dbsizeCacheMs) return estimate.keys;
     const status = supervisor.status();
     const partitions = 2 ** status.partitionBits;
     // Scan partitions in order until a budget of entries is seen, then scale up.
@@ -69,7 +72,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
     const n = typeof status.replication === 'number' ? status.replication : Object.values(status.replication).reduce((a, b) => a + b, 0);
     const members = Math.max(1, status.members.filter((m) => m.status !== 'left').length);
     const keysTotal = sampled === 0 ? 0 : (keys / sampled) * partitions * Math.max(1, members / n);
-    estimate = { keys: keysTotal, atMs: Date.now() };
+    estimate = { keys: keysTotal, atMs: options.clock.monotonicMs() };
     return keysTotal;
   };
   return {
@@ -79,7 +82,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
       // One literal, absent options left undefined: no object spread per write.
       driver.put({ key, value, rid: nextRid(), sole: true, context: o.context, consistency: o.consistency, ttlMs: o.ttlMs, overwrite: o.overwrite === true, keepTtl: o.keepTtl === true }),
     expiryNowMs: () => driver.expiryNowMs(),
-    wallMs: () => Date.now(),
+    wallMs: () => options.clock.wallMs(),
     estimateKeys,
     info: () => {
       const status = supervisor.status();
@@ -102,7 +105,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
 /** Starts the RESP listener of a node. */
 export async function startRespFrontDoor(options: RespFrontDoorOptions): Promise<RespListener> {
   const service = new RespService(operationsOf(options));
-  const listener = await RespListener.start({ host: options.host, port: options.port, handler: service, logger: options.logger }, service.open);
+  const listener = await RespListener.start({ host: options.host, port: options.port, handler: service, logger: options.logger, clock: options.clock }, service.open);
   service.attach(listener);
   return listener;
 }

@@ -335,7 +335,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
     const resp =
       options.respPort === undefined
         ? undefined
-        : await startRespFrontDoor({ host, port: options.respPort, supervisor, store, logger, clientToken: options.clientToken, tcpPort: server.port, version: packageVersion() });
+        : await startRespFrontDoor({ host, port: options.respPort, supervisor, store, logger, clientToken: options.clientToken, tcpPort: server.port, version: packageVersion(), clock });
     if (resp) cleanups.push(() => resp.close());
     logger.info({ node: identity.id, address, generation: identity.generation, dir, shards: store.shards, ...(resp ? { respPort: resp.port } : {}) }, 'node started');
     const sup = supervisor;

@@ -28,6 +28,7 @@
 import { Buffer } from 'node:buffer';
 import { createServer, type Server, type Socket } from 'node:net';
 import { limits } from '../base/limits.js';
+import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import { RespParser } from '../protocol/resp-parser.js';
 import { respError, RespWriter, type RespReply } from '../protocol/resp-reply.js';
@@ -66,6 +67,8 @@ export interface RespListenerOptions {
   inflightTotalMax?: number;
   outputBytesHigh?: number;
   connectionsMax?: number;
+  /** Wall clock for connection ages (CLIENT INFO); default the system's. */
+  clock?: Clock;
 }
 
 export interface RespListenerStats {
@@ -82,7 +85,7 @@ type Slot = RespReply | typeof pending;
 class RespConnection implements RespSession {
   readonly id: number;
   readonly remoteAddress: string;
-  readonly createdMs = Date.now();
+  readonly createdMs: number;
   protocol: 2 | 3 = 2;
   authenticated = false;
   name: string | undefined;
@@ -104,6 +107,7 @@ class RespConnection implements RespSession {
   #paused = false;
 
   constructor(socket: Socket, id: number, listener: RespListener, authenticated: boolean) {
+    this.createdMs = listener.clock.wallMs();
     this.#socket = socket;
     this.id = id;
     this.#listener = listener;
@@ -254,6 +258,7 @@ class RespConnection implements RespSession {
 }
 
 export class RespListener {
+  readonly clock: Clock;
   readonly handler: RespHandler;
   readonly logger: Logger;
   readonly inputBytesMax: number;
@@ -274,6 +279,7 @@ export class RespListener {
 
   private constructor(options: RespListenerOptions, authenticatedByDefault: boolean) {
     this.handler = options.handler;
+    this.clock = options.clock ?? systemClock;
     this.logger = options.logger;
     this.inputBytesMax = options.inputBytesMax ?? limits.respInputBytesMax;
     this.inflightMax = options.inflightMax ?? limits.respInflightMax;

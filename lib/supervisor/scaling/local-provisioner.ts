@@ -11,6 +11,7 @@
  * never leaks processes. Owned by the supervisor (main thread).
  */
 
+import { systemClock, type Clock } from '../../base/clock.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
@@ -31,6 +32,8 @@ export interface LocalProvisionerOptions {
   readonly command?: readonly string[];
   /** Flags passed to every `ringkv start` besides --host/--port/--dir/--seeds (e.g. the autoscale flags). */
   readonly args?: readonly string[];
+  /** Names new nodes' directories by time; default the system's clock. */
+  readonly clock?: Clock;
 }
 
 interface Child {
@@ -60,7 +63,7 @@ export class LocalProvisioner implements Provisioner {
   }
 
   async scaleOut(_targetNodes: number): Promise<void> {
-    const dir = join(this.#o.dir, `auto-${Date.now().toString(36)}-${this.#counter++}`);
+    const dir = join(this.#o.dir, `auto-${Math.floor((this.#o.clock ?? systemClock).wallMs()).toString(36)}-${this.#counter++}`);
     const [program, ...prefix] = this.#o.command ?? defaultCommand();
     const id = `scaled-${randomBytes(4).toString('hex')}`;
     const args = [...prefix, 'start', '--id', id, '--host', '127.0.0.1', '--port', '0', '--dir', dir, '--seeds', this.#o.seed, ...(this.#o.args ?? [])];
