@@ -296,7 +296,7 @@ t.test('driver: a clock stepped back is logged and not a resync; a write failure
 t.test('coordinator driver: a resyncing replica refuses its local read and replica-read with KV_UNAVAILABLE', async (t) => {
   let readable = false;
   const reads: Uint8Array[] = [];
-  const store = { readObject: async (key: Uint8Array) => void reads.push(key) } as unknown as ReplicaStore;
+  const store = { readObject: async (key: Uint8Array) => void reads.push(key), cachedRow: () => undefined } as unknown as ReplicaStore;
   const coordinator = new Coordinator({
     self: { id: 'self', dc: 'dc1' },
     placementOf: () => ({ replication: 1, replicas: [{ id: 'self', dc: 'dc1', up: true }] }),
