@@ -486,6 +486,14 @@ export const limits = {
   respConnectionsMax: 10_000,
   /** Longest INFO/DBSIZE waits for shard statistics before answering without them. */
   respInfoTimeoutMs: 2_000,
+
+  // --- shard actor (lib/shard) ---
+  /**
+   * Budget of a shard's version-header cache (header-cache.ts): each key's stored object
+   * without its value bytes, so a put need not read the whole object. Estimated JS heap bytes,
+   * about 300 per key with one actor and one sibling: 32 MiB holds about 100k keys. 0: off.
+   */
+  headerCacheBytesDefault: 32 * MiB,
 } as const;
 
 assert(limits.valueLogGcSliceBytes <= limits.batchBytesMax, 'a value-log GC slice is one write batch');

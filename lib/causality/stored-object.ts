@@ -318,6 +318,16 @@ export interface ClientWrite {
  * `siblingsMax`; nothing is stored then.
  */
 export function applyClientWrite(stored: StoredObject | undefined, write: ClientWrite): StoredObject {
+  return settleClientWrite(stored ?? [], draftClientWrite(stored, write), write);
+}
+
+/**
+ * The first step of `applyClientWrite`: the new event (and, with `lww`, the last writer), before
+ * mints are settled and the siblings limit applies. Reads no value bytes (version-headers.ts
+ * runs it on an object whose values are placeholders). Throws what `applyClientWrite` throws
+ * for the write and the context.
+ */
+export function draftClientWrite(stored: StoredObject | undefined, write: ClientWrite): StoredObject {
   checkClientWrite(write);
   const before = stored ?? [];
   const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
@@ -325,16 +335,19 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
     write.expiresAtMs === undefined ? { value: write.value, timestampMs: write.timestampMs } : { value: write.value, timestampMs: write.timestampMs, expiresAtMs: write.expiresAtMs };
   const sibling: Sibling = write.mint === undefined ? plain : { ...plain, mint: write.mint };
   const floor = freshCounterFloor(write.timestampMs);
-  let next = update(before, context, sibling, write.actor, floor);
+  const next = update(before, context, sibling, write.actor, floor);
   if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
-  if (write.policy === 'lww' && siblingCount(next) > 1) {
-    // One event instead: the last writer among the new write and what the context did not
-    // see, written as having seen everything (the new write may lose to an older one).
-    // An older winner re-written as a new event is not that write's mint any more.
-    const winner = lwwWinner(next)!;
-    next = update(before, mergeVectors(join(before), context), winner === sibling ? sibling : withoutMint(winner), write.actor, floor);
-  }
-  next = settleMints([before], next);
+  if (write.policy !== 'lww' || siblingCount(next) <= 1) return next;
+  // One event instead: the last writer among the new write and what the context did not
+  // see, written as having seen everything (the new write may lose to an older one).
+  // An older winner re-written as a new event is not that write's mint any more.
+  const winner = lwwWinner(next)!;
+  return update(before, mergeVectors(join(before), context), winner === sibling ? sibling : withoutMint(winner), write.actor, floor);
+}
+
+/** The second step of `applyClientWrite`: mints settled against `before`, the siblings limit. */
+export function settleClientWrite(before: StoredObject, draft: StoredObject, write: ClientWrite): StoredObject {
+  const next = settleMints([before], draft);
   const siblings = siblingCount(next);
   if (siblings > write.siblingsMax) {
     throw new RingkvError(ErrorCode.tooManySiblings, `the key would hold ${siblings} siblings, over ${write.siblingsMax}`, {

@@ -55,9 +55,14 @@ import {
   type Sibling,
   type StoredObject,
   type VersionVector,
+  applyClientWriteToHeaders,
+  holdsExpiringValue,
+  holdsHeaderValue,
+  mergeIntoHeaders,
 } from '../causality/index.js';
 import type { Engine, WriteOp } from '../storage/engine.js';
 import { errorReply, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
+import { HeaderCache, type HeaderCacheStats } from './header-cache.js';
 import { Overlay, type OverlayEntry } from './overlay.js';
 
 export interface ShardActorOptions {
@@ -71,6 +76,8 @@ export interface ShardActorOptions {
   /** Client key limit; default limits.keyBytesMax. */
   keyBytesMax?: number;
   siblingsMax?: number;
+  /** Budget of the version-header cache (header-cache.ts); default limits.headerCacheBytesDefault, 0: off. */
+  headerCacheBytes?: number;
 }
 
 /** The largest stored object the engine takes next to a key of the ceiling size. */
@@ -81,6 +88,15 @@ interface Current {
   object: StoredObject | undefined;
   bytes: Uint8Array | undefined;
   uncommitted: boolean;
+}
+
+/** A client write request. */
+type ClientRequest = Extract<ShardRequest, { op: 'put' | 'delete' }>;
+
+/** A client write's result: the key's next state and the context the reply carries. */
+interface Written {
+  next: StoredObject;
+  nextContext: Uint8Array;
 }
 
 /** A reply that waits for the batch commit; `readUncommitted` marks gets that saw the overlay. */
@@ -99,6 +115,8 @@ export class ShardActor {
   readonly #keyBytesMax: number;
   readonly #siblingsMax: number;
   readonly #overlay = new Overlay();
+  /** The version headers of committed (and staged) states, so most writes skip the engine read. */
+  readonly #headers: HeaderCache;
   /**
    * The context of a blind write to a missing key, {actor: freshCounterFloor(ms) + 1}, for the
    * last millisecond one was made in: writes in the same millisecond share it (read-only).
@@ -117,7 +135,20 @@ export class ShardActor {
     this.#valueBytesMax = options.valueBytesMax ?? limits.valueBytesMax;
     this.#keyBytesMax = options.keyBytesMax ?? limits.keyBytesMax;
     this.#siblingsMax = options.siblingsMax ?? limits.siblingsMax;
+    this.#headers = new HeaderCache(options.headerCacheBytes ?? limits.headerCacheBytesDefault);
     checkActorId(this.#actor, 'actor');
+  }
+
+  headerCacheStats(): HeaderCacheStats {
+    return this.#headers.stats();
+  }
+
+  /**
+   * Forgets every cached version header: for changes to the engine made beside the actor
+   * (a partition dropped after a handoff), before they start and once they are done.
+   */
+  forgetHeaders(): void {
+    this.#headers.clear();
   }
 
   /** Keys with uncommitted objects (for tests and stats). */
@@ -192,6 +223,7 @@ export class ShardActor {
   #stage(key: Uint8Array, object: StoredObject, bytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): void {
     staged.push(this.#overlay.set(key, object, bytes, batch));
     ops.push({ type: 'put', key, value: bytes });
+    this.#headers.set(key, object);
   }
 
   #get(requestId: number, key: Uint8Array): Slot {
@@ -213,32 +245,60 @@ export class ShardActor {
     if (value !== null && value.length > this.#valueBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#valueBytesMax}`, { valueBytes: value.length });
     }
-    const { object: before } = this.#current(key);
     const timestampMs = Math.max(0, Math.floor(this.#clock.wallMs()));
-    const expiresAtMs = expiryOf(request, before, timestampMs, this.#policy);
-    // overwrite (RESP SET/DEL): the write supersedes everything this replica holds.
-    const context = request.overwrite === true && before !== undefined ? overwriteContext(request.context, before) : request.context;
-    let next: StoredObject;
-    let nextContext: Uint8Array;
-    if (before === undefined && context === undefined) {
-      // Fast path, the common first write of a key: what applyClientWrite returns for it.
-      const counter = freshCounterFloor(timestampMs) + 1;
-      const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
-      next = [{ actor: this.#actor, counter, siblings: [request.mint === undefined ? sibling : { ...sibling, mint: request.mint }] }];
-      if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
-        this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
-        this.#firstWriteMs = timestampMs;
-      }
-      nextContext = this.#firstWriteContext;
-    } else {
-      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
-      nextContext = encodeContext(join(next));
-    }
+    const entry = this.#overlay.get(key);
+    const { next, nextContext } =
+      (entry === undefined ? this.#writeOnHeaders(request, value, timestampMs) : undefined) ??
+      this.#nextObject(request, value, timestampMs, entry === undefined ? this.#current(key).object : entry.object);
     const encoded = encodeObject(next);
     checkStoredSize(encoded);
     this.#stage(key, next, encoded, batch, ops, staged);
     const object = request.wantObject === true ? encoded : undefined;
     return { reply: { kind: 'written', requestId, context: nextContext, object }, isWrite: true, readUncommitted: false };
+  }
+
+  /** The key's next state after a client write, from the whole stored object `before`. */
+  #nextObject(request: ClientRequest, value: Uint8Array | null, timestampMs: number, before: StoredObject | undefined): Written {
+    const expiresAtMs = expiryOf(request, before, timestampMs, this.#policy);
+    // overwrite (RESP SET/DEL): the write supersedes everything this replica holds.
+    const context = request.overwrite === true && before !== undefined ? overwriteContext(request.context, before) : request.context;
+    if (before === undefined && context === undefined) {
+      // Fast path, the common first write of a key: what applyClientWrite returns for it.
+      const counter = freshCounterFloor(timestampMs) + 1;
+      const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
+      const next: StoredObject = [{ actor: this.#actor, counter, siblings: [request.mint === undefined ? sibling : { ...sibling, mint: request.mint }] }];
+      if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
+        this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
+        this.#firstWriteMs = timestampMs;
+      }
+      return { next, nextContext: this.#firstWriteContext };
+    }
+    const next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
+    return { next, nextContext: encodeContext(join(next)) };
+  }
+
+  /**
+   * The key's next state computed from its cached version headers, or undefined when they are
+   * not cached or the result needs the old values (version-headers.ts): the caller reads the
+   * stored object then. A blind write with the siblings policy keeps every old sibling, and
+   * keepTtl reads the newest value's expiry: neither is tried on headers holding those.
+   */
+  #writeOnHeaders(request: ClientRequest, value: Uint8Array | null, timestampMs: number): Written | undefined {
+    const headers = this.#headers.get(request.key);
+    if (headers === undefined) return undefined;
+    const keepsValues = this.#policy === 'siblings' && request.context === undefined && request.overwrite !== true;
+    const readsTtl = request.op === 'put' && request.keepTtl === true && request.ttlMs === undefined;
+    let next: StoredObject | undefined;
+    if (!(keepsValues && holdsHeaderValue(headers)) && !(readsTtl && holdsExpiringValue(headers))) {
+      const expiresAtMs = expiryOf(request, headers, timestampMs, this.#policy);
+      const context = request.overwrite === true ? overwriteContext(request.context, headers) : request.context;
+      next = applyClientWriteToHeaders(headers, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
+    }
+    if (next === undefined) {
+      this.#headers.noteFallback();
+      return undefined;
+    }
+    return { next, nextContext: encodeContext(join(next)) };
   }
 
   /** A replica read: the stored bytes as they are (after the overlay commits, if from it). */
@@ -257,7 +317,15 @@ export class ShardActor {
   #merge(requestId: number, key: Uint8Array, incomingBytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
     this.#checkKey(key, limits.keyBytesCeiling);
     const incoming = decodeIncoming(incomingBytes);
-    const before = this.#current(key);
+    const fromHeaders = this.#mergeOnHeaders(key, incoming);
+    if (fromHeaders !== undefined) {
+      // Drafted on headers holding a value the result does not: the state changed.
+      const encoded = encodeObject(fromHeaders);
+      checkStoredSize(encoded);
+      this.#stage(key, fromHeaders, encoded, batch, ops, staged);
+      return { reply: { kind: 'merged', requestId }, isWrite: true, readUncommitted: false };
+    }
+    const before = this.#mergeBase(key);
     const merged = mergeReplicas(before.object, incoming);
     let changed = false;
     if (merged !== before.object && merged.length > 0) {
@@ -272,6 +340,27 @@ export class ShardActor {
   }
 
   /**
+   * A merge drafted on the key's cached headers when they hold a value (headers without one are
+   * the whole object: `#mergeBase`); undefined when not cached, in the overlay, or the result
+   * needs the stored values.
+   */
+  #mergeOnHeaders(key: Uint8Array, incoming: StoredObject): StoredObject | undefined {
+    if (!this.#headers.enabled || this.#overlay.get(key) !== undefined) return undefined;
+    const headers = this.#headers.get(key);
+    if (headers === undefined || !holdsHeaderValue(headers)) return undefined;
+    const merged = mergeIntoHeaders(headers, incoming);
+    if (merged === undefined) this.#headers.noteFallback();
+    return merged;
+  }
+
+  /** The state a merge reconciles with: the overlay's, cached headers without values (the whole object), or the engine's. */
+  #mergeBase(key: Uint8Array): Current {
+    const headers = this.#overlay.get(key) === undefined && this.#headers.enabled ? this.#headers.get(key) : undefined;
+    if (headers === undefined || holdsHeaderValue(headers)) return this.#current(key);
+    return { object: headers, bytes: encodeObject(headers), uncommitted: false };
+  }
+
+  /**
    * Compare-and-delete for tombstone purging: deletes `key` in this batch's commit only if its
    * current object is exactly `expected`. The decision is made against the overlay, so a
    * write earlier in this batch or in one still in flight wins over the purge.
@@ -283,6 +372,7 @@ export class ShardActor {
     if (deleted) {
       staged.push(this.#overlay.set(key, undefined, undefined, batch));
       ops.push({ type: 'delete', key });
+      this.#headers.delete(key);
     }
     return { reply: { kind: 'purged', requestId, deleted }, isWrite: deleted, readUncommitted: before.uncommitted };
   }
@@ -308,6 +398,8 @@ export class ShardActor {
       await Promise.all(slicesOf(ops).map((slice) => this.#engine.write(slice)));
       return undefined;
     } catch (error) {
+      // What the engine holds of these keys is unknown now: forget their headers.
+      for (const entry of staged) this.#headers.delete(entry.key);
       return error ?? new Error('engine write failed');
     } finally {
       for (const entry of staged) this.#overlay.release(entry, batch);

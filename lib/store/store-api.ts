@@ -5,7 +5,8 @@
 
 import type { Logger } from '../base/log.js';
 import type { ConflictPolicy } from '../causality/index.js';
-import type { EngineStats, SyncMode } from '../storage/engine.js';
+import type { SyncMode } from '../storage/engine.js';
+import type { ShardStats } from '../shard/control-channel.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -70,7 +71,8 @@ export interface Store {
   put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult>;
   delete(key: Key, options?: WriteOptions): Promise<WriteResult>;
   batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
-  stats(): Promise<{ shards: (EngineStats & { restarts: number })[] }>;
+  /** Per shard: its engine's statistics, its version-header cache's (`headerCache`) and its restarts. */
+  stats(): Promise<{ shards: (ShardStats & { restarts: number })[] }>;
   flush(): Promise<void>;
   compact(): Promise<void>;
   close(): Promise<void>;

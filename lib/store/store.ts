@@ -41,7 +41,7 @@ import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { limits } from '../base/limits.js';
 import type { ShardReply, ShardRequest } from '../protocol/shard-frames.js';
 import { CompactionPool } from '../storage/compaction-pool.js';
-import type { EngineStats } from '../storage/engine.js';
+import type { ShardStats } from '../shard/control-channel.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
 import { registerExpiryFilter } from '../shard/expiry-filter.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
@@ -288,8 +288,9 @@ class EmbeddedStore implements Store {
     return this.#handles[partition % this.shards]!.dropPartition(partition);
   }
 
-  async stats(): Promise<{ shards: (EngineStats & { restarts: number })[] }> {
-    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...(await h.stats()), restarts: h.restarts })));
+  async stats(): Promise<{ shards: (ShardStats & { restarts: number })[] }> {
+    // A shard's control channel answers ShardStats (engine and header cache; control-channel.ts).
+    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...((await h.stats()) as ShardStats), restarts: h.restarts })));
     return { shards };
   }
 

@@ -1,0 +1,200 @@
+/**
+ * The shard's version-header cache: key → the key's stored object with its values replaced by
+ * placeholders (lib/causality version-headers.ts), so that most client writes skip the read of
+ * the whole stored object (for a 10 KiB value: a value-log pread, a CRC and a decode) that they
+ * need only to compute the next DVV set. The issue's "keep what a replica write needs where it
+ * is cheap to find".
+ *
+ * Owner: the shard actor, on the shard's thread. Coherent by construction: the actor is the
+ * only writer of its engine, and it updates the cache on every path that changes a key (client
+ * writes and replica merges set the new state when they stage it, a purge or a failed commit
+ * deletes it, a partition drop clears everything). A key not in the cache behaves exactly as
+ * without one. Compaction's expiry filter rewrites objects behind the actor's back; the header
+ * functions are exact in spite of it (version-headers.ts says why).
+ *
+ * Bounded: an LRU list within `budgetBytes` of estimated heap (`estimateBytes`, constants from
+ * V8's object layout on 64-bit Node 20, rounded up); 0 turns the cache off. Lookups are by the
+ * key's murmur3 token with chaining, like the overlay: no string made from the key. Keys and
+ * mint rids are copied in (request keys are views into the frame arena's chunks).
+ */
+
+import { murmur3 } from '../base/hash.js';
+import { headersOf, type StoredObject } from '../causality/index.js';
+
+/** What `stats()` of a shard reports of its header cache. */
+export interface HeaderCacheStats {
+  entries: number;
+  /** Estimated heap bytes of the entries. */
+  bytes: number;
+  budgetBytes: number;
+  /** Lookups that found the key, and that did not. */
+  hits: number;
+  misses: number;
+  /** Hits whose write still needed the whole stored object (it keeps an old value). */
+  fallbacks: number;
+  evictions: number;
+}
+
+interface CacheEntry {
+  readonly key: Uint8Array;
+  readonly token: number;
+  headers: StoredObject;
+  bytes: number;
+  /** Bucket chain. */
+  next: CacheEntry | undefined;
+  /** LRU list: toward the most and the least recently used. */
+  newer: CacheEntry | undefined;
+  older: CacheEntry | undefined;
+}
+
+// Estimated V8 heap bytes (64-bit, pointer compression off): object headers, arrays, strings.
+const entryBytes = 120; // the cache entry, its key's Uint8Array and its bucket slot
+const actorBytes = 96; // a DvvEntry, its siblings array and its actor string's header
+const siblingBytes = 48;
+const ridBytes = 120; // a mint or record and its rid's Uint8Array
+
+/** The estimated heap bytes of one cached key and its headers. */
+export function estimateBytes(key: Uint8Array, headers: StoredObject): number {
+  let bytes = entryBytes + key.length;
+  for (const entry of headers) {
+    bytes += actorBytes + entry.actor.length + entry.siblings.length * siblingBytes;
+    for (const sibling of entry.siblings) if (sibling.mint !== undefined) bytes += ridBytes + sibling.mint.rid.length;
+    for (const record of entry.records ?? []) bytes += ridBytes + record.rid.length;
+  }
+  return bytes;
+}
+
+export class HeaderCache {
+  readonly #buckets = new Map<number, CacheEntry>();
+  readonly #budgetBytes: number;
+  #newest: CacheEntry | undefined;
+  #oldest: CacheEntry | undefined;
+  #entries = 0;
+  #bytes = 0;
+  #hits = 0;
+  #misses = 0;
+  #fallbacks = 0;
+  #evictions = 0;
+
+  constructor(budgetBytes: number) {
+    if (!Number.isSafeInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('headerCacheBytes must be a non-negative integer');
+    this.#budgetBytes = budgetBytes;
+  }
+
+  get enabled(): boolean {
+    return this.#budgetBytes > 0;
+  }
+
+  /** The key's headers, or undefined (not cached); a hit makes the key the most recently used. */
+  get(key: Uint8Array): StoredObject | undefined {
+    if (this.#budgetBytes === 0) return undefined;
+    const entry = this.#find(key, murmur3(key));
+    if (entry === undefined) {
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    this.#touch(entry);
+    return entry.headers;
+  }
+
+  /** Counts a hit whose write had to read the stored object after all. */
+  noteFallback(): void {
+    this.#fallbacks++;
+  }
+
+  /** Caches the headers of `object`, the key's state from now on (or forgets the key if they cannot be cached). */
+  set(key: Uint8Array, object: StoredObject): void {
+    if (this.#budgetBytes === 0) return;
+    const token = murmur3(key);
+    const headers = headersOf(object);
+    let entry = this.#find(key, token);
+    if (headers === undefined) {
+      if (entry !== undefined) this.#remove(entry);
+      return;
+    }
+    const bytes = estimateBytes(key, headers);
+    if (entry === undefined) {
+      entry = { key: key.slice(), token, headers, bytes, next: this.#buckets.get(token), newer: undefined, older: undefined };
+      this.#buckets.set(token, entry);
+      this.#entries++;
+    } else {
+      this.#bytes -= entry.bytes;
+      entry.headers = headers;
+      entry.bytes = bytes;
+      this.#unlink(entry);
+    }
+    this.#bytes += bytes;
+    this.#linkNewest(entry);
+    while (this.#bytes > this.#budgetBytes && this.#oldest !== undefined) {
+      this.#remove(this.#oldest);
+      this.#evictions++;
+    }
+  }
+
+  /** Forgets `key` (its state is unknown or gone). */
+  delete(key: Uint8Array): void {
+    const entry = this.#budgetBytes === 0 ? undefined : this.#find(key, murmur3(key));
+    if (entry !== undefined) this.#remove(entry);
+  }
+
+  /** Forgets every key. */
+  clear(): void {
+    this.#buckets.clear();
+    this.#newest = this.#oldest = undefined;
+    this.#entries = 0;
+    this.#bytes = 0;
+  }
+
+  stats(): HeaderCacheStats {
+    return { entries: this.#entries, bytes: this.#bytes, budgetBytes: this.#budgetBytes, hits: this.#hits, misses: this.#misses, fallbacks: this.#fallbacks, evictions: this.#evictions };
+  }
+
+  #find(key: Uint8Array, token: number): CacheEntry | undefined {
+    for (let e = this.#buckets.get(token); e !== undefined; e = e.next) if (sameBytes(e.key, key)) return e;
+    return undefined;
+  }
+
+  #touch(entry: CacheEntry): void {
+    if (entry === this.#newest) return;
+    this.#unlink(entry);
+    this.#linkNewest(entry);
+  }
+
+  #linkNewest(entry: CacheEntry): void {
+    entry.older = this.#newest;
+    entry.newer = undefined;
+    if (this.#newest !== undefined) this.#newest.newer = entry;
+    this.#newest = entry;
+    this.#oldest ??= entry;
+  }
+
+  #unlink(entry: CacheEntry): void {
+    if (entry.newer !== undefined) entry.newer.older = entry.older;
+    else this.#newest = entry.older;
+    if (entry.older !== undefined) entry.older.newer = entry.newer;
+    else this.#oldest = entry.newer;
+    entry.newer = entry.older = undefined;
+  }
+
+  #remove(entry: CacheEntry): void {
+    this.#unlink(entry);
+    let previous: CacheEntry | undefined;
+    for (let e = this.#buckets.get(entry.token); e !== undefined; previous = e, e = e.next) {
+      if (e !== entry) continue;
+      if (previous !== undefined) previous.next = e.next;
+      else if (e.next !== undefined) this.#buckets.set(e.token, e.next);
+      else this.#buckets.delete(e.token);
+      break;
+    }
+    this.#entries--;
+    this.#bytes -= entry.bytes;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  const n = a.length;
+  if (n !== b.length) return false;
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
