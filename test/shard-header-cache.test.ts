@@ -6,7 +6,13 @@
  */
 import t, { type Test } from 'tap';
 import { Buffer } from 'node:buffer';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join as joinPath } from 'node:path';
 import { ManualClock } from '../lib/base/clock.js';
+import { partitionOfToken, tokenOf } from '../lib/base/hash.js';
+import { openStore } from '../lib/index.js';
+import type { EmbeddedStore } from '../lib/store/store.js';
 import { limits } from '../lib/base/limits.js';
 import { SeededRng, seedFromEnvironment, type Rng } from '../lib/base/rng.js';
 import {
@@ -359,3 +365,19 @@ t.test('a purge, a failed commit and compaction behind the cache keep writes exa
 function readValueKind(bytes: Uint8Array): Uint8Array | null {
   return decodeObject(bytes)[0]!.siblings[0]!.value;
 }
+
+t.test('the Store reports the header cache of each shard in stats(); dropping a partition empties it', async (t) => {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'ringkv-header-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const store = (await openStore({ dir, shards: 1 })) as EmbeddedStore;
+  for (let i = 0; i < 20; i++) await store.put(`key-${i}`, `v${i}`);
+  const read = await store.get('key-0');
+  await store.put('key-0', 'again', { context: read.context });
+  const cache = (await store.stats()).shards[0]!.headerCache;
+  t.match(cache, { entries: 20, hits: 1, misses: 20, fallbacks: 0, budgetBytes: limits.headerCacheBytesDefault });
+  t.ok(cache.bytes > 0 && cache.bytes <= cache.budgetBytes);
+  await store.dropPartition(partitionOfToken(tokenOf(b('key-0')), store.partitionBits));
+  t.equal((await store.stats()).shards[0]!.headerCache.entries, 0, 'a dropped partition clears the cache');
+  t.equal((await store.get('key-0')).found, false, 'the dropped key is gone');
+  await store.close();
+});
