@@ -491,7 +491,7 @@ export const limits = {
   /**
    * Budget of a shard's version-header cache (header-cache.ts): each key's stored object
    * without its value bytes, so a put need not read the whole object. Estimated JS heap bytes,
-   * about 300 per key with one actor and one sibling: 32 MiB holds about 100k keys. 0: off.
+   * about 600 per key with one actor and one sibling: 32 MiB holds about 55k keys. 0: off.
    */
   headerCacheBytesDefault: 32 * MiB,
 } as const;
