@@ -43,7 +43,7 @@ interface Side {
   actor: ShardActor;
 }
 
-function openSide(fs: MemoryFileSystem, clock: ManualClock, policy: 'siblings' | 'lww', headerCacheBytes: number): Side {
+function openSide(fs: MemoryFileSystem, clock: ManualClock, policy: 'siblings' | 'lww', headerCacheBytes: number, headerCacheObjectBytesMin = 0): Side {
   const engine = Engine.open({
     fs,
     dir: '/shard',
@@ -54,7 +54,7 @@ function openSide(fs: MemoryFileSystem, clock: ManualClock, policy: 'siblings' |
     keyBytesMax: limits.keyBytesCeiling,
     valueBytesMax: limits.entryBytesMax - limits.keyBytesCeiling,
   });
-  return { fs, engine, actor: new ShardActor({ engine, actor: 'node-a', policy, clock, headerCacheBytes, siblingsMax: 8 }) };
+  return { fs, engine, actor: new ShardActor({ engine, actor: 'node-a', policy, clock, headerCacheBytes, headerCacheObjectBytesMin, siblingsMax: 8 }) };
 }
 
 const keys = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].map(b);
@@ -95,12 +95,12 @@ function remoteStep(rng: Rng, key: number, remote: Map<number, StoredObject>, lo
 
 const same = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => (a === undefined || b === undefined ? a === b : Buffer.from(a).equals(b));
 
-async function randomHistory(t: Test, policy: 'siblings' | 'lww', budgetBytes: number, steps: number): Promise<void> {
+async function randomHistory(t: Test, policy: 'siblings' | 'lww', budgetBytes: number, steps: number, objectBytesMin = 0): Promise<void> {
   const seed = seedFromEnvironment();
-  t.comment(`seed ${seed} (RINGKV_SEED=${seed} replays it), policy ${policy}, budget ${budgetBytes} B`);
+  t.comment(`seed ${seed} (RINGKV_SEED=${seed} replays it), policy ${policy}, budget ${budgetBytes} B, objects of ${objectBytesMin} B or more`);
   const rng = new SeededRng(seed);
   const clock = new ManualClock();
-  let cached = openSide(new MemoryFileSystem(), clock, policy, budgetBytes);
+  let cached = openSide(new MemoryFileSystem(), clock, policy, budgetBytes, objectBytesMin);
   const plain = openSide(new MemoryFileSystem(), clock, policy, 0);
   const contexts: (Uint8Array | undefined)[] = [];
   const remote = new Map<number, StoredObject>();
@@ -120,7 +120,7 @@ async function randomHistory(t: Test, policy: 'siblings' | 'lww', budgetBytes: n
       hits += before.hits;
       fallbacks += before.fallbacks;
       await cached.engine.close();
-      cached = openSide(cached.fs, clock, policy, budgetBytes);
+      cached = openSide(cached.fs, clock, policy, budgetBytes, objectBytesMin);
       if (cached.actor.headerCacheStats().entries !== 0) mismatches.push(`step ${step}: a reopened shard's cache is not empty`);
     }
     // One or two batches in flight at once, of one to four requests each.
@@ -164,8 +164,11 @@ t.test('random histories: writes and merges on cached headers store what writes 
   await randomHistory(t, 'siblings', 1 * 1024 * 1024, 600);
   await randomHistory(t, 'lww', 1 * 1024 * 1024, 600);
   // A budget of a few keys: evictions all the time.
-  await randomHistory(t, 'siblings', 6_000, 400);
-  await randomHistory(t, 'lww', 6_000, 400);
+  await randomHistory(t, 'siblings', 12_000, 400);
+  await randomHistory(t, 'lww', 12_000, 400);
+  // Objects growing over and shrinking under the size that is cached.
+  await randomHistory(t, 'siblings', 1024 * 1024, 400, 230);
+  await randomHistory(t, 'lww', 1024 * 1024, 400, 230);
 });
 
 function single(policy: 'siblings' | 'lww' = 'siblings', headerCacheBytes = 1024 * 1024) {
@@ -370,11 +373,13 @@ t.test('the Store reports the header cache of each shard in stats(); dropping a 
   const dir = mkdtempSync(joinPath(tmpdir(), 'ringkv-header-cache-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const store = (await openStore({ dir, shards: 1 })) as EmbeddedStore;
-  for (let i = 0; i < 20; i++) await store.put(`key-${i}`, `v${i}`);
+  const large = new Uint8Array(limits.headerCacheObjectBytesMin);
+  for (let i = 0; i < 20; i++) await store.put(`key-${i}`, large);
+  await store.put('small', 'v');
   const read = await store.get('key-0');
-  await store.put('key-0', 'again', { context: read.context });
+  await store.put('key-0', large, { context: read.context });
   const cache = (await store.stats()).shards[0]!.headerCache;
-  t.match(cache, { entries: 20, hits: 1, misses: 20, fallbacks: 0, budgetBytes: limits.headerCacheBytesDefault });
+  t.match(cache, { entries: 20, hits: 1, fallbacks: 0, budgetBytes: limits.headerCacheBytesDefault }, 'large objects are cached, a small one is not');
   t.ok(cache.bytes > 0 && cache.bytes <= cache.budgetBytes);
   await store.dropPartition(partitionOfToken(tokenOf(b('key-0')), store.partitionBits));
   t.equal((await store.stats()).shards[0]!.headerCache.entries, 0, 'a dropped partition clears the cache');

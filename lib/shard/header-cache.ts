@@ -90,7 +90,7 @@ export class HeaderCache {
   /** The key's headers, or undefined (not cached); a hit makes the key the most recently used. */
   get(key: Uint8Array): StoredObject | undefined {
     if (this.#budgetBytes === 0) return undefined;
-    const entry = this.#find(key, murmur3(key));
+    const entry = this.#entries === 0 ? undefined : this.#find(key, murmur3(key));
     if (entry === undefined) {
       this.#misses++;
       return undefined;
@@ -136,7 +136,7 @@ export class HeaderCache {
 
   /** Forgets `key` (its state is unknown or gone). */
   delete(key: Uint8Array): void {
-    const entry = this.#budgetBytes === 0 ? undefined : this.#find(key, murmur3(key));
+    const entry = this.#entries === 0 ? undefined : this.#find(key, murmur3(key));
     if (entry !== undefined) this.#remove(entry);
   }
 

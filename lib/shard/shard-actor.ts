@@ -78,6 +78,8 @@ export interface ShardActorOptions {
   siblingsMax?: number;
   /** Budget of the version-header cache (header-cache.ts); default limits.headerCacheBytesDefault, 0: off. */
   headerCacheBytes?: number;
+  /** Smallest encoded stored object whose headers are cached; default limits.headerCacheObjectBytesMin. */
+  headerCacheObjectBytesMin?: number;
 }
 
 /** The largest stored object the engine takes next to a key of the ceiling size. */
@@ -117,6 +119,7 @@ export class ShardActor {
   readonly #overlay = new Overlay();
   /** The version headers of committed (and staged) states, so most writes skip the engine read. */
   readonly #headers: HeaderCache;
+  readonly #headerObjectBytesMin: number;
   /**
    * The context of a blind write to a missing key, {actor: freshCounterFloor(ms) + 1}, for the
    * last millisecond one was made in: writes in the same millisecond share it (read-only).
@@ -136,6 +139,7 @@ export class ShardActor {
     this.#keyBytesMax = options.keyBytesMax ?? limits.keyBytesMax;
     this.#siblingsMax = options.siblingsMax ?? limits.siblingsMax;
     this.#headers = new HeaderCache(options.headerCacheBytes ?? limits.headerCacheBytesDefault);
+    this.#headerObjectBytesMin = options.headerCacheObjectBytesMin ?? limits.headerCacheObjectBytesMin;
     checkActorId(this.#actor, 'actor');
   }
 
@@ -223,7 +227,8 @@ export class ShardActor {
   #stage(key: Uint8Array, object: StoredObject, bytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): void {
     staged.push(this.#overlay.set(key, object, bytes, batch));
     ops.push({ type: 'put', key, value: bytes });
-    this.#headers.set(key, object);
+    if (bytes.length >= this.#headerObjectBytesMin) this.#headers.set(key, object);
+    else this.#headers.delete(key);
   }
 
   #get(requestId: number, key: Uint8Array): Slot {
