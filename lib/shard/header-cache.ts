@@ -83,10 +83,6 @@ export class HeaderCache {
     this.#budgetBytes = budgetBytes;
   }
 
-  get enabled(): boolean {
-    return this.#budgetBytes > 0;
-  }
-
   /** The key's headers, or undefined (not cached); a hit makes the key the most recently used. */
   get(key: Uint8Array): StoredObject | undefined {
     if (this.#budgetBytes === 0) return undefined;

@@ -22,6 +22,14 @@
  * happens and the reply says so, so a concurrent write is never lost. Replica paths never apply client limits
  * (siblingsMax, keyBytesMax, contextEntriesMax); keys are bounded by limits.keyBytesCeiling.
  *
+ * The version-header cache (header-cache.ts): the actor keeps, for keys whose stored object is
+ * at least limits.headerCacheObjectBytesMin, the object without its values. A put or merge on a
+ * key not in the overlay is drafted on those headers first, and reads the stored object only
+ * when the result keeps an old value (lib/causality version-headers.ts says why that is exact).
+ * Every path that changes a key here updates or forgets its headers (stage, purge, a failed
+ * commit; the worker clears them around a partition drop), so they always describe the state
+ * the engine holds once the overlay is gone.
+ *
  * Invariant — the overlay: objects written by a batch whose commit has not resolved are kept
  * in `#overlay` (by key, overlay.ts) until it does, and every read looks there first. So two puts to one
  * key in one batch, or in two batches in flight at once, reconcile one after the other and
@@ -322,7 +330,8 @@ export class ShardActor {
   #merge(requestId: number, key: Uint8Array, incomingBytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
     this.#checkKey(key, limits.keyBytesCeiling);
     const incoming = decodeIncoming(incomingBytes);
-    const fromHeaders = this.#mergeOnHeaders(key, incoming);
+    const headers = this.#overlay.get(key) === undefined ? this.#headers.get(key) : undefined;
+    const fromHeaders = headers === undefined ? undefined : this.#mergeOnHeaders(headers, incoming);
     if (fromHeaders !== undefined) {
       // Drafted on headers holding a value the result does not: the state changed.
       const encoded = encodeObject(fromHeaders);
@@ -330,7 +339,8 @@ export class ShardActor {
       this.#stage(key, fromHeaders, encoded, batch, ops, staged);
       return { reply: { kind: 'merged', requestId }, isWrite: true, readUncommitted: false };
     }
-    const before = this.#mergeBase(key);
+    // Headers without a value are the whole object; otherwise the overlay's state or the engine's.
+    const before: Current = headers !== undefined && !holdsHeaderValue(headers) ? { object: headers, bytes: encodeObject(headers), uncommitted: false } : this.#current(key);
     const merged = mergeReplicas(before.object, incoming);
     let changed = false;
     if (merged !== before.object && merged.length > 0) {
@@ -344,25 +354,12 @@ export class ShardActor {
     return { reply: { kind: 'merged', requestId }, isWrite: changed, readUncommitted: before.uncommitted };
   }
 
-  /**
-   * A merge drafted on the key's cached headers when they hold a value (headers without one are
-   * the whole object: `#mergeBase`); undefined when not cached, in the overlay, or the result
-   * needs the stored values.
-   */
-  #mergeOnHeaders(key: Uint8Array, incoming: StoredObject): StoredObject | undefined {
-    if (!this.#headers.enabled || this.#overlay.get(key) !== undefined) return undefined;
-    const headers = this.#headers.get(key);
-    if (headers === undefined || !holdsHeaderValue(headers)) return undefined;
+  /** A merge drafted on the key's cached headers; undefined when they hold no value or the result needs them. */
+  #mergeOnHeaders(headers: StoredObject, incoming: StoredObject): StoredObject | undefined {
+    if (!holdsHeaderValue(headers)) return undefined;
     const merged = mergeIntoHeaders(headers, incoming);
     if (merged === undefined) this.#headers.noteFallback();
     return merged;
-  }
-
-  /** The state a merge reconciles with: the overlay's, cached headers without values (the whole object), or the engine's. */
-  #mergeBase(key: Uint8Array): Current {
-    const headers = this.#overlay.get(key) === undefined && this.#headers.enabled ? this.#headers.get(key) : undefined;
-    if (headers === undefined || holdsHeaderValue(headers)) return this.#current(key);
-    return { object: headers, bytes: encodeObject(headers), uncommitted: false };
   }
 
   /**
