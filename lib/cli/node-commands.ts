@@ -53,6 +53,7 @@ export interface StartFlags extends ScalingFlags {
   respPort?: number;
   /** Wall-clock skew between nodes that expiry tolerates, in ms. */
   clockSkewMs?: number;
+  rowCacheMb?: number;
   /** Period of the full anti-entropy sweep, in seconds. */
   antiEntropySweepSeconds?: number;
   /** Max hint window, in seconds (Cassandra's max_hint_window). */
@@ -75,6 +76,7 @@ export function nodeOptionsOf(io: CliIo, flags: StartFlags): NodeOptions {
   if (flags.streamMibPerSecond !== undefined) options.handoffBytesPerSecond = flags.streamMibPerSecond * 1024 * 1024;
   if (flags.respPort !== undefined) options.respPort = flags.respPort;
   if (flags.clockSkewMs !== undefined) options.clockSkewMs = flags.clockSkewMs;
+  if (flags.rowCacheMb !== undefined) options.rowCacheBytes = flags.rowCacheMb * 1024 * 1024;
   if (flags.antiEntropySweepSeconds !== undefined) options.antiEntropySweepPeriodMs = flags.antiEntropySweepSeconds * 1000;
   if (flags.maxHintWindowSeconds !== undefined) options.maxHintWindowMs = flags.maxHintWindowSeconds * 1000;
   if (flags.partitionBits !== undefined) options.partitionBits = flags.partitionBits;

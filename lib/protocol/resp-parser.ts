@@ -156,9 +156,11 @@ export class RespParser {
       return;
     }
     if (reply.length > this.#options.argsMax) return this.#fail('Protocol error: invalid multibulk length');
-    for (const arg of reply) {
+    const bulkBytesMax = this.#options.bulkBytesMax;
+    for (let i = 0; i < reply.length; i++) {
+      const arg: unknown = reply[i];
       if (!(arg instanceof Uint8Array)) return this.#fail("Protocol error: expected '$'");
-      if (arg.length > this.#options.bulkBytesMax) return this.#fail('Protocol error: invalid bulk length');
+      if (arg.length > bulkBytesMax) return this.#fail('Protocol error: invalid bulk length');
     }
     this.#completed = true;
     this.#options.onCommand(reply as Buffer[]);

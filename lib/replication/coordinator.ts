@@ -100,7 +100,7 @@ import { ReadMerge } from './read-merge.js';
 import { contextBytesMax, parseReplicaReply, ridBytes, type ForwardPut, type ReplicaReply, type ReplicaRequest, type RidState } from './replica-message.js';
 import type { MintDot } from './duplicate-dots.js';
 import { HedgeBudget, LatencyEstimator, type LatencyBounds } from './latency-estimator.js';
-import { ReplicaRids, RidTable } from './rid-table.js';
+import { ReplicaRids, RidTable, type RidHeld } from './rid-table.js';
 import { missedReplicas } from './missed-replicas.js';
 
 export interface GetRequest {
@@ -235,6 +235,8 @@ export interface CoordinatorOptions {
   readonly actor?: string;
   /** The key's placement in the current ring and membership view. */
   readonly placementOf: (key: Uint8Array) => Placement;
+  /** Whether this node is `key`'s only replica, up, with none gaining it: a cheap soleLocalRead (default: from placementOf). */
+  readonly soleReplica?: (key: Uint8Array) => boolean;
   readonly targetsOf?: TargetSelector;
   readonly policy?: ConflictPolicy;
   readonly requestsMax?: number;
@@ -310,6 +312,8 @@ type PutState = {
   object: Uint8Array | undefined;
   /** The client has its answer; the put waits only for the remaining acks. */
   answered: boolean;
+  /** Recorded in the rid tables (every write but a sole one begun here: `untracked`). */
+  readonly tracked: boolean;
 };
 type GetState = {
   readonly kind: 'get';
@@ -356,6 +360,7 @@ export class Coordinator {
   readonly #self: { readonly id: string; readonly dc: string };
   readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
+  readonly #soleReplica: ((key: Uint8Array) => boolean) | undefined;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
   readonly #requestsMax: number;
@@ -394,6 +399,7 @@ export class Coordinator {
     this.#self = { id: options.self.id, dc: options.self.dc };
     this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
+    this.#soleReplica = options.soleReplica;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
@@ -445,6 +451,37 @@ export class Coordinator {
     const actions: CoordinatorAction[] = asked.map((r) => this.#readAction(requestId, r.id, request.key));
     actions.push(this.#readTimer(state));
     return actions;
+  }
+
+  /**
+   * Whether a read of `key` at (r, consistency) would ask this node alone and have no spare to
+   * hedge to: this node is the key's only replica and is up. Then the driver may answer it
+   * from this node's row cache without a request (`countLocalRead`), exactly as the request
+   * would, minus the wait.
+   */
+  soleLocalRead(key: Uint8Array, r: number | undefined, consistency: string | undefined): boolean {
+    if (r === undefined && consistency === undefined && this.#soleReplica !== undefined) return this.#soleReplica(key);
+    const placement = this.#placementOf(key);
+    const replicas = placement.replicas;
+    if (replicas.length !== 1 || replicas[0]!.id !== this.#self.id || !replicas[0]!.up || placement.pending !== undefined) return false;
+    if (r === undefined && consistency === undefined) return true;
+    try {
+      const requirement = resolveRequirement('r', { count: r, consistency }, placement, this.#self.dc);
+      return requirement.total === 1 && requirement.perDc.size === 0;
+    } catch {
+      return false; // the request path reports the error
+    }
+  }
+
+  /** The conflict policy reads are viewed with. */
+  get policy(): ConflictPolicy {
+    return this.#policy;
+  }
+
+  /** A read answered by the driver without a request (soleLocalRead): counted as any read. */
+  countLocalRead(): void {
+    this.#stats.started++;
+    this.#stats.read++;
   }
 
   /** The targets in asking order: this node first, then the others, peers known to be slow last. */
@@ -590,24 +627,28 @@ export class Coordinator {
     tie: { peers: readonly ReplicaInfo[]; pending: readonly string[]; replicas: readonly ReplicaInfo[] },
     nowMs: number,
   ): CoordinatorAction[] {
-    const keyHash = murmur3(request.key);
-    const entry = this.#rids.get(request.rid, nowMs);
-    if (entry !== undefined) {
-      if (entry.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
-      this.#stats.deduplicated++;
-      if (entry.result !== undefined) return [complete(requestId, entry.result)];
-      if (this.#rids.join(entry, requestId)) return [];
-      // The write itself is still in flight: this retry cannot say it failed.
-      return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
+    const tracked = !untracked(request);
+    let known: RidHeld | undefined;
+    if (tracked) {
+      const keyHash = murmur3(request.key);
+      const entry = this.#rids.get(request.rid, nowMs);
+      if (entry !== undefined) {
+        if (entry.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
+        this.#stats.deduplicated++;
+        if (entry.result !== undefined) return [complete(requestId, entry.result)];
+        if (this.#rids.join(entry, requestId)) return [];
+        // The write itself is still in flight: this retry cannot say it failed.
+        return [complete(requestId, failure(ErrorCode.indeterminate, 'too many retries of one write in flight'))];
+      }
+      known = this.#replicaRids.lookup(request.rid, nowMs);
+      if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     }
-    const known = this.#replicaRids.lookup(request.rid, nowMs);
-    if (known !== undefined && known.keyHash !== keyHash) return [complete(requestId, failure(ErrorCode.badRequest, 'rid was already used for another key'))];
     const refused =
       this.#full() ? this.#overloaded() : canMeet(requirement, targets) ? undefined : this.#unavailable(requirement, targets);
-    this.#rids.begin(request.rid, keyHash, requestId, nowMs);
+    if (tracked) this.#rids.begin(request.rid, murmur3(request.key), requestId, nowMs);
     if (refused !== undefined) {
       // Recorded, so that a duplicate arriving later cannot apply a write we said failed.
-      this.#rids.finish(request.rid, refused, nowMs);
+      if (tracked) this.#rids.finish(request.rid, refused, nowMs);
       return [complete(requestId, refused)];
     }
     const deadlineMs = nowMs + (request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
@@ -622,7 +663,7 @@ export class Coordinator {
     const { pending, replicas } = tie;
     const state: PutState = {
       ...{ kind: 'put', requestId, key: request.key, rid: request.rid, tally, phase, context: undefined, hints, pending, adopted, sentAtMs: nowMs, request, asked, deadlineMs },
-      ...{ targets, replicas, object: undefined, answered: false },
+      ...{ targets, replicas, object: undefined, answered: false, tracked },
     };
     this.#requests.set(requestId, state);
     if (adopted) this.#stats.adoptedWrites++;
@@ -728,7 +769,7 @@ export class Coordinator {
     state.sentAtMs = nowMs;
     state.tally.ack(this.#self.id);
     const { key, rid } = state;
-    const dot = state.adopted ? undefined : this.#mintOf(state, result.context, nowMs);
+    const dot = state.adopted || !state.tracked ? undefined : this.#mintOf(state, result.context, nowMs);
     const actions: CoordinatorAction[] = dot === undefined ? [] : this.#duplicatesOf(rid, key, nowMs);
     const write = { t: 'replica-write', key, object: result.object, rid, ...(dot === undefined ? {} : { dot }) } as const;
     for (const id of state.tally.pendingTargets()) {
@@ -786,7 +827,7 @@ export class Coordinator {
     this.#lingering++;
     this.#count(result);
     const actions: CoordinatorAction[] = [complete(state.requestId, result)];
-    for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
+    if (state.tracked) for (const waiter of this.#rids.finish(state.rid, result, nowMs)) actions.push(complete(waiter, result));
     // Bounded: past the limit a put settles now, its silent replicas reported missed at once.
     if (this.#lingering > limits.coordinatorLingeringPutsMax) actions.push(...this.#settlePut(state));
     return actions;
@@ -1025,6 +1066,16 @@ export class Coordinator {
 }
 
 /** The write flags a request sets, as the optional `flags` of a coordinate-write (absent when none). */
+/**
+ * A sole write begun at this coordinator (the RESP front door's: never retried, never hedged,
+ * never forwarded here by another node): no other coordinator can know its rid, so it needs
+ * no entry in the rid tables. A forwarded one is tracked: the node that forwarded it may have
+ * tried another replica first, whose replica write brought the rid here.
+ */
+function untracked(request: PutRequest): boolean {
+  return request.sole === true && (request.hops ?? 0) === 0;
+}
+
 function writeFlagsOf(request: WriteFlags): { flags?: WriteFlags } {
   if (request.ttlMs === undefined && request.overwrite !== true && request.keepTtl !== true) return {};
   return {

@@ -14,3 +14,4 @@ export * from './missed-replicas.js';
 export * from './coordinator.js';
 export * from './latency-estimator.js';
 export * from './duplicate-dots.js';
+export * from './sole-read.js';

@@ -21,6 +21,7 @@
 import { Buffer } from 'node:buffer';
 import { assert } from '../base/assert.js';
 import type { MintDot } from './duplicate-dots.js';
+import { StampQueue } from './stamp-queue.js';
 
 export interface RidEntry<R> {
   readonly keyHash: number;
@@ -31,12 +32,16 @@ export interface RidEntry<R> {
   /** Set once the write has ended. */
   result: R | undefined;
   expiresAtMs: number;
+  /** Its item in the table's order (stamp-queue.ts). */
+  stamp: number;
 }
 
 const sweepStepsMax = 64;
 
 export class RidTable<R> {
   readonly #entries = new Map<string, RidEntry<R>>();
+  /** Begin order, then finish order (an entry is re-stamped when it finishes). */
+  readonly #order = new StampQueue();
   readonly #entriesMax: number;
   readonly #retentionMs: number;
   readonly #waitersMax: number;
@@ -68,8 +73,9 @@ export class RidTable<R> {
     assert(!this.#entries.has(name), 'rid already recorded');
     this.#sweep(nowMs);
     if (this.#entries.size >= this.#entriesMax) this.#evictOldestFinished();
-    this.#entries.set(name, { keyHash, requestId, waiters: [], result: undefined, expiresAtMs: Infinity });
+    this.#entries.set(name, { keyHash, requestId, waiters: [], result: undefined, expiresAtMs: Infinity, stamp: this.#order.push(name) });
     this.#inflight++;
+    this.#compact();
   }
 
   /** Adds a retry to an entry in flight; false when too many already wait. */
@@ -88,30 +94,47 @@ export class RidTable<R> {
     this.#inflight--;
     entry.result = result;
     entry.expiresAtMs = nowMs + this.#retentionMs;
-    // Re-insert: the map's order becomes finish order, so the oldest finished entries lead.
-    this.#entries.delete(name);
-    this.#entries.set(name, entry);
+    // Re-stamped: the order becomes finish order, so the oldest finished entries lead.
+    entry.stamp = this.#order.push(name);
     return entry.waiters.splice(0);
+  }
+
+  /**
+   * The oldest finished entry's name, dropping stale items from the front (entries re-stamped
+   * or gone, and the begin items of writes in flight: their finish stamps them again).
+   */
+  #front(): string | undefined {
+    const order = this.#order;
+    for (let name = order.frontName; name !== undefined; name = order.frontName) {
+      const entry = this.#entries.get(name);
+      if (entry !== undefined && entry.stamp === order.frontStamp && entry.result !== undefined) return name;
+      order.shift();
+    }
+    return undefined;
   }
 
   /** Drops expired finished entries from the front, a bounded number per call. */
   #sweep(nowMs: number): void {
-    let steps = 0;
-    for (const [name, entry] of this.#entries) {
-      if (++steps > sweepStepsMax) return;
-      if (entry.result === undefined) continue;
-      if (entry.expiresAtMs > nowMs) return;
+    for (let steps = 0; steps < sweepStepsMax; steps++) {
+      const name = this.#front();
+      if (name === undefined || this.#entries.get(name)!.expiresAtMs > nowMs) return;
       this.#entries.delete(name);
+      this.#order.shift();
     }
   }
 
   #evictOldestFinished(): void {
     assert(this.#inflight < this.#entriesMax, 'rid table full of writes in flight');
-    for (const [name, entry] of this.#entries) {
-      if (entry.result === undefined) continue;
-      this.#entries.delete(name);
-      return;
-    }
+    const name = this.#front();
+    if (name === undefined) return;
+    this.#entries.delete(name);
+    this.#order.shift();
+  }
+
+  /** Bounds the stale items of the order. */
+  #compact(): void {
+    if (this.#order.length <= 4 * this.#entries.size + 1024) return;
+    this.#order.compact((name, stamp) => this.#entries.get(name)?.stamp === stamp);
   }
 }
 
@@ -124,6 +147,8 @@ export interface RidHeld {
   readonly claimedBy: string | undefined;
   readonly dots: MintDot[];
   reported: boolean;
+  /** Its item in the table's order (stamp-queue.ts). */
+  readonly stamp: number;
 }
 
 /**
@@ -168,6 +193,8 @@ function sameBytes(rid: Uint8Array, copy: Uint8Array): boolean {
  */
 export class ReplicaRids {
   readonly #entries = new Map<string, RidHeld>();
+  /** Order of the last note of each rid. */
+  readonly #order = new StampQueue();
   readonly #entriesMax: number;
   readonly #retentionMs: number;
 
@@ -192,8 +219,13 @@ export class ReplicaRids {
     const dot = options.dot;
     if (dot !== undefined && !dots.some((d) => d.actor === dot.actor && d.counter === dot.counter) && dots.length < dotsMax) dots.push(dot);
     this.#entries.delete(name);
-    if (this.#entries.size >= this.#entriesMax) this.#entries.delete(this.#entries.keys().next().value!);
-    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy: options.claimedBy, dots, reported: known?.reported ?? false });
+    if (this.#entries.size >= this.#entriesMax) {
+      const oldest = this.#front();
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    const stamp = this.#order.push(name);
+    this.#entries.set(name, { keyHash, expiresAtMs: nowMs + this.#retentionMs, claimedBy: options.claimedBy, dots, reported: known?.reported ?? false, stamp });
+    if (this.#order.length > 4 * this.#entries.size + 1024) this.#order.compact((n, st) => this.#entries.get(n)?.stamp === st);
   }
 
   /** The mints of `rid` when more than one coordinator minted it, reported once. */
@@ -212,10 +244,21 @@ export class ReplicaRids {
   }
 
   #sweep(nowMs: number): void {
-    let steps = 0;
-    for (const [name, entry] of this.#entries) {
-      if (++steps > sweepStepsMax || entry.expiresAtMs > nowMs) return;
+    for (let steps = 0; steps < sweepStepsMax; steps++) {
+      const name = this.#front();
+      if (name === undefined || this.#entries.get(name)!.expiresAtMs > nowMs) return;
       this.#entries.delete(name);
+      this.#order.shift();
     }
+  }
+
+  /** The least recently noted rid, dropping stale items from the front. */
+  #front(): string | undefined {
+    const order = this.#order;
+    for (let name = order.frontName; name !== undefined; name = order.frontName) {
+      if (this.#entries.get(name)?.stamp === order.frontStamp) return name;
+      order.shift();
+    }
+    return undefined;
   }
 }

@@ -37,6 +37,8 @@ export interface RespNodeInfo {
 
 export interface RespOperations {
   read(key: Uint8Array, consistency: string | undefined): Promise<RespRead>;
+  /** The same read answered at once when the node can (its row cache, the key's only replica); else undefined. */
+  readNow?(key: Uint8Array, consistency: string | undefined): RespRead | undefined;
   /** A put (value) or delete (null); resolves with the new context. */
   write(key: Uint8Array, value: Uint8Array | null, options: RespWriteOptions): Promise<{ context: Uint8Array }>;
   /** The instant reads judge expiry at: this node's wall clock plus its skew bound. */

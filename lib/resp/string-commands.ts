@@ -39,9 +39,14 @@ export function writeAfter(c: CommandContext, key: Buffer, seen: RespRead, value
 const latestOf = (r: RespRead): RespReply => r.latest ?? null;
 const okOf = (): RespReply => ok;
 
-export function get(c: CommandContext, args: Args): Promise<RespReply> {
+export function get(c: CommandContext, args: Args): RespReply | Promise<RespReply> {
   const key = args[1]!;
-  if (c.locks.size === 0) return answer(read(c, key), latestOf);
+  if (c.locks.size === 0) {
+    // A hot key on its only replica: answered in this turn, no promise (resp-operations.ts).
+    const now = c.ops.readNow?.(key, c.session.consistency);
+    if (now !== undefined) return now.latest ?? null;
+    return answer(read(c, key), latestOf);
+  }
   return answer(c.locks.ordered(key, () => read(c, key)), latestOf);
 }
 

@@ -77,6 +77,8 @@ export interface NodeOptions extends ScalingNodeOptions {
   logger?: Logger;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   sync?: 'fsync' | 'none';
+  /** Bytes of the row cache (recently read stored objects on the main thread); default limits.rowCacheBytesDefault, 0: none. */
+  rowCacheBytes?: number;
   /** Gossip interval (tests shorten it); default limits.gossipIntervalMs. */
   gossipIntervalMs?: number;
   /** 'sloppy' (default): a write whose replica is down goes to a stand-in as a hint; 'strict': it fails instead. */
@@ -243,7 +245,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
   const storeDir = join(dir, 'store');
   const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
-  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}) });
+  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}), rowCacheBytes: options.rowCacheBytes ?? limits.rowCacheBytesDefault });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
     const hints = HintStore.open({

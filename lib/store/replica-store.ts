@@ -26,6 +26,7 @@
 import { checkActorId } from '../causality/index.js';
 import type { LocalWriteFlags } from '../replication/index.js';
 import { limits } from '../base/limits.js';
+import type { RowEntry } from './row-cache.js';
 import { openEmbeddedStore, type ScanPartitionOptions, type ScanPartitionPage, type Store, type StoreOptions } from './store.js';
 
 export interface ReplicaStore extends Store {
@@ -42,6 +43,8 @@ export interface ReplicaStore extends Store {
   scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage>;
   /** Deletes every entry of a partition this node no longer replicates (cleanup); resolves with the count. */
   dropPartition(partition: number): Promise<number>;
+  /** The row cache's entry for `key`, if the store has a row cache and it holds the key (row-cache.ts). */
+  cachedRow(key: Uint8Array): RowEntry | undefined;
 }
 
 export interface ReplicaStoreOptions extends StoreOptions {
@@ -51,6 +54,8 @@ export interface ReplicaStoreOptions extends StoreOptions {
   actor?: string;
   /** Publish request frames once per event-loop turn, not per microtask checkpoint (a node: many sockets per turn). */
   publishPerTurn?: boolean;
+  /** Bytes of recently read stored objects kept on the owning thread (row-cache.ts); 0 (default): none. */
+  rowCacheBytes?: number;
 }
 
 /** Opens (creating if needed) a store for a cluster node's replicas. */
@@ -62,7 +67,11 @@ export function openReplicaStore(options: ReplicaStoreOptions): Promise<ReplicaS
   }
   if (actor !== undefined) checkActorId(actor, 'actor');
   const identity = { ...(partitionBits === undefined ? {} : { partitionBits }), ...(actor === undefined ? {} : { actor }) };
-  return openEmbeddedStore(options, identity, { publishPerTurn: options.publishPerTurn === true });
+  const { rowCacheBytes } = options;
+  if (rowCacheBytes !== undefined && (!Number.isInteger(rowCacheBytes) || rowCacheBytes < 0 || rowCacheBytes > limits.rowCacheBytesMax)) {
+    throw new RangeError(`rowCacheBytes must be an integer within [0, ${limits.rowCacheBytesMax}]`);
+  }
+  return openEmbeddedStore(options, identity, { publishPerTurn: options.publishPerTurn === true, rowCacheBytes: rowCacheBytes ?? 0 });
 }
 
 export type { ScanPartitionOptions, ScanPartitionPage };

@@ -3,6 +3,7 @@
  * types, no code; lib/store/store.ts implements them.
  */
 
+import type { RowCacheStats } from './row-cache.js';
 import type { Logger } from '../base/log.js';
 import type { ConflictPolicy } from '../causality/index.js';
 import type { SyncMode } from '../storage/engine.js';
@@ -71,8 +72,11 @@ export interface Store {
   put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult>;
   delete(key: Key, options?: WriteOptions): Promise<WriteResult>;
   batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
-  /** Per shard: its engine's statistics, its version-header cache's (`headerCache`) and its restarts. */
-  stats(): Promise<{ shards: (ShardStats & { restarts: number })[] }>;
+  /**
+   * Per shard: its engine's statistics, its version-header cache's (`headerCache`) and its
+   * restarts; `rowCache` only for a node's replica store with a row cache (row-cache.ts).
+   */
+  stats(): Promise<{ shards: (ShardStats & { restarts: number })[]; rowCache?: RowCacheStats }>;
   flush(): Promise<void>;
   compact(): Promise<void>;
   close(): Promise<void>;

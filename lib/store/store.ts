@@ -44,6 +44,7 @@ import { CompactionPool } from '../storage/compaction-pool.js';
 import type { ShardStats } from '../shard/control-channel.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
 import { registerExpiryFilter } from '../shard/expiry-filter.js';
+import { changeTracked, RowCache, type RowCacheStats, type RowEntry } from './row-cache.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
 import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, ttlOf, valueBytesOf } from './store-arguments.js';
 import type { LocalWriteFlags } from '../replication/index.js';
@@ -57,7 +58,7 @@ export function openStore(options: StoreOptions): Promise<Store> {
 }
 
 /** openStore with the identity a replica store may fix; returns the full embedded store. */
-export async function openEmbeddedStore(options: StoreOptions, identity: Identity, tuning: { publishPerTurn?: boolean } = {}): Promise<EmbeddedStore> {
+export async function openEmbeddedStore(options: StoreOptions, identity: Identity, tuning: { publishPerTurn?: boolean; rowCacheBytes?: number } = {}): Promise<EmbeddedStore> {
   registerExpiryFilter(); // for compaction jobs the pool may run on this thread
   const settings = settingsOf(options);
   const metadata = resolveStoreMetadata(settings, identity);
@@ -85,7 +86,7 @@ export async function openEmbeddedStore(options: StoreOptions, identity: Identit
     await pool.close();
     throw (failed as PromiseRejectedResult).reason;
   }
-  return new EmbeddedStore(settings.dir, metadata, handles, pool);
+  return new EmbeddedStore(settings.dir, metadata, handles, pool, tuning.rowCacheBytes ? new RowCache(tuning.rowCacheBytes) : undefined);
 }
 
 /** The reply if it is of `kind`; an error reply throws its RingkvError. */
@@ -139,15 +140,18 @@ class EmbeddedStore implements Store {
   readonly actor: string;
   readonly #handles: ShardHandle[];
   readonly #pool: CompactionPool;
+  /** Replica stores of a node: recently read objects (row-cache.ts); every change below passes `#change`. */
+  readonly #rows: RowCache | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(dir: string, metadata: StoreMetadata, handles: ShardHandle[], pool: CompactionPool) {
+  constructor(dir: string, metadata: StoreMetadata, handles: ShardHandle[], pool: CompactionPool, rows: RowCache | undefined) {
     this.dir = dir;
     this.shards = handles.length;
     this.partitionBits = metadata.partitionBits;
     this.actor = metadata.actor;
     this.#handles = handles;
     this.#pool = pool;
+    this.#rows = rows;
   }
 
   /** The shard that owns `key`: partition mod S. */
@@ -161,7 +165,13 @@ class EmbeddedStore implements Store {
   }
 
   #send<T>(key: Uint8Array, request: ShardRequest, isWrite: boolean, convert: ReplyConverter<T>): Promise<T> {
+    if (isWrite && this.#rows !== undefined) return changeTracked(this.#rows, key, this.#sendTo(this.shardOf(key), request, isWrite, convert));
     return this.#sendTo(this.shardOf(key), request, isWrite, convert);
+  }
+
+  /** The row cache's entry for `key` if it has one (a hit: no shard involved). */
+  cachedRow(key: Uint8Array): RowEntry | undefined {
+    return this.#rows?.get(key);
   }
 
   get(key: Key, options?: Record<string, unknown>): Promise<GetResult> {
@@ -253,7 +263,16 @@ class EmbeddedStore implements Store {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, objectResult);
+    const rows = this.#rows;
+    if (rows === undefined) return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, objectResult);
+    const hit = rows.get(k);
+    if (hit !== undefined) return Promise.resolve(hit.object);
+    const startedSeq = rows.readStarted();
+    return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, (reply) => {
+      const object = objectResult(reply);
+      rows.fill(k, startedSeq, object);
+      return object;
+    });
   }
 
   async mergeObject(key: Uint8Array, object: Uint8Array): Promise<void> {
@@ -285,13 +304,18 @@ class EmbeddedStore implements Store {
     if (!Number.isInteger(partition) || partition < 0 || partition >= 2 ** this.partitionBits) {
       throw new RangeError(`partition must be an integer within [0, ${2 ** this.partitionBits})`);
     }
-    return this.#handles[partition % this.shards]!.dropPartition(partition);
+    this.#rows?.clear();
+    try {
+      return await this.#handles[partition % this.shards]!.dropPartition(partition);
+    } finally {
+      this.#rows?.clear();
+    }
   }
 
-  async stats(): Promise<{ shards: (ShardStats & { restarts: number })[] }> {
+  async stats(): Promise<{ shards: (ShardStats & { restarts: number })[]; rowCache?: RowCacheStats }> {
     // A shard's control channel answers ShardStats (engine and header cache; control-channel.ts).
     const shards = await Promise.all(this.#handles.map(async (h) => ({ ...((await h.stats()) as ShardStats), restarts: h.restarts })));
-    return { shards };
+    return this.#rows === undefined ? { shards } : { shards, rowCache: this.#rows.stats() };
   }
 
   async flush(): Promise<void> {

@@ -44,6 +44,8 @@ import {
   type MintDot,
   type ReplicaReply,
   type ReplicaRequest,
+  soleReadOf,
+  type SoleReadMemo,
 } from '../replication/index.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { WireMessage } from '../transport/index.js';
@@ -122,12 +124,34 @@ export class CoordinatorDriver {
   /** A coordinated read (the RESP front door's too); expiry is judged at `expiryNowMs()`. */
   read(request: Omit<CoordinatorGet, 'expiryNowMs'>): Promise<LatestRead> {
     // Not async, no object spread, no closure: this is the RESP GET path.
+    const now = this.readNow(request.key, request.r, request.consistency);
+    if (now !== undefined) return Promise.resolve(now);
     const get: CoordinatorGet = { key: request.key, r: request.r, consistency: request.consistency, timeoutMs: request.timeoutMs, expiryNowMs: this.expiryNowMs() };
     if (this.#closed) return Promise.reject(closedError());
     const id = this.#allocateId();
     const done = new Promise<CoordinatorResult>((resolve) => this.#pending.set(id, resolve));
     this.#perform(this.#coordinator.startGet(id, get, this.#options.clock.monotonicMs()));
     return done.then(latestReadOf);
+  }
+
+  /**
+   * A read answered at once from this node's row cache, when this node is the key's only
+   * replica (Coordinator.soleLocalRead) and the cache holds the key: the result the request
+   * would give, with no request, no timer and no shard. Undefined otherwise (use `read`).
+   */
+  readNow(key: Uint8Array, r: number | undefined, consistency: string | undefined): LatestRead | undefined {
+    if (this.#closed) return undefined;
+    const entry = this.#options.store.cachedRow(key);
+    if (entry === undefined || !this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(key) === false) return undefined;
+    const nowMs = this.expiryNowMs();
+    let memo = entry.memo as SoleReadMemo | undefined;
+    if (memo === undefined || nowMs < memo.fromMs || nowMs >= memo.untilMs) {
+      memo = soleReadOf(entry.object, this.#coordinator.policy, nowMs);
+      if (memo === undefined) return undefined;
+      entry.memo = memo;
+    }
+    this.#coordinator.countLocalRead();
+    return memo.result as LatestRead;
   }
 
   /** A coordinated write as the coordinator takes it (the RESP front door's, with its write flags). */

@@ -60,6 +60,20 @@ export class ReplicaPlacement {
     return pending === undefined ? { replication: ring.replication, replicas, fallbacks } : { replication: ring.replication, replicas, fallbacks, pending };
   }
 
+  /**
+   * Whether `selfId` alone replicates `key` and is up, with no node gaining its partition: a
+   * read there needs no other node (Coordinator.soleLocalRead). No placement is built.
+   */
+  soleReplica(key: Uint8Array, selfId: string): boolean {
+    const membership = this.#options.membership;
+    const ring = membership.ring;
+    if (ring === undefined) return false;
+    const partition = ring.partitionOfKey(key);
+    const listed = ring.replicasOf(partition);
+    if (listed.length !== 1 || listed[0] !== selfId || !membership.isUp(selfId) || this.#replacing(selfId)) return false;
+    return this.#pending.of(partition, ring, this.#members).length === 0;
+  }
+
   readonly #members = (): readonly MemberState[] => this.#options.membership.members();
 
   #replacing(id: string): boolean {

@@ -13,6 +13,7 @@ import type { Logger } from '../base/log.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { StatusShard } from './status.js';
 import type { EngineStats } from '../storage/index.js';
+import type { RowCacheStats } from '../store/row-cache.js';
 
 const statsRefreshMs = 2_000;
 
@@ -28,6 +29,7 @@ export class ShardStats {
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
   #engines: EngineStats[] = [];
+  #rowCache: RowCacheStats | undefined;
   #timer: NodeJS.Timeout | undefined;
 
   constructor(options: ShardStatsOptions) {
@@ -42,6 +44,11 @@ export class ShardStats {
   /** Each shard's engine figures from the last successful refresh (for /metrics). */
   get engines(): readonly EngineStats[] {
     return this.#engines;
+  }
+
+  /** The row cache's figures (lib/store/row-cache.ts) from the last refresh; undefined without one. */
+  get rowCache(): RowCacheStats | undefined {
+    return this.#rowCache;
   }
 
   /** The node's live bytes over every shard; undefined until the first successful refresh. */
@@ -66,6 +73,7 @@ export class ShardStats {
       const mine = this.#options.myPartitions();
       const count = stats.shards.length;
       this.#engines = stats.shards;
+      this.#rowCache = stats.rowCache;
       this.#shards = stats.shards.map((s, index) => ({
         index,
         partitions: mine.filter((p) => p % count === index).length,

@@ -204,6 +204,7 @@ export class Supervisor {
       self: { id: identity.id, dc: options.dc },
       actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
+      soleReplica: (key) => this.#placement.soleReplica(key, identity.id),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
     this.#coordinator = coordinator;
@@ -432,7 +433,7 @@ export class Supervisor {
       .members()
       .filter((m) => m.id !== this.id && m.status !== 'left')
       .map((m) => ({ id: m.id, up: this.#membership.isUp(m.id), phi: this.#membership.gossip.phi(m.id, now), rttMs: this.#network.rttMsOf(m.address) }));
-    return { engines: this.#shardStats.engines, coordinator: this.#coordinator.stats(), peers, hints: this.#hintCounts.byTarget };
+    return { engines: this.#shardStats.engines, coordinator: this.#coordinator.stats(), peers, hints: this.#hintCounts.byTarget, rowCache: this.#shardStats.rowCache };
   }
 
   /** handoff: starts leaving the cluster (`ringkv leave`); RingkvError unless normal. */

@@ -10,6 +10,7 @@
  * hints are gone, so `rate()` over them stays correct.
  */
 
+import type { RowCacheStats } from '../store/row-cache.js';
 import type { CoordinatorStats } from '../replication/index.js';
 import type { EngineStats } from '../storage/index.js';
 
@@ -34,6 +35,8 @@ export interface TelemetrySnapshot {
   readonly coordinator: Readonly<CoordinatorStats>;
   readonly peers: readonly PeerTelemetry[];
   readonly hints: ReadonlyMap<string, Readonly<HintCounts>>;
+  /** The row cache (lib/store/row-cache.ts); undefined when the node has none. */
+  readonly rowCache?: RowCacheStats | undefined;
 }
 
 /** Per-target hint counters, bumped by the supervisor's hint call sites. */
