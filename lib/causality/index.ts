@@ -51,5 +51,5 @@ export {
   type ConflictPolicy,
   type StoredObject,
 } from './stored-object.js';
-export { applyClientWriteToHeaders, headersOf, headerValue, holdsExpiringValue, holdsHeaderValue, mergeIntoHeaders } from './version-headers.js';
+export { applyClientWriteToHeaders, decodeHeaders, encodeHeaders, headersOf, headerValue, holdsExpiringValue, holdsHeaderValue, mergeIntoHeaders } from './version-headers.js';
 export { expireValues, isExpired, readView, type ReadView } from './read-view.js';

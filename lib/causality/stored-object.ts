@@ -86,7 +86,8 @@ const ridLengthMax = 0xff;
 const mintBytes = (mint: Mint | undefined): number => (mint === undefined ? 1 : 2 + mint.rid.length);
 const recordBytes = (record: MintRecord): number => 8 + 8 + 1 + 1 + record.rid.length;
 
-export function encodeObject(object: StoredObject): Uint8Array {
+/** `emptyValues`: every value is encoded as empty (version-headers.ts: the object's headers). */
+export function encodeObject(object: StoredObject, emptyValues = false): Uint8Array {
   assert(object.length <= 0xffff, 'too many actors to encode');
   const ids = new Array<Uint8Array>(object.length);
   let sizeBytes = headerBytes;
@@ -105,7 +106,7 @@ export function encodeObject(object: StoredObject): Uint8Array {
       minted = true;
     }
     for (const { value, expiresAtMs, mint } of entry.siblings) {
-      sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
+      sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + (emptyValues ? 0 : value.length));
       if (expiresAtMs !== undefined) expiring = true;
       if (mint !== undefined) minted = true;
       mintBytesTotal += mintBytes(mint);
@@ -122,7 +123,7 @@ export function encodeObject(object: StoredObject): Uint8Array {
   out[2] = object.length;
   out[3] = object.length >>> 8;
   let offset = headerBytes;
-  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring, minted);
+  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring, minted, emptyValues);
   assert(offset === sizeBytes, 'stored object size mismatch');
   return out;
 }
@@ -155,7 +156,7 @@ function encodeRecords(out: Uint8Array, start: number, records: readonly MintRec
   return offset;
 }
 
-function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean, minted: boolean): number {
+function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean, minted: boolean, emptyValues: boolean): number {
   assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
   out[start] = id.length;
   out.set(id, start + 1);
@@ -173,6 +174,10 @@ function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8A
     offset += siblingFixedBytes;
     if (value === null) {
       out[offset - 1] = SiblingKind.tombstone;
+    } else if (emptyValues) {
+      out[offset - 1] = SiblingKind.value;
+      writeU32(out, offset, 0);
+      offset += 4;
     } else {
       out[offset - 1] = SiblingKind.value;
       writeU32(out, offset, value.length);

@@ -1,9 +1,10 @@
 /**
  * Version headers: a stored object with every value replaced by one shared placeholder — its
  * actors, counters, timestamps, expiries, kinds, mints and mint records, without the value
- * bytes. Pure, any thread; the shard's header cache (lib/shard/header-cache.ts) keeps them so
- * that a client write need not read the key's whole stored object (a value-log read, a CRC and
- * a decode for a 10 KiB value) only to compute the key's next DVV set.
+ * bytes. Pure, any thread; the shard's header cache (lib/shard/header-cache.ts) keeps them,
+ * encoded (`encodeHeaders`: the stored-object format with empty values), so that a client write
+ * need not read the key's whole stored object (a value-log read, a CRC and a decode for a
+ * 10 KiB value) only to compute the key's next DVV set.
  *
  * Why it is exact. `update`, `discard` and `lwwWinner` read no value bytes (only whether a
  * sibling is a tombstone), and mint settling reads them only to compare the live minted
@@ -26,36 +27,42 @@
 
 import { invariantsEnabled } from '../base/assert.js';
 import { compareActors } from './actor-id.js';
-import { checkSet, sync, voidExpiresAtMs, type DvvEntry, type Mint, type MintRecord, type Sibling } from './dvv-set.js';
+import { checkSet, sync, voidExpiresAtMs } from './dvv-set.js';
 import { settleMints } from './mint-records.js';
-import { draftClientWrite, settleClientWrite, type ClientWrite, type StoredObject } from './stored-object.js';
+import { decodeObject, draftClientWrite, encodeObject, settleClientWrite, type ClientWrite, type StoredObject } from './stored-object.js';
 
 /** The placeholder every value of a header object is, compared by identity. */
 export const headerValue: Uint8Array = Object.freeze(new Uint8Array(0)) as Uint8Array;
 
-const copyMint = (mint: Mint): Mint => ({ rid: mint.rid.slice(), attempt: mint.attempt });
-const copyRecord = (r: MintRecord): MintRecord => ({ counter: r.counter, timestampMs: r.timestampMs, attempt: r.attempt, rid: r.rid.slice() });
+/**
+ * The headers of `object` in the stored-object format (stored-object.ts), every value emptied:
+ * a few dozen bytes where the object may hold megabytes. Undefined when the object holds a
+ * value expiring at `voidExpiresAtMs` (see above): such an object is not cached.
+ */
+export function encodeHeaders(object: StoredObject): Uint8Array | undefined {
+  for (const entry of object) {
+    for (const s of entry.siblings) if (s.value !== null && s.expiresAtMs !== undefined && s.expiresAtMs <= voidExpiresAtMs) return undefined;
+  }
+  return encodeObject(object, true);
+}
 
 /**
- * The headers of `object`: values replaced by `headerValue`, rids copied (so a header never
- * pins the buffer an object was decoded from). Undefined when the object holds a value
- * expiring at `voidExpiresAtMs` (see above): such an object is not cached.
+ * Decodes what `encodeHeaders` made: every value (an empty one included) is `headerValue`. A
+ * real empty value read back as a placeholder only sends a write to the stored object, which is
+ * always exact. Mint rids are views into `bytes`.
  */
-export function headersOf(object: StoredObject): StoredObject | undefined {
-  const out = new Array<DvvEntry>(object.length);
-  for (let e = 0; e < object.length; e++) {
-    const entry = object[e]!;
-    const siblings = new Array<Sibling>(entry.siblings.length);
-    for (let k = 0; k < siblings.length; k++) {
-      const s = entry.siblings[k]!;
-      if (s.value !== null && s.expiresAtMs !== undefined && s.expiresAtMs <= voidExpiresAtMs) return undefined;
-      const value = s.value === null ? null : headerValue;
-      const header: Sibling = s.expiresAtMs === undefined ? { value, timestampMs: s.timestampMs } : { value, timestampMs: s.timestampMs, expiresAtMs: s.expiresAtMs };
-      siblings[k] = s.mint === undefined ? header : { ...header, mint: copyMint(s.mint) };
-    }
-    out[e] = entry.records === undefined ? { actor: entry.actor, counter: entry.counter, siblings } : { actor: entry.actor, counter: entry.counter, siblings, records: entry.records.map(copyRecord) };
+export function decodeHeaders(bytes: Uint8Array): StoredObject {
+  const object = decodeObject(bytes);
+  for (const entry of object) {
+    for (const sibling of entry.siblings) if (sibling.value !== null) (sibling as { value: Uint8Array | null }).value = headerValue;
   }
-  return out;
+  return object;
+}
+
+/** The headers of `object` as objects (`decodeHeaders(encodeHeaders(object))`), or undefined. */
+export function headersOf(object: StoredObject): StoredObject | undefined {
+  const bytes = encodeHeaders(object);
+  return bytes === undefined ? undefined : decodeHeaders(bytes);
 }
 
 /** Whether some sibling of `object` is a header placeholder. */

@@ -1,6 +1,6 @@
 /**
- * The shard's version-header cache: key → the key's stored object with its values replaced by
- * placeholders (lib/causality version-headers.ts), so that most client writes skip the read of
+ * The shard's version-header cache: key → the key's stored object without its values (lib/causality
+ * version-headers.ts), so that most client writes skip the read of
  * the whole stored object (for a 10 KiB value: a value-log pread, a CRC and a decode) that they
  * need only to compute the next DVV set. The issue's "keep what a replica write needs where it
  * is cheap to find".
@@ -12,15 +12,23 @@
  * without one. Compaction's expiry filter rewrites objects behind the actor's back; the header
  * functions are exact in spite of it (version-headers.ts says why).
  *
- * Bounded: an LRU list within `budgetBytes` of estimated heap (`estimateBytes`, constants
- * measured on Node 20: about 600 bytes for a key with one actor and one sibling); 0 turns the
+ * Bounded: an LRU list within `budgetBytes` of estimated heap (`estimateBytes`); 0 turns the
  * cache off. Lookups are by the key's murmur3 token with chaining, like the overlay: no string
- * made from the key. Keys and mint rids are copied in (request keys are views into the frame
- * arena's chunks, which a cached view would keep alive).
+ * made from the key on lookups.
+ *
+ * Representation: per key, one entry and two latin1 strings — the key (request keys are views
+ * into the frame arena's chunks, which a cached view would keep alive) and its headers in the
+ * stored-object format with values emptied (`encodeHeaders`), about 200 bytes for a key with
+ * one sibling. Strings hold no pointers and need no malloc'd backing store, so the garbage
+ * collector's marking, which the shard's churn of 10-30 KiB buffers starts often, pays a few
+ * objects per key instead of a dozen: headers kept as objects made blind 10 KiB overwrites
+ * (which gain nothing from the cache) cost about 20% more CPU in a profile. A hit decodes the
+ * headers into short-lived objects.
  */
 
+import { Buffer } from 'node:buffer';
 import { murmur3 } from '../base/hash.js';
-import { headersOf, type StoredObject } from '../causality/index.js';
+import { decodeHeaders, encodeHeaders, type StoredObject } from '../causality/index.js';
 
 /** What `stats()` of a shard reports of its header cache. */
 export interface HeaderCacheStats {
@@ -37,9 +45,11 @@ export interface HeaderCacheStats {
 }
 
 interface CacheEntry {
-  readonly key: Uint8Array;
+  /** The key's bytes as a latin1 string: heap memory, not a malloc'd backing store per key. */
+  readonly key: string;
   readonly token: number;
-  headers: StoredObject;
+  /** The key's headers (encodeHeaders) as a latin1 string: one heap object, nothing to trace. */
+  headers: string;
   bytes: number;
   /** Bucket chain. */
   next: CacheEntry | undefined;
@@ -48,22 +58,15 @@ interface CacheEntry {
   older: CacheEntry | undefined;
 }
 
-// Estimated V8 heap bytes, measured on Node 20 (heapUsed per key over 100k cached keys: one
-// actor with one sibling 591 B, three siblings 719, three actors 799, a minted sibling 1055).
-const entryBytes = 400; // the cache entry, its key's copy, its bucket and token, the headers array
-const actorBytes = 100; // a DvvEntry and its siblings array (plus the actor id's length)
-const siblingBytes = 64;
-const ridBytes = 450; // a mint or record, its rid's copy, the sibling object that carries it
+/**
+ * Estimated heap bytes of one cached key beyond its key's and its headers' lengths: the entry,
+ * two string headers and the bucket, measured on Node 20 (heapUsed over 100k cached keys).
+ */
+const entryBytes = 190;
 
-/** The estimated heap bytes of one cached key and its headers. */
-export function estimateBytes(key: Uint8Array, headers: StoredObject): number {
-  let bytes = entryBytes + key.length;
-  for (const entry of headers) {
-    bytes += actorBytes + entry.actor.length + entry.siblings.length * siblingBytes;
-    for (const sibling of entry.siblings) if (sibling.mint !== undefined) bytes += ridBytes + sibling.mint.rid.length;
-    for (const record of entry.records ?? []) bytes += ridBytes + record.rid.length;
-  }
-  return bytes;
+/** The estimated heap bytes of one cached key whose encoded headers take `headerBytes`. */
+export function estimateBytes(key: Uint8Array, headerBytes: number): number {
+  return entryBytes + key.length + headerBytes;
 }
 
 export class HeaderCache {
@@ -93,7 +96,7 @@ export class HeaderCache {
     }
     this.#hits++;
     this.#touch(entry);
-    return entry.headers;
+    return decodeHeaders(Buffer.from(entry.headers, 'latin1'));
   }
 
   /** Counts a hit whose write had to read the stored object after all. */
@@ -105,15 +108,16 @@ export class HeaderCache {
   set(key: Uint8Array, object: StoredObject): void {
     if (this.#budgetBytes === 0) return;
     const token = murmur3(key);
-    const headers = headersOf(object);
-    let entry = this.#find(key, token);
-    if (headers === undefined) {
+    const encoded = encodeHeaders(object);
+    let entry = this.#entries === 0 ? undefined : this.#find(key, token);
+    if (encoded === undefined) {
       if (entry !== undefined) this.#remove(entry);
       return;
     }
-    const bytes = estimateBytes(key, headers);
+    const headers = latin1Of(encoded);
+    const bytes = estimateBytes(key, encoded.length);
     if (entry === undefined) {
-      entry = { key: key.slice(), token, headers, bytes, next: this.#buckets.get(token), newer: undefined, older: undefined };
+      entry = { key: latin1Of(key), token, headers, bytes, next: this.#buckets.get(token), newer: undefined, older: undefined };
       this.#buckets.set(token, entry);
       this.#entries++;
     } else {
@@ -190,9 +194,13 @@ export class HeaderCache {
   }
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+function latin1Of(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}
+
+function sameBytes(a: string, b: Uint8Array): boolean {
   const n = a.length;
   if (n !== b.length) return false;
-  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  for (let i = 0; i < n; i++) if (a.charCodeAt(i) !== b[i]) return false;
   return true;
 }

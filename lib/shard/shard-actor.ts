@@ -294,15 +294,19 @@ export class ShardActor {
    * The key's next state computed from its cached version headers, or undefined when they are
    * not cached or the result needs the old values (version-headers.ts): the caller reads the
    * stored object then. A blind write with the siblings policy keeps every old sibling, and
-   * keepTtl reads the newest value's expiry: neither is tried on headers holding those.
+   * keepTtl reads the newest value's expiry: neither is tried on headers (keepTtl only when
+   * they hold an expiring value).
    */
   #writeOnHeaders(request: ClientRequest, value: Uint8Array | null, timestampMs: number): Written | undefined {
+    const keepsValues = this.#policy === 'siblings' && request.context === undefined && request.overwrite !== true;
+    // A blind siblings put keeps every old sibling: a key with a value needs the object anyway,
+    // and one holding only tombstones is too rare to decode headers for.
+    if (keepsValues) return undefined;
     const headers = this.#headers.get(request.key);
     if (headers === undefined) return undefined;
-    const keepsValues = this.#policy === 'siblings' && request.context === undefined && request.overwrite !== true;
     const readsTtl = request.op === 'put' && request.keepTtl === true && request.ttlMs === undefined;
     let next: StoredObject | undefined;
-    if (!(keepsValues && holdsHeaderValue(headers)) && !(readsTtl && holdsExpiringValue(headers))) {
+    if (!(readsTtl && holdsExpiringValue(headers))) {
       const expiresAtMs = expiryOf(request, headers, timestampMs, this.#policy);
       const context = request.overwrite === true ? overwriteContext(request.context, headers) : request.context;
       next = applyClientWriteToHeaders(headers, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
