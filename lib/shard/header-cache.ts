@@ -18,7 +18,7 @@
  *
  * Representation: per key, one entry and two latin1 strings — the key (request keys are views
  * into the frame arena's chunks, which a cached view would keep alive) and its headers in the
- * stored-object format with values emptied (`encodeHeaders`), about 200 bytes for a key with
+ * stored-object format with values emptied (`encodeHeaders`), about 250 bytes for a key with
  * one sibling. Strings hold no pointers and need no malloc'd backing store, so the garbage
  * collector's marking, which the shard's churn of 10-30 KiB buffers starts often, pays a few
  * objects per key instead of a dozen: headers kept as objects made blind 10 KiB overwrites
