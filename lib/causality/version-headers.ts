@@ -22,7 +22,7 @@
  * is a placeholder, so if it survives the caller reads the stored object. Two reads of kinds
  * remain, and both are guarded: `keepTtl` reads the newest live sibling's expiry (the caller
  * reads the object when a header holds an expiring value), and a value expiring at
- * `voidExpiresAtMs` would look like a voided twin once compacted (`headersOf` refuses it).
+ * `voidExpiresAtMs` would look like a voided twin once compacted (`encodeHeaders` refuses it).
  */
 
 import { invariantsEnabled } from '../base/assert.js';
