@@ -5,18 +5,21 @@
  *   ringkv-1   one ringkv node (child process, durable: fsync per group commit) on its RESP port;
  *   redis      Redis 7 without persistence;
  *   redis-aof  Redis 7 with `appendfsync always` (the peer with our durability);
- *   ringkv-3   three ringkv nodes (N=3, W=2, R=2, the defaults) through node 0's RESP port.
+ *   ringkv-3   three ringkv nodes (N=3, W=2, R=2, the defaults) through node 0's RESP port;
+ *   node-bare  a bare Node RESP server (redis-parser and a Map; fixtures/bare-resp-server.ts):
+ *              not a subject of the goals, the ceiling of one Node thread on this machine.
  * Each subject starts fresh (new temp dirs, new processes) per round. Prints every run, then
  * the median ops/s, p50 and p99 per (subject, test, depth, size) and the median ratios the
  * issue's goals name: GET vs Redis at -P 1 and -P 16, SET vs Redis appendfsync always,
  * 3 nodes vs 1 node.
  *
  *   npm run bench -- resp [--rounds 3] [--requests 200000] [--requests-large 200000]
- *                         [--sizes 100,10240] [--depths 1,16] [--subjects ringkv-1,redis,redis-aof,ringkv-3]
+ *                         [--sizes 100,10240] [--depths 1,16] [--subjects ringkv-1,redis,redis-aof,ringkv-3,node-bare]
  *
  * On 2 cores the generator takes about one core and shares it with the node(s).
  */
-import type { ChildProcess } from 'node:child_process';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +27,7 @@ import { startNodeProcess } from './cluster.js';
 import { median, printMachine, recordResult } from './harness.js';
 import { redisAvailable, redisBenchmark, redisVersion, startRedis, type RedisRow } from './redis.js';
 
-const subjectsAll = ['ringkv-1', 'redis', 'redis-aof', 'ringkv-3'] as const;
+const subjectsAll = ['ringkv-1', 'redis', 'redis-aof', 'ringkv-3', 'node-bare'] as const;
 type Subject = (typeof subjectsAll)[number];
 
 interface Running {
@@ -79,9 +82,19 @@ async function startRingkv(count: number, basePort: number): Promise<Running> {
   };
 }
 
+async function startBare(port: number): Promise<Running> {
+  const child = fork(fileURLToPath(new URL('./fixtures/bare-resp-server.js', import.meta.url)), [String(port)], { stdio: 'ignore' });
+  await new Promise<void>((resolve, reject) => {
+    child.once('message', () => resolve());
+    child.once('exit', (code) => reject(new Error(`the bare RESP server exited with ${code}`)));
+  });
+  return { port, stop: () => new Promise((resolve) => (child.once('exit', () => resolve()), child.kill('SIGTERM'))) };
+}
+
 async function startSubject(subject: Subject, basePort: number): Promise<Running> {
   if (subject === 'ringkv-1') return startRingkv(1, basePort);
   if (subject === 'ringkv-3') return startRingkv(3, basePort);
+  if (subject === 'node-bare') return startBare(basePort + 100);
   const dir = subject === 'redis-aof' ? mkdtempSync(join(tmpdir(), 'redis-aof-')) : undefined;
   const server = await startRedis(basePort + 100, dir);
   return {
@@ -169,7 +182,7 @@ function report(samples: Sample[], subjects: Subject[], sizes: number[], depths:
   for (const size of sizes) {
     for (const depth of depths) {
       for (const test of ['SET', 'GET']) {
-        for (const [a, b] of [['ringkv-1', 'redis'], ['ringkv-1', 'redis-aof'], ['ringkv-3', 'ringkv-1'], ['ringkv-3', 'redis']] as const) {
+        for (const [a, b] of [['ringkv-1', 'redis'], ['ringkv-1', 'redis-aof'], ['ringkv-3', 'ringkv-1'], ['ringkv-3', 'redis'], ['node-bare', 'redis'], ['ringkv-1', 'node-bare']] as const) {
           const r = ratio(samples, a, b, test, size, depth);
           if (r === undefined) continue;
           const name = `${a}/${b} ${test} -d ${size} -P ${depth}`;

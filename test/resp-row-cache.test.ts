@@ -2,7 +2,8 @@
  * GET answered from the row cache (lib/store/row-cache.ts, CoordinatorDriver.readNow) on real
  * nodes over RESP: a cached value expires exactly when its TTL says, a key whose only replica
  * is another node is never answered from this one's cache, and a write that reaches the
- * owning node through another node (forwarded) is seen by the next GET there.
+ * owning node through another node (forwarded) is seen by the next GET there. GETs of a
+ * pipeline answered by the listener at once (plainGetAt) keep their order with the rest.
  */
 
 import t from 'tap';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { silentLogger } from '../lib/base/log.js';
 import { startNode, type RingkvNode } from '../lib/server/index.js';
+import { plainGetAt, plainGetKey } from '../lib/protocol/resp-parser.js';
 import { startRespNode } from './fixtures/resp-node.js';
 
 async function until(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
@@ -79,4 +81,63 @@ t.test('a sole replica elsewhere, and writes that reach the owner through anothe
   }
   t.equal(checked, 160, 'every write was read back through both nodes');
   await until(async () => (await rowCacheHits(a)) > 0 && (await rowCacheHits(b)) > 0, 'both nodes answered from their row cache');
+});
+
+t.test('plainGetAt: the exact shape of GET <key>, nothing else', (t) => {
+  const enc = (s: string): Buffer => Buffer.from(s, 'latin1');
+  const one = enc('*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n');
+  t.equal(plainGetAt(one, 0, 100), one.length);
+  t.equal(Buffer.from(one.subarray(plainGetKey.start, plainGetKey.end)).toString(), 'hello');
+  const two = Buffer.concat([one, enc('*2\r\n$3\r\nget\r\n$0\r\n\r\n')]);
+  t.equal(plainGetAt(two, one.length, 100), two.length, 'lower case, an empty key');
+  t.equal(plainGetKey.end - plainGetKey.start, 0);
+  for (const bad of [
+    '*2\r\n$3\r\nGET\r\n$5\r\nhell', // truncated
+    '*2\r\n$3\r\nGET\r\n$5\r\nhello\r', // no LF
+    '*2\r\n$3\r\nGET\r\n$5\r\nhelloX\n', // wrong length
+    '*2\r\n$3\r\nSET\r\n$5\r\nhello\r\n',
+    '*3\r\n$3\r\nGET\r\n$5\r\nhello\r\n',
+    '*2\r\n$3\r\nGET\r\n$x\r\nhello\r\n',
+    '*2\r\n$3\r\nGET\r\n$-1\r\n\r\n',
+    '*2\r\n$4\r\nGETX\r\n$1\r\na\r\n',
+    'GET hello\r\n',
+  ]) t.equal(plainGetAt(enc(bad), 0, 100), -1, JSON.stringify(bad));
+  t.equal(plainGetAt(enc('*2\r\n$3\r\nGET\r\n$5\r\nhello\r\n'), 0, 4), -1, 'a key over the bound is the parser\'s');
+  t.end();
+});
+
+t.test('pipelines mixing GETs answered at once with everything else keep their order', { timeout: 120_000 }, async (t) => {
+  const { port, close } = await startRespNode();
+  t.teardown(close);
+  const redis = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0 });
+  t.teardown(() => redis.disconnect());
+  await redis.connect();
+  await redis.set('k', 'v0');
+  t.equal(await redis.get('k'), 'v0');
+  for (let round = 1; round <= 30; round++) {
+    const results = await redis
+      .pipeline()
+      .get('k')
+      .get('k')
+      .set('k', `v${round}`)
+      .get('k')
+      .incr('n')
+      .get('k')
+      .get('missing')
+      .exec();
+    const values = results!.map(([error, value]) => (error ? `error: ${String(error)}` : value));
+    t.same(values, [`v${round - 1}`, `v${round - 1}`, 'OK', `v${round}`, round, `v${round}`, null], `round ${round}`);
+  }
+  // Raw input split at every byte: GETs straddling chunks go to the parser and still answer in order.
+  const raw = Buffer.from('*2\r\n$3\r\nGET\r\n$1\r\nk\r\n*2\r\n$3\r\nget\r\n$1\r\nk\r\n*1\r\n$4\r\nPING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n', 'latin1');
+  const { createConnection } = await import('node:net');
+  const socket = createConnection({ port, host: '127.0.0.1' });
+  t.teardown(() => socket.destroy());
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  let received = '';
+  socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+  for (let i = 0; i < raw.length; i += 7) socket.write(raw.subarray(i, i + 7));
+  const expected = '$3\r\nv30\r\n$3\r\nv30\r\n+PONG\r\n$3\r\nv30\r\n';
+  await until(() => received.length >= expected.length, 'the replies');
+  t.equal(received, expected);
 });

@@ -77,6 +77,11 @@ export class RespParser {
     return this.#failed;
   }
 
+  /** Between commands: no partial input held, so the next byte starts a command. */
+  get idle(): boolean {
+    return !this.#failed && this.#parser.buffer === null && this.#resume === undefined;
+  }
+
   /**
    * Input bytes the unfinished command holds, at most: everything since the last complete
    * command, less what the parser already let go of (counted from its unparsed tail).
@@ -165,4 +170,38 @@ export class RespParser {
     this.#completed = true;
     this.#options.onCommand(reply as Buffer[]);
   }
+}
+
+/** Where the key of the last `plainGetAt` match starts and ends in its chunk. */
+export const plainGetKey = { start: 0, end: 0 };
+
+const getPrefix = [0x2a, 0x32, 0x0d, 0x0a, 0x24, 0x33, 0x0d, 0x0a]; // "*2\r\n$3\r\n"
+
+/**
+ * Whether `chunk` holds, complete at `at`, the command GET <key> as every client sends it
+ * (`*2\r\n$3\r\nGET\r\n$<n>\r\n<key>\r\n`, any letter case, a key of at most
+ * `keyBytesMax` bytes): the end of the command, its key's bounds left in `plainGetKey`; else
+ * -1, and the caller hands the input to the parser. This reads nothing else: anything but
+ * that exact shape, even a valid one, is the parser's. It lets the listener answer the
+ * commonest command of a pipeline without an array and two buffers per command (the parser's
+ * output shape); the RESP benchmark (perf/resp.ts) is its reason.
+ */
+export function plainGetAt(chunk: Uint8Array, at: number, keyBytesMax: number): number {
+  if (chunk.length - at < 17) return -1;
+  for (let i = 0; i < 8; i++) if (chunk[at + i] !== getPrefix[i]) return -1;
+  if ((chunk[at + 8]! | 0x20) !== 0x67 || (chunk[at + 9]! | 0x20) !== 0x65 || (chunk[at + 10]! | 0x20) !== 0x74) return -1;
+  if (chunk[at + 11] !== 0x0d || chunk[at + 12] !== 0x0a || chunk[at + 13] !== 0x24) return -1;
+  let i = at + 14;
+  let length = 0;
+  const digitsEnd = Math.min(chunk.length, i + 8);
+  const digitsStart = i;
+  while (i < digitsEnd && chunk[i]! >= 0x30 && chunk[i]! <= 0x39) length = length * 10 + (chunk[i++]! - 0x30);
+  if (i === digitsStart || length > keyBytesMax || i + 2 + length + 2 > chunk.length) return -1;
+  if (chunk[i] !== 0x0d || chunk[i + 1] !== 0x0a) return -1;
+  const start = i + 2;
+  const end = start + length;
+  if (chunk[end] !== 0x0d || chunk[end + 1] !== 0x0a) return -1;
+  plainGetKey.start = start;
+  plainGetKey.end = end;
+  return end + 2;
 }

@@ -37,6 +37,13 @@ export class RespService implements RespHandler {
     this.#listener = listener;
   }
 
+  /** GET answered at once from the node's row cache (resp-operations.ts readNow), or undefined. */
+  getNow(session: RespSession, key: Uint8Array): RespReply | undefined {
+    if (this.#locks.size > 0 || !session.authenticated) return undefined;
+    const now = this.#ops.readNow?.(key, session.consistency);
+    return now === undefined ? undefined : (now.latest ?? null);
+  }
+
   execute(session: RespSession, args: Buffer[]): RespReply | Promise<RespReply> {
     const raw = args[0]!.toString('latin1');
     let name = this.#names.get(raw);

@@ -30,7 +30,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { limits } from '../base/limits.js';
 import { systemClock, type Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
-import { RespParser } from '../protocol/resp-parser.js';
+import { plainGetAt, plainGetKey, RespParser } from '../protocol/resp-parser.js';
 import { respError, RespWriter, type RespReply } from '../protocol/resp-reply.js';
 
 /** The per-connection state a command sees and may change. */
@@ -54,6 +54,11 @@ export interface RespSession {
 
 export interface RespHandler {
   execute(session: RespSession, args: Buffer[]): RespReply | Promise<RespReply>;
+  /**
+   * GET `key` answered at once if the handler can (a cached value), else undefined and the
+   * command goes the usual way. The key is a view of the input: not to be kept.
+   */
+  getNow?(session: RespSession, key: Uint8Array): RespReply | undefined;
 }
 
 export interface RespListenerOptions {
@@ -136,12 +141,38 @@ class RespConnection implements RespSession {
 
   #onData(chunk: Buffer): void {
     if (this.#closing) return;
-    this.#parser.execute(chunk);
+    const from = this.authenticated && this.#parser.idle ? this.#getsNow(chunk) : 0;
+    if (from === chunk.length) return this.#maybePause();
+    this.#parser.execute(from === 0 ? chunk : chunk.subarray(from));
     if (!this.#parser.failed && this.#parser.heldBytes > this.#listener.inputBytesMax) {
       this.#abort('Protocol error: too big request');
       return;
     }
     this.#maybePause();
+  }
+
+  /**
+   * Answers the plain GETs at the start of `chunk` that the handler answers at once (a
+   * pipeline of GETs of cached keys: no parser output, no promise), in order with everything
+   * else; returns where the rest of the chunk, for the parser, starts.
+   */
+  #getsNow(chunk: Buffer): number {
+    const handler = this.#listener.handler;
+    if (handler.getNow === undefined) return 0;
+    let at = 0;
+    while (at < chunk.length) {
+      const end = plainGetAt(chunk, at, limits.respBulkBytesMax);
+      if (end < 0) break;
+      const reply = handler.getNow(this, chunk.subarray(plainGetKey.start, plainGetKey.end));
+      if (reply === undefined) break;
+      this.#listener.stats.commands++;
+      this.lastCommand = 'get';
+      if (this.#head === this.#slots.length) this.#encode(reply);
+      else this.#slots.push(reply);
+      at = end;
+    }
+    if (at > 0) this.#scheduleFlush();
+    return at;
   }
 
   #onCommand(args: Buffer[]): void {
