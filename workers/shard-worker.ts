@@ -63,7 +63,7 @@ function start(): void {
     data.controlPort.close();
     return;
   }
-  const actor = new ShardActor({ engine, actor: data.actor, policy: data.policy, clock: systemClock });
+  const actor = new ShardActor({ engine, actor: data.actor, policy: data.policy, clock: systemClock, ...(data.headerCacheBytes === undefined ? {} : { headerCacheBytes: data.headerCacheBytes }) });
   const consumer = new MailboxConsumer(data.requestBuffer);
   // Replies reference immutable bytes (engine, arena): one waiting for space stays unencoded.
   const sender = new FrameSender(new MailboxProducer(data.replyBuffer), { onError: crash, deferEncoding: true });
@@ -100,10 +100,18 @@ function start(): void {
   });
   pumped.catch(crash);
   const api: ShardControlApi = {
-    stats: () => engine.stats(),
+    stats: () => ({ ...engine.stats(), headerCache: actor.headerCacheStats() }),
     flush: () => engine.flush(),
     compact: () => engine.compact(),
-    dropPartition: (partition: number) => engine.dropPartition(partition),
+    // The drop changes the engine beside the actor: its cached headers are forgotten.
+    async dropPartition(partition: number) {
+      actor.forgetHeaders();
+      try {
+        return await engine.dropPartition(partition);
+      } finally {
+        actor.forgetHeaders();
+      }
+    },
     async close() {
       consumer.close();
       await pumped;

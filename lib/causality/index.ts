@@ -38,6 +38,8 @@ export {
 export { settleMints } from './mint-records.js';
 export {
   applyClientWrite,
+  draftClientWrite,
+  settleClientWrite,
   canPurge,
   freshCounterFloor,
   decodeObject,
@@ -49,4 +51,5 @@ export {
   type ConflictPolicy,
   type StoredObject,
 } from './stored-object.js';
+export { applyClientWriteToHeaders, decodeHeaders, encodeHeaders, headersOf, headerValue, holdsExpiringValue, holdsHeaderValue, mergeIntoHeaders } from './version-headers.js';
 export { expireValues, isExpired, readView, type ReadView } from './read-view.js';

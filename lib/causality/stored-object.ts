@@ -86,7 +86,8 @@ const ridLengthMax = 0xff;
 const mintBytes = (mint: Mint | undefined): number => (mint === undefined ? 1 : 2 + mint.rid.length);
 const recordBytes = (record: MintRecord): number => 8 + 8 + 1 + 1 + record.rid.length;
 
-export function encodeObject(object: StoredObject): Uint8Array {
+/** `emptyValues`: every value is encoded as empty (version-headers.ts: the object's headers). */
+export function encodeObject(object: StoredObject, emptyValues = false): Uint8Array {
   assert(object.length <= 0xffff, 'too many actors to encode');
   const ids = new Array<Uint8Array>(object.length);
   let sizeBytes = headerBytes;
@@ -105,7 +106,7 @@ export function encodeObject(object: StoredObject): Uint8Array {
       minted = true;
     }
     for (const { value, expiresAtMs, mint } of entry.siblings) {
-      sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + value.length);
+      sizeBytes += siblingFixedBytes + (value === null ? 0 : 4 + (emptyValues ? 0 : value.length));
       if (expiresAtMs !== undefined) expiring = true;
       if (mint !== undefined) minted = true;
       mintBytesTotal += mintBytes(mint);
@@ -122,7 +123,7 @@ export function encodeObject(object: StoredObject): Uint8Array {
   out[2] = object.length;
   out[3] = object.length >>> 8;
   let offset = headerBytes;
-  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring, minted);
+  for (let k = 0; k < object.length; k++) offset = encodeEntry(out, offset, object[k]!, ids[k]!, expiring, minted, emptyValues);
   assert(offset === sizeBytes, 'stored object size mismatch');
   return out;
 }
@@ -155,7 +156,7 @@ function encodeRecords(out: Uint8Array, start: number, records: readonly MintRec
   return offset;
 }
 
-function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean, minted: boolean): number {
+function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8Array, expiring: boolean, minted: boolean, emptyValues: boolean): number {
   assert(id.length >= 1 && id.length <= 0xff, 'actor id length out of range');
   out[start] = id.length;
   out.set(id, start + 1);
@@ -173,6 +174,10 @@ function encodeEntry(out: Uint8Array, start: number, entry: DvvEntry, id: Uint8A
     offset += siblingFixedBytes;
     if (value === null) {
       out[offset - 1] = SiblingKind.tombstone;
+    } else if (emptyValues) {
+      out[offset - 1] = SiblingKind.value;
+      writeU32(out, offset, 0);
+      offset += 4;
     } else {
       out[offset - 1] = SiblingKind.value;
       writeU32(out, offset, value.length);
@@ -318,6 +323,16 @@ export interface ClientWrite {
  * `siblingsMax`; nothing is stored then.
  */
 export function applyClientWrite(stored: StoredObject | undefined, write: ClientWrite): StoredObject {
+  return settleClientWrite(stored ?? [], draftClientWrite(stored, write), write);
+}
+
+/**
+ * The first step of `applyClientWrite`: the new event (and, with `lww`, the last writer), before
+ * mints are settled and the siblings limit applies. Reads no value bytes (version-headers.ts
+ * runs it on an object whose values are placeholders). Throws what `applyClientWrite` throws
+ * for the write and the context.
+ */
+export function draftClientWrite(stored: StoredObject | undefined, write: ClientWrite): StoredObject {
   checkClientWrite(write);
   const before = stored ?? [];
   const context = write.context === undefined ? [] : ArrayBuffer.isView(write.context) ? decodeContext(write.context) : write.context;
@@ -325,16 +340,19 @@ export function applyClientWrite(stored: StoredObject | undefined, write: Client
     write.expiresAtMs === undefined ? { value: write.value, timestampMs: write.timestampMs } : { value: write.value, timestampMs: write.timestampMs, expiresAtMs: write.expiresAtMs };
   const sibling: Sibling = write.mint === undefined ? plain : { ...plain, mint: write.mint };
   const floor = freshCounterFloor(write.timestampMs);
-  let next = update(before, context, sibling, write.actor, floor);
+  const next = update(before, context, sibling, write.actor, floor);
   if (next.length > limits.contextEntriesMax) checkVectorGrowth(before, next, write.actor);
-  if (write.policy === 'lww' && siblingCount(next) > 1) {
-    // One event instead: the last writer among the new write and what the context did not
-    // see, written as having seen everything (the new write may lose to an older one).
-    // An older winner re-written as a new event is not that write's mint any more.
-    const winner = lwwWinner(next)!;
-    next = update(before, mergeVectors(join(before), context), winner === sibling ? sibling : withoutMint(winner), write.actor, floor);
-  }
-  next = settleMints([before], next);
+  if (write.policy !== 'lww' || siblingCount(next) <= 1) return next;
+  // One event instead: the last writer among the new write and what the context did not
+  // see, written as having seen everything (the new write may lose to an older one).
+  // An older winner re-written as a new event is not that write's mint any more.
+  const winner = lwwWinner(next)!;
+  return update(before, mergeVectors(join(before), context), winner === sibling ? sibling : withoutMint(winner), write.actor, floor);
+}
+
+/** The second step of `applyClientWrite`: mints settled against `before`, the siblings limit. */
+export function settleClientWrite(before: StoredObject, draft: StoredObject, write: ClientWrite): StoredObject {
+  const next = settleMints([before], draft);
   const siblings = siblingCount(next);
   if (siblings > write.siblingsMax) {
     throw new RingkvError(ErrorCode.tooManySiblings, `the key would hold ${siblings} siblings, over ${write.siblingsMax}`, {

@@ -17,10 +17,14 @@ import { expose, releaseProxy, wrap, type Remote } from 'comlink';
 import type { MessagePort } from 'node:worker_threads';
 import type { BackgroundJob, JobResult } from '../storage/background-job.js';
 import type { BackgroundRunner, EngineStats } from '../storage/engine.js';
+import type { HeaderCacheStats } from './header-cache.js';
+
+/** A shard's statistics: its engine's, and the actor's version-header cache. */
+export type ShardStats = EngineStats & { headerCache: HeaderCacheStats };
 
 /** What a shard worker answers on its control channel. */
 export interface ShardControlApi {
-  stats(): EngineStats;
+  stats(): ShardStats;
   flush(): Promise<void>;
   compact(): Promise<void>;
   /** Deletes every entry of a partition this shard no longer replicates; resolves with the count. */
@@ -30,7 +34,7 @@ export interface ShardControlApi {
 }
 
 export interface ShardControl {
-  stats(): Promise<EngineStats>;
+  stats(): Promise<ShardStats>;
   flush(): Promise<void>;
   compact(): Promise<void>;
   dropPartition(partition: number): Promise<number>;

@@ -22,6 +22,14 @@
  * happens and the reply says so, so a concurrent write is never lost. Replica paths never apply client limits
  * (siblingsMax, keyBytesMax, contextEntriesMax); keys are bounded by limits.keyBytesCeiling.
  *
+ * The version-header cache (header-cache.ts): the actor keeps, for keys whose stored object is
+ * at least limits.headerCacheObjectBytesMin, the object without its values. A put or merge on a
+ * key not in the overlay is drafted on those headers first, and reads the stored object only
+ * when the result keeps an old value (lib/causality version-headers.ts says why that is exact).
+ * Every path that changes a key here updates or forgets its headers (stage, purge, a failed
+ * commit; the worker clears them around a partition drop), so they always describe the state
+ * the engine holds once the overlay is gone.
+ *
  * Invariant — the overlay: objects written by a batch whose commit has not resolved are kept
  * in `#overlay` (by key, overlay.ts) until it does, and every read looks there first. So two puts to one
  * key in one batch, or in two batches in flight at once, reconcile one after the other and
@@ -55,9 +63,14 @@ import {
   type Sibling,
   type StoredObject,
   type VersionVector,
+  applyClientWriteToHeaders,
+  holdsExpiringValue,
+  holdsHeaderValue,
+  mergeIntoHeaders,
 } from '../causality/index.js';
 import type { Engine, WriteOp } from '../storage/engine.js';
 import { errorReply, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
+import { HeaderCache, type HeaderCacheStats } from './header-cache.js';
 import { Overlay, type OverlayEntry } from './overlay.js';
 
 export interface ShardActorOptions {
@@ -71,6 +84,10 @@ export interface ShardActorOptions {
   /** Client key limit; default limits.keyBytesMax. */
   keyBytesMax?: number;
   siblingsMax?: number;
+  /** Budget of the version-header cache (header-cache.ts); default limits.headerCacheBytesDefault, 0: off. */
+  headerCacheBytes?: number;
+  /** Smallest encoded stored object whose headers are cached; default limits.headerCacheObjectBytesMin. */
+  headerCacheObjectBytesMin?: number;
 }
 
 /** The largest stored object the engine takes next to a key of the ceiling size. */
@@ -81,6 +98,15 @@ interface Current {
   object: StoredObject | undefined;
   bytes: Uint8Array | undefined;
   uncommitted: boolean;
+}
+
+/** A client write request. */
+type ClientRequest = Extract<ShardRequest, { op: 'put' | 'delete' }>;
+
+/** A client write's result: the key's next state and the context the reply carries. */
+interface Written {
+  next: StoredObject;
+  nextContext: Uint8Array;
 }
 
 /** A reply that waits for the batch commit; `readUncommitted` marks gets that saw the overlay. */
@@ -99,6 +125,9 @@ export class ShardActor {
   readonly #keyBytesMax: number;
   readonly #siblingsMax: number;
   readonly #overlay = new Overlay();
+  /** The version headers of committed (and staged) states, so most writes skip the engine read. */
+  readonly #headers: HeaderCache;
+  readonly #headerObjectBytesMin: number;
   /**
    * The context of a blind write to a missing key, {actor: freshCounterFloor(ms) + 1}, for the
    * last millisecond one was made in: writes in the same millisecond share it (read-only).
@@ -117,7 +146,21 @@ export class ShardActor {
     this.#valueBytesMax = options.valueBytesMax ?? limits.valueBytesMax;
     this.#keyBytesMax = options.keyBytesMax ?? limits.keyBytesMax;
     this.#siblingsMax = options.siblingsMax ?? limits.siblingsMax;
+    this.#headers = new HeaderCache(options.headerCacheBytes ?? limits.headerCacheBytesDefault);
+    this.#headerObjectBytesMin = options.headerCacheObjectBytesMin ?? limits.headerCacheObjectBytesMin;
     checkActorId(this.#actor, 'actor');
+  }
+
+  headerCacheStats(): HeaderCacheStats {
+    return this.#headers.stats();
+  }
+
+  /**
+   * Forgets every cached version header: for changes to the engine made beside the actor
+   * (a partition dropped after a handoff), before they start and once they are done.
+   */
+  forgetHeaders(): void {
+    this.#headers.clear();
   }
 
   /** Keys with uncommitted objects (for tests and stats). */
@@ -192,6 +235,8 @@ export class ShardActor {
   #stage(key: Uint8Array, object: StoredObject, bytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): void {
     staged.push(this.#overlay.set(key, object, bytes, batch));
     ops.push({ type: 'put', key, value: bytes });
+    if (bytes.length >= this.#headerObjectBytesMin) this.#headers.set(key, object);
+    else this.#headers.delete(key);
   }
 
   #get(requestId: number, key: Uint8Array): Slot {
@@ -213,32 +258,64 @@ export class ShardActor {
     if (value !== null && value.length > this.#valueBytesMax) {
       throw new RingkvError(ErrorCode.tooLarge, `value of ${value.length} bytes is over ${this.#valueBytesMax}`, { valueBytes: value.length });
     }
-    const { object: before } = this.#current(key);
     const timestampMs = Math.max(0, Math.floor(this.#clock.wallMs()));
-    const expiresAtMs = expiryOf(request, before, timestampMs, this.#policy);
-    // overwrite (RESP SET/DEL): the write supersedes everything this replica holds.
-    const context = request.overwrite === true && before !== undefined ? overwriteContext(request.context, before) : request.context;
-    let next: StoredObject;
-    let nextContext: Uint8Array;
-    if (before === undefined && context === undefined) {
-      // Fast path, the common first write of a key: what applyClientWrite returns for it.
-      const counter = freshCounterFloor(timestampMs) + 1;
-      const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
-      next = [{ actor: this.#actor, counter, siblings: [request.mint === undefined ? sibling : { ...sibling, mint: request.mint }] }];
-      if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
-        this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
-        this.#firstWriteMs = timestampMs;
-      }
-      nextContext = this.#firstWriteContext;
-    } else {
-      next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
-      nextContext = encodeContext(join(next));
-    }
+    const entry = this.#overlay.get(key);
+    const { next, nextContext } =
+      (entry === undefined ? this.#writeOnHeaders(request, value, timestampMs) : undefined) ??
+      this.#nextObject(request, value, timestampMs, entry === undefined ? this.#current(key).object : entry.object);
     const encoded = encodeObject(next);
     checkStoredSize(encoded);
     this.#stage(key, next, encoded, batch, ops, staged);
     const object = request.wantObject === true ? encoded : undefined;
     return { reply: { kind: 'written', requestId, context: nextContext, object }, isWrite: true, readUncommitted: false };
+  }
+
+  /** The key's next state after a client write, from the whole stored object `before`. */
+  #nextObject(request: ClientRequest, value: Uint8Array | null, timestampMs: number, before: StoredObject | undefined): Written {
+    const expiresAtMs = expiryOf(request, before, timestampMs, this.#policy);
+    // overwrite (RESP SET/DEL): the write supersedes everything this replica holds.
+    const context = request.overwrite === true && before !== undefined ? overwriteContext(request.context, before) : request.context;
+    if (before === undefined && context === undefined) {
+      // Fast path, the common first write of a key: what applyClientWrite returns for it.
+      const counter = freshCounterFloor(timestampMs) + 1;
+      const sibling: Sibling = expiresAtMs === undefined ? { value, timestampMs } : { value, timestampMs, expiresAtMs };
+      const next: StoredObject = [{ actor: this.#actor, counter, siblings: [request.mint === undefined ? sibling : { ...sibling, mint: request.mint }] }];
+      if (timestampMs !== this.#firstWriteMs || this.#firstWriteContext === undefined) {
+        this.#firstWriteContext = encodeContext([{ actor: this.#actor, counter }]);
+        this.#firstWriteMs = timestampMs;
+      }
+      return { next, nextContext: this.#firstWriteContext };
+    }
+    const next = applyClientWrite(before, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
+    return { next, nextContext: encodeContext(join(next)) };
+  }
+
+  /**
+   * The key's next state computed from its cached version headers, or undefined when they are
+   * not cached or the result needs the old values (version-headers.ts): the caller reads the
+   * stored object then. A blind write with the siblings policy keeps every old sibling, and
+   * keepTtl reads the newest value's expiry: neither is tried on headers (keepTtl only when
+   * they hold an expiring value).
+   */
+  #writeOnHeaders(request: ClientRequest, value: Uint8Array | null, timestampMs: number): Written | undefined {
+    const keepsValues = this.#policy === 'siblings' && request.context === undefined && request.overwrite !== true;
+    // A blind siblings put keeps every old sibling: a key with a value needs the object anyway,
+    // and one holding only tombstones is too rare to decode headers for.
+    if (keepsValues) return undefined;
+    const headers = this.#headers.get(request.key);
+    if (headers === undefined) return undefined;
+    const readsTtl = request.op === 'put' && request.keepTtl === true && request.ttlMs === undefined;
+    let next: StoredObject | undefined;
+    if (!(readsTtl && holdsExpiringValue(headers))) {
+      const expiresAtMs = expiryOf(request, headers, timestampMs, this.#policy);
+      const context = request.overwrite === true ? overwriteContext(request.context, headers) : request.context;
+      next = applyClientWriteToHeaders(headers, { value, context, actor: this.#actor, timestampMs, policy: this.#policy, siblingsMax: this.#siblingsMax, expiresAtMs, mint: request.mint });
+    }
+    if (next === undefined) {
+      this.#headers.noteFallback();
+      return undefined;
+    }
+    return { next, nextContext: encodeContext(join(next)) };
   }
 
   /** A replica read: the stored bytes as they are (after the overlay commits, if from it). */
@@ -257,7 +334,17 @@ export class ShardActor {
   #merge(requestId: number, key: Uint8Array, incomingBytes: Uint8Array, batch: number, ops: WriteOp[], staged: OverlayEntry[]): Slot {
     this.#checkKey(key, limits.keyBytesCeiling);
     const incoming = decodeIncoming(incomingBytes);
-    const before = this.#current(key);
+    const headers = this.#overlay.get(key) === undefined ? this.#headers.get(key) : undefined;
+    const fromHeaders = headers === undefined ? undefined : this.#mergeOnHeaders(headers, incoming);
+    if (fromHeaders !== undefined) {
+      // Drafted on headers holding a value the result does not: the state changed.
+      const encoded = encodeObject(fromHeaders);
+      checkStoredSize(encoded);
+      this.#stage(key, fromHeaders, encoded, batch, ops, staged);
+      return { reply: { kind: 'merged', requestId }, isWrite: true, readUncommitted: false };
+    }
+    // Headers without a value are the whole object; otherwise the overlay's state or the engine's.
+    const before: Current = headers !== undefined && !holdsHeaderValue(headers) ? { object: headers, bytes: encodeObject(headers), uncommitted: false } : this.#current(key);
     const merged = mergeReplicas(before.object, incoming);
     let changed = false;
     if (merged !== before.object && merged.length > 0) {
@@ -269,6 +356,14 @@ export class ShardActor {
       }
     }
     return { reply: { kind: 'merged', requestId }, isWrite: changed, readUncommitted: before.uncommitted };
+  }
+
+  /** A merge drafted on the key's cached headers; undefined when they hold no value or the result needs them. */
+  #mergeOnHeaders(headers: StoredObject, incoming: StoredObject): StoredObject | undefined {
+    if (!holdsHeaderValue(headers)) return undefined;
+    const merged = mergeIntoHeaders(headers, incoming);
+    if (merged === undefined) this.#headers.noteFallback();
+    return merged;
   }
 
   /**
@@ -283,6 +378,7 @@ export class ShardActor {
     if (deleted) {
       staged.push(this.#overlay.set(key, undefined, undefined, batch));
       ops.push({ type: 'delete', key });
+      this.#headers.delete(key);
     }
     return { reply: { kind: 'purged', requestId, deleted }, isWrite: deleted, readUncommitted: before.uncommitted };
   }
@@ -308,6 +404,8 @@ export class ShardActor {
       await Promise.all(slicesOf(ops).map((slice) => this.#engine.write(slice)));
       return undefined;
     } catch (error) {
+      // What the engine holds of these keys is unknown now: forget their headers.
+      for (const entry of staged) this.#headers.delete(entry.key);
       return error ?? new Error('engine write failed');
     } finally {
       for (const entry of staged) this.#overlay.release(entry, batch);

@@ -27,6 +27,8 @@ export interface ShardWorkerData {
   /** True on a restart: the previous worker of this shard died holding the engine lock. */
   reclaimFromDeadThread: boolean;
   memtableBytes: number | undefined;
+  /** The actor's version-header cache budget; absent: limits.headerCacheBytesDefault. */
+  headerCacheBytes?: number | undefined;
 }
 
 export type ShardStatusMessage =

@@ -6,7 +6,8 @@
 import type { RowCacheStats } from './row-cache.js';
 import type { Logger } from '../base/log.js';
 import type { ConflictPolicy } from '../causality/index.js';
-import type { EngineStats, SyncMode } from '../storage/engine.js';
+import type { SyncMode } from '../storage/engine.js';
+import type { ShardStats } from '../shard/control-channel.js';
 
 export type Key = string | Uint8Array;
 export type Value = string | Uint8Array;
@@ -71,8 +72,11 @@ export interface Store {
   put(key: Key, value: Value, options?: WriteOptions): Promise<WriteResult>;
   delete(key: Key, options?: WriteOptions): Promise<WriteResult>;
   batch(ops: readonly BatchOp[]): Promise<BatchResult[]>;
-  /** Per-shard engine figures; `rowCache` only for a node's replica store with a row cache (row-cache.ts). */
-  stats(): Promise<{ shards: (EngineStats & { restarts: number })[]; rowCache?: RowCacheStats }>;
+  /**
+   * Per shard: its engine's statistics, its version-header cache's (`headerCache`) and its
+   * restarts; `rowCache` only for a node's replica store with a row cache (row-cache.ts).
+   */
+  stats(): Promise<{ shards: (ShardStats & { restarts: number })[]; rowCache?: RowCacheStats }>;
   flush(): Promise<void>;
   compact(): Promise<void>;
   close(): Promise<void>;

@@ -41,7 +41,7 @@ import { partitionOfToken, tokenOf } from '../base/hash.js';
 import { limits } from '../base/limits.js';
 import type { ShardReply, ShardRequest } from '../protocol/shard-frames.js';
 import { CompactionPool } from '../storage/compaction-pool.js';
-import type { EngineStats } from '../storage/engine.js';
+import type { ShardStats } from '../shard/control-channel.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
 import { registerExpiryFilter } from '../shard/expiry-filter.js';
 import { changeTracked, RowCache, type RowCacheStats, type RowEntry } from './row-cache.js';
@@ -312,8 +312,9 @@ class EmbeddedStore implements Store {
     }
   }
 
-  async stats(): Promise<{ shards: (EngineStats & { restarts: number })[]; rowCache?: RowCacheStats }> {
-    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...(await h.stats()), restarts: h.restarts })));
+  async stats(): Promise<{ shards: (ShardStats & { restarts: number })[]; rowCache?: RowCacheStats }> {
+    // A shard's control channel answers ShardStats (engine and header cache; control-channel.ts).
+    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...((await h.stats()) as ShardStats), restarts: h.restarts })));
     return this.#rows === undefined ? { shards } : { shards, rowCache: this.#rows.stats() };
   }
 
