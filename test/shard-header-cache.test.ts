@@ -391,3 +391,19 @@ t.test('the Store reports the header cache of each shard in stats(); dropping a 
   t.equal((await store.get('key-0')).found, false, 'the dropped key is gone');
   await store.close();
 });
+
+t.test('openStore takes the header cache budget (0 turns it off) and refuses a bad one', async (t) => {
+  const dir = mkdtempSync(joinPath(tmpdir(), 'ringkv-header-cache-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  await t.rejects(openStore({ dir, headerCacheBytes: -1 }), RangeError);
+  const off = (await openStore({ dir, shards: 1, headerCacheBytes: 0 })) as EmbeddedStore;
+  const large = new Uint8Array(limits.headerCacheObjectBytesMin);
+  for (let i = 0; i < 5; i++) await off.put(`key-${i}`, large);
+  t.match((await off.stats()).shards[0]!.headerCache, { entries: 0, budgetBytes: 0 });
+  await off.close();
+  const small = (await openStore({ dir, shards: 1, headerCacheBytes: 1 << 20 })) as EmbeddedStore;
+  for (let i = 0; i < 5; i++) await small.put(`key-${i}`, large, { context: (await small.get(`key-${i}`)).context });
+  t.match((await small.stats()).shards[0]!.headerCache, { budgetBytes: 1 << 20 });
+  t.ok((await small.stats()).shards[0]!.headerCache.entries > 0);
+  await small.close();
+});

@@ -27,6 +27,19 @@ function perShardHistogram(read: (engine: EngineStats) => HistogramSample['histo
 }
 
 export const engineMetrics: MetricSpec[] = [
+  { name: 'ringkv_shard_header_cache_bytes', type: 'gauge', help: 'Bytes held by the version-header cache of each shard', labels: ['shard'], read: ({ telemetry }) => telemetry.engines.map((s, shard) => ({ labels: { shard: String(shard) }, value: s.headerCache.bytes })) },
+  {
+    name: 'ringkv_shard_header_cache_lookups_total',
+    type: 'counter',
+    help: 'Version-header cache lookups of client writes and merges, by result (fallback: the headers could not decide, the object was read)',
+    labels: ['shard', 'result'],
+    read: ({ telemetry }) =>
+      telemetry.engines.flatMap((s, shard) => [
+        { labels: { shard: String(shard), result: 'hit' }, value: s.headerCache.hits },
+        { labels: { shard: String(shard), result: 'miss' }, value: s.headerCache.misses },
+        { labels: { shard: String(shard), result: 'fallback' }, value: s.headerCache.fallbacks },
+      ]),
+  },
   { name: 'ringkv_engine_memtable_bytes', type: 'gauge', help: 'Bytes in the memtables (active and flushing)', labels: ['shard'], read: perShard((e) => e.memtableBytes) },
   { name: 'ringkv_engine_wal_bytes', type: 'gauge', help: 'Bytes in the live commit log', labels: ['shard'], read: perShard((e) => e.walBytes) },
   { name: 'ringkv_engine_level_tables', type: 'gauge', help: 'SSTables per LSM level', labels: ['shard', 'level'], read: perShardLevel((l) => l.tables) },

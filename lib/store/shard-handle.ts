@@ -26,7 +26,8 @@ import { decodeReplySpan, encodeRequestInto, requestBytes, type ShardReply, type
 import { exposeBackgroundRunner, type ShardControl, wrapShardControl } from '../shard/control-channel.js';
 import { FrameSender } from '../shard/frame-sender.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../shard/shard-worker-data.js';
-import type { BackgroundRunner, EngineStats, SyncMode } from '../storage/engine.js';
+import type { BackgroundRunner, SyncMode } from '../storage/engine.js';
+import type { ShardStats } from '../shard/control-channel.js';
 
 /** Compiled layout: build/lib/store/shard-handle.js → build/workers/shard-worker.js. */
 const workerUrl = new URL('../../workers/shard-worker.js', import.meta.url);
@@ -41,6 +42,7 @@ export interface ShardConfig {
   runner: BackgroundRunner;
   logger: Logger;
   memtableBytes: number | undefined;
+  headerCacheBytes?: number | undefined;
   /** Publish request frames once per event-loop turn (FrameSender publishPerTurn): a node's store. */
   publishPerTurn?: boolean;
 }
@@ -112,6 +114,7 @@ export class ShardHandle {
       runnerPort: runner.port2,
       reclaimFromDeadThread,
       memtableBytes,
+      headerCacheBytes: this.#config.headerCacheBytes,
     };
     const worker = new Worker(workerUrl, { workerData, transferList: [control.port2, runner.port2] });
     const producer = new MailboxProducer(requestBuffer);
@@ -234,7 +237,7 @@ export class ShardHandle {
     });
   }
 
-  async stats(): Promise<EngineStats> {
+  async stats(): Promise<ShardStats> {
     await this.#ready;
     return this.#live().control.stats();
   }

@@ -23,6 +23,8 @@ export interface StoreOptions {
   conflicts?: ConflictPolicy;
   /** Memtable size per shard; default limits.memtableBytesDefault. */
   memtableBytes?: number;
+  /** Version-header cache per shard (lib/shard/header-cache.ts); default limits.headerCacheBytesDefault, 0: off. */
+  headerCacheBytes?: number;
   logger?: Logger;
 }
 

@@ -20,6 +20,7 @@ export interface Settings {
   sync: SyncMode;
   policy: ConflictPolicy;
   memtableBytes: number | undefined;
+  headerCacheBytes: number | undefined;
   logger: Logger;
 }
 
@@ -32,7 +33,9 @@ export function settingsOf(options: StoreOptions): Settings {
   }
   if (sync !== 'fsync' && sync !== 'none') throw new TypeError("sync must be 'fsync' or 'none'");
   if (conflicts !== 'siblings' && conflicts !== 'lww') throw new TypeError("conflicts must be 'siblings' or 'lww'");
-  return { dir: options.dir, shards, sync, policy: conflicts, memtableBytes: options.memtableBytes, logger: options.logger ?? silentLogger };
+  const { headerCacheBytes } = options;
+  if (headerCacheBytes !== undefined && (!Number.isSafeInteger(headerCacheBytes) || headerCacheBytes < 0)) throw new RangeError('headerCacheBytes must be a non-negative integer');
+  return { dir: options.dir, shards, sync, policy: conflicts, memtableBytes: options.memtableBytes, headerCacheBytes, logger: options.logger ?? silentLogger };
 }
 
 export function keyBytesOf(key: unknown, field = 'key'): Uint8Array {

@@ -76,6 +76,7 @@ export async function openEmbeddedStore(options: StoreOptions, identity: Identit
         runner: pool,
         logger: settings.logger,
         memtableBytes: settings.memtableBytes,
+        headerCacheBytes: settings.headerCacheBytes,
         publishPerTurn: tuning.publishPerTurn === true,
       }),
   );
@@ -313,8 +314,7 @@ class EmbeddedStore implements Store {
   }
 
   async stats(): Promise<{ shards: (ShardStats & { restarts: number })[]; rowCache?: RowCacheStats }> {
-    // A shard's control channel answers ShardStats (engine and header cache; control-channel.ts).
-    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...((await h.stats()) as ShardStats), restarts: h.restarts })));
+    const shards = await Promise.all(this.#handles.map(async (h) => ({ ...(await h.stats()), restarts: h.restarts })));
     return this.#rows === undefined ? { shards } : { shards, rowCache: this.#rows.stats() };
   }
 

@@ -12,7 +12,7 @@
 import type { Logger } from '../base/log.js';
 import type { ReplicaStore } from '../store/index.js';
 import type { StatusShard } from './status.js';
-import type { EngineStats } from '../storage/index.js';
+import type { ShardStats as ShardFigures } from '../shard/control-channel.js';
 import type { RowCacheStats } from '../store/row-cache.js';
 
 const statsRefreshMs = 2_000;
@@ -28,7 +28,7 @@ export class ShardStats {
   readonly #options: ShardStatsOptions;
   #shards: StatusShard[] = [];
   #loadBytes: number | undefined;
-  #engines: EngineStats[] = [];
+  #engines: ShardFigures[] = [];
   #rowCache: RowCacheStats | undefined;
   #timer: NodeJS.Timeout | undefined;
 
@@ -42,7 +42,7 @@ export class ShardStats {
   }
 
   /** Each shard's engine figures from the last successful refresh (for /metrics). */
-  get engines(): readonly EngineStats[] {
+  get engines(): readonly ShardFigures[] {
     return this.#engines;
   }
 

@@ -12,7 +12,7 @@
 
 import type { RowCacheStats } from '../store/row-cache.js';
 import type { CoordinatorStats } from '../replication/index.js';
-import type { EngineStats } from '../storage/index.js';
+import type { ShardStats } from '../shard/control-channel.js';
 
 export interface PeerTelemetry {
   readonly id: string;
@@ -31,7 +31,7 @@ export interface HintCounts {
 }
 
 export interface TelemetrySnapshot {
-  readonly engines: readonly EngineStats[];
+  readonly engines: readonly ShardStats[];
   readonly coordinator: Readonly<CoordinatorStats>;
   readonly peers: readonly PeerTelemetry[];
   readonly hints: ReadonlyMap<string, Readonly<HintCounts>>;
