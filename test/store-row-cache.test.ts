@@ -274,3 +274,23 @@ function encodeContextOf(object: Uint8Array | undefined): Uint8Array {
   return readView(object === undefined ? undefined : decodeObject(object)).context;
 }
 
+
+t.test('derive makes an entry\'s memo when it is filled, from the cache\'s own copy', (t) => {
+  const cache = new RowCache(1 << 20);
+  const seen: string[] = [];
+  cache.derive = (key, object) => {
+    seen.push(dec.decode(key));
+    return object === undefined ? 'absent' : `memo of ${dec.decode(object)}`;
+  };
+  const object = b('v1');
+  cache.fill(b('k'), cache.readStarted(), object);
+  object.fill(0);
+  t.equal(cache.get(b('k'))?.memo, 'memo of v1', 'made from the copy, not the caller\'s bytes');
+  cache.fill(b('gone'), cache.readStarted(), undefined);
+  t.equal(cache.get(b('gone'))?.memo, 'absent');
+  const name = rowKeyOf(b('k'));
+  cache.changed(b('k'), name, cache.changing(b('k'), name), b('v2'));
+  t.equal(cache.get(b('k'))?.memo, 'memo of v2', 'a write that fills derives too');
+  t.same(seen, ['k', 'gone', 'k']);
+  t.end();
+});

@@ -45,6 +45,8 @@ export interface ReplicaStore extends Store {
   dropPartition(partition: number): Promise<number>;
   /** The row cache's entry for `key`, if the store has a row cache and it holds the key (row-cache.ts). */
   cachedRow(key: Uint8Array): RowEntry | undefined;
+  /** Has each row cache entry's memo made when it is filled, by `derive` (undefined: left to the first hit). */
+  deriveRows?(derive: (key: Uint8Array, object: Uint8Array | undefined) => unknown): void;
 }
 
 export interface ReplicaStoreOptions extends StoreOptions {

@@ -44,7 +44,10 @@ export interface RowEntry {
 }
 
 interface Slot extends RowEntry {
-  key: Uint8Array;
+  /** The key's bytes are `slab[keyAt, keyAt + keyLength)`: compared in place, no view per entry. */
+  slab: Uint8Array;
+  keyAt: number;
+  readonly keyLength: number;
   object: Uint8Array | undefined;
   readonly size: number;
   referenced: boolean;
@@ -78,6 +81,14 @@ export class RowCache {
   #slab = new Uint8Array(0);
   #slabUsed = 0;
   readonly #stats = { hits: 0, misses: 0, fills: 0, evictions: 0 };
+  /** Where the last `#own` copy went. */
+  #ownSlab = new Uint8Array(0);
+  #ownAt = 0;
+  /**
+   * Derives an entry's `memo` when it is filled (the reader's read view, made by the write or
+   * read that fills rather than by the first hit); undefined: memos are left to the reader.
+   */
+  derive: ((key: Uint8Array, object: Uint8Array | undefined) => unknown) | undefined;
 
   constructor(budgetBytes: number) {
     if (!Number.isInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('rowCacheBytes must be a non-negative integer');
@@ -87,7 +98,7 @@ export class RowCache {
   /** The entry of `key`, counting a hit or a miss. */
   get(key: Uint8Array): RowEntry | undefined {
     const slot = this.#entries.get(slotOf(key));
-    if (slot === undefined || !sameBytes(slot.key, key)) {
+    if (slot === undefined || !holdsKey(slot, key)) {
       this.#stats.misses++;
       return undefined;
     }
@@ -152,7 +163,12 @@ export class RowCache {
     if (size > this.budgetBytes / 8) return;
     const hash = slotOf(key);
     this.#remove(hash);
-    this.#entries.set(hash, { key: this.#own(key)!, object: this.#own(object), memo: undefined, size, referenced: false });
+    this.#own(key);
+    const slab = this.#ownSlab;
+    const keyAt = this.#ownAt;
+    const own = this.#own(object);
+    const memo = this.derive === undefined ? undefined : this.derive(key, own);
+    this.#entries.set(hash, { slab, keyAt, keyLength: key.length, object: own, memo, size, referenced: false });
     this.#bytes += size;
     this.#stats.fills++;
     if (this.#bytes > this.budgetBytes) this.#evict();
@@ -171,7 +187,7 @@ export class RowCache {
   #drop(key: Uint8Array): void {
     const hash = slotOf(key);
     const slot = this.#entries.get(hash);
-    if (slot !== undefined && sameBytes(slot.key, key)) this.#remove(hash);
+    if (slot !== undefined && holdsKey(slot, key)) this.#remove(hash);
   }
 
   #remove(hash: number): void {
@@ -190,14 +206,22 @@ export class RowCache {
   #own(bytes: Uint8Array | undefined): Uint8Array | undefined {
     if (bytes === undefined) return undefined;
     const length = bytes.length;
-    if (length > slabBytes >>> 2) return new Uint8Array(bytes);
+    if (length > slabBytes >>> 2) {
+      const own = new Uint8Array(bytes);
+      this.#ownSlab = own;
+      this.#ownAt = 0;
+      return own;
+    }
     if (this.#slabUsed + length > this.#slab.length) {
       this.#slab = new Uint8Array(slabBytes);
       this.#slabUsed = 0;
     }
-    const copy = this.#slab.subarray(this.#slabUsed, this.#slabUsed + length);
+    const at = this.#slabUsed;
+    const copy = this.#slab.subarray(at, at + length);
     copy.set(bytes);
-    this.#slabUsed = (this.#slabUsed + length + 7) & ~7;
+    this.#ownSlab = this.#slab;
+    this.#ownAt = at;
+    this.#slabUsed = (at + length + 7) & ~7;
     return copy;
   }
 
@@ -208,7 +232,9 @@ export class RowCache {
       this.#entries.delete(hash);
       if (slot.referenced) {
         slot.referenced = false;
-        slot.key = this.#own(slot.key)!;
+        this.#own(slot.slab.subarray(slot.keyAt, slot.keyAt + slot.keyLength));
+        slot.slab = this.#ownSlab;
+        slot.keyAt = this.#ownAt;
         slot.object = this.#own(slot.object);
         slot.memo = undefined; // it held views of the old copy
         this.#entries.set(hash, slot);
@@ -225,9 +251,12 @@ function slotOf(key: Uint8Array): number {
   return murmur3(key, slotSeed) & 0x3fffffff;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+function holdsKey(slot: Slot, key: Uint8Array): boolean {
+  const length = key.length;
+  if (slot.keyLength !== length) return false;
+  const slab = slot.slab;
+  const at = slot.keyAt;
+  for (let i = 0; i < length; i++) if (slab[at + i] !== key[i]) return false;
   return true;
 }
 

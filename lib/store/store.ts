@@ -170,6 +170,11 @@ class EmbeddedStore implements Store {
     return this.#sendTo(this.shardOf(key), request, isWrite, convert);
   }
 
+  /** Has each row cache entry's memo made when the entry is filled (row-cache.ts `derive`). */
+  deriveRows(derive: (key: Uint8Array, object: Uint8Array | undefined) => unknown): void {
+    if (this.#rows !== undefined) this.#rows.derive = derive;
+  }
+
   /** The row cache's entry for `key` if it has one (a hit: no shard involved). */
   cachedRow(key: Uint8Array): RowEntry | undefined {
     return this.#rows?.get(key);

@@ -103,6 +103,9 @@ export class CoordinatorDriver {
   constructor(options: CoordinatorDriverOptions) {
     this.#options = options;
     this.#coordinator = options.coordinator;
+    // A sole replica's read view is made by the write or read that fills the row cache, not
+    // by the first GET after it (readNow): writes are rarer than reads of a cached key.
+    options.store.deriveRows?.((key, object) => (this.#coordinator.soleLocalRead(key, undefined, undefined) ? soleReadOf(object, this.#coordinator.policy, this.expiryNowMs()) : undefined));
     this.#timers = new DeadlineWheel({ onDue: (requestId) => this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs())) });
   }
 
