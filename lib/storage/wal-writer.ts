@@ -125,13 +125,9 @@ export class WalWriter {
     this.#checkUsable();
     try {
       this.#file.sync();
-      if (!this.#dirSynced) {
-        this.#fs.syncDir(parentDir(this.path));
-        this.#dirSynced = true;
-      }
+      this.#syncDirOnce();
     } catch (error) {
-      this.#poison = error;
-      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
+      this.#failSync(error);
     }
   }
 
@@ -145,14 +141,23 @@ export class WalWriter {
     this.#checkUsable();
     try {
       await this.#file.syncAsync!();
-      if (!this.#dirSynced) {
-        this.#fs.syncDir(parentDir(this.path));
-        this.#dirSynced = true;
-      }
+      this.#syncDirOnce();
     } catch (error) {
-      this.#poison = error;
-      throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
+      this.#failSync(error);
     }
+  }
+
+  /** The first successful sync also syncs the directory, so the log's name is durable too. */
+  #syncDirOnce(): void {
+    if (this.#dirSynced) return;
+    this.#fs.syncDir(parentDir(this.path));
+    this.#dirSynced = true;
+  }
+
+  /** A failed fsync stops the log: what it wrote may or may not be on disk. */
+  #failSync(error: unknown): never {
+    this.#poison = error;
+    throw ioError(`fsync of commit log ${this.path} failed; the log is stopped`, this.path, error);
   }
 
   /** Closes the file. Safe to call on a poisoned writer, and more than once. */
