@@ -6,8 +6,10 @@
  * avoided); "useless" is a filter "maybe" for a key the table did not hold (a false positive).
  */
 
-import type { EngineStats } from '../storage/index.js';
 import type { HistogramSample, Labels, MetricSources, MetricSpec, Sample } from './metric-catalog.js';
+
+/** One shard's figures: its engine's and its header cache's (telemetry.ts). */
+type EngineStats = MetricSources['telemetry']['engines'][number];
 
 function perShard(read: (engine: EngineStats) => number): (sources: MetricSources) => Sample[] {
   return ({ telemetry }) => telemetry.engines.map((engine, shard) => ({ labels: { shard: String(shard) }, value: read(engine) }));
@@ -27,7 +29,7 @@ function perShardHistogram(read: (engine: EngineStats) => HistogramSample['histo
 }
 
 export const engineMetrics: MetricSpec[] = [
-  { name: 'ringkv_shard_header_cache_bytes', type: 'gauge', help: 'Bytes held by the version-header cache of each shard', labels: ['shard'], read: ({ telemetry }) => telemetry.engines.map((s, shard) => ({ labels: { shard: String(shard) }, value: s.headerCache.bytes })) },
+  { name: 'ringkv_shard_header_cache_bytes', type: 'gauge', help: 'Bytes held by the version-header cache of each shard', labels: ['shard'], read: perShard((s) => s.headerCache.bytes) },
   {
     name: 'ringkv_shard_header_cache_lookups_total',
     type: 'counter',

@@ -9,6 +9,7 @@ import { respError, type RespReply } from '../protocol/resp-reply.js';
 import type { RespHandler, RespListener, RespSession } from '../transport/resp-listener.js';
 import { wrongArity, type CommandContext } from './command-context.js';
 import { commands } from './command-table.js';
+import { getNow } from './string-commands.js';
 import { KeyLocks } from './key-locks.js';
 import type { RespOperations } from './resp-operations.js';
 
@@ -39,9 +40,8 @@ export class RespService implements RespHandler {
 
   /** GET answered at once from the node's row cache (resp-operations.ts readNow), or undefined. */
   getNow(session: RespSession, key: Uint8Array): RespReply | undefined {
-    if (this.#locks.size > 0 || !session.authenticated) return undefined;
-    const now = this.#ops.readNow?.(key, session.consistency);
-    return now === undefined ? undefined : (now.latest ?? null);
+    if (!session.authenticated) return undefined;
+    return getNow(this.#contextOf(session), key);
   }
 
   execute(session: RespSession, args: Buffer[]): RespReply | Promise<RespReply> {
@@ -56,12 +56,17 @@ export class RespService implements RespHandler {
     if (!session.authenticated && !spec.flags.includes('noauth')) return noAuth;
     if (spec.arity > 0 ? args.length !== spec.arity : args.length < -spec.arity) return wrongArity(name);
     session.lastCommand = name;
+    return spec.run(this.#contextOf(session), args);
+  }
+
+  /** The connection's command context, made once and kept in its session. */
+  #contextOf(session: RespSession): CommandContext {
     let context = session.handlerState as CommandContext | undefined;
     if (context === undefined) {
       context = { session, ops: this.#ops, locks: this.#locks, listener: this.#listener!, startedMs: this.#startedMs };
       session.handlerState = context;
     }
-    return spec.run(context, args);
+    return context;
   }
 }
 

@@ -39,14 +39,22 @@ export function writeAfter(c: CommandContext, key: Buffer, seen: RespRead, value
 const latestOf = (r: RespRead): RespReply => r.latest ?? null;
 const okOf = (): RespReply => ok;
 
+/**
+ * GET answered in this turn, without a promise, when the node can (a hot key on its only
+ * replica: resp-operations.ts readNow) and no read-modify-write holds a key; else undefined.
+ * The command below and the listener's plain-GET path (resp-service.ts) both ask it.
+ */
+export function getNow(c: Pick<CommandContext, 'ops' | 'locks' | 'session'>, key: Uint8Array): RespReply | undefined {
+  if (c.locks.size > 0) return undefined;
+  const now = c.ops.readNow?.(key, c.session.consistency);
+  return now === undefined ? undefined : (now.latest ?? null);
+}
+
 export function get(c: CommandContext, args: Args): RespReply | Promise<RespReply> {
   const key = args[1]!;
-  if (c.locks.size === 0) {
-    // A hot key on its only replica: answered in this turn, no promise (resp-operations.ts).
-    const now = c.ops.readNow?.(key, c.session.consistency);
-    if (now !== undefined) return now.latest ?? null;
-    return answer(read(c, key), latestOf);
-  }
+  const now = getNow(c, key);
+  if (now !== undefined) return now;
+  if (c.locks.size === 0) return answer(read(c, key), latestOf);
   return answer(c.locks.ordered(key, () => read(c, key)), latestOf);
 }
 

@@ -28,13 +28,26 @@ export class PendingReplicas {
 
   /** The ids that gain `partition` in the change in progress (empty when none is). */
   of(partition: number, ring: Ring, members: () => readonly MemberState[]): string[] {
+    const target = this.#targetOf(ring, members);
+    if (target === undefined) return [];
+    const current = ring.replicasOf(partition);
+    return target.replicasOf(partition).filter((id) => !current.includes(id));
+  }
+
+  /** Whether some node gains `partition` (`of` is not empty), without building the list: a read's hot path asks. */
+  any(partition: number, ring: Ring, members: () => readonly MemberState[]): boolean {
+    const target = this.#targetOf(ring, members);
+    if (target === undefined) return false;
+    const current = ring.replicasOf(partition);
+    return target.replicasOf(partition).some((id) => !current.includes(id));
+  }
+
+  #targetOf(ring: Ring, members: () => readonly MemberState[]): Ring | undefined {
     if (ring !== this.#ring) {
       this.#ring = ring;
       this.#target = targetRingOf(members(), this.#partitionBits, this.#replication);
     }
-    if (this.#target === undefined) return [];
-    const current = ring.replicasOf(partition);
-    return this.#target.replicasOf(partition).filter((id) => !current.includes(id));
+    return this.#target;
   }
 }
 

@@ -71,7 +71,7 @@ export class ReplicaPlacement {
     const partition = ring.partitionOfKey(key);
     const listed = ring.replicasOf(partition);
     if (listed.length !== 1 || listed[0] !== selfId || !membership.isUp(selfId) || this.#replacing(selfId)) return false;
-    return this.#pending.of(partition, ring, this.#members).length === 0;
+    return !this.#pending.any(partition, ring, this.#members);
   }
 
   readonly #members = (): readonly MemberState[] => this.#options.membership.members();
