@@ -6,6 +6,7 @@
  * partition drops) is seen by the next read.
  */
 import t, { type Test } from 'tap';
+import { Buffer } from 'node:buffer';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -275,22 +276,102 @@ function encodeContextOf(object: Uint8Array | undefined): Uint8Array {
 }
 
 
-t.test('derive makes an entry\'s memo when it is filled, from the cache\'s own copy', (t) => {
+t.test('plainRead answers from the view derive made at fill, inside the entry\'s own bytes', (t) => {
   const cache = new RowCache(1 << 20);
+  let nowMs = 1_000;
   const seen: string[] = [];
+  // The view: the object's bytes after a 1-byte header are the value; header 0 means "no value".
   cache.derive = (key, object) => {
     seen.push(dec.decode(key));
-    return object === undefined ? 'absent' : `memo of ${dec.decode(object)}`;
+    if (object === undefined) return { latest: null, fromMs: nowMs, untilMs: Infinity };
+    if (object[0] === 0) return { latest: undefined, fromMs: nowMs, untilMs: nowMs + 100 };
+    if (object[0] === 2) return { latest: b('elsewhere'), fromMs: nowMs, untilMs: Infinity };
+    return { latest: object.subarray(1), fromMs: nowMs, untilMs: object[0] === 3 ? nowMs + 50 : Infinity };
   };
-  const object = b('v1');
+  const plain = (key: string): string | null | undefined => {
+    const bytes = b(`..${key}..`);
+    if (!cache.plainRead(bytes, 2, bytes.length - 2, tokenOf(b(key)), nowMs)) return undefined;
+    return cache.plainLength < 0 ? null : dec.decode(cache.arena.subarray(cache.plainAt, cache.plainAt + cache.plainLength));
+  };
+  const object = b('\x01v1');
   cache.fill(b('k'), cache.readStarted(), object);
   object.fill(0);
-  t.equal(cache.get(b('k'))?.memo, 'memo of v1', 'made from the copy, not the caller\'s bytes');
+  t.equal(plain('k'), 'v1', 'made from the cache\'s copy, not the caller\'s bytes');
+  t.equal(plain('other'), undefined, 'a key not cached');
   cache.fill(b('gone'), cache.readStarted(), undefined);
-  t.equal(cache.get(b('gone'))?.memo, 'absent');
+  t.equal(plain('gone'), null, 'absence answers nil');
   const name = rowKeyOf(b('k'));
-  cache.changed(b('k'), name, cache.changing(b('k'), name), b('v2'));
-  t.equal(cache.get(b('k'))?.memo, 'memo of v2', 'a write that fills derives too');
+  cache.changed(b('k'), name, cache.changing(b('k'), name), b('\x01v2'));
+  t.equal(plain('k'), 'v2', 'a write that fills derives too');
   t.same(seen, ['k', 'gone', 'k']);
+
+  cache.fill(b('copy'), cache.readStarted(), b('\x02xx'));
+  t.equal(plain('copy'), undefined, 'a value that is not a view of the object is not answered');
+  cache.fill(b('later'), cache.readStarted(), b('\x00'));
+  t.equal(plain('later'), undefined, 'derive said: ask the usual way');
+  seen.length = 0;
+  t.equal(plain('later'), undefined);
+  t.same(seen, [], 'and is not asked again inside its window');
+  nowMs += 100;
+  t.equal(plain('later'), undefined);
+  t.same(seen, ['later'], 'past its window, derive is asked again');
+
+  cache.fill(b('ttl'), cache.readStarted(), b('\x03short'));
+  t.equal(plain('ttl'), 'short');
+  seen.length = 0;
+  nowMs += 50;
+  t.equal(plain('ttl'), 'short', 'the view is made again when its window ends');
+  t.same(seen, ['ttl']);
+  nowMs -= 1;
+  t.equal(plain('ttl'), 'short', 'a clock stepped back before the window: derived again');
+  t.same(seen, ['ttl', 'ttl']);
+  t.equal(cache.stats().hits, 6);
+  t.end();
+});
+
+/**
+ * The arena (a ring that grows, wraps, leaves holes and moves entries read since they were
+ * written) against a plain Map: whatever the cache answers is the last bytes filled for that
+ * key, and it stays within its budget. Keys and sizes are random; small budgets force every
+ * path.
+ */
+t.test('randomized: the arena keeps every entry\'s bytes through growth, wraps, holes and moves', (t) => {
+  const seed = seedFromEnvironment();
+  t.comment(`seed ${seed} (RINGKV_SEED=${seed} repeats this run)`);
+  const rng = new SeededRng(seed);
+  const random = (): number => rng.next();
+  for (const budget of [4 * 1024, 40 * 1024, 600 * 1024]) {
+    const cache = new RowCache(budget);
+    const model = new Map<string, Uint8Array | undefined>();
+    let hits = 0;
+    for (let step = 0; step < 20_000; step++) {
+      const k = `key-${Math.floor(random() * 300)}`;
+      const key = b(k);
+      const roll = random();
+      if (roll < 0.35) {
+        const object = roll < 0.05 ? undefined : new Uint8Array(1 + Math.floor(random() * (random() < 0.1 ? budget / 10 : 300))).map(() => Math.floor(random() * 256));
+        cache.fill(key, cache.readStarted(), object);
+        model.set(k, object);
+      } else if (roll < 0.45) {
+        cache.changed(key, rowKeyOf(key), cache.changing(key, rowKeyOf(key)));
+        model.delete(k);
+      } else {
+        const entry = cache.get(key);
+        if (entry !== undefined) {
+          hits++;
+          if (!model.has(k)) return t.fail(`step ${step}: ${k} answered after it was dropped`);
+          const expected = model.get(k);
+          if (expected === undefined ? entry.object !== undefined : entry.object === undefined || Buffer.compare(entry.object, expected) !== 0) {
+            return t.fail(`step ${step}: ${k} answered other bytes`);
+          }
+        }
+      }
+      const stats = cache.stats();
+      if (stats.bytes > budget) return t.fail(`step ${step}: ${stats.bytes} bytes over a budget of ${budget}`);
+    }
+    const stats = cache.stats();
+    t.ok(hits > 100, `budget ${budget}: ${hits} hits, ${stats.entries} entries, ${stats.evictions} evictions`);
+    t.ok(budget > 500_000 || stats.evictions > 0, 'small budgets evict');
+  }
   t.end();
 });

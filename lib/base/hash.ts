@@ -8,10 +8,15 @@
  */
 
 export function murmur3(bytes: Uint8Array, seed = 0): number {
-  const length = bytes.length;
-  const blocks = length & ~3;
+  return murmur3Range(bytes, 0, bytes.length, seed);
+}
+
+/** murmur3 of bytes[start, end), without a view of them (the RESP listener hashes keys in its input). */
+export function murmur3Range(bytes: Uint8Array, start: number, end: number, seed: number): number {
+  const length = end - start;
+  const blocks = start + (length & ~3);
   let h = seed >>> 0;
-  for (let i = 0; i < blocks; i += 4) {
+  for (let i = start; i < blocks; i += 4) {
     let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     k = Math.imul(k, 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);

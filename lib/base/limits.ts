@@ -43,7 +43,7 @@ export const limits = {
   blockCacheBytesDefault: 32 * MiB,
   /** A node's row cache (lib/store/row-cache.ts: stored objects on the main thread); `--row-cache-mb`. */
   rowCacheBytesDefault: 64 * MiB,
-  rowCacheBytesMax: 16 * 1024 * MiB,
+  rowCacheBytesMax: 512 * MiB,
   /** Target size of one SSTable produced by compaction. */
   tableBytesTarget: 4 * MiB,
   /** Largest encoded record in the commit log (one write batch). */

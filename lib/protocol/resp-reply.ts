@@ -87,8 +87,8 @@ export class RespWriter {
     const b = this.#buffer;
     b[this.#length] = prefix;
     let at = this.#length + 1;
-    if (typeof n === 'number' && n >= 0 && n < 10) {
-      b[at++] = 0x30 + n;
+    if (typeof n === 'number' && n >= 0 && n < 1e9 && Number.isInteger(n)) {
+      at = writeDigits(b, at, n);
     } else {
       at += b.write(String(n), at, 'latin1');
     }
@@ -106,6 +106,22 @@ export class RespWriter {
       b.set(bytes, this.#length);
     }
     this.#length += bytes.length;
+    b.writeUInt16LE(crlf, this.#length);
+    this.#length += 2;
+  }
+
+  /** A bulk string of `bytes[at, at + length)` (no view made of it). */
+  bulkRange(bytes: Uint8Array, at: number, length: number): void {
+    this.#header(0x24, length);
+    this.#reserve(length + 2);
+    const b = this.#buffer;
+    const to = this.#length;
+    if (length <= 64) {
+      for (let i = 0; i < length; i++) b[to + i] = bytes[at + i]!;
+    } else {
+      b.set(new Uint8Array(bytes.buffer, bytes.byteOffset + at, length), to);
+    }
+    this.#length = to + length;
     b.writeUInt16LE(crlf, this.#length);
     this.#length += 2;
   }
@@ -159,4 +175,18 @@ export class RespWriter {
       this.write(value);
     }
   }
+}
+
+/** Writes the decimal digits of `n` (an integer in [0, 1e9)) at `at`; returns the end. */
+function writeDigits(b: Uint8Array, at: number, n: number): number {
+  let digits = 1;
+  for (let x = n; x >= 10; x = Math.floor(x / 10)) digits++;
+  let i = at + digits;
+  const end = i;
+  do {
+    const next = Math.floor(n / 10);
+    b[--i] = 0x30 + n - next * 10;
+    n = next;
+  } while (n > 0);
+  return end;
 }

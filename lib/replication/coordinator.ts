@@ -237,6 +237,8 @@ export interface CoordinatorOptions {
   readonly placementOf: (key: Uint8Array) => Placement;
   /** Whether this node is `key`'s only replica, up, with none gaining it: a cheap soleLocalRead (default: from placementOf). */
   readonly soleReplica?: (key: Uint8Array) => boolean;
+  /** soleReplica by the key's placement token (tokenOf): the row cache's plain reads, which hash the key once. */
+  readonly soleReplicaOfToken?: (token: number) => boolean;
   readonly targetsOf?: TargetSelector;
   readonly policy?: ConflictPolicy;
   readonly requestsMax?: number;
@@ -361,6 +363,7 @@ export class Coordinator {
   readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
   readonly #soleReplica: ((key: Uint8Array) => boolean) | undefined;
+  readonly #soleReplicaOfToken: ((token: number) => boolean) | undefined;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
   readonly #requestsMax: number;
@@ -400,6 +403,7 @@ export class Coordinator {
     this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
     this.#soleReplica = options.soleReplica;
+    this.#soleReplicaOfToken = options.soleReplicaOfToken;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
     this.#requestsMax = options.requestsMax ?? limits.coordinatorRequestsMax;
@@ -471,6 +475,14 @@ export class Coordinator {
     } catch {
       return false; // the request path reports the error
     }
+  }
+
+  /**
+   * soleLocalRead of a read at the node's default level, by the key's placement token; false
+   * when the coordinator was given no `soleReplicaOfToken` (the caller asks the usual way).
+   */
+  soleLocalToken(token: number): boolean {
+    return this.#soleReplicaOfToken !== undefined && this.#soleReplicaOfToken(token);
   }
 
   /** The conflict policy reads are viewed with. */

@@ -35,10 +35,23 @@ export interface RespNodeInfo {
   loadBytes: number;
 }
 
+/** Where a plain read's value lies: `arena[plainAt, plainAt + plainLength)`, plainLength -1: none (nil). */
+export interface PlainReadHit {
+  readonly arena: Uint8Array;
+  readonly plainAt: number;
+  readonly plainLength: number;
+}
+
 export interface RespOperations {
   read(key: Uint8Array, consistency: string | undefined): Promise<RespRead>;
   /** The same read answered at once when the node can (its row cache, the key's only replica); else undefined. */
   readNow?(key: Uint8Array, consistency: string | undefined): RespRead | undefined;
+  /**
+   * The value a GET of `bytes[start, end)` at the node's read level answers, at once and
+   * without copying when the node can (CoordinatorDriver.plainRead); valid only until the
+   * node next changes its store. Undefined: read the usual way.
+   */
+  plainRead?(bytes: Uint8Array, start: number, end: number): PlainReadHit | undefined;
   /** A put (value) or delete (null); resolves with the new context. */
   write(key: Uint8Array, value: Uint8Array | null, options: RespWriteOptions): Promise<{ context: Uint8Array }>;
   /** The instant reads judge expiry at: this node's wall clock plus its skew bound. */

@@ -5,11 +5,10 @@
  */
 
 import type { Buffer } from 'node:buffer';
-import { respError, type RespReply } from '../protocol/resp-reply.js';
+import { respError, type RespReply, type RespWriter } from '../protocol/resp-reply.js';
 import type { RespHandler, RespListener, RespSession } from '../transport/resp-listener.js';
 import { wrongArity, type CommandContext } from './command-context.js';
 import { commands } from './command-table.js';
-import { getNow } from './string-commands.js';
 import { KeyLocks } from './key-locks.js';
 import type { RespOperations } from './resp-operations.js';
 
@@ -38,10 +37,14 @@ export class RespService implements RespHandler {
     this.#listener = listener;
   }
 
-  /** GET answered at once from the node's row cache (resp-operations.ts readNow), or undefined. */
-  getNow(session: RespSession, key: Uint8Array): RespReply | undefined {
-    if (!session.authenticated) return undefined;
-    return getNow(this.#contextOf(session), key);
+  /** A plain GET answered at once into `writer`, from the node's row cache (resp-operations.ts plainRead); false: run it as a command. */
+  getInto(session: RespSession, chunk: Uint8Array, start: number, end: number, writer: RespWriter): boolean {
+    if (!session.authenticated || session.consistency !== undefined || this.#locks.size > 0) return false;
+    const hit = this.#ops.plainRead?.(chunk, start, end);
+    if (hit === undefined) return false;
+    if (hit.plainLength < 0) writer.nil();
+    else writer.bulkRange(hit.arena, hit.plainAt, hit.plainLength);
+    return true;
   }
 
   execute(session: RespSession, args: Buffer[]): RespReply | Promise<RespReply> {

@@ -46,6 +46,11 @@ const okOf = (): RespReply => ok;
  */
 export function getNow(c: Pick<CommandContext, 'ops' | 'locks' | 'session'>, key: Uint8Array): RespReply | undefined {
   if (c.locks.size > 0) return undefined;
+  if (c.session.consistency === undefined && c.ops.plainRead !== undefined) {
+    const hit = c.ops.plainRead(key, 0, key.length);
+    // A copy: the reply may wait behind earlier ones, and the cache's bytes may move meanwhile.
+    if (hit !== undefined) return hit.plainLength < 0 ? null : Buffer.from(hit.arena.subarray(hit.plainAt, hit.plainAt + hit.plainLength));
+  }
   const now = c.ops.readNow?.(key, c.session.consistency);
   return now === undefined ? undefined : (now.latest ?? null);
 }

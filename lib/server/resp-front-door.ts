@@ -79,6 +79,7 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
     clientToken: options.clientToken,
     read: (key, consistency) => driver.read({ key, consistency }),
     readNow: (key, consistency) => driver.readNow(key, undefined, consistency),
+    plainRead: (bytes, start, end) => driver.plainRead(bytes, start, end),
     write: (key, value, o) =>
       // One literal, absent options left undefined: no object spread per write.
       driver.put({ key, value, rid: nextRid(), sole: true, context: o.context, consistency: o.consistency, ttlMs: o.ttlMs, overwrite: o.overwrite === true, keepTtl: o.keepTtl === true }),

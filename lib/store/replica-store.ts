@@ -26,7 +26,7 @@
 import { checkActorId } from '../causality/index.js';
 import type { LocalWriteFlags } from '../replication/index.js';
 import { limits } from '../base/limits.js';
-import type { RowEntry } from './row-cache.js';
+import type { RowCache, RowDerive, RowEntry } from './row-cache.js';
 import { openEmbeddedStore, type ScanPartitionOptions, type ScanPartitionPage, type Store, type StoreOptions } from './store.js';
 
 export interface ReplicaStore extends Store {
@@ -43,10 +43,12 @@ export interface ReplicaStore extends Store {
   scanPartition(partition: number, options: ScanPartitionOptions): Promise<ScanPartitionPage>;
   /** Deletes every entry of a partition this node no longer replicates (cleanup); resolves with the count. */
   dropPartition(partition: number): Promise<number>;
-  /** The row cache's entry for `key`, if the store has a row cache and it holds the key (row-cache.ts). */
+  /** The row cache's entry for `key` (its object copied out), if the store has a row cache and it holds the key (row-cache.ts). */
   cachedRow(key: Uint8Array): RowEntry | undefined;
-  /** Has each row cache entry's memo made when it is filled, by `derive` (undefined: left to the first hit). */
-  deriveRows?(derive: (key: Uint8Array, object: Uint8Array | undefined) => unknown): void;
+  /** The row cache, if the store has one (plain reads straight from it: RowCache.plainRead). */
+  readonly rowCache?: RowCache | undefined;
+  /** Has each row cache entry's view made when it is filled, by `derive` (row-cache.ts RowView). */
+  deriveRows?(derive: RowDerive): void;
 }
 
 export interface ReplicaStoreOptions extends StoreOptions {

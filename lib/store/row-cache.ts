@@ -16,60 +16,122 @@
  * What the shard changes on its own (compaction dropping expired values, value-log GC moving
  * them) leaves every read's answer the same: readers judge expiry at read time.
  *
- * Bounds: `budgetBytes` of keys and objects (plus a fixed estimate per entry); past it the
- * oldest entries go first, with a second chance for the ones read since they were filled
- * (CLOCK). Absence is cached too (a GET of a missing key is common). `memo` lets the reader
- * keep what it derived from the entry's object (the read view) with the entry, so it is
- * dropped with it.
+ * Layout: no object per entry, so that a hit costs a few cache lines and a node holding a
+ * million entries gives the garbage collector nothing to trace.
+ * - Records live in one arena used as a ring: [id, length, key bytes, object bytes], 8-byte
+ *   aligned, written at the head and reclaimed at the tail. The arena starts small, grows by
+ *   doubling up to half again the budget (dropped entries leave holes until the tail passes),
+ *   and is compacted when it grows.
+ * - The index is open addressing with linear probing over two Int32Arrays (the key's token
+ *   and entry id + 1), deleted by backward shift: a lookup reads the probed slots and then the
+ *   record, whose key bytes decide a hit.
+ * - Per entry, typed arrays by id: where its record is, its lengths, its size, its CLOCK bit,
+ *   and its view (below).
+ * Bounds: `budgetBytes` of keys and objects plus `rowEntryOverheadBytes` per entry; past it the
+ * entries at the tail go, oldest first, except that an entry read since it was written is
+ * copied to the head once instead (CLOCK). Absence is cached too (a GET of a missing key is
+ * common).
+ *
+ * Views. `derive` computes, when an entry is filled, what a plain read of it answers (the
+ * sole replica's read view, lib/replication/sole-read.ts) and the expiry-clock window in which
+ * that holds; the answer is kept as a position inside the entry's own object bytes, so
+ * `plainRead` answers a GET by pointing at the arena (the RESP listener copies the value
+ * straight into its reply). Views the arena's bytes are never handed out to be kept: `get`
+ * and `objectOf` return copies, since the arena's space is reused.
  */
 
 import { Buffer } from 'node:buffer';
-import { murmur3 } from '../base/hash.js';
+import { murmur3Range } from '../base/hash.js';
 
 export interface RowCacheStats {
   entries: number;
   bytes: number;
   budgetBytes: number;
+  /** Reads answered from the cache (no shard involved). */
   hits: number;
+  /** Reads of keys the cache did not hold (sent to the shard). */
   misses: number;
   fills: number;
   evictions: number;
 }
 
+/** A lookup's result: the stored object (a copy; undefined: the shard holds no record of the key). */
 export interface RowEntry {
-  /** The stored object's bytes; undefined: the shard holds no record of the key. */
   readonly object: Uint8Array | undefined;
-  /** Whatever the reader derived from `object` (a read view); dropped with the entry. */
-  memo: unknown;
 }
 
-interface Slot extends RowEntry {
-  /** The key's bytes are `slab[keyAt, keyAt + keyLength)`: compared in place, no view per entry. */
-  slab: Uint8Array;
-  keyAt: number;
-  readonly keyLength: number;
-  object: Uint8Array | undefined;
-  readonly size: number;
-  referenced: boolean;
+/**
+ * What a plain read of an entry answers, from `derive`: `latest` the value (null: none;
+ * undefined: the cache cannot answer, ask the usual way), holding for expiry-clock instants in
+ * [fromMs, untilMs). `latest` is answered from the cache only if it is a view of the object
+ * `derive` was given (no copy is kept).
+ */
+export interface RowView {
+  readonly latest: Uint8Array | null | undefined;
+  readonly fromMs: number;
+  readonly untilMs: number;
 }
 
-/** Per-entry overhead counted against the budget (Map slot, entry object, key string). */
+export type RowDerive = (key: Uint8Array, object: Uint8Array | undefined) => RowView | undefined;
+
+/** Per-entry overhead counted against the budget (record header, index and per-entry arrays). */
 export const rowEntryOverheadBytes = 96;
-/** The cache's own memory comes in slabs of this size; larger objects get their own. */
-const slabBytes = 64 * 1024;
+/** The arena's first size; it doubles as needed up to `budgetBytes * 1.5`. */
+const arenaInitialBytes = 64 * 1024;
+const recordHeaderBytes = 8;
 /** Keys whose last change is remembered; past it the memory is cleared (see the floor). */
 const changesRemembered = 65_536;
-/** Not the placement seed (0): keys of one partition should not crowd one slot range. */
-const slotSeed = 0x52c0ffee;
+/** Fibonacci hashing: spreads tokens of one partition (same top bits) over the index. */
+const golden = 0x9e3779b1;
+/** `#hotAt` codes: the read answers nil; nothing derived (or the window passed); derive said the cache cannot answer. */
+const hotNil = -1;
+const hotUnknown = -2;
+const hotNone = -3;
 
 export class RowCache {
   readonly budgetBytes: number;
   /**
-   * Entries by a 30-bit hash of the key (a small integer: no string to make and hash per
-   * lookup); the entry's own key bytes decide a hit. Two keys with one hash share the slot:
-   * the later fill replaces the earlier (a cache may forget).
+   * Computes an entry's view when it is filled (and again once its window has passed); its
+   * arguments are views of the arena, valid only during the call. Undefined: no views.
    */
-  readonly #entries = new Map<number, Slot>();
+  derive: RowDerive | undefined;
+  /** After a `plainRead` hit: the value is `arena[plainAt, plainAt + plainLength)`; plainLength -1: nil. */
+  plainAt = 0;
+  plainLength = 0;
+
+  // The index: slot i holds entry id + 1 (0: empty) and that entry's token.
+  #table: Int32Array = new Int32Array(1024);
+  #tableToken: Int32Array = new Int32Array(1024);
+  #mask = 1023;
+  #shift = 22;
+  #count = 0;
+
+  // Per entry id.
+  #capacity = 0;
+  #at: Int32Array = new Int32Array(0); // the record's offset in the arena; -1: the id is free
+  #token: Int32Array = new Int32Array(0);
+  #keyLength: Int32Array = new Int32Array(0);
+  #objectLength: Int32Array = new Int32Array(0); // -1: absent
+  #size: Int32Array = new Int32Array(0);
+  #hotAt: Int32Array = new Int32Array(0); // offset of the value from the record's start, or a hot* code
+  #hotLength: Int32Array = new Int32Array(0);
+  #fromMs: Float64Array = new Float64Array(0);
+  #untilMs: Float64Array = new Float64Array(0);
+  #referenced: Uint8Array = new Uint8Array(0);
+  #freeIds: number[] = [];
+  #nextId = 0;
+
+  // The arena ring.
+  readonly #arenaMax: number;
+  #arena: Buffer;
+  #words: Int32Array;
+  #head = 0;
+  #tail = 0;
+  /** Bytes between tail and head: records, holes and the padding before a wrap. */
+  #used = 0;
+  /** Entries taken out of the ring at the tail for a second chance, waiting to be written at the head. */
+  #moving: { id: number; record: Uint8Array }[] = [];
+
   /** Key (latin1 name) → sequence number of its last change start or end. */
   readonly #changes = new Map<string, number>();
   /** Key → changes in flight. */
@@ -78,33 +140,63 @@ export class RowCache {
   /** Reads started before this sequence number never fill. */
   #floor = 0;
   #bytes = 0;
-  #slab = new Uint8Array(0);
-  #slabUsed = 0;
   readonly #stats = { hits: 0, misses: 0, fills: 0, evictions: 0 };
-  /** Where the last `#own` copy went. */
-  #ownSlab = new Uint8Array(0);
-  #ownAt = 0;
-  /**
-   * Derives an entry's `memo` when it is filled (the reader's read view, made by the write or
-   * read that fills rather than by the first hit); undefined: memos are left to the reader.
-   */
-  derive: ((key: Uint8Array, object: Uint8Array | undefined) => unknown) | undefined;
 
   constructor(budgetBytes: number) {
     if (!Number.isInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('rowCacheBytes must be a non-negative integer');
     this.budgetBytes = budgetBytes;
+    this.#arenaMax = Math.min(2 ** 30, align8(budgetBytes + Math.floor(budgetBytes / 2)));
+    const initial = Math.min(this.#arenaMax, arenaInitialBytes);
+    this.#arena = Buffer.allocUnsafeSlow(initial);
+    this.#words = new Int32Array(this.#arena.buffer, this.#arena.byteOffset, initial >>> 2);
   }
 
-  /** The entry of `key`, counting a hit or a miss. */
+  /** The arena `plainRead` positions refer to (valid until the next call that fills). */
+  get arena(): Buffer {
+    return this.#arena;
+  }
+
+  /** The entry of `key` (its object copied out), counting a hit or a miss. */
   get(key: Uint8Array): RowEntry | undefined {
-    const slot = this.#entries.get(slotOf(key));
-    if (slot === undefined || !holdsKey(slot, key)) {
+    const id = this.#find(key, 0, key.length, tokenOfKey(key, 0, key.length));
+    if (id < 0) {
       this.#stats.misses++;
       return undefined;
     }
     this.#stats.hits++;
-    slot.referenced = true;
-    return slot;
+    this.#referenced[id] = 1;
+    return { object: this.#objectCopy(id) };
+  }
+
+  /**
+   * The view a plain read of bytes[start, end) answers at expiry-clock instant `nowMs`, if the
+   * cache holds the key and its view covers `nowMs`: true, with the value at
+   * `arena[plainAt, plainAt + plainLength)` (plainLength -1: nil), counted as a hit. False:
+   * ask the usual way (nothing counted; a miss is counted where the shard is asked).
+   */
+  plainRead(bytes: Uint8Array, start: number, end: number, token: number, nowMs: number): boolean {
+    const id = this.#find(bytes, start, end, token | 0);
+    if (id < 0) return false;
+    if (this.#hotAt[id] === hotUnknown || nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) {
+      this.#deriveView(id);
+      if (nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) return false;
+    }
+    const hotAt = this.#hotAt[id]!;
+    if (hotAt < hotNil) return false;
+    this.#referenced[id] = 1;
+    this.#stats.hits++;
+    if (hotAt === hotNil) {
+      this.plainLength = -1;
+    } else {
+      this.plainAt = this.#at[id]! + hotAt;
+      this.plainLength = this.#hotLength[id]!;
+    }
+    return true;
+  }
+
+  /** A read answered from an entry by its caller (its own view of `objectOf`): counted as a hit. */
+  countHit(): void {
+    this.#stats.hits++;
   }
 
   /** A read of some key is about to be sent: the sequence number to hand to `fill`. */
@@ -146,7 +238,15 @@ export class RowCache {
 
   /** Something changed keys this cache cannot name (a partition drop): forget everything. */
   clear(): void {
-    this.#entries.clear();
+    this.#table.fill(0);
+    this.#count = 0;
+    this.#at.fill(-1);
+    this.#freeIds = [];
+    this.#nextId = 0;
+    this.#head = 0;
+    this.#tail = 0;
+    this.#used = 0;
+    this.#moving = [];
     this.#bytes = 0;
     this.#changes.clear();
     this.#seq++;
@@ -154,24 +254,7 @@ export class RowCache {
   }
 
   stats(): RowCacheStats {
-    return { entries: this.#entries.size, bytes: this.#bytes, budgetBytes: this.budgetBytes, ...this.#stats };
-  }
-
-  #insert(key: Uint8Array, object: Uint8Array | undefined): void {
-    if (this.budgetBytes === 0) return;
-    const size = key.length + (object?.length ?? 0) + rowEntryOverheadBytes;
-    if (size > this.budgetBytes / 8) return;
-    const hash = slotOf(key);
-    this.#remove(hash);
-    this.#own(key);
-    const slab = this.#ownSlab;
-    const keyAt = this.#ownAt;
-    const own = this.#own(object);
-    const memo = this.derive === undefined ? undefined : this.derive(key, own);
-    this.#entries.set(hash, { slab, keyAt, keyLength: key.length, object: own, memo, size, referenced: false });
-    this.#bytes += size;
-    this.#stats.fills++;
-    if (this.#bytes > this.budgetBytes) this.#evict();
+    return { entries: this.#count, bytes: this.#bytes, budgetBytes: this.budgetBytes, ...this.#stats };
   }
 
   #noteChange(name: string): number {
@@ -183,81 +266,330 @@ export class RowCache {
     return this.#seq;
   }
 
-  /** Drops `key`'s entry, if the slot holds it. */
-  #drop(key: Uint8Array): void {
-    const hash = slotOf(key);
-    const slot = this.#entries.get(hash);
-    if (slot !== undefined && holdsKey(slot, key)) this.#remove(hash);
+  // ---- lookups ----
+
+  /** The entry id of bytes[start, end) (token: its placement token as an int32), or -1. */
+  #find(bytes: Uint8Array, start: number, end: number, token: number): number {
+    const table = this.#table;
+    const tokens = this.#tableToken;
+    const mask = this.#mask;
+    let i = Math.imul(token, golden) >>> this.#shift;
+    for (;;) {
+      const ref = table[i]!;
+      if (ref === 0) return -1;
+      if (tokens[i] === token && this.#holds(ref - 1, bytes, start, end)) return ref - 1;
+      i = (i + 1) & mask;
+    }
   }
 
-  #remove(hash: number): void {
-    const slot = this.#entries.get(hash);
-    if (slot === undefined) return;
-    this.#entries.delete(hash);
-    this.#bytes -= slot.size;
+  #holds(id: number, bytes: Uint8Array, start: number, end: number): boolean {
+    const length = end - start;
+    if (this.#keyLength[id] !== length) return false;
+    const arena = this.#arena;
+    const at = this.#at[id]! + recordHeaderBytes - start;
+    for (let i = start; i < end; i++) if (arena[at + i] !== bytes[i]) return false;
+    return true;
+  }
+
+  #objectCopy(id: number): Uint8Array | undefined {
+    const length = this.#objectLength[id]!;
+    if (length < 0) return undefined;
+    const at = this.#at[id]! + recordHeaderBytes + this.#keyLength[id]!;
+    return new Uint8Array(this.#arena.subarray(at, at + length));
+  }
+
+  /** Computes the entry's view (its window passed, or it was never derived). */
+  #deriveView(id: number): void {
+    const derive = this.derive;
+    const view = derive === undefined ? undefined : derive(...this.#recordViews(id));
+    if (view === undefined) {
+      this.#hotAt[id] = hotNone;
+      this.#fromMs[id] = -Infinity;
+      this.#untilMs[id] = Infinity;
+      return;
+    }
+    this.#fromMs[id] = view.fromMs;
+    this.#untilMs[id] = view.untilMs;
+    const latest = view.latest;
+    if (latest === null) {
+      this.#hotAt[id] = hotNil;
+      return;
+    }
+    const at = this.#at[id]!;
+    const objectAt = at + recordHeaderBytes + this.#keyLength[id]!;
+    const arena = this.#arena;
+    const inside = latest !== undefined && latest.buffer === arena.buffer && latest.byteOffset >= arena.byteOffset + objectAt && latest.byteOffset + latest.length <= arena.byteOffset + objectAt + this.#objectLength[id]!;
+    if (inside) {
+      this.#hotAt[id] = latest.byteOffset - arena.byteOffset - at;
+      this.#hotLength[id] = latest.length;
+    } else {
+      this.#hotAt[id] = hotNone;
+    }
+  }
+
+  #recordViews(id: number): [Uint8Array, Uint8Array | undefined] {
+    const arena = this.#arena;
+    const keyAt = this.#at[id]! + recordHeaderBytes;
+    const objectAt = keyAt + this.#keyLength[id]!;
+    const objectLength = this.#objectLength[id]!;
+    return [arena.subarray(keyAt, objectAt), objectLength < 0 ? undefined : arena.subarray(objectAt, objectAt + objectLength)];
+  }
+
+  // ---- changes ----
+
+  #insert(key: Uint8Array, object: Uint8Array | undefined): void {
+    if (this.budgetBytes === 0) return;
+    const objectLength = object === undefined ? 0 : object.length;
+    const size = key.length + objectLength + rowEntryOverheadBytes;
+    if (size > this.budgetBytes / 8) return;
+    const token = tokenOfKey(key, 0, key.length);
+    const old = this.#find(key, 0, key.length, token);
+    if (old >= 0) this.#remove(old);
+    const length = align8(recordHeaderBytes + key.length + objectLength);
+    const at = this.#reserve(length);
+    const id = this.#allocateId();
+    this.#words[at >>> 2] = id;
+    this.#words[(at >>> 2) + 1] = length;
+    this.#arena.set(key, at + recordHeaderBytes);
+    if (object !== undefined) this.#arena.set(object, at + recordHeaderBytes + key.length);
+    this.#at[id] = at;
+    this.#token[id] = token;
+    this.#keyLength[id] = key.length;
+    this.#objectLength[id] = object === undefined ? -1 : objectLength;
+    this.#size[id] = size;
+    this.#referenced[id] = 0;
+    this.#hotAt[id] = hotUnknown;
+    this.#index(id, token);
+    this.#bytes += size;
+    this.#stats.fills++;
+    this.#settle();
+    if (this.#at[id] >= 0 && this.derive !== undefined) this.#deriveView(id);
+  }
+
+  /** Drops `key`'s entry, if there is one. */
+  #drop(key: Uint8Array): void {
+    const id = this.#find(key, 0, key.length, tokenOfKey(key, 0, key.length));
+    if (id >= 0) this.#remove(id);
+  }
+
+  #remove(id: number): void {
+    this.#unindex(id);
+    this.#at[id] = -1;
+    this.#bytes -= this.#size[id]!;
+    this.#freeIds.push(id);
+  }
+
+  #allocateId(): number {
+    const free = this.#freeIds.pop();
+    if (free !== undefined) return free;
+    if (this.#nextId === this.#capacity) this.#growIds();
+    return this.#nextId++;
+  }
+
+  #growIds(): void {
+    const capacity = Math.max(1024, this.#capacity * 2);
+    const int32 = (old: Int32Array): Int32Array => {
+      const next = new Int32Array(capacity);
+      next.set(old);
+      return next;
+    };
+    const float64 = (old: Float64Array): Float64Array => {
+      const next = new Float64Array(capacity);
+      next.set(old);
+      return next;
+    };
+    this.#at = int32(this.#at);
+    this.#at.fill(-1, this.#capacity);
+    this.#token = int32(this.#token);
+    this.#keyLength = int32(this.#keyLength);
+    this.#objectLength = int32(this.#objectLength);
+    this.#size = int32(this.#size);
+    this.#hotAt = int32(this.#hotAt);
+    this.#hotLength = int32(this.#hotLength);
+    this.#fromMs = float64(this.#fromMs);
+    this.#untilMs = float64(this.#untilMs);
+    const referenced = new Uint8Array(capacity);
+    referenced.set(this.#referenced);
+    this.#referenced = referenced;
+    this.#capacity = capacity;
+  }
+
+  // ---- the index ----
+
+  #index(id: number, token: number): void {
+    if ((this.#count + 1) * 2 > this.#table.length) this.#growTable();
+    this.#place(id, token);
+    this.#count++;
+  }
+
+  #place(id: number, token: number): void {
+    const table = this.#table;
+    const mask = this.#mask;
+    let i = Math.imul(token, golden) >>> this.#shift;
+    while (table[i] !== 0) i = (i + 1) & mask;
+    table[i] = id + 1;
+    this.#tableToken[i] = token;
+  }
+
+  #growTable(): void {
+    const old = this.#table;
+    const size = old.length * 2;
+    this.#table = new Int32Array(size);
+    this.#tableToken = new Int32Array(size);
+    this.#mask = size - 1;
+    this.#shift = 32 - Math.log2(size);
+    for (let i = 0; i < old.length; i++) {
+      const ref = old[i]!;
+      if (ref !== 0) this.#place(ref - 1, this.#token[ref - 1]!);
+    }
+  }
+
+  /** Removes entry `id` from the index (backward shift: no tombstones). */
+  #unindex(id: number): void {
+    const table = this.#table;
+    const tokens = this.#tableToken;
+    const mask = this.#mask;
+    const shift = this.#shift;
+    let i = Math.imul(this.#token[id]!, golden) >>> shift;
+    while (table[i] !== id + 1) i = (i + 1) & mask;
+    this.#count--;
+    for (;;) {
+      table[i] = 0;
+      let j = i;
+      for (;;) {
+        j = (j + 1) & mask;
+        if (table[j] === 0) return;
+        const home = Math.imul(tokens[j]!, golden) >>> shift;
+        // Slot j may move to i unless its home lies cyclically in (i, j].
+        const stays = i <= j ? i < home && home <= j : i < home || home <= j;
+        if (stays) continue;
+        table[i] = table[j]!;
+        tokens[i] = tokens[j]!;
+        i = j;
+        break;
+      }
+    }
+  }
+
+  // ---- the arena ring ----
+
+  /** Room for a record of `length` bytes at the head: its offset. */
+  #reserve(length: number): number {
+    for (;;) {
+      if (this.#used === 0) {
+        this.#head = 0;
+        this.#tail = 0;
+      }
+      const head = this.#head;
+      const tail = this.#tail;
+      const capacity = this.#arena.length;
+      if (this.#used === 0 || head > tail) {
+        if (capacity - head >= length) return this.#take(length);
+        if (tail >= length) {
+          if (capacity > head) this.#hole(head, capacity - head);
+          this.#head = 0;
+          return this.#take(length);
+        }
+      } else if (head < tail && tail - head >= length) {
+        return this.#take(length);
+      }
+      if (this.#growArena(length)) continue;
+      if (this.#used === 0) throw new Error(`row cache: a record of ${length} bytes cannot fit an arena of ${capacity}`);
+      this.#reclaim();
+    }
+  }
+
+  #take(length: number): number {
+    const at = this.#head;
+    this.#head = at + length;
+    this.#used += length;
+    return at;
+  }
+
+  #hole(at: number, length: number): void {
+    this.#words[at >>> 2] = -1;
+    this.#words[(at >>> 2) + 1] = length;
+    this.#used += length;
+  }
+
+  /** Frees the record at the tail: a hole goes, an unread entry is evicted, a read one is set aside to move. */
+  #reclaim(): void {
+    const at = this.#tail;
+    const id = this.#words[at >>> 2]!;
+    const length = this.#words[(at >>> 2) + 1]!;
+    this.#tail = at + length === this.#arena.length ? 0 : at + length;
+    this.#used -= length;
+    if (id < 0 || this.#at[id] !== at) return;
+    if (this.#referenced[id] === 1) {
+      this.#referenced[id] = 0;
+      this.#at[id] = -2; // out of the ring until it is written back (#settle)
+      this.#moving.push({ id, record: new Uint8Array(this.#arena.subarray(at, at + length)) });
+      return;
+    }
+    this.#unindex(id);
+    this.#at[id] = -1;
+    this.#bytes -= this.#size[id]!;
+    this.#freeIds.push(id);
+    this.#stats.evictions++;
   }
 
   /**
-   * A copy of `bytes` in the cache's own slab. A reply shares its memory with other
-   * allocations (Node's pool, reply slabs): kept as it is, each entry would pin all of it.
-   * Slabs are filled in insertion order and eviction goes in insertion order (an entry given
-   * a second chance is copied again, to the current slab), so old slabs empty out whole.
+   * Back under the budget, with every entry set aside for a second chance written back. Ends:
+   * a second chance is given once per pass of the tail, so a full pass evicts.
    */
-  #own(bytes: Uint8Array | undefined): Uint8Array | undefined {
-    if (bytes === undefined) return undefined;
-    const length = bytes.length;
-    if (length > slabBytes >>> 2) {
-      const own = new Uint8Array(bytes);
-      this.#ownSlab = own;
-      this.#ownAt = 0;
-      return own;
-    }
-    if (this.#slabUsed + length > this.#slab.length) {
-      this.#slab = new Uint8Array(slabBytes);
-      this.#slabUsed = 0;
-    }
-    const at = this.#slabUsed;
-    const copy = this.#slab.subarray(at, at + length);
-    copy.set(bytes);
-    this.#ownSlab = this.#slab;
-    this.#ownAt = at;
-    this.#slabUsed = (at + length + 7) & ~7;
-    return copy;
-  }
-
-  /** CLOCK over insertion order: a referenced entry goes to the back once, the others go. */
-  #evict(): void {
-    for (const [hash, slot] of this.#entries) {
-      if (this.#bytes <= this.budgetBytes) return;
-      this.#entries.delete(hash);
-      if (slot.referenced) {
-        slot.referenced = false;
-        this.#own(slot.slab.subarray(slot.keyAt, slot.keyAt + slot.keyLength));
-        slot.slab = this.#ownSlab;
-        slot.keyAt = this.#ownAt;
-        slot.object = this.#own(slot.object);
-        slot.memo = undefined; // it held views of the old copy
-        this.#entries.set(hash, slot);
+  #settle(): void {
+    for (;;) {
+      const moving = this.#moving.pop();
+      if (moving !== undefined) {
+        const at = this.#reserve(moving.record.length);
+        this.#arena.set(moving.record, at);
+        this.#at[moving.id] = at;
         continue;
       }
-      this.#bytes -= slot.size;
-      this.#stats.evictions++;
+      if (this.#bytes <= this.budgetBytes || this.#used === 0) return;
+      this.#reclaim();
     }
+  }
+
+  /** A bigger arena, the live records copied over in ring order (holes dropped): false at its maximum. */
+  #growArena(need: number): boolean {
+    const capacity = this.#arena.length;
+    if (capacity >= this.#arenaMax) return false;
+    const next = Math.min(this.#arenaMax, Math.max(capacity * 2, align8(need) * 2));
+    if (next < need) return false;
+    const arena = Buffer.allocUnsafeSlow(next);
+    const words = new Int32Array(arena.buffer, arena.byteOffset, next >>> 2);
+    let write = 0;
+    let at = this.#tail;
+    let left = this.#used;
+    while (left > 0) {
+      if (at === capacity) at = 0;
+      const id = this.#words[at >>> 2]!;
+      const length = this.#words[(at >>> 2) + 1]!;
+      if (id >= 0 && this.#at[id] === at) {
+        this.#arena.copy(arena, write, at, at + length);
+        this.#at[id] = write;
+        write += length;
+      }
+      at += length;
+      left -= length;
+    }
+    this.#arena = arena;
+    this.#words = words;
+    this.#head = write;
+    this.#tail = 0;
+    this.#used = write;
+    return true;
   }
 }
 
-/** The entry slot of a key: its murmur3 hash cut to a small integer. */
-function slotOf(key: Uint8Array): number {
-  return murmur3(key, slotSeed) & 0x3fffffff;
+function align8(n: number): number {
+  return (n + 7) & ~7;
 }
 
-function holdsKey(slot: Slot, key: Uint8Array): boolean {
-  const length = key.length;
-  if (slot.keyLength !== length) return false;
-  const slab = slot.slab;
-  const at = slot.keyAt;
-  for (let i = 0; i < length; i++) if (slab[at + i] !== key[i]) return false;
-  return true;
+/** The placement token of bytes[start, end), as an int32 (the index stores int32s). */
+function tokenOfKey(bytes: Uint8Array, start: number, end: number): number {
+  return murmur3Range(bytes, start, end, 0) | 0;
 }
 
 /** The cache's name of a key: its bytes as a latin1 string (one byte, one char). */

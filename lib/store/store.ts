@@ -44,7 +44,7 @@ import { CompactionPool } from '../storage/compaction-pool.js';
 import type { ShardStats } from '../shard/control-channel.js';
 import { type ReplyConverter, ShardHandle } from './shard-handle.js';
 import { registerExpiryFilter } from '../shard/expiry-filter.js';
-import { changeTracked, RowCache, type RowCacheStats, type RowEntry } from './row-cache.js';
+import { changeTracked, RowCache, type RowCacheStats, type RowDerive, type RowEntry } from './row-cache.js';
 import type { BatchOp, BatchResult, GetResult, Key, ScanPartitionOptions, ScanPartitionPage, Store, StoreOptions, Value, WriteOptions, WriteResult } from './store-api.js';
 import { checkSizes, contextOf, keyBytesOf, replicaKeyOf, settingsOf, ttlOf, valueBytesOf } from './store-arguments.js';
 import type { LocalWriteFlags } from '../replication/index.js';
@@ -171,8 +171,13 @@ class EmbeddedStore implements Store {
   }
 
   /** Has each row cache entry's memo made when the entry is filled (row-cache.ts `derive`). */
-  deriveRows(derive: (key: Uint8Array, object: Uint8Array | undefined) => unknown): void {
+  deriveRows(derive: RowDerive): void {
     if (this.#rows !== undefined) this.#rows.derive = derive;
+  }
+
+  /** The row cache, if this store has one. */
+  get rowCache(): RowCache | undefined {
+    return this.#rows;
   }
 
   /** The row cache's entry for `key` if it has one (a hit: no shard involved). */

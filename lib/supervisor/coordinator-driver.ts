@@ -27,6 +27,7 @@
 import { Buffer } from 'node:buffer';
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
+import { murmur3Range } from '../base/hash.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
@@ -45,9 +46,9 @@ import {
   type ReplicaReply,
   type ReplicaRequest,
   soleReadOf,
-  type SoleReadMemo,
 } from '../replication/index.js';
 import type { ReplicaStore } from '../store/index.js';
+import type { RowCache } from '../store/row-cache.js';
 import type { WireMessage } from '../transport/index.js';
 import type { ReadResult } from './client-service.js';
 import { DeadlineWheel } from './deadline-wheel.js';
@@ -68,6 +69,8 @@ export interface CoordinatorDriverOptions {
    * `replica-read`, so coordinators count this replica as failed. Default: always.
    */
   readonly readable?: (key: Uint8Array) => boolean;
+  /** `readable` by the key's placement token (tokenOf); without it, plain reads from the row cache are off whenever `readable` is given. */
+  readonly readableToken?: (token: number) => boolean;
   /** Expiry is judged at this node's wall clock plus this bound (limits.clockSkewMsDefault). */
   readonly clockSkewMs?: number;
   /**
@@ -84,6 +87,8 @@ export interface LatestRead extends ReadResult {
 }
 
 const resyncingMessage = 'replica is resyncing';
+/** A row cache entry filled while this node was not its key's only replica is looked at again after this long. */
+const soleRecheckMs = 1000;
 
 const u32Max = 0xffffffff;
 
@@ -104,8 +109,14 @@ export class CoordinatorDriver {
     this.#options = options;
     this.#coordinator = options.coordinator;
     // A sole replica's read view is made by the write or read that fills the row cache, not
-    // by the first GET after it (readNow): writes are rarer than reads of a cached key.
-    options.store.deriveRows?.((key, object) => (this.#coordinator.soleLocalRead(key, undefined, undefined) ? soleReadOf(object, this.#coordinator.policy, this.expiryNowMs()) : undefined));
+    // by the first GET after it (plainRead): writes are rarer than reads of a cached key.
+    options.store.deriveRows?.((key, object) => {
+      const nowMs = this.expiryNowMs();
+      // Not the key's only replica now: the cache does not answer, and asks again in a second.
+      if (!this.#coordinator.soleLocalRead(key, undefined, undefined)) return { latest: undefined, fromMs: nowMs, untilMs: nowMs + soleRecheckMs };
+      const memo = soleReadOf(object, this.#coordinator.policy, nowMs);
+      return memo === undefined ? undefined : { latest: memo.result.latest ?? null, fromMs: memo.fromMs, untilMs: memo.untilMs };
+    });
     this.#timers = new DeadlineWheel({ onDue: (requestId) => this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs())) });
   }
 
@@ -143,18 +154,33 @@ export class CoordinatorDriver {
    * would give, with no request, no timer and no shard. Undefined otherwise (use `read`).
    */
   readNow(key: Uint8Array, r: number | undefined, consistency: string | undefined): LatestRead | undefined {
-    if (this.#closed) return undefined;
+    if (this.#closed || this.#options.store.rowCache === undefined) return undefined;
+    if (!this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(key) === false) return undefined;
     const entry = this.#options.store.cachedRow(key);
-    if (entry === undefined || !this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(key) === false) return undefined;
-    const nowMs = this.expiryNowMs();
-    let memo = entry.memo as SoleReadMemo | undefined;
-    if (memo === undefined || nowMs < memo.fromMs || nowMs >= memo.untilMs) {
-      memo = soleReadOf(entry.object, this.#coordinator.policy, nowMs);
-      if (memo === undefined) return undefined;
-      entry.memo = memo;
-    }
+    if (entry === undefined) return undefined;
+    const memo = soleReadOf(entry.object, this.#coordinator.policy, this.expiryNowMs());
+    if (memo === undefined) return undefined;
     this.#coordinator.countLocalRead();
     return memo.result as LatestRead;
+  }
+
+  /**
+   * A plain read (the value a RESP GET answers) of the key `bytes[start, end)` answered from
+   * the row cache in this turn, when this node is its only replica at the node's read level:
+   * the cache, whose `arena[plainAt, plainAt + plainLength)` holds the value (plainLength -1:
+   * none) until the next change of the store. Undefined: read the usual way. Hashes the key
+   * once and allocates nothing (the RESP listener's pipelined GETs).
+   */
+  plainRead(bytes: Uint8Array, start: number, end: number): RowCache | undefined {
+    const rows = this.#options.store.rowCache;
+    if (rows === undefined || this.#closed) return undefined;
+    const token = murmur3Range(bytes, start, end, 0);
+    if (!this.#coordinator.soleLocalToken(token)) return undefined;
+    const readableToken = this.#options.readableToken;
+    if (readableToken !== undefined ? !readableToken(token) : this.#options.readable !== undefined) return undefined;
+    if (!rows.plainRead(bytes, start, end, token, this.expiryNowMs())) return undefined;
+    this.#coordinator.countLocalRead();
+    return rows;
   }
 
   /** A coordinated write as the coordinator takes it (the RESP front door's, with its write flags). */

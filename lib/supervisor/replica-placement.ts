@@ -14,6 +14,7 @@
  * exists and some replica is down; a replica's dc defaults to 'dc1' when gossip has none.
  */
 
+import { partitionOfToken, tokenOf } from '../base/hash.js';
 import type { MemberState } from '../membership/index.js';
 import type { Placement, ReplicaInfo } from '../replication/index.js';
 import type { Replication } from '../ring/index.js';
@@ -65,10 +66,15 @@ export class ReplicaPlacement {
    * read there needs no other node (Coordinator.soleLocalRead). No placement is built.
    */
   soleReplica(key: Uint8Array, selfId: string): boolean {
+    return this.soleReplicaOfToken(tokenOf(key), selfId);
+  }
+
+  /** soleReplica by the key's placement token (tokenOf), for callers that hashed the key already. */
+  soleReplicaOfToken(token: number, selfId: string): boolean {
     const membership = this.#options.membership;
     const ring = membership.ring;
     if (ring === undefined) return false;
-    const partition = ring.partitionOfKey(key);
+    const partition = partitionOfToken(token, ring.partitionBits);
     const listed = ring.replicasOf(partition);
     if (listed.length !== 1 || listed[0] !== selfId || !membership.isUp(selfId) || this.#replacing(selfId)) return false;
     return !this.#pending.any(partition, ring, this.#members);

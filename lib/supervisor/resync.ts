@@ -96,8 +96,13 @@ export class Resync {
 
   /** Whether this node may answer a read of `key` from its own store. */
   readable(key: Uint8Array): boolean {
+    return !this.#tracker.active || this.readableToken(tokenOf(key));
+  }
+
+  /** readable, by the key's placement token (tokenOf). */
+  readableToken(token: number): boolean {
     if (!this.#tracker.active) return true;
-    return this.#tracker.servesReads(partitionOfToken(tokenOf(key), this.#o.partitionBits));
+    return this.#tracker.servesReads(partitionOfToken(token, this.#o.partitionBits));
   }
 
   /** An exchange this node initiated ended (anti-entropy.ts `onExchange`). */

@@ -205,6 +205,7 @@ export class Supervisor {
       actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
       soleReplica: (key) => this.#placement.soleReplica(key, identity.id),
+      soleReplicaOfToken: (token) => this.#placement.soleReplicaOfToken(token, identity.id),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
     this.#coordinator = coordinator;
@@ -236,6 +237,7 @@ export class Supervisor {
     });
     this.#driver = new CoordinatorDriver({
       readable: (key) => this.#resync.readable(key), // resync
+      readableToken: (token) => this.#resync.readableToken(token),
       ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), // expiry
       coordinator,
       store: options.store,

@@ -33,6 +33,9 @@ import type { Logger } from '../base/log.js';
 import { plainGetAt, plainGetKey, RespParser } from '../protocol/resp-parser.js';
 import { respError, RespWriter, type RespReply } from '../protocol/resp-reply.js';
 
+/** The command name of the GETs the listener reads without the parser (#getsNow). */
+const getName = Buffer.from('GET');
+
 /** The per-connection state a command sees and may change. */
 export interface RespSession {
   readonly id: number;
@@ -55,10 +58,10 @@ export interface RespSession {
 export interface RespHandler {
   execute(session: RespSession, args: Buffer[]): RespReply | Promise<RespReply>;
   /**
-   * GET `key` answered at once if the handler can (a cached value), else undefined and the
-   * command goes the usual way. The key is a view of the input: not to be kept.
+   * GET of the key `chunk[start, end)` answered at once into `writer` if the handler can (a
+   * cached value): true; else false, nothing written, and the command goes the usual way.
    */
-  getNow?(session: RespSession, key: Uint8Array): RespReply | undefined;
+  getInto?(session: RespSession, chunk: Uint8Array, start: number, end: number, writer: RespWriter): boolean;
 }
 
 export interface RespListenerOptions {
@@ -152,26 +155,33 @@ class RespConnection implements RespSession {
   }
 
   /**
-   * Answers the plain GETs at the start of `chunk` that the handler answers at once (a
-   * pipeline of GETs of cached keys: no parser output, no promise), in order with everything
-   * else; returns where the rest of the chunk, for the parser, starts.
+   * Runs the plain GETs at the start of `chunk` (a pipeline of GETs) without the parser: each
+   * one the handler answers at once goes straight into the reply buffer (a cached key: no
+   * arguments, no reply object, no promise); any other is run as the command it is, in order.
+   * Returns where the rest of the chunk, for the parser, starts.
    */
   #getsNow(chunk: Buffer): number {
     const handler = this.#listener.handler;
-    if (handler.getNow === undefined) return 0;
+    if (handler.getInto === undefined) return 0;
+    const writer = this.#writer;
+    writer.protocol = this.protocol;
+    const keyBytesMax = limits.respBulkBytesMax;
     let at = 0;
+    let answered = 0;
     while (at < chunk.length) {
-      const end = plainGetAt(chunk, at, limits.respBulkBytesMax);
+      const end = plainGetAt(chunk, at, keyBytesMax);
       if (end < 0) break;
-      const reply = handler.getNow(this, chunk.subarray(plainGetKey.start, plainGetKey.end));
-      if (reply === undefined) break;
-      this.#listener.stats.commands++;
-      this.lastCommand = 'get';
-      if (this.#head === this.#slots.length) this.#encode(reply);
-      else this.#slots.push(reply);
+      const start = plainGetKey.start;
+      const keyEnd = plainGetKey.end;
+      if (this.#head === this.#slots.length && handler.getInto(this, chunk, start, keyEnd, writer)) answered++;
+      else this.#onCommand([getName, chunk.subarray(start, keyEnd)]);
       at = end;
     }
-    if (at > 0) this.#scheduleFlush();
+    if (answered > 0) {
+      this.#listener.stats.commands += answered;
+      this.lastCommand = 'get';
+      this.#scheduleFlush();
+    }
     return at;
   }
 
