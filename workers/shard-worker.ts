@@ -21,6 +21,7 @@ import { decodeRequestSpan, encodeReplyInto, errorReply, replyBytes, type ShardR
 import type { ShardControlApi } from '../lib/shard/control-channel.js';
 import { FrameArena } from '../lib/shard/frame-arena.js';
 import { FrameSender } from '../lib/shard/frame-sender.js';
+import { PresenceFilter, PresenceState } from '../lib/shard/presence-filter.js';
 import { ShardActor } from '../lib/shard/shard-actor.js';
 import { expiryFilterName, registerExpiryFilter } from '../lib/shard/expiry-filter.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../lib/shard/shard-worker-data.js';
@@ -63,6 +64,10 @@ function start(): void {
     data.controlPort.close();
     return;
   }
+  // The presence filter (presence-filter.ts): every key from now on as the engine takes it,
+  // and every key it holds already by a scan; ready once the scan is through.
+  const presence = data.presence === true ? PresenceFilter.create(engine.keyEstimate()) : undefined;
+  if (presence !== undefined) engine.keyListener = (token) => presence.add(token);
   const actor = new ShardActor({ engine, actor: data.actor, policy: data.policy, clock: systemClock, ...(data.headerCacheBytes === undefined ? {} : { headerCacheBytes: data.headerCacheBytes }) });
   const consumer = new MailboxConsumer(data.requestBuffer);
   // Replies reference immutable bytes (engine, arena): one waiting for space stays unencoded.
@@ -123,7 +128,23 @@ function start(): void {
     },
   };
   expose(api, data.controlPort as unknown as Parameters<typeof expose>[1]);
-  post({ kind: 'ready' });
+  post(presence === undefined ? { kind: 'ready' } : { kind: 'ready', presence: presence.buffer });
+  if (presence !== undefined) void fillPresence(engine, presence, data.partitionBits);
+}
+
+/** Adds every key the engine holds to `presence`, a partition per step, yielding to requests between steps. */
+async function fillPresence(engine: Engine, presence: PresenceFilter, partitionBits: number): Promise<void> {
+  const add = (token: number): void => presence.add(token);
+  try {
+    for (let partition = 0; partition < 2 ** partitionBits; partition++) {
+      if (presence.state === PresenceState.off) return;
+      engine.forEachToken(partition, add);
+      if ((partition & 15) === 15) await new Promise((resolve) => setImmediate(resolve));
+    }
+    presence.markReady();
+  } catch {
+    // The engine closed or failed under the scan: the filter stays "maybe" for this worker's life.
+  }
 }
 
 start();

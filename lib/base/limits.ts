@@ -44,6 +44,14 @@ export const limits = {
   /** A node's row cache (lib/store/row-cache.ts: stored objects on the main thread); `--row-cache-mb`. */
   rowCacheBytesDefault: 64 * MiB,
   rowCacheBytesMax: 512 * MiB,
+  /**
+   * A shard's presence filter (lib/shard/presence-filter.ts: "no such key" answered on the
+   * main thread): sized at shard start for twice the keys its engine holds, at least
+   * presenceKeysMin (about 2 MiB) and at most presenceKeysMax (32 MiB); past its capacity it
+   * turns itself off until the shard restarts.
+   */
+  presenceKeysMin: 1 << 20,
+  presenceKeysMax: 1 << 24,
   /** Target size of one SSTable produced by compaction. */
   tableBytesTarget: 4 * MiB,
   /** Largest encoded record in the commit log (one write batch). */

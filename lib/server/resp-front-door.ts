@@ -107,7 +107,9 @@ function operationsOf(options: RespFrontDoorOptions): RespOperations {
 /** Starts the RESP listener of a node. */
 export async function startRespFrontDoor(options: RespFrontDoorOptions): Promise<RespListener> {
   const service = new RespService(operationsOf(options));
-  const listener = await RespListener.start({ host: options.host, port: options.port, handler: service, logger: options.logger, clock: options.clock }, service.open);
+  const store = options.store;
+  const beforeInput = store.poll === undefined ? undefined : (): void => store.poll!();
+  const listener = await RespListener.start({ host: options.host, port: options.port, handler: service, logger: options.logger, clock: options.clock, beforeInput }, service.open);
   service.attach(listener);
   return listener;
 }

@@ -29,8 +29,10 @@ export interface ShardWorkerData {
   memtableBytes: number | undefined;
   /** The actor's version-header cache budget; absent: limits.headerCacheBytesDefault. */
   headerCacheBytes?: number | undefined;
+  /** Make a presence filter (presence-filter.ts) and hand it over with `ready`: a node's store, whose row cache asks it. */
+  presence?: boolean;
 }
 
 export type ShardStatusMessage =
-  | { kind: 'ready' }
+  | { kind: 'ready'; presence?: SharedArrayBuffer }
   | { kind: 'failed'; code: ErrorCode | undefined; message: string };

@@ -45,7 +45,7 @@ import { InlineRunner } from './inline-runner.js';
 import { CommitMetrics, pendingCompactionBytes, type HistogramSnapshot } from './engine-metrics.js';
 import { tokenOf } from '../base/hash.js';
 import { bloomHash } from './bloom-filter.js';
-import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, userKeyOf } from './internal-key.js';
+import { compareBytes, internalKeyOf, internalKeyOfToken, partitionRange, tokenOfInternal, userKeyOf } from './internal-key.js';
 import { DirectoryLock } from './lock-file.js';
 import {
   installManifest,
@@ -263,6 +263,7 @@ export class Engine {
   #nextFileNumber: number;
   #logNumber: number;
   #mem = new Memtable();
+  #keyListener: ((token: number) => void) | undefined;
   #imm: Memtable | undefined;
   #wal: WalWriter;
   #walNumber: number;
@@ -689,6 +690,7 @@ export class Engine {
     this.#liveWals.push(number);
     this.#imm = this.#mem;
     this.#mem = new Memtable();
+    this.#mem.onAdd = this.#keyListener;
     this.#flushing = this.#runFlush(frozenWals, number).finally(() => {
       this.#flushing = undefined;
       this.#wake();
@@ -968,6 +970,33 @@ export class Engine {
       removeFile: (path) => this.#fs.remove(path),
       fail: (error) => this.#fail(error),
     };
+  }
+
+  /**
+   * Told the token of every key the engine takes into a memtable from now on, before the
+   * write that brings it is acknowledged (the shard's presence filter).
+   */
+  set keyListener(listener: ((token: number) => void) | undefined) {
+    this.#keyListener = listener;
+    this.#mem.onAdd = listener;
+  }
+
+  /** About how many keys the engine holds (its tables' entries and its memtables'); an upper bound. */
+  keyEstimate(): number {
+    let keys = this.#mem.size + (this.#imm?.size ?? 0);
+    for (const level of this.#levels) for (const table of level) keys += table.entryCount;
+    return keys;
+  }
+
+  /** Visits the token of every key of a partition that has a record (not a tombstone), in one pass. */
+  forEachToken(partition: number, visit: (token: number) => void): void {
+    this.#checkOpen();
+    const range = partitionRange(partition, this.#settings.partitionBits);
+    const cursor = this.#rangeCursor(range.start, range.end);
+    for (cursor.seek(range.start); cursor.valid; cursor.next()) {
+      if (range.end && compareBytes(cursor.key, range.end) >= 0) return;
+      if (cursor.kind !== EntryKind.tombstone) visit(tokenOfInternal(cursor.key));
+    }
   }
 
   /** One page of a partition's live entries, in (token, key) order. */

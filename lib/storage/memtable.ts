@@ -89,6 +89,8 @@ function holdsUserKey(e: MemEntry, userKey: Uint8Array): boolean {
 }
 
 export class Memtable {
+  /** Told the token of every key added (the shard's presence filter); set by the engine. */
+  onAdd: ((token: number) => void) | undefined;
   readonly #buckets = new Map<number, MemEntry>();
   #size = 0;
   #sorted: MemEntry[] | undefined = [];
@@ -110,6 +112,7 @@ export class Memtable {
   #add(kind: EntryKind, batch: Uint8Array, keyStart: number, keyEnd: number, valueStart: number, valueEnd: number): void {
     this.#bytes += keyEnd - keyStart + valueEnd - valueStart + MEMTABLE_ENTRY_OVERHEAD_BYTES;
     const hash = hashAt(batch, keyStart, keyEnd);
+    this.onAdd?.(hash);
     const head = this.#buckets.get(hash);
     for (let e = head; e !== undefined; e = e.next) {
       if (compareRanges(e.batch, e.keyStart, e.keyEnd, batch, keyStart, keyEnd) !== 0) continue;

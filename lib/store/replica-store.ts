@@ -45,6 +45,8 @@ export interface ReplicaStore extends Store {
   dropPartition(partition: number): Promise<number>;
   /** The row cache's entry for `key` (its object copied out), if the store has a row cache and it holds the key (row-cache.ts). */
   cachedRow(key: Uint8Array): RowEntry | undefined;
+  /** Publishes this turn's shard requests and delivers replies already published, now (EmbeddedStore.poll). */
+  poll?(): void;
   /** The row cache, if the store has one (plain reads straight from it: RowCache.plainRead). */
   readonly rowCache?: RowCache | undefined;
   /** Has each row cache entry's view made when it is filled, by `derive` (row-cache.ts RowView). */

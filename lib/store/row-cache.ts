@@ -95,6 +95,12 @@ export class RowCache {
    * arguments are views of the arena, valid only during the call. Undefined: no views.
    */
   derive: RowDerive | undefined;
+  /**
+   * Whether the shards may hold a key of this placement token (the store's presence filters,
+   * lib/shard/presence-filter.ts); false lets the cache answer "none" for a key it does not
+   * hold. Undefined: they may.
+   */
+  mayHold: ((token: number) => boolean) | undefined;
   /** After a `plainRead` hit: the value is `arena[plainAt, plainAt + plainLength)`; plainLength -1: nil. */
   plainAt = 0;
   plainLength = 0;
@@ -160,7 +166,7 @@ export class RowCache {
   get(key: Uint8Array): RowEntry | undefined {
     const id = this.#find(key, 0, key.length, tokenOfKey(key, 0, key.length));
     if (id < 0) {
-      this.#stats.misses++;
+      // Not counted: the caller asks knownAbsent next, or the shard.
       return undefined;
     }
     this.#stats.hits++;
@@ -176,7 +182,12 @@ export class RowCache {
    */
   plainRead(bytes: Uint8Array, start: number, end: number, token: number, nowMs: number): boolean {
     const id = this.#find(bytes, start, end, token | 0);
-    if (id < 0) return false;
+    if (id < 0) {
+      if (!this.#knownAbsent(bytes, start, end, token)) return false;
+      this.#stats.hits++;
+      this.plainLength = -1;
+      return true;
+    }
     if (this.#hotAt[id] === hotUnknown || nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) {
       this.#deriveView(id);
       if (nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) return false;
@@ -192,6 +203,24 @@ export class RowCache {
       this.plainLength = this.#hotLength[id]!;
     }
     return true;
+  }
+
+  /**
+   * Whether `key`, which the cache does not hold, is known to be absent: no shard may hold it
+   * (mayHold) and no change of it is in flight. Counts a hit if so, a miss if not (the caller
+   * then reads the shard).
+   */
+  knownAbsent(key: Uint8Array): boolean {
+    const absent = this.#knownAbsent(key, 0, key.length, tokenOfKey(key, 0, key.length));
+    if (absent) this.#stats.hits++;
+    else this.#stats.misses++;
+    return absent;
+  }
+
+  #knownAbsent(bytes: Uint8Array, start: number, end: number, token: number): boolean {
+    const mayHold = this.mayHold;
+    if (mayHold === undefined || mayHold(token | 0)) return false;
+    return this.#inflight.size === 0 || !this.#inflight.has(Buffer.prototype.latin1Slice.call(bytes, start, end) as string);
   }
 
   /** A read answered from an entry by its caller (its own view of `objectOf`): counted as a hit. */

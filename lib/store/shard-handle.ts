@@ -25,6 +25,7 @@ import { createMailbox, MailboxConsumer, MailboxProducer } from '../mailbox/inde
 import { decodeReplySpan, encodeRequestInto, requestBytes, type ShardReply, type ShardRequest } from '../protocol/shard-frames.js';
 import { exposeBackgroundRunner, type ShardControl, wrapShardControl } from '../shard/control-channel.js';
 import { FrameSender } from '../shard/frame-sender.js';
+import { PresenceFilter } from '../shard/presence-filter.js';
 import type { ShardStatusMessage, ShardWorkerData } from '../shard/shard-worker-data.js';
 import type { BackgroundRunner, SyncMode } from '../storage/engine.js';
 import type { ShardStats } from '../shard/control-channel.js';
@@ -45,6 +46,8 @@ export interface ShardConfig {
   headerCacheBytes?: number | undefined;
   /** Publish request frames once per event-loop turn (FrameSender publishPerTurn): a node's store. */
   publishPerTurn?: boolean;
+  /** Have the shard keep a presence filter (lib/shard/presence-filter.ts): a node's store. */
+  presence?: boolean;
 }
 
 /** Turns a reply into the caller's result; throws (an error reply's RingkvError, say) to reject. */
@@ -67,6 +70,8 @@ interface Generation {
   pending: Map<number, Pending>;
   /** The worker reported ready (its control channel answers). */
   started: boolean;
+  /** The shard's presence filter, from its ready message (presence-filter.ts). */
+  presence: PresenceFilter | undefined;
 }
 
 type MessagePort = InstanceType<typeof MessageChannel>['port1'];
@@ -115,6 +120,7 @@ export class ShardHandle {
       reclaimFromDeadThread,
       memtableBytes,
       headerCacheBytes: this.#config.headerCacheBytes,
+      presence: this.#config.presence === true,
     };
     const worker = new Worker(workerUrl, { workerData, transferList: [control.port2, runner.port2] });
     const producer = new MailboxProducer(requestBuffer);
@@ -130,6 +136,7 @@ export class ShardHandle {
       runnerPort: runner.port1,
       pending: new Map(),
       started: false,
+      presence: undefined,
     };
     this.#current = generation;
     this.#ready = this.#watch(generation);
@@ -142,6 +149,7 @@ export class ShardHandle {
       g.worker.once('message', (message: ShardStatusMessage) => {
         if (message.kind === 'ready') {
           g.started = true;
+          if (message.presence !== undefined) g.presence = PresenceFilter.attach(message.presence);
           resolve();
           return;
         }
@@ -213,6 +221,28 @@ export class ShardHandle {
     this.start(true).catch((error: unknown) => {
       this.#config.logger.error({ err: error, shard: this.#config.index }, 'shard restart failed; shard is down');
     });
+  }
+
+  /**
+   * Whether the shard may hold a key of placement token `token`: false only when its presence
+   * filter is ready and says no (presence-filter.ts). A request sent and not yet answered is
+   * the caller's to account for (RowCache tracks changes in flight).
+   */
+  mayHold(token: number): boolean {
+    const g = this.#current;
+    if (g === undefined || this.#state !== 'running' || g.presence === undefined) return true;
+    return g.presence.mayHold(token);
+  }
+
+  /**
+   * Publishes the requests queued in this turn now, and delivers the replies the shard has
+   * already published, without waiting for the event loop's next turn (see EmbeddedStore.poll).
+   */
+  poll(): void {
+    const g = this.#current;
+    if (g === undefined || this.#state !== 'running') return;
+    g.sender.flush();
+    if (g.replies.available()) g.replies.drainSpans((bytes, startBytes, lengthBytes) => this.#onReply(g, bytes, startBytes, lengthBytes));
   }
 
   /**

@@ -78,6 +78,7 @@ export async function openEmbeddedStore(options: StoreOptions, identity: Identit
         memtableBytes: settings.memtableBytes,
         headerCacheBytes: settings.headerCacheBytes,
         publishPerTurn: tuning.publishPerTurn === true,
+        presence: (tuning.rowCacheBytes ?? 0) > 0,
       }),
   );
   const started = await Promise.allSettled(handles.map((h) => h.start(false)));
@@ -153,6 +154,7 @@ class EmbeddedStore implements Store {
     this.#handles = handles;
     this.#pool = pool;
     this.#rows = rows;
+    if (rows !== undefined) rows.mayHold = (token) => this.#handles[partitionOfToken(token >>> 0, this.partitionBits) % this.shards]!.mayHold(token);
   }
 
   /** The shard that owns `key`: partition mod S. */
@@ -173,6 +175,17 @@ class EmbeddedStore implements Store {
   /** Has each row cache entry's memo made when the entry is filled (row-cache.ts `derive`). */
   deriveRows(derive: RowDerive): void {
     if (this.#rows !== undefined) this.#rows.derive = derive;
+  }
+
+  /**
+   * Publishes the shard requests made so far in this turn and delivers the replies already
+   * published, now. A caller that handles many inputs in one turn (the RESP listener, once per
+   * socket read) calls it so that a request made for one input is answered while the turn goes
+   * on, rather than a turn later: a GET pipeline waiting on one shard read is answered in the
+   * same turn it was read.
+   */
+  poll(): void {
+    for (const handle of this.#handles) handle.poll();
   }
 
   /** The row cache, if this store has one. */
@@ -278,6 +291,7 @@ class EmbeddedStore implements Store {
     if (rows === undefined) return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, objectResult);
     const hit = rows.get(k);
     if (hit !== undefined) return Promise.resolve(hit.object);
+    if (rows.knownAbsent(k)) return Promise.resolve(undefined);
     const startedSeq = rows.readStarted();
     return this.#send(k, { op: 'readObject', requestId: 0, key: k }, false, (reply) => {
       const object = objectResult(reply);

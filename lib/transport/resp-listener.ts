@@ -77,6 +77,12 @@ export interface RespListenerOptions {
   connectionsMax?: number;
   /** Wall clock for connection ages (CLIENT INFO); default the system's. */
   clock?: Clock;
+  /**
+   * Called before each socket read is handled: the node delivers shard replies that arrived
+   * meanwhile (ReplicaStore.poll), so a pipeline waiting on a shard read is answered within
+   * the turn of the event loop in which the other sockets are read, not after it.
+   */
+  beforeInput?: (() => void) | undefined;
 }
 
 export interface RespListenerStats {
@@ -143,6 +149,7 @@ class RespConnection implements RespSession {
   }
 
   #onData(chunk: Buffer): void {
+    this.#listener.beforeInput?.();
     if (this.#closing) return;
     const from = this.authenticated && this.#parser.idle ? this.#getsNow(chunk) : 0;
     if (from === chunk.length) return this.#maybePause();
@@ -306,6 +313,7 @@ export class RespListener {
   readonly inflightMax: number;
   readonly inflightTotalMax: number;
   readonly outputBytesHigh: number;
+  readonly beforeInput: (() => void) | undefined;
   /** Commands running on every connection. */
   inflightTotal = 0;
   /** Connections paused because the total was at its bound, resumed in order as it drops. */
@@ -326,6 +334,7 @@ export class RespListener {
     this.inflightMax = options.inflightMax ?? limits.respInflightMax;
     this.inflightTotalMax = options.inflightTotalMax ?? limits.respInflightTotalMax;
     this.outputBytesHigh = options.outputBytesHigh ?? limits.respOutputBytesHigh;
+    this.beforeInput = options.beforeInput;
     this.#connectionsMax = options.connectionsMax ?? limits.respConnectionsMax;
     this.#authenticatedByDefault = authenticatedByDefault;
     this.#server = createServer((socket) => this.#accept(socket));
