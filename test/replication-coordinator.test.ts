@@ -367,3 +367,32 @@ t.test('with quorum fan-out a read asks R replicas, this node first, and one mor
   });
   t.same(sendsTo(perDc.startGet(2, { key, consistency: 'EACH_QUORUM' }, 0)).sort(), ['b', 'c'], 'per-datacenter levels ask every replica');
 });
+
+t.test('a sole write comes down to one local write: which writes qualify, and their outcomes as the request path answers them', async (t) => {
+  let sole = true;
+  const c = coordinator(() => [up('a')], { soleReplicaOfToken: () => sole });
+  const put = { key, value: enc.encode('v'), rid: rid(1), sole: true, ttlMs: 5_000, overwrite: true };
+  t.same(c.soleWrite(put), { flags: { ttlMs: 5_000, overwrite: true } }, 'a RESP write on its only replica: the local write and its flags, no mint');
+  t.same(c.soleWrite({ ...put, ttlMs: undefined, overwrite: undefined }), { flags: undefined });
+  t.equal(c.soleWrite({ ...put, sole: undefined }), undefined, 'a client write (retried by rid) takes the request path');
+  t.equal(c.soleWrite({ ...put, hops: 1 }), undefined, 'so does a forwarded one');
+  t.equal(c.soleWrite({ ...put, w: 1 }), undefined, 'and one with its own level');
+  t.equal(c.soleWrite({ ...put, consistency: 'ONE' }), undefined);
+  t.equal(c.soleWrite({ ...put, hedged: true }), undefined);
+  sole = false;
+  t.equal(c.soleWrite(put), undefined, 'a key with other replicas, or one a node is gaining, takes the request path');
+  t.equal(coordinator(() => [up('a')]).soleWrite(put), undefined, 'a coordinator told nothing of sole replicas never takes it');
+  sole = true;
+  const tooLarge = c.soleWrite({ ...put, value: new Uint8Array(2 * 1024 * 1024) });
+  t.match(tooLarge, { type: 'error', code: 'KV_TOO_LARGE' }, 'an invalid write is answered at once, as the request path would');
+
+  t.same(c.soleWritten({ ok: true, context, object }), { type: 'written', context });
+  t.match(c.soleWritten({ ok: false, code: 'KV_OVERLOADED', message: 'busy' }), { type: 'error', code: 'KV_OVERLOADED' }, 'a definite local failure stays definite');
+  t.match(c.soleWritten({ ok: false, code: 'KV_CLOSED', message: 'gone' }), { type: 'error', code: 'KV_INDETERMINATE' }, 'any other may have landed');
+  t.match(c.soleWritten({ ok: true, object }), { type: 'error', code: 'KV_INDETERMINATE' });
+  const stats = c.stats();
+  t.equal(stats.started, 3, 'counted as started: the two that qualified and the invalid one');
+  t.equal(stats.written, 1);
+  t.equal(stats.indeterminate, 2);
+  t.equal(c.inflight, 0, 'no request state');
+});

@@ -15,6 +15,7 @@ import { SeededRng, seedFromEnvironment } from '../lib/base/rng.js';
 import { decodeObject, readView } from '../lib/causality/index.js';
 import { openReplicaStore, type ReplicaStore } from '../lib/store/index.js';
 import { RowCache, rowEntryOverheadBytes, rowKeyOf } from '../lib/store/row-cache.js';
+import { limits, rowCacheBytesDefault } from '../lib/base/limits.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -373,5 +374,15 @@ t.test('randomized: the arena keeps every entry\'s bytes through growth, wraps, 
     t.ok(hits > 100, `budget ${budget}: ${hits} hits, ${stats.entries} entries, ${stats.evictions} evictions`);
     t.ok(budget > 500_000 || stats.evictions > 0, 'small budgets evict');
   }
+  t.end();
+});
+
+t.test('the default budget is a sixteenth of the machine memory, within its bounds', (t) => {
+  const MiB = 1024 * 1024;
+  t.equal(rowCacheBytesDefault(2 * 1024 * MiB), 128 * MiB);
+  t.equal(rowCacheBytesDefault(512 * MiB), limits.rowCacheBytesDefaultMin, 'at least 64 MiB');
+  t.equal(rowCacheBytesDefault(64 * 1024 * MiB), limits.rowCacheBytesMax, 'at most 512 MiB');
+  t.equal(rowCacheBytesDefault(3 * 1024 * MiB + 5), 192 * MiB, 'whole MiB');
+  t.ok(rowCacheBytesDefault() >= limits.rowCacheBytesDefaultMin);
   t.end();
 });

@@ -8,6 +8,7 @@
  * Areas add their own section; keep each section's names prefixed by nothing but its unit.
  */
 
+import { totalmem } from 'node:os';
 import { assert } from './assert.js';
 
 const KiB = 1024;
@@ -41,8 +42,12 @@ export const limits = {
   bloomBitsPerKeyDefault: 10,
   /** Block cache capacity per engine. */
   blockCacheBytesDefault: 32 * MiB,
-  /** A node's row cache (lib/store/row-cache.ts: stored objects on the main thread); `--row-cache-mb`. */
-  rowCacheBytesDefault: 64 * MiB,
+  /**
+   * A node's row cache (lib/store/row-cache.ts: stored objects on the main thread);
+   * `--row-cache-mb`. The default is a sixteenth of the machine's memory within these bounds
+   * (rowCacheBytesDefault(); 512 MiB from 8 GiB up); memory is taken as entries come.
+   */
+  rowCacheBytesDefaultMin: 64 * MiB,
   rowCacheBytesMax: 512 * MiB,
   /**
    * A shard's presence filter (lib/shard/presence-filter.ts: "no such key" answered on the
@@ -538,3 +543,9 @@ assert(
 );
 
 export type Limits = typeof limits;
+
+/** A node's row cache by default: a sixteenth of the machine's memory, within [rowCacheBytesDefaultMin, rowCacheBytesMax]. */
+export function rowCacheBytesDefault(memoryBytes: number = totalmem()): number {
+  const share = Math.floor(memoryBytes / 16 / (1024 * 1024)) * 1024 * 1024;
+  return Math.min(limits.rowCacheBytesMax, Math.max(limits.rowCacheBytesDefaultMin, share));
+}

@@ -91,7 +91,7 @@
 
 import { assert, assertNever } from '../base/assert.js';
 import { ErrorCode, type ErrorCode as Code } from '../base/errors.js';
-import { murmur3 } from '../base/hash.js';
+import { murmur3, tokenOf } from '../base/hash.js';
 import { limits } from '../base/limits.js';
 import { decodeContext, decodeObject, encodeContext, join, type ConflictPolicy, type Mint } from '../causality/index.js';
 import { resolveRequirement, type Placement, type ReplicaInfo, type Requirement } from './consistency-level.js';
@@ -629,6 +629,33 @@ export class Coordinator {
     if (request.hedged === true) for (const r of peers) if (!r.up) pending.push(r.id);
     const tie = { peers: request.hedged === true ? peers : [], pending, replicas: resolved.placement.replicas };
     return this.#coordinatePut(requestId, request, resolved.requirement, resolved.targets, tie, nowMs);
+  }
+
+  /**
+   * A write that comes down to one local coordinate-write: begun at this node (`untracked`: a
+   * RESP write, never retried or hedged), at the node's write level, on a key whose only
+   * replica is this node with none gaining it (soleLocalToken). The request path would make a
+   * request state, a timer and a tally of one for it; the driver does the local write alone
+   * (CoordinatorDriver.put) and hands its outcome to `soleWritten`. Returns the local write's
+   * flags, a result to answer at once (invalid, overloaded), or undefined: take the request
+   * path. Counted as started.
+   */
+  soleWrite(request: PutRequest): { flags: LocalWriteFlags | undefined } | CoordinatorResult | undefined {
+    if (!untracked(request) || request.w !== undefined || request.consistency !== undefined || request.hedged === true || request.dc !== undefined) return undefined;
+    if (!(request.key instanceof Uint8Array) || !this.soleLocalToken(tokenOf(request.key))) return undefined;
+    this.#stats.started++;
+    const invalid = checkPut(request, this.#forwardHopsMax);
+    if (invalid !== undefined) return invalid;
+    if (this.#full()) return this.#overloaded();
+    return { flags: localFlagsOf(request) };
+  }
+
+  /** The outcome of a soleWrite's local write, as the request path would answer it (and counted so). */
+  soleWritten(result: LocalResult): CoordinatorResult {
+    if (result.ok && 'context' in result) return this.#count({ type: 'written', context: result.context });
+    if (result.ok) return this.#count(failure(ErrorCode.indeterminate, 'local write answered as a read'));
+    const definite = definiteLocalCodes.has(result.code);
+    return this.#count(definite ? failure(result.code, result.message) : failure(ErrorCode.indeterminate, `local write failed (${result.code}): ${result.message}`));
   }
 
   #coordinatePut(

@@ -24,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { systemClock } from '../base/clock.js';
 import type { RingkvError } from '../base/errors.js';
 import { createLogger, type LogFormat, type Logger, type LogLevel } from '../base/log.js';
-import { limits } from '../base/limits.js';
+import { limits, rowCacheBytesDefault } from '../base/limits.js';
 import { SeededRng } from '../base/rng.js';
 import { validateReplication, type Replication } from '../ring/index.js';
 import { openReplicaStore } from '../store/index.js';
@@ -77,7 +77,7 @@ export interface NodeOptions extends ScalingNodeOptions {
   logger?: Logger;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   sync?: 'fsync' | 'none';
-  /** Bytes of the row cache (recently read stored objects on the main thread); default limits.rowCacheBytesDefault, 0: none. */
+  /** Bytes of the row cache (recently read stored objects on the main thread); default rowCacheBytesDefault() (a sixteenth of the machine's memory, 64-512 MiB), 0: none. */
   rowCacheBytes?: number;
   /** Gossip interval (tests shorten it); default limits.gossipIntervalMs. */
   gossipIntervalMs?: number;
@@ -245,7 +245,7 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
   const storeDir = join(dir, 'store');
   const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
-  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}), rowCacheBytes: options.rowCacheBytes ?? limits.rowCacheBytesDefault });
+  const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}), rowCacheBytes: options.rowCacheBytes ?? rowCacheBytesDefault() });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {
     const hints = HintStore.open({

@@ -42,6 +42,7 @@ import {
   type GetRequest as CoordinatorGet,
   type PutRequest as CoordinatorPut,
   type LocalResult,
+  type LocalWriteFlags,
   type MintDot,
   type ReplicaReply,
   type ReplicaRequest,
@@ -185,7 +186,23 @@ export class CoordinatorDriver {
 
   /** A coordinated write as the coordinator takes it (the RESP front door's, with its write flags). */
   async put(request: CoordinatorPut): Promise<{ context: Uint8Array }> {
+    const sole = this.#closed ? undefined : this.#coordinator.soleWrite(request);
+    if (sole !== undefined) return this.#soleWrite(request, sole);
     const result = await this.#start((id, now) => this.#coordinator.startPut(id, request, now));
+    if (result.type === 'written') return { context: result.context };
+    throw toError(result);
+  }
+
+  /** A soleWrite (Coordinator.soleWrite): the local write alone, no request state; its outcome answered as the request path would. */
+  async #soleWrite(request: CoordinatorPut, sole: { flags: LocalWriteFlags | undefined } | CoordinatorResult): Promise<{ context: Uint8Array }> {
+    if ('type' in sole) throw toError(sole);
+    let local: LocalResult;
+    try {
+      local = writtenLocal(await this.#options.store.coordinateWrite(request.key, request.value, request.context, sole.flags));
+    } catch (error) {
+      local = this.#localFailure(error, 'coordinate-write');
+    }
+    const result = this.#coordinator.soleWritten(local);
     if (result.type === 'written') return { context: result.context };
     throw toError(result);
   }
