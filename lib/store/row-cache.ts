@@ -11,8 +11,9 @@
  * may still have landed), and both drop the key's entry. A read fills the cache only if
  * nothing changed its key between the read's send (`readStarted`, a sequence number) and its
  * reply, and no change of the key is in flight: an entry is therefore always the state the
- * shard holds. Changes are remembered per key by sequence number in a bounded map; when it
- * is full it is cleared and every read started before is barred from filling (the floor).
+ * shard holds. Changes are remembered in a fixed table of slots by key hash (the sequence
+ * number of the last change started or ended, and the changes in flight): keys that share a
+ * slot bar each other's fills, which costs a fill now and then and is never wrong.
  * What the shard changes on its own (compaction dropping expired values, value-log GC moving
  * them) leaves every read's answer the same: readers judge expiry at read time.
  *
@@ -79,8 +80,8 @@ export const rowEntryOverheadBytes = 96;
 /** The arena's first size; it doubles as needed up to `budgetBytes * 1.5`. */
 const arenaInitialBytes = 64 * 1024;
 const recordHeaderBytes = 8;
-/** Keys whose last change is remembered; past it the memory is cleared (see the floor). */
-const changesRemembered = 65_536;
+/** log2 of the slots of the change table (2 MiB + 1 MiB). */
+const changeSlotBits = 18;
 /** Fibonacci hashing: spreads tokens of one partition (same top bits) over the index. */
 const golden = 0x9e3779b1;
 /** `#hotAt` codes: the read answers nil; nothing derived (or the window passed); derive said the cache cannot answer. */
@@ -138,10 +139,10 @@ export class RowCache {
   /** Entries taken out of the ring at the tail for a second chance, waiting to be written at the head. */
   #moving: { id: number; record: Uint8Array }[] = [];
 
-  /** Key (latin1 name) → sequence number of its last change start or end. */
-  readonly #changes = new Map<string, number>();
-  /** Key → changes in flight. */
-  readonly #inflight = new Map<string, number>();
+  /** By slot (changeSlotOf): the sequence number of the last change started or ended of a key there. */
+  readonly #changeSeq = new Float64Array(1 << changeSlotBits);
+  /** By slot: changes in flight of keys there. */
+  readonly #changesInFlight = new Int32Array(1 << changeSlotBits);
   #seq = 0;
   /** Reads started before this sequence number never fill. */
   #floor = 0;
@@ -220,7 +221,7 @@ export class RowCache {
   #knownAbsent(bytes: Uint8Array, start: number, end: number, token: number): boolean {
     const mayHold = this.mayHold;
     if (mayHold === undefined || mayHold(token | 0)) return false;
-    return this.#inflight.size === 0 || !this.#inflight.has(Buffer.prototype.latin1Slice.call(bytes, start, end) as string);
+    return this.#changesInFlight[changeSlotOf(token)] === 0;
   }
 
   /** A read answered from an entry by its caller (its own view of `objectOf`): counted as a hit. */
@@ -236,33 +237,37 @@ export class RowCache {
   /** A read of `key` sent at `startedSeq` answered `object`: cached unless a change may have raced it. */
   fill(key: Uint8Array, startedSeq: number, object: Uint8Array | undefined): void {
     if (this.budgetBytes === 0 || startedSeq < this.#floor) return;
-    const name = rowKeyOf(key);
-    if (this.#inflight.has(name)) return;
-    const changedSeq = this.#changes.get(name);
-    if (changedSeq !== undefined && changedSeq > startedSeq) return;
-    this.#insert(key, object);
+    const token = tokenOfKey(key, 0, key.length);
+    const slot = changeSlotOf(token);
+    if (this.#changesInFlight[slot]! > 0 || this.#changeSeq[slot]! > startedSeq) return;
+    this.#insert(key, object, token);
   }
 
-  /** A change of `key` (named `name`, rowKeyOf) is about to be sent: returns its sequence number, for `changed`. */
-  changing(key: Uint8Array, name: string): number {
-    this.#drop(key);
-    this.#inflight.set(name, (this.#inflight.get(name) ?? 0) + 1);
-    return this.#noteChange(name);
+  /** A change of `key` is about to be sent: returns its sequence number, for `changed`. */
+  changing(key: Uint8Array): number {
+    const token = tokenOfKey(key, 0, key.length);
+    this.#drop(key, token);
+    const slot = changeSlotOf(token);
+    this.#changesInFlight[slot]!++;
+    this.#changeSeq[slot] = ++this.#seq;
+    return this.#seq;
   }
 
   /**
    * A change of `key` begun at `startedSeq` was answered (or failed). `object`: the key's
    * stored object right after it (a coordinated write's reply), cached when no other change
-   * of the key overlapped this one (so nothing else can be later than it).
+   * of the key (or of a key sharing its slot) overlapped this one, so nothing else can be
+   * later than it.
    */
-  changed(key: Uint8Array, name: string, startedSeq: number, object?: Uint8Array): void {
-    this.#drop(key);
-    const count = this.#inflight.get(name) ?? 1;
-    const alone = object !== undefined && count === 1 && this.#changes.get(name) === startedSeq && startedSeq >= this.#floor;
-    if (count <= 1) this.#inflight.delete(name);
-    else this.#inflight.set(name, count - 1);
-    this.#noteChange(name);
-    if (alone) this.#insert(key, object);
+  changed(key: Uint8Array, startedSeq: number, object?: Uint8Array): void {
+    const token = tokenOfKey(key, 0, key.length);
+    this.#drop(key, token);
+    const slot = changeSlotOf(token);
+    const count = this.#changesInFlight[slot]!;
+    const alone = object !== undefined && count === 1 && this.#changeSeq[slot] === startedSeq && startedSeq >= this.#floor;
+    this.#changesInFlight[slot] = count > 0 ? count - 1 : 0;
+    this.#changeSeq[slot] = ++this.#seq;
+    if (alone) this.#insert(key, object, token);
   }
 
   /** Something changed keys this cache cannot name (a partition drop): forget everything. */
@@ -277,22 +282,12 @@ export class RowCache {
     this.#used = 0;
     this.#moving = [];
     this.#bytes = 0;
-    this.#changes.clear();
     this.#seq++;
     this.#floor = this.#seq;
   }
 
   stats(): RowCacheStats {
     return { entries: this.#count, bytes: this.#bytes, budgetBytes: this.budgetBytes, ...this.#stats };
-  }
-
-  #noteChange(name: string): number {
-    if (this.#changes.size >= changesRemembered) {
-      this.#changes.clear();
-      this.#floor = this.#seq + 1;
-    }
-    this.#changes.set(name, ++this.#seq);
-    return this.#seq;
   }
 
   // ---- lookups ----
@@ -366,12 +361,11 @@ export class RowCache {
 
   // ---- changes ----
 
-  #insert(key: Uint8Array, object: Uint8Array | undefined): void {
+  #insert(key: Uint8Array, object: Uint8Array | undefined, token: number): void {
     if (this.budgetBytes === 0) return;
     const objectLength = object === undefined ? 0 : object.length;
     const size = key.length + objectLength + rowEntryOverheadBytes;
     if (size > this.budgetBytes / 8) return;
-    const token = tokenOfKey(key, 0, key.length);
     const old = this.#find(key, 0, key.length, token);
     if (old >= 0) this.#remove(old);
     const length = align8(recordHeaderBytes + key.length + objectLength);
@@ -395,9 +389,9 @@ export class RowCache {
     if (this.#at[id] >= 0 && this.derive !== undefined) this.#deriveView(id);
   }
 
-  /** Drops `key`'s entry, if there is one. */
-  #drop(key: Uint8Array): void {
-    const id = this.#find(key, 0, key.length, tokenOfKey(key, 0, key.length));
+  /** Drops `key`'s entry (token: its tokenOfKey), if there is one. */
+  #drop(key: Uint8Array, token: number): void {
+    const id = this.#find(key, 0, key.length, token);
     if (id >= 0) this.#remove(id);
   }
 
@@ -621,18 +615,17 @@ function tokenOfKey(bytes: Uint8Array, start: number, end: number): number {
   return murmur3Range(bytes, start, end, 0) | 0;
 }
 
-/** The cache's name of a key: its bytes as a latin1 string (one byte, one char). */
-export function rowKeyOf(key: Uint8Array): string {
-  return Buffer.prototype.latin1Slice.call(key, 0, key.length) as string;
+/** The change-table slot of a token. */
+function changeSlotOf(token: number): number {
+  return Math.imul(token, golden) >>> (32 - changeSlotBits);
 }
 
 /** Tracks a change of `key` on `cache` while `change` runs; returns `change`. A result carrying the new stored object (`object`) fills the cache. */
 export function changeTracked<T>(cache: RowCache, key: Uint8Array, change: Promise<T>): Promise<T> {
-  const name = rowKeyOf(key);
-  const startedSeq = cache.changing(key, name);
+  const startedSeq = cache.changing(key);
   change.then(
-    (result) => cache.changed(key, name, startedSeq, objectOf(result)),
-    () => cache.changed(key, name, startedSeq),
+    (result) => cache.changed(key, startedSeq, objectOf(result)),
+    () => cache.changed(key, startedSeq),
   );
   return change;
 }
