@@ -4,6 +4,10 @@
  * that merge and read-repair, overload, and hostile replies.
  */
 import t from 'tap';
+import { ManualClock } from '../lib/base/clock.js';
+import { silentLogger } from '../lib/base/log.js';
+import type { ReplicaStore } from '../lib/store/index.js';
+import { CoordinatorDriver } from '../lib/supervisor/coordinator-driver.js';
 import { applyClientWrite, encodeContext, encodeObject, readView, type StoredObject } from '../lib/causality/index.js';
 import {
   Coordinator,
@@ -395,4 +399,37 @@ t.test('a sole write comes down to one local write: which writes qualify, and th
   t.equal(stats.written, 1);
   t.equal(stats.indeterminate, 2);
   t.equal(c.inflight, 0, 'no request state');
+});
+
+t.test('a sole write through the driver: written, timed out (indeterminate) and cut by a close, as the request path answers them', async (t) => {
+  const writes: { resolve: (written: { context: Uint8Array; object: Uint8Array }) => void }[] = [];
+  const store = {
+    coordinateWrite: () => new Promise((resolve) => writes.push({ resolve })),
+    cachedRow: () => undefined,
+  } as unknown as ReplicaStore;
+  const c = coordinator(() => [up('a')], { soleReplicaOfToken: () => true });
+  const driver = new CoordinatorDriver({ coordinator: c, store, clock: new ManualClock(), logger: silentLogger, sendToNode: () => false });
+  const put = { key, value: enc.encode('v'), rid: rid(1), sole: true };
+
+  const written = driver.put(put);
+  t.equal(writes.length, 1, 'one local write, at once');
+  writes[0]!.resolve({ context, object });
+  t.same(await written, { context });
+
+  const slow = driver.put({ ...put, timeoutMs: 50 });
+  t.equal(driver.inflight, 1);
+  const timedOut = await slow.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  t.match(timedOut, { code: 'KV_INDETERMINATE' }, 'no answer within its timeout: indeterminate, as the request path says');
+  writes[1]!.resolve({ context, object }); // the late answer changes nothing
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(c.stats().written, 1, 'the late local write is not counted as written');
+  t.equal(c.stats().indeterminate, 1);
+
+  const cut = driver.put(put);
+  driver.close();
+  t.match(await cut.then(() => undefined, (error: unknown) => error), { code: 'KV_INDETERMINATE' }, 'a close answers a write in flight');
+  t.equal(driver.inflight, 0);
 });

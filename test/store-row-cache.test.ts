@@ -15,7 +15,8 @@ import { SeededRng, seedFromEnvironment } from '../lib/base/rng.js';
 import { decodeObject, readView } from '../lib/causality/index.js';
 import { openReplicaStore, type ReplicaStore } from '../lib/store/index.js';
 import { RowCache, rowEntryOverheadBytes } from '../lib/store/row-cache.js';
-import { limits, rowCacheBytesDefault } from '../lib/base/limits.js';
+import { totalmem } from 'node:os';
+import { limits, processMemoryBytes, rowCacheBytesDefault } from '../lib/base/limits.js';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -384,12 +385,14 @@ t.test('randomized: the arena keeps every entry\'s bytes through growth, wraps, 
   t.end();
 });
 
-t.test('the default budget is a sixteenth of the machine memory, within its bounds', (t) => {
+t.test('the default budget is a 24th of the memory the process may use, within its bounds; larger budgets hold at most the cap', (t) => {
   const MiB = 1024 * 1024;
-  t.equal(rowCacheBytesDefault(2 * 1024 * MiB), 128 * MiB);
+  t.equal(rowCacheBytesDefault(3 * 1024 * MiB), 128 * MiB);
   t.equal(rowCacheBytesDefault(512 * MiB), limits.rowCacheBytesDefaultMin, 'at least 64 MiB');
-  t.equal(rowCacheBytesDefault(64 * 1024 * MiB), limits.rowCacheBytesMax, 'at most 512 MiB');
-  t.equal(rowCacheBytesDefault(3 * 1024 * MiB + 5), 192 * MiB, 'whole MiB');
+  t.equal(rowCacheBytesDefault(64 * 1024 * MiB), limits.rowCacheBytesHeldMax, 'at most 512 MiB');
+  t.equal(rowCacheBytesDefault(6 * 1024 * MiB + 5), 256 * MiB, 'whole MiB');
   t.ok(rowCacheBytesDefault() >= limits.rowCacheBytesDefaultMin);
+  t.ok(processMemoryBytes() > 0 && processMemoryBytes() <= totalmem(), 'the machine, or less under a container limit');
+  t.equal(new RowCache(limits.rowCacheBytesMax).budgetBytes, limits.rowCacheBytesHeldMax, 'a larger budget is accepted and holds at most the cap');
   t.end();
 });

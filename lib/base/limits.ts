@@ -44,11 +44,15 @@ export const limits = {
   blockCacheBytesDefault: 32 * MiB,
   /**
    * A node's row cache (lib/store/row-cache.ts: stored objects on the main thread);
-   * `--row-cache-mb`. The default is a sixteenth of the machine's memory within these bounds
-   * (rowCacheBytesDefault(); 512 MiB from 8 GiB up); memory is taken as entries come.
+   * `--row-cache-mb`. The default is a twenty-fourth of the memory the process may use (the
+   * machine's, or its container's limit), within [rowCacheBytesDefaultMin, rowCacheBytesHeldMax]
+   * (rowCacheBytesDefault(); its arena may take half again as much); memory is taken as entries
+   * come. Budgets up to rowCacheBytesMax are accepted; the cache holds at most
+   * rowCacheBytesHeldMax (its arena's offsets are 30-bit integers).
    */
   rowCacheBytesDefaultMin: 64 * MiB,
-  rowCacheBytesMax: 512 * MiB,
+  rowCacheBytesHeldMax: 512 * MiB,
+  rowCacheBytesMax: 16 * 1024 * MiB,
   /**
    * A shard's presence filter (lib/shard/presence-filter.ts: "no such key" answered on the
    * main thread): sized at shard start for twice the keys its engine holds, at least
@@ -544,8 +548,19 @@ assert(
 
 export type Limits = typeof limits;
 
-/** A node's row cache by default: a sixteenth of the machine's memory, within [rowCacheBytesDefaultMin, rowCacheBytesMax]. */
-export function rowCacheBytesDefault(memoryBytes: number = totalmem()): number {
-  const share = Math.floor(memoryBytes / 16 / (1024 * 1024)) * 1024 * 1024;
-  return Math.min(limits.rowCacheBytesMax, Math.max(limits.rowCacheBytesDefaultMin, share));
+/**
+ * A node's row cache by default: a twenty-fourth of `memoryBytes` (the machine's memory, or
+ * the container's limit when there is one), whole MiB, within [rowCacheBytesDefaultMin,
+ * rowCacheBytesHeldMax].
+ */
+export function rowCacheBytesDefault(memoryBytes: number = processMemoryBytes()): number {
+  const share = Math.floor(memoryBytes / 24 / (1024 * 1024)) * 1024 * 1024;
+  return Math.min(limits.rowCacheBytesHeldMax, Math.max(limits.rowCacheBytesDefaultMin, share));
+}
+
+/** The memory this process may use: the machine's, or less under a cgroup limit (process.constrainedMemory). */
+export function processMemoryBytes(): number {
+  const constrained = (process as { constrainedMemory?: () => number | undefined }).constrainedMemory?.();
+  const total = totalmem();
+  return constrained !== undefined && constrained > 0 && constrained < total ? constrained : total;
 }

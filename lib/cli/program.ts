@@ -275,7 +275,7 @@ function addNodeCommands(program: Command, io: CliIo, done: (code: number) => vo
     .option('--tombstone-grace-seconds <s>', 'keep tombstones at least this long after a delete (default 864000, 10 days)', integer(0, 10 * 365 * 86_400))
     .option('--resp-port <port>', 'also speak the Redis protocol on this port (redis-cli -p <port>)', integer(0, 65535))
     .option('--clock-skew-ms <ms>', 'bound on clock skew between nodes that TTL expiry tolerates (default 50)', integer(0, 60_000))
-    .option('--row-cache-mb <mb>', 'memory for recently read keys on the main thread (default: a sixteenth of the machine memory, 64-512; 0: none)', integer(0, 512))
+    .option('--row-cache-mb <mb>', 'memory for recently read keys on the main thread (default: a 24th of the memory the process may use, 64-512; at most 512 is used; 0: none)', integer(0, 16_384))
     .option('--anti-entropy-sweep-seconds <s>', 'exchange every partition with every peer replica once per this period (default 3600)', integer(1, 30 * 86_400))
     .option('--max-hint-window-seconds <s>', 'stop hinting for a node whose oldest undelivered hint is older than this (default 10800, 3 h)', integer(0, 30 * 86_400));
   addScalingStartFlags(start);

@@ -55,6 +55,11 @@ export class RespWriter {
     return this.#length;
   }
 
+  /** Drops what was written after `length` bytes (a reply that failed halfway). */
+  truncate(length: number): void {
+    if (length >= 0 && length < this.#length) this.#length = length;
+  }
+
   /** The bytes written since the last take (a copy when small, so the buffer is reused). */
   take(): Buffer {
     const n = this.#length;

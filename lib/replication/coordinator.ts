@@ -364,6 +364,8 @@ export class Coordinator {
   readonly #placementOf: (key: Uint8Array) => Placement;
   readonly #soleReplica: ((key: Uint8Array) => boolean) | undefined;
   readonly #soleReplicaOfToken: ((token: number) => boolean) | undefined;
+  /** soleWrites whose local write has not ended. */
+  #soleInFlight = 0;
   readonly #targetsOf: TargetSelector;
   readonly #policy: ConflictPolicy;
   readonly #requestsMax: number;
@@ -647,7 +649,18 @@ export class Coordinator {
     const invalid = checkPut(request, this.#forwardHopsMax);
     if (invalid !== undefined) return invalid;
     if (this.#full()) return this.#overloaded();
+    this.#soleInFlight++;
     return { flags: localFlagsOf(request) };
+  }
+
+  /** A soleWrite's local write ended (answered or not): it no longer counts against requestsMax. */
+  soleDone(): void {
+    if (this.#soleInFlight > 0) this.#soleInFlight--;
+  }
+
+  /** A soleWrite whose local write did not answer within its timeout: answered as the request path's timeout would. */
+  soleTimedOut(): CoordinatorResult {
+    return this.#count(failure(ErrorCode.indeterminate, "write timed out before this node's replica answered; it may be applied"));
   }
 
   /** The outcome of a soleWrite's local write, as the request path would answer it (and counted so). */
@@ -1082,7 +1095,7 @@ export class Coordinator {
 
   /** At `requestsMax` requests in flight; answered puts waiting for their last acks do not count. */
   #full(): boolean {
-    return this.#requests.size - this.#lingering >= this.#requestsMax;
+    return this.#requests.size - this.#lingering + this.#soleInFlight >= this.#requestsMax;
   }
 
   #overloaded(): CoordinatorResult {

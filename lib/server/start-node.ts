@@ -77,7 +77,7 @@ export interface NodeOptions extends ScalingNodeOptions {
   logger?: Logger;
   tls?: { certFile: string; keyFile: string; caFile?: string };
   sync?: 'fsync' | 'none';
-  /** Bytes of the row cache (recently read stored objects on the main thread); default rowCacheBytesDefault() (a sixteenth of the machine's memory, 64-512 MiB), 0: none. */
+  /** Bytes of the row cache (recently read stored objects on the main thread); default rowCacheBytesDefault() (a 24th of the memory the process may use, 64-512 MiB); at most limits.rowCacheBytesHeldMax is used; 0: none. */
   rowCacheBytes?: number;
   /** Gossip interval (tests shorten it); default limits.gossipIntervalMs. */
   gossipIntervalMs?: number;
@@ -245,6 +245,9 @@ export async function startNode(options: NodeOptions = {}): Promise<RingkvNode> 
   // data was wiped and that rejoins under its old id never reuses a dot (Riak's kv679).
   const storeDir = join(dir, 'store');
   const actor = existsSync(join(storeDir, 'STORE')) ? undefined : `${identity.id.slice(0, 40)}~${randomBytes(4).toString('hex')}`;
+  if (options.rowCacheBytes !== undefined && options.rowCacheBytes > limits.rowCacheBytesHeldMax) {
+    logger.warn({ rowCacheBytes: options.rowCacheBytes, usedBytes: limits.rowCacheBytesHeldMax }, 'the row cache holds at most 512 MiB; the rest of its budget is not used');
+  }
   const store = await openReplicaStore({ dir: storeDir, partitionBits, publishPerTurn: true, ...(actor ? { actor } : {}), logger, ...(options.shards ? { shards: options.shards } : {}), ...(options.sync ? { sync: options.sync } : {}), rowCacheBytes: options.rowCacheBytes ?? rowCacheBytesDefault() });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
   try {

@@ -16,12 +16,14 @@
  *   atomic store on the reply mailbox; the main thread reads the reply with an atomic load
  *   before it acts on it, so the bits are visible to it from then on. A write the main thread
  *   has sent but not seen answered is its own business (RowCache tracks changes in flight).
- * - Past its capacity (distinct keys counted as adds that set a new bit) the filter turns
- *   itself `off`: every answer is "maybe" until the shard restarts with a bigger one.
+ * - Past its capacity the filter turns itself `off`: every answer is "maybe" until the shard
+ *   restarts with a bigger one. Capacity is judged by the bits set (more than `capacity`
+ *   random keys would set), which counts keys a plain count of new keys would miss once most
+ *   of their bits are already set by others.
  * Deleted keys stay in (a "maybe" costs a shard read, never a wrong answer).
  *
- * Layout: Int32 words; word 0 the state, word 1 the count, word 2 the capacity in keys, word
- * 3 spare; then 2^b bits. Four probes per token (double hashing from the token: the key is
+ * Layout: Int32 words; word 0 the state, word 1 the keys added (an add that set a new bit),
+ * word 2 the capacity in keys, word 3 the bits set; then 2^b bits. Four probes per token (double hashing from the token: the key is
  * hashed once, by whoever already has its token). About 1% false "maybe" at capacity.
  */
 
@@ -37,12 +39,15 @@ const probes = 4;
 export class PresenceFilter {
   readonly #words: Int32Array;
   readonly #mask: number;
+  readonly #setBitsMax: number;
   readonly capacity: number;
 
   private constructor(buffer: SharedArrayBuffer) {
     this.#words = new Int32Array(buffer);
     this.#mask = (this.#words.length - headerWords) * 32 - 1;
     this.capacity = this.#words[2]!;
+    const bits = this.#mask + 1;
+    this.#setBitsMax = Math.floor(bits * (1 - Math.exp((-probes * this.capacity) / bits)));
   }
 
   /** A new filter, `building`, for about `expectedKeys` keys (bounded by limits.presence*). */
@@ -81,20 +86,21 @@ export class PresenceFilter {
     const words = this.#words;
     const mask = this.#mask;
     const step = stepOf(token);
-    let fresh = false;
+    let fresh = 0;
     for (let i = 0, bit = token; i < probes; i++, bit = (bit + step) | 0) {
       const at = bit & mask;
       const word = headerWords + (at >>> 5);
       const flag = 1 << (at & 31);
       if ((words[word]! & flag) === 0) {
         words[word] = words[word]! | flag;
-        fresh = true;
+        fresh++;
       }
     }
-    if (!fresh) return;
-    const count = words[1]! + 1;
-    words[1] = count;
-    if (count > this.capacity && this.state !== PresenceState.off) this.#setState(PresenceState.off);
+    if (fresh === 0) return;
+    words[1] = words[1]! + 1;
+    const setBits = words[3]! + fresh;
+    words[3] = setBits;
+    if (setBits > this.#setBitsMax && this.state !== PresenceState.off) this.#setState(PresenceState.off);
   }
 
   /** Shard side: every key the engine held when the filter was made has been added. */

@@ -43,6 +43,7 @@
 
 import { Buffer } from 'node:buffer';
 import { murmur3Range } from '../base/hash.js';
+import { limits } from '../base/limits.js';
 
 export interface RowCacheStats {
   entries: number;
@@ -80,6 +81,8 @@ export const rowEntryOverheadBytes = 96;
 /** The arena's first size; it doubles as needed up to `budgetBytes * 1.5`. */
 const arenaInitialBytes = 64 * 1024;
 const recordHeaderBytes = 8;
+/** Entries set aside for a second chance at once, at most: past it the tail evicts (bounds the copies one fill can cause). */
+const movesPerSettleMax = 1024;
 /** log2 of the slots of the change table (2 MiB + 1 MiB). */
 const changeSlotBits = 18;
 /** Fibonacci hashing: spreads tokens of one partition (same top bits) over the index. */
@@ -125,6 +128,8 @@ export class RowCache {
   #fromMs: Float64Array = new Float64Array(0);
   #untilMs: Float64Array = new Float64Array(0);
   #referenced: Uint8Array = new Uint8Array(0);
+  /** What a reader derived from an entry (memoOf/setMemo), by id; only for entries read that way. */
+  #memos: unknown[] = [];
   #freeIds: number[] = [];
   #nextId = 0;
 
@@ -151,7 +156,7 @@ export class RowCache {
 
   constructor(budgetBytes: number) {
     if (!Number.isInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('rowCacheBytes must be a non-negative integer');
-    this.budgetBytes = budgetBytes;
+    this.budgetBytes = Math.min(budgetBytes, limits.rowCacheBytesHeldMax);
     this.#arenaMax = Math.min(2 ** 30, align8(budgetBytes + Math.floor(budgetBytes / 2)));
     const initial = Math.min(this.#arenaMax, arenaInitialBytes);
     this.#arena = Buffer.allocUnsafeSlow(initial);
@@ -224,6 +229,26 @@ export class RowCache {
     return this.#changesInFlight[changeSlotOf(token)] === 0;
   }
 
+  /** The entry id of `key` for a reader that keeps what it derives from it (memoOf, setMemo); -1: none. Counts nothing. */
+  idOf(key: Uint8Array): number {
+    return this.#find(key, 0, key.length, tokenOfKey(key, 0, key.length));
+  }
+
+  /** The stored object of entry `id` (a copy: the arena's space is reused). */
+  objectOf(id: number): Uint8Array | undefined {
+    return this.#objectCopy(id);
+  }
+
+  /** What a reader kept with entry `id` (setMemo); dropped with the entry. */
+  memoOf(id: number): unknown {
+    return this.#memos[id];
+  }
+
+  setMemo(id: number, memo: unknown): void {
+    this.#memos[id] = memo;
+    this.#referenced[id] = 1;
+  }
+
   /** A read answered from an entry by its caller (its own view of `objectOf`): counted as a hit. */
   countHit(): void {
     this.#stats.hits++;
@@ -275,6 +300,7 @@ export class RowCache {
     this.#table.fill(0);
     this.#count = 0;
     this.#at.fill(-1);
+    this.#memos = [];
     this.#freeIds = [];
     this.#nextId = 0;
     this.#head = 0;
@@ -325,7 +351,12 @@ export class RowCache {
   /** Computes the entry's view (its window passed, or it was never derived). */
   #deriveView(id: number): void {
     const derive = this.derive;
-    const view = derive === undefined ? undefined : derive(...this.#recordViews(id));
+    let view: RowView | undefined;
+    try {
+      view = derive === undefined ? undefined : derive(...this.#recordViews(id));
+    } catch {
+      view = undefined; // the reader's bug or a corrupt object: such an entry is read the usual way, which reports it
+    }
     if (view === undefined) {
       this.#hotAt[id] = hotNone;
       this.#fromMs[id] = -Infinity;
@@ -376,6 +407,7 @@ export class RowCache {
     this.#arena.set(key, at + recordHeaderBytes);
     if (object !== undefined) this.#arena.set(object, at + recordHeaderBytes + key.length);
     this.#at[id] = at;
+    this.#memos[id] = undefined;
     this.#token[id] = token;
     this.#keyLength[id] = key.length;
     this.#objectLength[id] = object === undefined ? -1 : objectLength;
@@ -398,6 +430,7 @@ export class RowCache {
   #remove(id: number): void {
     this.#unindex(id);
     this.#at[id] = -1;
+    this.#memos[id] = undefined;
     this.#bytes -= this.#size[id]!;
     this.#freeIds.push(id);
   }
@@ -543,7 +576,7 @@ export class RowCache {
     this.#tail = at + length === this.#arena.length ? 0 : at + length;
     this.#used -= length;
     if (id < 0 || this.#at[id] !== at) return;
-    if (this.#referenced[id] === 1) {
+    if (this.#referenced[id] === 1 && this.#moving.length < movesPerSettleMax) {
       this.#referenced[id] = 0;
       this.#at[id] = -2; // out of the ring until it is written back (#settle)
       this.#moving.push({ id, record: new Uint8Array(this.#arena.subarray(at, at + length)) });
@@ -551,6 +584,7 @@ export class RowCache {
     }
     this.#unindex(id);
     this.#at[id] = -1;
+    this.#memos[id] = undefined;
     this.#bytes -= this.#size[id]!;
     this.#freeIds.push(id);
     this.#stats.evictions++;

@@ -43,6 +43,7 @@ import {
   type PutRequest as CoordinatorPut,
   type LocalResult,
   type LocalWriteFlags,
+  type SoleReadMemo,
   type MintDot,
   type ReplicaReply,
   type ReplicaRequest,
@@ -99,6 +100,8 @@ export class CoordinatorDriver {
   readonly #pending = new Map<number, (result: CoordinatorResult) => void>();
   /** Each request's one wake-up (deadline or hedge time): one shared timer, not one per request. */
   readonly #timers: DeadlineWheel;
+  /** soleWrites in flight, by request id (their answer waits in #pending). */
+  readonly #soleWrites = new Set<number>();
   /** Rpcs of our own (hint delivery), by id: resolved by the reply, or undefined on timeout. */
   readonly #calls = new Map<number, { resolve: (body: unknown) => void; timer: NodeJS.Timeout }>();
   /** Merges of replica writes carrying a rid, by rid (hex), while they run. */
@@ -118,7 +121,7 @@ export class CoordinatorDriver {
       const memo = soleReadOf(object, this.#coordinator.policy, nowMs);
       return memo === undefined ? undefined : { latest: memo.result.latest ?? null, fromMs: memo.fromMs, untilMs: memo.untilMs };
     });
-    this.#timers = new DeadlineWheel({ onDue: (requestId) => this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs())) });
+    this.#timers = new DeadlineWheel({ onDue: (requestId) => this.#onDue(requestId) });
   }
 
   get inflight(): number {
@@ -155,12 +158,21 @@ export class CoordinatorDriver {
    * would give, with no request, no timer and no shard. Undefined otherwise (use `read`).
    */
   readNow(key: Uint8Array, r: number | undefined, consistency: string | undefined): LatestRead | undefined {
-    if (this.#closed || this.#options.store.rowCache === undefined) return undefined;
+    const rows = this.#options.store.rowCache;
+    if (this.#closed || rows === undefined) return undefined;
     if (!this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(key) === false) return undefined;
-    const entry = this.#options.store.cachedRow(key);
-    if (entry === undefined) return undefined;
-    const memo = soleReadOf(entry.object, this.#coordinator.policy, this.expiryNowMs());
-    if (memo === undefined) return undefined;
+    const id = rows.idOf(key);
+    if (id < 0) return undefined;
+    // The full result (values, context) is kept with the entry once made: made from a copy of
+    // the object, it stays valid while the entry lives, wherever the cache moves its bytes.
+    const nowMs = this.expiryNowMs();
+    let memo = rows.memoOf(id) as SoleReadMemo | undefined;
+    if (memo === undefined || nowMs < memo.fromMs || nowMs >= memo.untilMs) {
+      memo = soleReadOf(rows.objectOf(id), this.#coordinator.policy, nowMs);
+      if (memo === undefined) return undefined;
+      rows.setMemo(id, memo);
+    }
+    rows.countHit();
     this.#coordinator.countLocalRead();
     return memo.result as LatestRead;
   }
@@ -193,18 +205,44 @@ export class CoordinatorDriver {
     throw toError(result);
   }
 
-  /** A soleWrite (Coordinator.soleWrite): the local write alone, no request state; its outcome answered as the request path would. */
+  /**
+   * A soleWrite (Coordinator.soleWrite): the local write alone, with no coordinator state; its
+   * outcome answered as the request path would, including its timeout (indeterminate) and a
+   * close (indeterminate).
+   */
   async #soleWrite(request: CoordinatorPut, sole: { flags: LocalWriteFlags | undefined } | CoordinatorResult): Promise<{ context: Uint8Array }> {
     if ('type' in sole) throw toError(sole);
-    let local: LocalResult;
-    try {
-      local = writtenLocal(await this.#options.store.coordinateWrite(request.key, request.value, request.context, sole.flags));
-    } catch (error) {
-      local = this.#localFailure(error, 'coordinate-write');
-    }
-    const result = this.#coordinator.soleWritten(local);
+    const id = this.#allocateId();
+    const done = new Promise<CoordinatorResult>((resolve) => this.#pending.set(id, resolve));
+    this.#soleWrites.add(id);
+    this.#timers.set(id, request.timeoutMs ?? limits.coordinatorTimeoutMsDefault);
+    this.#options.store
+      .coordinateWrite(request.key, request.value, request.context, sole.flags)
+      .then(writtenLocal, (error: unknown) => this.#localFailure(error, 'coordinate-write'))
+      .then((local) => this.#soleSettled(id, local));
+    const result = await done;
     if (result.type === 'written') return { context: result.context };
     throw toError(result);
+  }
+
+  #soleSettled(id: number, local: LocalResult): void {
+    this.#coordinator.soleDone();
+    if (!this.#soleWrites.delete(id)) return; // answered already: timed out, or the node closed
+    this.#timers.clear(id);
+    const resolve = this.#pending.get(id);
+    this.#pending.delete(id);
+    resolve?.(this.#coordinator.soleWritten(local));
+  }
+
+  /** A timer fell due: a soleWrite's (answered as timed out) or a coordinator request's. */
+  #onDue(requestId: number): void {
+    if (!this.#soleWrites.delete(requestId)) {
+      this.#perform(this.#coordinator.onTimeout(requestId, this.#options.clock.monotonicMs()));
+      return;
+    }
+    const resolve = this.#pending.get(requestId);
+    this.#pending.delete(requestId);
+    resolve?.(this.#coordinator.soleTimedOut());
   }
 
   /** A client put or delete. */
@@ -309,6 +347,7 @@ export class CoordinatorDriver {
       call.resolve(undefined);
     }
     this.#calls.clear();
+    this.#soleWrites.clear();
     for (const [id, resolve] of this.#pending) {
       this.#pending.delete(id);
       resolve({ type: 'error', code: ErrorCode.indeterminate, message: 'the node closed with the request in flight' });

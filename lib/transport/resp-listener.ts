@@ -180,7 +180,7 @@ class RespConnection implements RespSession {
       if (end < 0) break;
       const start = plainGetKey.start;
       const keyEnd = plainGetKey.end;
-      if (this.#head === this.#slots.length && handler.getInto(this, chunk, start, keyEnd, writer)) answered++;
+      if (this.#head === this.#slots.length && this.#getInto(handler, chunk, start, keyEnd)) answered++;
       else this.#onCommand([getName, chunk.subarray(start, keyEnd)]);
       at = end;
     }
@@ -190,6 +190,18 @@ class RespConnection implements RespSession {
       this.#scheduleFlush();
     }
     return at;
+  }
+
+  /** handler.getInto, a throw taken as "not answered" (the command then reports it). */
+  #getInto(handler: RespHandler, chunk: Buffer, start: number, end: number): boolean {
+    const before = this.#writer.length;
+    try {
+      return handler.getInto!(this, chunk, start, end, this.#writer);
+    } catch (error) {
+      this.#listener.logger.error({ err: error }, 'RESP plain GET failed with a bug');
+      this.#writer.truncate(before);
+      return false;
+    }
   }
 
   #onCommand(args: Buffer[]): void {
