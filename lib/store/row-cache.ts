@@ -19,15 +19,15 @@
  *
  * Layout: no object per entry, so that a hit costs a few cache lines and a node holding a
  * million entries gives the garbage collector nothing to trace.
- * - Records live in one arena used as a ring: [id, length, key bytes, object bytes], 8-byte
- *   aligned, written at the head and reclaimed at the tail. The arena starts small, grows by
+ * - Records live in one arena used as a ring: a 48-byte header (id, length, key and object
+ *   lengths, the view: value offset and length and its window, the CLOCK bit), then the key
+ *   and object bytes, 8-byte aligned, written at the head and reclaimed at the tail. The arena starts small, grows by
  *   doubling up to half again the budget (dropped entries leave holes until the tail passes),
  *   and is compacted when it grows.
- * - The index is open addressing with linear probing over two Int32Arrays (the key's token
- *   and entry id + 1), deleted by backward shift: a lookup reads the probed slots and then the
- *   record, whose key bytes decide a hit.
- * - Per entry, typed arrays by id: where its record is, its lengths, its size, its CLOCK bit,
- *   and its view (below).
+ * - The index is open addressing with linear probing over one Int32Array of (the key's
+ *   token, entry id + 1) pairs, deleted by backward shift; per entry id, typed arrays hold
+ *   where its record is, its token and its size. A GET reads the probed pair, the record's
+ *   offset, and the record (header, key and value side by side): about four cache lines.
  * Bounds: `budgetBytes` of keys and objects plus `rowEntryOverheadBytes` per entry; past it the
  * entries at the tail go, oldest first, except that an entry read since it was written is
  * copied to the head once instead (CLOCK). Absence is cached too (a GET of a missing key is
@@ -80,7 +80,15 @@ export type RowDerive = (key: Uint8Array, object: Uint8Array | undefined) => Row
 export const rowEntryOverheadBytes = 96;
 /** The arena's first size; it doubles as needed up to `budgetBytes * 1.5`. */
 const arenaInitialBytes = 64 * 1024;
-const recordHeaderBytes = 8;
+const recordHeaderBytes = 48;
+// Int32 words of a record's header, from its start; fromMs and untilMs are Float64 words 3 and 4.
+const wKeyLength = 2;
+const wObjectLength = 3; // -1: absent
+const wHotAt = 4; // offset of the value from the record's start, or a hot* code
+const wHotLength = 5;
+const fFromMs = 3;
+const fUntilMs = 4;
+const wReferenced = 10;
 /** Entries set aside for a second chance at once, at most: past it the tail evicts (bounds the copies one fill can cause). */
 const movesPerSettleMax = 1024;
 /** log2 of the slots of the change table (2 MiB + 1 MiB). */
@@ -109,9 +117,8 @@ export class RowCache {
   plainAt = 0;
   plainLength = 0;
 
-  // The index: slot i holds entry id + 1 (0: empty) and that entry's token.
-  #table: Int32Array = new Int32Array(1024);
-  #tableToken: Int32Array = new Int32Array(1024);
+  // The index: slot i is table[2i] (the entry's token) and table[2i + 1] (entry id + 1; 0: empty).
+  #table: Int32Array = new Int32Array(2048);
   #mask = 1023;
   #shift = 22;
   #count = 0;
@@ -120,14 +127,7 @@ export class RowCache {
   #capacity = 0;
   #at: Int32Array = new Int32Array(0); // the record's offset in the arena; -1: the id is free
   #token: Int32Array = new Int32Array(0);
-  #keyLength: Int32Array = new Int32Array(0);
-  #objectLength: Int32Array = new Int32Array(0); // -1: absent
   #size: Int32Array = new Int32Array(0);
-  #hotAt: Int32Array = new Int32Array(0); // offset of the value from the record's start, or a hot* code
-  #hotLength: Int32Array = new Int32Array(0);
-  #fromMs: Float64Array = new Float64Array(0);
-  #untilMs: Float64Array = new Float64Array(0);
-  #referenced: Uint8Array = new Uint8Array(0);
   /** What a reader derived from an entry (memoOf/setMemo), by id; only for entries read that way. */
   #memos: unknown[] = [];
   #freeIds: number[] = [];
@@ -137,6 +137,7 @@ export class RowCache {
   readonly #arenaMax: number;
   #arena: Buffer;
   #words: Int32Array;
+  #f64: Float64Array;
   #head = 0;
   #tail = 0;
   /** Bytes between tail and head: records, holes and the padding before a wrap. */
@@ -161,6 +162,7 @@ export class RowCache {
     const initial = Math.min(this.#arenaMax, arenaInitialBytes);
     this.#arena = Buffer.allocUnsafeSlow(initial);
     this.#words = new Int32Array(this.#arena.buffer, this.#arena.byteOffset, initial >>> 2);
+    this.#f64 = new Float64Array(this.#arena.buffer, this.#arena.byteOffset, initial >>> 3);
   }
 
   /** The arena `plainRead` positions refer to (valid until the next call that fills). */
@@ -176,7 +178,7 @@ export class RowCache {
       return undefined;
     }
     this.#stats.hits++;
-    this.#referenced[id] = 1;
+    this.#words[(this.#at[id]! >>> 2) + wReferenced] = 1;
     return { object: this.#objectCopy(id) };
   }
 
@@ -194,19 +196,24 @@ export class RowCache {
       this.plainLength = -1;
       return true;
     }
-    if (this.#hotAt[id] === hotUnknown || nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) {
+    let at = this.#at[id]!;
+    const w = at >>> 2;
+    const f = at >>> 3;
+    if (this.#words[w + wHotAt] === hotUnknown || nowMs < this.#f64[f + fFromMs]! || nowMs >= this.#f64[f + fUntilMs]!) {
       this.#deriveView(id);
-      if (nowMs < this.#fromMs[id]! || nowMs >= this.#untilMs[id]!) return false;
+      at = this.#at[id]!; // derive runs the reader's code: nothing in it moves records, but be exact
+      if (nowMs < this.#f64[(at >>> 3) + fFromMs]! || nowMs >= this.#f64[(at >>> 3) + fUntilMs]!) return false;
     }
-    const hotAt = this.#hotAt[id]!;
+    const words = this.#words;
+    const hotAt = words[(at >>> 2) + wHotAt]!;
     if (hotAt < hotNil) return false;
-    this.#referenced[id] = 1;
+    words[(at >>> 2) + wReferenced] = 1;
     this.#stats.hits++;
     if (hotAt === hotNil) {
       this.plainLength = -1;
     } else {
-      this.plainAt = this.#at[id]! + hotAt;
-      this.plainLength = this.#hotLength[id]!;
+      this.plainAt = at + hotAt;
+      this.plainLength = words[(at >>> 2) + wHotLength]!;
     }
     return true;
   }
@@ -246,7 +253,7 @@ export class RowCache {
 
   setMemo(id: number, memo: unknown): void {
     this.#memos[id] = memo;
-    this.#referenced[id] = 1;
+    this.#words[(this.#at[id]! >>> 2) + wReferenced] = 1;
   }
 
   /** A read answered from an entry by its caller (its own view of `objectOf`): counted as a hit. */
@@ -321,30 +328,31 @@ export class RowCache {
   /** The entry id of bytes[start, end) (token: its placement token as an int32), or -1. */
   #find(bytes: Uint8Array, start: number, end: number, token: number): number {
     const table = this.#table;
-    const tokens = this.#tableToken;
     const mask = this.#mask;
     let i = Math.imul(token, golden) >>> this.#shift;
     for (;;) {
-      const ref = table[i]!;
+      const ref = table[2 * i + 1]!;
       if (ref === 0) return -1;
-      if (tokens[i] === token && this.#holds(ref - 1, bytes, start, end)) return ref - 1;
+      if (table[2 * i] === token && this.#holds(ref - 1, bytes, start, end)) return ref - 1;
       i = (i + 1) & mask;
     }
   }
 
   #holds(id: number, bytes: Uint8Array, start: number, end: number): boolean {
     const length = end - start;
-    if (this.#keyLength[id] !== length) return false;
+    const record = this.#at[id]!;
+    if (this.#words[(record >>> 2) + wKeyLength] !== length) return false;
     const arena = this.#arena;
-    const at = this.#at[id]! + recordHeaderBytes - start;
+    const at = record + recordHeaderBytes - start;
     for (let i = start; i < end; i++) if (arena[at + i] !== bytes[i]) return false;
     return true;
   }
 
   #objectCopy(id: number): Uint8Array | undefined {
-    const length = this.#objectLength[id]!;
+    const record = this.#at[id]!;
+    const length = this.#words[(record >>> 2) + wObjectLength]!;
     if (length < 0) return undefined;
-    const at = this.#at[id]! + recordHeaderBytes + this.#keyLength[id]!;
+    const at = record + recordHeaderBytes + this.#words[(record >>> 2) + wKeyLength]!;
     return new Uint8Array(this.#arena.subarray(at, at + length));
   }
 
@@ -357,36 +365,40 @@ export class RowCache {
     } catch {
       view = undefined; // the reader's bug or a corrupt object: such an entry is read the usual way, which reports it
     }
+    const at = this.#at[id]!;
+    const w = at >>> 2;
+    const f = at >>> 3;
+    const words = this.#words;
     if (view === undefined) {
-      this.#hotAt[id] = hotNone;
-      this.#fromMs[id] = -Infinity;
-      this.#untilMs[id] = Infinity;
+      words[w + wHotAt] = hotNone;
+      this.#f64[f + fFromMs] = -Infinity;
+      this.#f64[f + fUntilMs] = Infinity;
       return;
     }
-    this.#fromMs[id] = view.fromMs;
-    this.#untilMs[id] = view.untilMs;
+    this.#f64[f + fFromMs] = view.fromMs;
+    this.#f64[f + fUntilMs] = view.untilMs;
     const latest = view.latest;
     if (latest === null) {
-      this.#hotAt[id] = hotNil;
+      words[w + wHotAt] = hotNil;
       return;
     }
-    const at = this.#at[id]!;
-    const objectAt = at + recordHeaderBytes + this.#keyLength[id]!;
+    const objectAt = at + recordHeaderBytes + words[w + wKeyLength]!;
     const arena = this.#arena;
-    const inside = latest !== undefined && latest.buffer === arena.buffer && latest.byteOffset >= arena.byteOffset + objectAt && latest.byteOffset + latest.length <= arena.byteOffset + objectAt + this.#objectLength[id]!;
+    const inside = latest !== undefined && latest.buffer === arena.buffer && latest.byteOffset >= arena.byteOffset + objectAt && latest.byteOffset + latest.length <= arena.byteOffset + objectAt + words[w + wObjectLength]!;
     if (inside) {
-      this.#hotAt[id] = latest.byteOffset - arena.byteOffset - at;
-      this.#hotLength[id] = latest.length;
+      words[w + wHotAt] = latest.byteOffset - arena.byteOffset - at;
+      words[w + wHotLength] = latest.length;
     } else {
-      this.#hotAt[id] = hotNone;
+      words[w + wHotAt] = hotNone;
     }
   }
 
   #recordViews(id: number): [Uint8Array, Uint8Array | undefined] {
     const arena = this.#arena;
-    const keyAt = this.#at[id]! + recordHeaderBytes;
-    const objectAt = keyAt + this.#keyLength[id]!;
-    const objectLength = this.#objectLength[id]!;
+    const record = this.#at[id]!;
+    const keyAt = record + recordHeaderBytes;
+    const objectAt = keyAt + this.#words[(record >>> 2) + wKeyLength]!;
+    const objectLength = this.#words[(record >>> 2) + wObjectLength]!;
     return [arena.subarray(keyAt, objectAt), objectLength < 0 ? undefined : arena.subarray(objectAt, objectAt + objectLength)];
   }
 
@@ -402,18 +414,20 @@ export class RowCache {
     const length = align8(recordHeaderBytes + key.length + objectLength);
     const at = this.#reserve(length);
     const id = this.#allocateId();
-    this.#words[at >>> 2] = id;
-    this.#words[(at >>> 2) + 1] = length;
+    const w = at >>> 2;
+    const words = this.#words;
+    words[w] = id;
+    words[w + 1] = length;
+    words[w + wKeyLength] = key.length;
+    words[w + wObjectLength] = object === undefined ? -1 : objectLength;
+    words[w + wHotAt] = hotUnknown;
+    words[w + wReferenced] = 0;
     this.#arena.set(key, at + recordHeaderBytes);
     if (object !== undefined) this.#arena.set(object, at + recordHeaderBytes + key.length);
     this.#at[id] = at;
     this.#memos[id] = undefined;
     this.#token[id] = token;
-    this.#keyLength[id] = key.length;
-    this.#objectLength[id] = object === undefined ? -1 : objectLength;
     this.#size[id] = size;
-    this.#referenced[id] = 0;
-    this.#hotAt[id] = hotUnknown;
     this.#index(id, token);
     this.#bytes += size;
     this.#stats.fills++;
@@ -449,31 +463,17 @@ export class RowCache {
       next.set(old);
       return next;
     };
-    const float64 = (old: Float64Array): Float64Array => {
-      const next = new Float64Array(capacity);
-      next.set(old);
-      return next;
-    };
     this.#at = int32(this.#at);
     this.#at.fill(-1, this.#capacity);
     this.#token = int32(this.#token);
-    this.#keyLength = int32(this.#keyLength);
-    this.#objectLength = int32(this.#objectLength);
     this.#size = int32(this.#size);
-    this.#hotAt = int32(this.#hotAt);
-    this.#hotLength = int32(this.#hotLength);
-    this.#fromMs = float64(this.#fromMs);
-    this.#untilMs = float64(this.#untilMs);
-    const referenced = new Uint8Array(capacity);
-    referenced.set(this.#referenced);
-    this.#referenced = referenced;
     this.#capacity = capacity;
   }
 
   // ---- the index ----
 
   #index(id: number, token: number): void {
-    if ((this.#count + 1) * 2 > this.#table.length) this.#growTable();
+    if ((this.#count + 1) * 2 > this.#mask + 1) this.#growTable();
     this.#place(id, token);
     this.#count++;
   }
@@ -482,45 +482,43 @@ export class RowCache {
     const table = this.#table;
     const mask = this.#mask;
     let i = Math.imul(token, golden) >>> this.#shift;
-    while (table[i] !== 0) i = (i + 1) & mask;
-    table[i] = id + 1;
-    this.#tableToken[i] = token;
+    while (table[2 * i + 1] !== 0) i = (i + 1) & mask;
+    table[2 * i] = token;
+    table[2 * i + 1] = id + 1;
   }
 
   #growTable(): void {
     const old = this.#table;
-    const size = old.length * 2;
-    this.#table = new Int32Array(size);
-    this.#tableToken = new Int32Array(size);
-    this.#mask = size - 1;
-    this.#shift = 32 - Math.log2(size);
-    for (let i = 0; i < old.length; i++) {
+    const slots = (this.#mask + 1) * 2;
+    this.#table = new Int32Array(2 * slots);
+    this.#mask = slots - 1;
+    this.#shift = 32 - Math.log2(slots);
+    for (let i = 1; i < old.length; i += 2) {
       const ref = old[i]!;
-      if (ref !== 0) this.#place(ref - 1, this.#token[ref - 1]!);
+      if (ref !== 0) this.#place(ref - 1, old[i - 1]!);
     }
   }
 
   /** Removes entry `id` from the index (backward shift: no tombstones). */
   #unindex(id: number): void {
     const table = this.#table;
-    const tokens = this.#tableToken;
     const mask = this.#mask;
     const shift = this.#shift;
     let i = Math.imul(this.#token[id]!, golden) >>> shift;
-    while (table[i] !== id + 1) i = (i + 1) & mask;
+    while (table[2 * i + 1] !== id + 1) i = (i + 1) & mask;
     this.#count--;
     for (;;) {
-      table[i] = 0;
+      table[2 * i + 1] = 0;
       let j = i;
       for (;;) {
         j = (j + 1) & mask;
-        if (table[j] === 0) return;
-        const home = Math.imul(tokens[j]!, golden) >>> shift;
+        if (table[2 * j + 1] === 0) return;
+        const home = Math.imul(table[2 * j]!, golden) >>> shift;
         // Slot j may move to i unless its home lies cyclically in (i, j].
         const stays = i <= j ? i < home && home <= j : i < home || home <= j;
         if (stays) continue;
-        table[i] = table[j]!;
-        tokens[i] = tokens[j]!;
+        table[2 * i] = table[2 * j]!;
+        table[2 * i + 1] = table[2 * j + 1]!;
         i = j;
         break;
       }
@@ -576,8 +574,8 @@ export class RowCache {
     this.#tail = at + length === this.#arena.length ? 0 : at + length;
     this.#used -= length;
     if (id < 0 || this.#at[id] !== at) return;
-    if (this.#referenced[id] === 1 && this.#moving.length < movesPerSettleMax) {
-      this.#referenced[id] = 0;
+    if (this.#words[(at >>> 2) + wReferenced] === 1 && this.#moving.length < movesPerSettleMax) {
+      this.#words[(at >>> 2) + wReferenced] = 0;
       this.#at[id] = -2; // out of the ring until it is written back (#settle)
       this.#moving.push({ id, record: new Uint8Array(this.#arena.subarray(at, at + length)) });
       return;
@@ -633,6 +631,7 @@ export class RowCache {
     }
     this.#arena = arena;
     this.#words = words;
+    this.#f64 = new Float64Array(arena.buffer, arena.byteOffset, next >>> 3);
     this.#head = write;
     this.#tail = 0;
     this.#used = write;
