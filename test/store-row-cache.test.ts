@@ -393,6 +393,11 @@ t.test('the default budget is a 24th of the memory the process may use, within i
   t.equal(rowCacheBytesDefault(6 * 1024 * MiB + 5), 256 * MiB, 'whole MiB');
   t.ok(rowCacheBytesDefault() >= limits.rowCacheBytesDefaultMin);
   t.ok(processMemoryBytes() > 0 && processMemoryBytes() <= totalmem(), 'the machine, or less under a container limit');
-  t.equal(new RowCache(limits.rowCacheBytesMax).budgetBytes, limits.rowCacheBytesHeldMax, 'a larger budget is accepted and holds at most the cap');
+  for (const budget of [limits.rowCacheBytesMax, 2000 * MiB, limits.rowCacheBytesHeldMax + 8]) {
+    const large = new RowCache(budget);
+    t.equal(large.budgetBytes, limits.rowCacheBytesHeldMax, `a budget of ${budget} is accepted and holds at most the cap`);
+    large.fill(b('k'), large.readStarted(), b('v'));
+    t.same(large.get(b('k'))?.object, b('v'), 'and works');
+  }
   t.end();
 });

@@ -158,7 +158,7 @@ export class RowCache {
   constructor(budgetBytes: number) {
     if (!Number.isInteger(budgetBytes) || budgetBytes < 0) throw new RangeError('rowCacheBytes must be a non-negative integer');
     this.budgetBytes = Math.min(budgetBytes, limits.rowCacheBytesHeldMax);
-    this.#arenaMax = Math.min(2 ** 30, align8(budgetBytes + Math.floor(budgetBytes / 2)));
+    this.#arenaMax = Math.min(2 ** 30, align8(this.budgetBytes + Math.floor(this.budgetBytes / 2)));
     const initial = Math.min(this.#arenaMax, arenaInitialBytes);
     this.#arena = Buffer.allocUnsafeSlow(initial);
     this.#words = new Int32Array(this.#arena.buffer, this.#arena.byteOffset, initial >>> 2);
