@@ -132,14 +132,14 @@ function start(): void {
   if (presence !== undefined) void fillPresence(engine, presence, data.partitionBits);
 }
 
-/** Adds every key the engine holds to `presence`, a partition per step, yielding to requests between steps. */
+/** Adds every key the engine holds to `presence`, a partition per step, yielding to requests after each (a partition of a large store takes milliseconds). */
 async function fillPresence(engine: Engine, presence: PresenceFilter, partitionBits: number): Promise<void> {
   const add = (token: number): void => presence.add(token);
   try {
     for (let partition = 0; partition < 2 ** partitionBits; partition++) {
       if (presence.state === PresenceState.off) return;
       engine.forEachToken(partition, add);
-      if ((partition & 15) === 15) await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
     }
     presence.markReady();
   } catch {
