@@ -235,9 +235,11 @@ export interface CoordinatorOptions {
   readonly actor?: string;
   /** The key's placement in the current ring and membership view. */
   readonly placementOf: (key: Uint8Array) => Placement;
-  /** Whether this node is `key`'s only replica, up, with none gaining it: a cheap soleLocalRead (default: from placementOf). */
-  readonly soleReplica?: (key: Uint8Array) => boolean;
-  /** soleReplica by the key's placement token (tokenOf): the row cache's plain reads, which hash the key once. */
+  /**
+   * Whether this node is the only replica of the key whose placement token (tokenOf) is
+   * `token`, up, with none gaining it: a cheap soleLocalRead (default: from placementOf), by
+   * token so the row cache's plain reads hash a key once.
+   */
   readonly soleReplicaOfToken?: (token: number) => boolean;
   readonly targetsOf?: TargetSelector;
   readonly policy?: ConflictPolicy;
@@ -362,7 +364,6 @@ export class Coordinator {
   readonly #self: { readonly id: string; readonly dc: string };
   readonly #actor: string;
   readonly #placementOf: (key: Uint8Array) => Placement;
-  readonly #soleReplica: ((key: Uint8Array) => boolean) | undefined;
   readonly #soleReplicaOfToken: ((token: number) => boolean) | undefined;
   /** soleWrites whose local write has not ended. */
   #soleInFlight = 0;
@@ -404,7 +405,6 @@ export class Coordinator {
     this.#self = { id: options.self.id, dc: options.self.dc };
     this.#actor = options.actor ?? options.self.id;
     this.#placementOf = options.placementOf;
-    this.#soleReplica = options.soleReplica;
     this.#soleReplicaOfToken = options.soleReplicaOfToken;
     this.#targetsOf = options.targetsOf ?? strictTargets;
     this.#policy = options.policy ?? 'siblings';
@@ -466,7 +466,7 @@ export class Coordinator {
    * would, minus the wait.
    */
   soleLocalRead(key: Uint8Array, r: number | undefined, consistency: string | undefined): boolean {
-    if (r === undefined && consistency === undefined && this.#soleReplica !== undefined) return this.#soleReplica(key);
+    if (r === undefined && consistency === undefined && this.#soleReplicaOfToken !== undefined) return this.#soleReplicaOfToken(tokenOf(key));
     const placement = this.#placementOf(key);
     const replicas = placement.replicas;
     if (replicas.length !== 1 || replicas[0]!.id !== this.#self.id || !replicas[0]!.up || placement.pending !== undefined) return false;

@@ -27,7 +27,7 @@
 import { Buffer } from 'node:buffer';
 import { ErrorCode, isRingkvError, RingkvError } from '../base/errors.js';
 import { limits } from '../base/limits.js';
-import { murmur3Range } from '../base/hash.js';
+import { murmur3Range, tokenOf } from '../base/hash.js';
 import type { Clock } from '../base/clock.js';
 import type { Logger } from '../base/log.js';
 import type { DeleteRequest as ClientDelete, GetRequest as ClientGet, PutRequest as ClientPut } from '../protocol/client-messages.js';
@@ -66,13 +66,12 @@ export interface CoordinatorDriverOptions {
   readonly storeHint?: (target: string, key: Uint8Array, object: Uint8Array) => Promise<void>;
   readonly selfId?: string;
   /**
-   * Whether this replica may answer a read of `key` from its store (resync.ts: false while
-   * the key's partition is resyncing). A refused read answers KV_UNAVAILABLE, locally and to
-   * `replica-read`, so coordinators count this replica as failed. Default: always.
+   * Whether this replica may answer a read of the key whose placement token (tokenOf) is
+   * `token` from its store (resync.ts: false while the key's partition is resyncing). A
+   * refused read answers KV_UNAVAILABLE, locally and to `replica-read`, so coordinators count
+   * this replica as failed. Default: always.
    */
-  readonly readable?: (key: Uint8Array) => boolean;
-  /** `readable` by the key's placement token (tokenOf); without it, plain reads from the row cache are off whenever `readable` is given. */
-  readonly readableToken?: (token: number) => boolean;
+  readonly readable?: (token: number) => boolean;
   /** Expiry is judged at this node's wall clock plus this bound (limits.clockSkewMsDefault). */
   readonly clockSkewMs?: number;
   /**
@@ -160,7 +159,7 @@ export class CoordinatorDriver {
   readNow(key: Uint8Array, r: number | undefined, consistency: string | undefined): LatestRead | undefined {
     const rows = this.#options.store.rowCache;
     if (this.#closed || rows === undefined) return undefined;
-    if (!this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(key) === false) return undefined;
+    if (!this.#coordinator.soleLocalRead(key, r, consistency) || this.#options.readable?.(tokenOf(key)) === false) return undefined;
     const id = rows.idOf(key);
     if (id < 0) return undefined;
     // The full result (values, context) is kept with the entry once made: made from a copy of
@@ -189,8 +188,7 @@ export class CoordinatorDriver {
     if (rows === undefined || this.#closed) return undefined;
     const token = murmur3Range(bytes, start, end, 0);
     if (!this.#coordinator.soleLocalToken(token)) return undefined;
-    const readableToken = this.#options.readableToken;
-    if (readableToken !== undefined ? !readableToken(token) : this.#options.readable !== undefined) return undefined;
+    if (this.#options.readable?.(token) === false) return undefined;
     if (!rows.plainRead(bytes, start, end, token, this.expiryNowMs())) return undefined;
     this.#coordinator.countLocalRead();
     return rows;
@@ -279,7 +277,7 @@ export class CoordinatorDriver {
     try {
       switch (request.t) {
         case 'replica-read': {
-          if (this.#options.readable?.(request.key) === false) return replicaError(ErrorCode.unavailable, resyncingMessage);
+          if (this.#options.readable?.(tokenOf(request.key)) === false) return replicaError(ErrorCode.unavailable, resyncingMessage);
           const object = await store.readObject(request.key);
           return object === undefined ? { t: 'replica-read-reply' } : { t: 'replica-read-reply', object };
         }
@@ -458,7 +456,7 @@ export class CoordinatorDriver {
         this.#settleLocal(requestId, op, store.coordinateWrite(action.key, action.value, action.context, action.flags), writtenLocal);
         return;
       case 'read-object':
-        if (this.#options.readable?.(action.key) === false) this.#settleLocal(requestId, op, Promise.resolve(resyncingLocal), sameLocal);
+        if (this.#options.readable?.(tokenOf(action.key)) === false) this.#settleLocal(requestId, op, Promise.resolve(resyncingLocal), sameLocal);
         else this.#settleLocal(requestId, op, store.readObject(action.key), objectLocal);
         return;
       case 'merge-object':

@@ -14,7 +14,7 @@
  * exists and some replica is down; a replica's dc defaults to 'dc1' when gossip has none.
  */
 
-import { partitionOfToken, tokenOf } from '../base/hash.js';
+import { partitionOfToken } from '../base/hash.js';
 import type { MemberState } from '../membership/index.js';
 import type { Placement, ReplicaInfo } from '../replication/index.js';
 import type { Replication } from '../ring/index.js';
@@ -62,14 +62,10 @@ export class ReplicaPlacement {
   }
 
   /**
-   * Whether `selfId` alone replicates `key` and is up, with no node gaining its partition: a
-   * read there needs no other node (Coordinator.soleLocalRead). No placement is built.
+   * Whether `selfId` alone replicates the key of placement token `token` (tokenOf) and is up,
+   * with no node gaining its partition: a read there needs no other node
+   * (Coordinator.soleLocalRead). No placement is built.
    */
-  soleReplica(key: Uint8Array, selfId: string): boolean {
-    return this.soleReplicaOfToken(tokenOf(key), selfId);
-  }
-
-  /** soleReplica by the key's placement token (tokenOf), for callers that hashed the key already. */
   soleReplicaOfToken(token: number, selfId: string): boolean {
     const membership = this.#options.membership;
     const ring = membership.ring;

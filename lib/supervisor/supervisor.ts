@@ -204,7 +204,6 @@ export class Supervisor {
       self: { id: identity.id, dc: options.dc },
       actor: options.store.actor, // failover: names this node's mints of client writes
       placementOf: (key) => this.#placement.placementOf(key),
-      soleReplica: (key) => this.#placement.soleReplica(key, identity.id),
       soleReplicaOfToken: (token) => this.#placement.soleReplicaOfToken(token, identity.id),
       targetsOf: sloppy ? sloppyTargets : strictTargets,
     });
@@ -236,8 +235,7 @@ export class Supervisor {
       exchange: (partition, peer) => this.#antiEntropy.exchange(partition, peer),
     });
     this.#driver = new CoordinatorDriver({
-      readable: (key) => this.#resync.readable(key), // resync
-      readableToken: (token) => this.#resync.readableToken(token),
+      readable: (token) => this.#resync.readableToken(token), // resync
       ...(options.clockSkewMs !== undefined ? { clockSkewMs: options.clockSkewMs } : {}), // expiry
       coordinator,
       store: options.store,
